@@ -1,0 +1,83 @@
+using System.Net.Mail;
+using Dapper;
+using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Identity;
+using Npgsql;
+
+namespace Holdfast.Features.Accounts;
+
+/// <summary><c>POST /auth/register</c>: creates a customer account and signs it in.</summary>
+public sealed class Register : ICarterModule
+{
+    /// <summary>Shortest password accepted, in characters (NIST SP 800-63B asks for at least 8; we ask 10).</summary>
+    public const int MinimumPasswordLength = 10;
+
+    /// <summary>The new account's email (unique, case-insensitive), password and display name.</summary>
+    public sealed record Request(string? Email, string? Password, string? DisplayName);
+
+    /// <summary>The account and an access token for it.</summary>
+    /// <param name="UserId">The account id.</param>
+    /// <param name="Email">As registered.</param>
+    /// <param name="Role">Always <c>customer</c> for self-registration.</param>
+    /// <param name="AccessToken">JWT bearer token.</param>
+    /// <param name="ExpiresAt">UTC instant the token expires.</param>
+    public sealed record Response(long UserId, string Email, string Role, string AccessToken, DateTimeOffset ExpiresAt);
+
+    /// <inheritdoc />
+    public void AddRoutes(IEndpointRouteBuilder app) =>
+        app.MapPost("/auth/register", HandleAsync)
+            .WithTags("Accounts")
+            .WithSummary("Register a customer account")
+            .WithDescription("400 names each invalid field; 409 when the email is already registered (case-insensitive).");
+
+    internal static async Task<Results<Created<Response>, ValidationProblem, ProblemHttpResult>> HandleAsync(
+        Request request,
+        NpgsqlDataSource db,
+        IPasswordHasher<PasswordOwner> hasher,
+        TokenIssuer tokens,
+        TimeProvider time,
+        CancellationToken cancellationToken)
+    {
+        var email = request.Email?.Trim() ?? "";
+        var validation = new Validation()
+            .Require(IsEmail(email), "email", "Must be an email address such as ana@example.com.")
+            .Require(request.Password is { Length: >= MinimumPasswordLength and <= 256 }, "password",
+                $"Must be {MinimumPasswordLength} to 256 characters long.")
+            .Require(request.DisplayName is null || request.DisplayName.Trim().Length is >= 1 and <= 100, "display_name",
+                "Must be 1 to 100 characters long when given.");
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+
+        var displayName = request.DisplayName?.Trim() is { Length: > 0 } name ? name : email[..email.IndexOf('@', StringComparison.Ordinal)];
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        try
+        {
+            var userId = await connection.ExecuteScalarAsync<long>(new CommandDefinition(InsertSql,
+                new { email, display_name = displayName, password_hash = hasher.HashPassword(new PasswordOwner(), request.Password!) },
+                cancellationToken: cancellationToken));
+            var token = tokens.Issue(userId, email, Roles.Customer, time.GetUtcNow());
+            return TypedResults.Created($"/users/{userId}", new Response(userId, email, Roles.Customer, token.AccessToken, token.ExpiresAt));
+        }
+        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "app_user_email_uq" })
+        {
+            return Problems.Conflict("Email already registered.", "An account with this email exists; log in instead.");
+        }
+    }
+
+    private static bool IsEmail(string value) =>
+        value.Length is >= 3 and <= 254
+        && MailAddress.TryCreate(value, out var address)
+        && address.Address == value
+        && address.Host.Contains('.', StringComparison.Ordinal);
+
+    private const string InsertSql = """
+        insert into app_user (email, display_name, password_hash, role)
+        values (@email, @display_name, @password_hash, 'customer')
+        returning app_user_id
+        """;
+}

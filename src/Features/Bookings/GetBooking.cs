@@ -1,0 +1,92 @@
+using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
+using Holdfast.Infrastructure.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+
+namespace Holdfast.Features.Bookings;
+
+/// <summary><c>GET /bookings/{id}</c>: the owner's booking with its show and seats.</summary>
+public sealed class GetBooking : ICarterModule
+{
+    /// <summary>A booked seat.</summary>
+    /// <param name="SeatId">The seat id.</param>
+    /// <param name="Label">E.g. <c>12A</c>.</param>
+    /// <param name="Category">E.g. <c>economy</c>.</param>
+    /// <param name="PriceMinor">Price paid, in minor units of the booking's currency.</param>
+    public sealed record BookedSeat(long SeatId, string Label, string Category, long PriceMinor);
+
+    /// <summary>A booking.</summary>
+    /// <param name="BookingId">The booking id.</param>
+    /// <param name="Status">pending_payment, confirmed, cancelled, expired or refunded.</param>
+    /// <param name="HoldId">The hold it was made from.</param>
+    /// <param name="ShowId">The show.</param>
+    /// <param name="Title">The event's title, e.g. a flight number and route.</param>
+    /// <param name="StartsAt">Show start (departure), UTC.</param>
+    /// <param name="LocalStartsAt">Show start in <paramref name="TimeZone"/>, with that zone's offset.</param>
+    /// <param name="TimeZone">IANA zone the show is sold in.</param>
+    /// <param name="Currency">ISO 4217 code.</param>
+    /// <param name="TotalMinor">Total paid, in minor units.</param>
+    /// <param name="PaymentProvider">fake or stripe.</param>
+    /// <param name="PaymentReference">The provider's payment id.</param>
+    /// <param name="CreatedAt">UTC.</param>
+    /// <param name="ConfirmedAt">UTC, when paid.</param>
+    /// <param name="Seats">The seats, in seat-id order.</param>
+    public sealed record Response(
+        long BookingId, string Status, long HoldId, long ShowId, string Title, DateTimeOffset StartsAt, DateTimeOffset LocalStartsAt, string TimeZone,
+        string Currency, long TotalMinor, string PaymentProvider, string? PaymentReference, DateTimeOffset CreatedAt, DateTimeOffset? ConfirmedAt,
+        IReadOnlyList<BookedSeat> Seats);
+
+    /// <inheritdoc />
+    public void AddRoutes(IEndpointRouteBuilder app) =>
+        app.MapGet("/bookings/{bookingId:long}", HandleAsync)
+            .RequireAuthorization()
+            .WithTags("Bookings")
+            .WithSummary("Get one of my bookings")
+            .WithDescription("404 when it does not exist or belongs to someone else.");
+
+    internal static async Task<Results<Ok<Response>, ProblemHttpResult>> HandleAsync(
+        long bookingId, HttpContext http, NpgsqlDataSource db, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        var booking = await LoadAsync(connection, bookingId, http.User.UserId(), cancellationToken);
+        return booking is null ? Problems.NotFound("Booking") : TypedResults.Ok(booking);
+    }
+
+    /// <summary>Reads a booking if <paramref name="userId"/> owns it; null otherwise.</summary>
+    internal static async Task<Response?> LoadAsync(NpgsqlConnection connection, long bookingId, long userId, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(BookingSql, connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
+        command.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        Response? booking = null;
+        var seats = new List<BookedSeat>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            booking ??= new Response(
+                reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetString(4),
+                reader.GetFieldValue<DateTimeOffset>(5), LocalTime.WithOffset(reader.GetDateTime(5), reader.GetDateTime(6)), reader.GetString(7), reader.GetString(8), reader.GetInt64(9),
+                reader.GetString(10), reader.IsDBNull(11) ? null : reader.GetString(11), reader.GetFieldValue<DateTimeOffset>(12),
+                reader.IsDBNull(13) ? null : reader.GetFieldValue<DateTimeOffset>(13), seats);
+            seats.Add(new BookedSeat(reader.GetInt64(14), reader.GetString(15), reader.GetString(16), reader.GetInt64(17)));
+        }
+
+        return booking;
+    }
+
+    private const string BookingSql = """
+        select b.booking_id, b.status, b.hold_id, b.show_id, e.title, s.starts_at,
+               s.starts_at at time zone s.time_zone,
+               s.time_zone, b.currency, b.total_minor, b.payment_provider, b.payment_reference, b.created_at, b.confirmed_at,
+               bs.seat_id, se.label, bs.category, bs.price_minor
+        from booking b
+        join show s on s.show_id = b.show_id
+        join event e on e.event_id = s.event_id
+        join booking_seat bs on bs.booking_id = b.booking_id
+        join seat se on se.seat_id = bs.seat_id
+        where b.booking_id = @booking_id and b.app_user_id = @user_id
+        order by bs.seat_id
+        """;
+}

@@ -1,0 +1,366 @@
+using System.Text.RegularExpressions;
+using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Holdfast.Features.Holds;
+
+/// <summary>
+/// <c>POST /shows/{id}/holds</c>: holds named seats, or the best N available seats of a category,
+/// all or nothing, with prices locked in. See GUIDE §4 for why this cannot sell a seat twice.
+/// </summary>
+public sealed partial class HoldSeats : ICarterModule
+{
+    /// <summary>
+    /// Either <see cref="Seats"/> (labels from the seat map, e.g. <c>["12A","12B"]</c>) or
+    /// <see cref="Category"/> with <see cref="Quantity"/> (the best N available seats of it).
+    /// </summary>
+    public sealed record Request(string[]? Seats, string? Category, int? Quantity);
+
+    /// <summary>A held seat and its locked price.</summary>
+    /// <param name="SeatId">The seat id.</param>
+    /// <param name="Label">What the customer reads, e.g. <c>12A</c>.</param>
+    /// <param name="Category">Seat category, e.g. <c>economy</c>.</param>
+    /// <param name="PriceMinor">Price locked at hold time, in minor units of the hold's currency.</param>
+    public sealed record HeldSeat(long SeatId, string Label, string Category, long PriceMinor);
+
+    /// <summary>The hold.</summary>
+    /// <param name="HoldId">The hold id; release with <c>DELETE /holds/{id}</c>, book with <c>POST /holds/{id}/booking</c>.</param>
+    /// <param name="ShowId">The show.</param>
+    /// <param name="Status">Always <c>active</c> here.</param>
+    /// <param name="ExpiresAt">UTC instant the seats are released unless booked.</param>
+    /// <param name="Currency">ISO 4217 code.</param>
+    /// <param name="TotalMinor">Sum of the seats' prices, in minor units.</param>
+    /// <param name="Seats">The seats, in seat-id order.</param>
+    public sealed record Response(long HoldId, long ShowId, string Status, DateTimeOffset ExpiresAt, string Currency, long TotalMinor, IReadOnlyList<HeldSeat> Seats);
+
+    private sealed record ShowState(string Status, DateTime StartsAt, string Currency, long VenueId, long SeatsTaken);
+
+    /// <inheritdoc />
+    public void AddRoutes(IEndpointRouteBuilder app) =>
+        app.MapPost("/shows/{showId:long}/holds", HandleAsync)
+            .RequireAuthorization()
+            .WithTags("Holds")
+            .WithSummary("Hold seats of a show")
+            .WithDescription("All or nothing. 409 names the seats that are gone (unavailable_seats), or says the show is not on sale, " +
+                             "or that the per-customer seat limit would be exceeded. 400 names unknown seats or an unknown category.");
+
+    internal static async Task<Results<Created<Response>, ValidationProblem, ProblemHttpResult>> HandleAsync(
+        long showId,
+        Request request,
+        HttpContext http,
+        NpgsqlDataSource db,
+        IOptions<HoldOptions> options,
+        TimeProvider time,
+        CancellationToken cancellationToken)
+    {
+        var settings = options.Value;
+        var validation = Validate(request, settings);
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+
+        var userId = http.User.UserId();
+        var requested = request.Seats?.Length ?? request.Quantity!.Value;
+        var now = time.GetUtcNow();
+
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+
+        var show = await LockLimitAndReadShowAsync(connection, showId, userId, cancellationToken);
+        if (show is null)
+        {
+            return Problems.NotFound("Show");
+        }
+
+        if (show.Status != "on_sale" || show.StartsAt <= now.UtcDateTime)
+        {
+            return Problems.Conflict("Show not on sale.", $"Show {showId} is {(show.Status == "on_sale" ? "already departed" : show.Status)}; no new holds are taken.");
+        }
+
+        if (show.SeatsTaken + requested > settings.MaxSeatsPerCustomerPerShow)
+        {
+            return Problems.Conflict("Seat limit reached.",
+                $"At most {settings.MaxSeatsPerCustomerPerShow} seats per customer per show; you already hold or booked {show.SeatsTaken}.",
+                new Dictionary<string, object?> { ["limit"] = settings.MaxSeatsPerCustomerPerShow, ["seats_taken"] = show.SeatsTaken });
+        }
+
+        var seats = request.Seats is { } labels
+            ? await LockNamedSeatsAsync(connection, showId, show.VenueId, labels, cancellationToken)
+            : await LockBestSeatsAsync(connection, showId, request.Category!, requested, cancellationToken);
+
+        if (seats.Count < requested)
+        {
+            await transaction.RollbackAsync(cancellationToken);
+            return request.Seats is { } wanted
+                ? await NamedSeatsProblemAsync(connection, showId, show.VenueId, wanted, seats, cancellationToken)
+                : await BestSeatsProblemAsync(connection, showId, request.Category!, requested, cancellationToken);
+        }
+
+        var expiresAt = now.AddSeconds(settings.DurationSeconds);
+        var holdId = await InsertHoldAsync(connection, showId, userId, show.Currency, seats, now, expiresAt, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+
+        var ordered = seats.OrderBy(s => s.SeatId).ToList();
+        return TypedResults.Created($"/holds/{holdId}",
+            new Response(holdId, showId, "active", expiresAt, show.Currency, ordered.Sum(s => s.PriceMinor), ordered));
+    }
+
+    private static Validation Validate(Request request, HoldOptions settings)
+    {
+        var validation = new Validation();
+        var byLabel = request.Seats is not null;
+        var byCategory = request.Category is not null || request.Quantity is not null;
+        if (byLabel == byCategory)
+        {
+            return validation.Add("seats", "Give either seats (labels such as \"12A\") or category with quantity, not both and not neither.");
+        }
+
+        if (request.Seats is { } seats)
+        {
+            validation.Require(seats.Length is >= 1 && seats.Length <= settings.MaxSeatsPerCustomerPerShow, "seats",
+                $"Hold 1 to {settings.MaxSeatsPerCustomerPerShow} seats.");
+            for (var i = 0; i < seats.Length; i++)
+            {
+                validation.Require(seats[i] is not null && SeatLabel().IsMatch(seats[i]), $"seats[{i}]",
+                    "A seat label is 1 to 16 letters and digits, e.g. \"12A\".");
+            }
+
+            validation.Require(seats.Distinct(StringComparer.Ordinal).Count() == seats.Length, "seats", "A seat is named twice.");
+        }
+        else
+        {
+            validation.Require(request.Category is not null && CategoryName().IsMatch(request.Category), "category",
+                "Required with quantity: a seat category such as \"economy\".");
+            validation.Require(request.Quantity is { } q && q >= 1 && q <= settings.MaxSeatsPerCustomerPerShow, "quantity",
+                $"Required with category: 1 to {settings.MaxSeatsPerCustomerPerShow}.");
+        }
+
+        return validation;
+    }
+
+    private static async Task<ShowState?> LockLimitAndReadShowAsync(NpgsqlConnection connection, long showId, long userId, CancellationToken cancellationToken)
+    {
+        // Two statements in one round trip: the second takes its snapshot after the lock is granted,
+        // so it counts every seat a concurrent request of this customer committed before us.
+        await using var batch = new NpgsqlBatch(connection)
+        {
+            BatchCommands = { new NpgsqlBatchCommand(LimitLockSql), new NpgsqlBatchCommand(ShowStateSql) },
+        };
+        foreach (var command in batch.BatchCommands)
+        {
+            command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+            command.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
+        }
+
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        await reader.NextResultAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        return new ShowState(reader.GetString(0), reader.GetDateTime(1), reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4));
+    }
+
+    private static async Task<List<HeldSeat>> LockNamedSeatsAsync(NpgsqlConnection connection, long showId, long venueId, string[] labels, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(LockNamedSeatsSql, connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+        command.Parameters.Add(new NpgsqlParameter<long>("venue_id", venueId));
+        command.Parameters.Add(new NpgsqlParameter<string[]>("labels", labels));
+        return await ReadSeatsAsync(command, cancellationToken);
+    }
+
+    private static async Task<List<HeldSeat>> LockBestSeatsAsync(NpgsqlConnection connection, long showId, string category, int quantity, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(LockBestSeatsSql, connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+        command.Parameters.Add(new NpgsqlParameter<string>("category", category));
+        command.Parameters.Add(new NpgsqlParameter<int>("quantity", quantity));
+        return await ReadSeatsAsync(command, cancellationToken);
+    }
+
+    private static async Task<List<HeldSeat>> ReadSeatsAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    {
+        var seats = new List<HeldSeat>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            seats.Add(new HeldSeat(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3)));
+        }
+
+        return seats;
+    }
+
+    private static async Task<long> InsertHoldAsync(
+        NpgsqlConnection connection, long showId, long userId, string currency, List<HeldSeat> seats,
+        DateTimeOffset now, DateTimeOffset expiresAt, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(InsertHoldSql, connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+        command.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
+        command.Parameters.Add(new NpgsqlParameter<string>("currency", currency));
+        command.Parameters.Add(new NpgsqlParameter<long>("total_minor", seats.Sum(s => s.PriceMinor)));
+        command.Parameters.Add(new NpgsqlParameter<long[]>("seat_ids", seats.Select(s => s.SeatId).ToArray()));
+        command.Parameters.Add(new NpgsqlParameter<string[]>("categories", seats.Select(s => s.Category).ToArray()));
+        command.Parameters.Add(new NpgsqlParameter<long[]>("prices", seats.Select(s => s.PriceMinor).ToArray()));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("expires_at", expiresAt));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        var holdId = reader.GetInt64(0);
+        var marked = reader.GetInt64(1);
+        if (marked != seats.Count)
+        {
+            // The rows were locked by this transaction a moment ago; anything else is a bug, and the
+            // transaction is rolled back on dispose rather than committing a partial hold.
+            throw new InvalidOperationException($"Hold {holdId}: marked {marked} of {seats.Count} locked seats.");
+        }
+
+        return holdId;
+    }
+
+    private static async Task<ProblemHttpResult> NamedSeatsProblemAsync(
+        NpgsqlConnection connection, long showId, long venueId, string[] wanted, List<HeldSeat> locked, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(KnownLabelsSql, connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+        command.Parameters.Add(new NpgsqlParameter<long>("venue_id", venueId));
+        command.Parameters.Add(new NpgsqlParameter<string[]>("labels", wanted));
+        var known = new HashSet<string>(StringComparer.Ordinal);
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                known.Add(reader.GetString(0));
+            }
+        }
+
+        var unknown = wanted.Where(l => !known.Contains(l)).ToArray();
+        if (unknown.Length > 0)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "The request is not valid.",
+                detail: $"This show's seat map has no seat {string.Join(", ", unknown)}.",
+                extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["seats"] = [$"Unknown seats: {string.Join(", ", unknown)}."] } });
+        }
+
+        var gone = wanted.Except(locked.Select(s => s.Label), StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+        return Problems.Conflict("Seats not available.", $"These seats are held or sold: {string.Join(", ", gone)}. Nothing was held.",
+            new Dictionary<string, object?> { ["unavailable_seats"] = gone });
+    }
+
+    private static async Task<ProblemHttpResult> BestSeatsProblemAsync(
+        NpgsqlConnection connection, long showId, string category, int requested, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(CategoriesSql, connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+        var categories = new List<string>();
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                categories.Add(reader.GetString(0));
+            }
+        }
+
+        if (!categories.Contains(category))
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "The request is not valid.",
+                detail: $"This show sells no {category} seats; it sells {string.Join(", ", categories)}.",
+                extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["category"] = [$"Not sold on this show; choose one of {string.Join(", ", categories)}."] } });
+        }
+
+        return Problems.Conflict("Seats not available.", $"Fewer than {requested} {category} seats are available. Nothing was held.",
+            new Dictionary<string, object?> { ["unavailable_seats"] = Array.Empty<string>() });
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9]{1,16}$")]
+    private static partial Regex SeatLabel();
+
+    [GeneratedRegex("^[a-z][a-z_]{0,31}$")]
+    private static partial Regex CategoryName();
+
+    private const string LimitLockSql = """
+        select pg_advisory_xact_lock(hashtextextended('hold-limit:' || @show_id || ':' || @user_id, 0))
+        """;
+
+    // Seats the customer holds now plus seats they have bought on this show.
+    private const string ShowStateSql = """
+        select s.status, s.starts_at, s.currency, s.venue_id,
+               (select coalesce(sum(h.seat_count), 0)
+                from hold h
+                where h.show_id = s.show_id and h.app_user_id = @user_id and h.status = 'active')
+             + (select count(*)
+                from booking b
+                join booking_seat bs on bs.booking_id = b.booking_id and bs.active
+                where b.show_id = s.show_id and b.app_user_id = @user_id) as seats_taken
+        from show s
+        where s.show_id = @show_id
+        """;
+
+    // SKIP LOCKED: a seat another request is taking right now counts as gone; we never wait for it.
+    // A seat whose category has no price on this show is not for sale.
+    private const string LockNamedSeatsSql = """
+        select ss.seat_id, se.label, ss.category, p.amount_minor
+        from seat se
+        join show_seat ss on ss.show_id = @show_id and ss.seat_id = se.seat_id
+        join show_price p on p.show_id = ss.show_id and p.category = ss.category
+        where se.venue_id = @venue_id and se.label = any(@labels) and ss.state = 'available'
+        for update of ss skip locked
+        """;
+
+    private const string LockBestSeatsSql = """
+        select ss.seat_id, se.label, ss.category, p.amount_minor
+        from show_seat ss
+        join seat se on se.seat_id = ss.seat_id
+        join show_price p on p.show_id = ss.show_id and p.category = ss.category
+        where ss.show_id = @show_id and ss.category = @category and ss.state = 'available'
+        order by ss.rank
+        limit @quantity
+        for update of ss skip locked
+        """;
+
+    // One statement: the hold, its priced seats, the seat flips, the expiry job (outbox: it commits
+    // or rolls back with the hold) and the seat event with its notification.
+    private const string InsertHoldSql = """
+        with new_hold as (
+          insert into hold (show_id, app_user_id, currency, total_minor, seat_count, created_at, expires_at)
+          values (@show_id, @user_id, @currency, @total_minor, cardinality(@seat_ids), @now, @expires_at)
+          returning hold_id
+        ), priced as (
+          insert into hold_seat (hold_id, seat_id, category, price_minor)
+          select new_hold.hold_id, x.seat_id, x.category, x.price_minor
+          from new_hold, unnest(@seat_ids, @categories, @prices) as x (seat_id, category, price_minor)
+        ), marked as (
+          update show_seat ss
+          set state = 'held', hold_id = new_hold.hold_id
+          from new_hold
+          where ss.show_id = @show_id and ss.seat_id = any(@seat_ids) and ss.state = 'available'
+          returning ss.seat_id
+        ), expiry as (
+          insert into job (queue, kind, priority, payload, run_at, unique_key)
+          select 'holds', 'hold.expire', 1, jsonb_build_object('hold_id', hold_id), @expires_at, 'hold:' || hold_id
+          from new_hold
+        )
+        select (select hold_id from new_hold),
+               (select count(*) from marked),
+               seat_feed_append(@show_id, 'held', 'held', (select array_agg(seat_id order by seat_id) from marked), @now)
+        """;
+
+    private const string KnownLabelsSql = """
+        select se.label
+        from seat se
+        join show_seat ss on ss.show_id = @show_id and ss.seat_id = se.seat_id
+        where se.venue_id = @venue_id and se.label = any(@labels)
+        """;
+
+    private const string CategoriesSql = """
+        select category from show_price where show_id = @show_id order by amount_minor desc, category
+        """;
+}

@@ -1,0 +1,101 @@
+using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+
+namespace Holdfast.Features.Holds;
+
+/// <summary>
+/// <c>DELETE /holds/{id}</c>: the customer gives the seats back. Shares <see cref="EndHoldAsync"/>
+/// with <see cref="ExpireHold"/>, which ends holds at <c>expires_at</c>.
+/// </summary>
+public sealed class ReleaseHold : ICarterModule
+{
+    /// <inheritdoc />
+    public void AddRoutes(IEndpointRouteBuilder app) =>
+        app.MapDelete("/holds/{holdId:long}", HandleAsync)
+            .RequireAuthorization()
+            .WithTags("Holds")
+            .WithSummary("Release a hold")
+            .WithDescription("204 when released; 404 when no such hold is yours; 409 when it already ended (expired, released or booked).");
+
+    internal static async Task<Results<NoContent, ProblemHttpResult>> HandleAsync(
+        long holdId, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        var ended = await EndHoldAsync(connection, holdId, http.User.UserId(), "released", time.GetUtcNow(), cancellationToken);
+        if (ended)
+        {
+            return TypedResults.NoContent();
+        }
+
+        await using var command = new NpgsqlCommand(StatusSql, connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("hold_id", holdId));
+        command.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
+        var status = (string?)await command.ExecuteScalarAsync(cancellationToken);
+        return status is null
+            ? Problems.NotFound("Hold")
+            : Problems.Conflict("Hold already ended.", $"Hold {holdId} is {status}.", new Dictionary<string, object?> { ["status"] = status });
+    }
+
+    /// <summary>
+    /// Ends an active hold as <paramref name="endStatus"/> (<c>released</c> or <c>expired</c>) and frees
+    /// its seats, in one statement: the hold row's status flip is the compare-and-set that makes a
+    /// release racing an expiry or a booking end the hold exactly once.
+    /// </summary>
+    /// <param name="connection">An open connection (autocommit: the statement is its own transaction).</param>
+    /// <param name="holdId">The hold.</param>
+    /// <param name="ownerId">Only end it if this account owns it; null for the expiry job.</param>
+    /// <param name="endStatus"><c>released</c> or <c>expired</c>; <c>expired</c> also requires <c>expires_at &lt;= now</c>.</param>
+    /// <param name="now">The current instant (UTC).</param>
+    /// <param name="cancellationToken">Cancels the statement.</param>
+    /// <returns>True when this call ended the hold; false when it was not active (or not yet due, or not the owner's).</returns>
+    internal static async Task<bool> EndHoldAsync(
+        NpgsqlConnection connection, long holdId, long? ownerId, string endStatus, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(EndHoldSql, connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("hold_id", holdId));
+        command.Parameters.Add(new NpgsqlParameter<long?>("owner_id", ownerId));
+        command.Parameters.Add(new NpgsqlParameter<string>("end_status", endStatus));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken);
+    }
+
+    // An expiry only ends a hold that is past due; a release only the owner's. The seat flip checks
+    // hold_id so it can never free a seat that has since moved to another hold or a booking.
+    private const string EndHoldSql = """
+        with ended as (
+          update hold
+          set status = @end_status, ended_at = @now
+          where hold_id = @hold_id
+            and status = 'active'
+            and (@owner_id::bigint is null or app_user_id = @owner_id)
+            and (@end_status <> 'expired' or expires_at <= @now)
+          returning hold_id, show_id
+        ), freed as (
+          update show_seat ss
+          set state = 'available', hold_id = null
+          from ended, hold_seat hs
+          where hs.hold_id = ended.hold_id
+            and ss.show_id = ended.show_id and ss.seat_id = hs.seat_id
+            and ss.hold_id = ended.hold_id
+          returning ss.seat_id
+        ), expiry as (
+          update job
+          set state = 'cancelled', finalized_at = @now
+          from ended
+          where job.kind = 'hold.expire' and job.unique_key = 'hold:' || ended.hold_id
+            and job.state in ('available', 'retryable')
+        )
+        select ended.hold_id,
+               seat_feed_append(ended.show_id, @end_status, 'available',
+                                (select array_agg(seat_id order by seat_id) from freed), @now)
+        from ended
+        """;
+
+    private const string StatusSql = """
+        select status from hold where hold_id = @hold_id and app_user_id = @user_id
+        """;
+}

@@ -1,0 +1,285 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Database;
+using Holdfast.Infrastructure.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.WebUtilities;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Holdfast.Features.Search;
+
+/// <summary>
+/// <c>GET /shows</c>: finds shows on sale. Filters combine with AND; results page by keyset with an
+/// opaque cursor, so deep pages cost what the first does and a page never repeats or skips a show
+/// when others are added meanwhile.
+/// </summary>
+public sealed class SearchShows : ICarterModule
+{
+    /// <summary>Most results per page.</summary>
+    public const int MaxLimit = 100;
+
+    /// <summary>Availability and price of one category of a show.</summary>
+    /// <param name="Category">E.g. <c>economy</c>.</param>
+    /// <param name="PriceMinor">Price per seat, minor units of the show's currency.</param>
+    /// <param name="SeatsAvailable">Seats of this category available now.</param>
+    public sealed record CategoryAvailability(string Category, long PriceMinor, int SeatsAvailable);
+
+    /// <summary>One show found.</summary>
+    /// <param name="ShowId">The show id.</param>
+    /// <param name="EventId">The event id.</param>
+    /// <param name="Kind">film, flight or trip.</param>
+    /// <param name="Title">The event's title.</param>
+    /// <param name="Code">Flight number or service code; null for films.</param>
+    /// <param name="Origin">Origin IATA code (or city for a coach trip); null for films.</param>
+    /// <param name="Destination">Destination IATA code (or city); null for films.</param>
+    /// <param name="VenueName">Hall, coach or cabin.</param>
+    /// <param name="StartsAt">Start (departure), UTC.</param>
+    /// <param name="EndsAt">End (arrival), UTC.</param>
+    /// <param name="LocalStartsAt">Start in <paramref name="TimeZone"/>, with its offset.</param>
+    /// <param name="TimeZone">IANA zone of the origin or venue.</param>
+    /// <param name="Currency">ISO 4217 code.</param>
+    /// <param name="LowestPriceMinor">Cheapest price among categories with a seat available; null when sold out.</param>
+    /// <param name="SeatsAvailable">All categories together.</param>
+    /// <param name="Categories">Per category, dearest first.</param>
+    public sealed record Item(
+        long ShowId, long EventId, string Kind, string Title, string? Code, string? Origin, string? Destination, string VenueName,
+        DateTimeOffset StartsAt, DateTimeOffset EndsAt, DateTimeOffset LocalStartsAt, string TimeZone, string Currency,
+        long? LowestPriceMinor, int SeatsAvailable, IReadOnlyList<CategoryAvailability> Categories);
+
+    /// <summary>A page of results.</summary>
+    /// <param name="Items">The shows, in the requested order.</param>
+    /// <param name="NextCursor">Pass as <c>cursor</c> for the next page; null on the last page.</param>
+    public sealed record Response(IReadOnlyList<Item> Items, string? NextCursor);
+
+    private sealed record Cursor(
+        [property: JsonPropertyName("s")] string Sort,
+        [property: JsonPropertyName("t")] DateTimeOffset StartsAt,
+        [property: JsonPropertyName("p")] long? Price,
+        [property: JsonPropertyName("i")] long ShowId);
+
+    private sealed record Query(
+        string? Origin, string? Destination, DateOnly? Date, string? Kind, string? TitlePattern, string? Currency,
+        long? MinPrice, long? MaxPrice, string? Category, int? MinSeats, string Sort, int Limit, Cursor? After);
+
+    private static readonly JsonSerializerOptions CategoryJson = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    /// <inheritdoc />
+    public void AddRoutes(IEndpointRouteBuilder app) =>
+        app.MapGet("/shows", HandleAsync)
+            .WithTags("Search")
+            .WithSummary("Search shows")
+            .WithDescription(
+                "Query: origin, destination (IATA code or city name), date (yyyy-MM-dd, local to the origin or venue), kind (film|flight|trip), " +
+                "q (title contains), currency, min_price, max_price (minor units, on the lowest available price), category with min_seats " +
+                "(at least that many available; min_seats alone means any category), sort (departure|price), limit (1–100, default 20), cursor. " +
+                "400 names each invalid parameter.");
+
+    internal static async Task<Results<Ok<Response>, ValidationProblem>> HandleAsync(
+        HttpRequest request, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var validation = new Validation();
+        var query = Parse(request.Query, validation);
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+
+        await using var command = db.CreateCommand(SearchSql);
+        Bind(command, query!, time.GetUtcNow());
+        var items = new List<Item>();
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                items.Add(new Item(
+                    reader.GetInt64(0), reader.GetInt64(1), reader.GetString(2), reader.GetString(3),
+                    reader.IsDBNull(4) ? null : reader.GetString(4), reader.IsDBNull(5) ? null : reader.GetString(5),
+                    reader.IsDBNull(6) ? null : reader.GetString(6), reader.GetString(7),
+                    reader.GetFieldValue<DateTimeOffset>(8), reader.GetFieldValue<DateTimeOffset>(9),
+                    LocalTime.WithOffset(reader.GetDateTime(8), reader.GetDateTime(10)), reader.GetString(11), reader.GetString(12),
+                    reader.IsDBNull(13) ? null : reader.GetInt64(13), reader.GetInt32(14),
+                    JsonSerializer.Deserialize<List<CategoryAvailability>>(reader.GetString(15), CategoryJson) ?? []));
+            }
+        }
+
+        string? next = null;
+        if (items.Count > query!.Limit)
+        {
+            items.RemoveAt(items.Count - 1);
+            var last = items[^1];
+            next = Encode(new Cursor(query.Sort, last.StartsAt, query.Sort == "price" ? last.LowestPriceMinor : null, last.ShowId));
+        }
+
+        return TypedResults.Ok(new Response(items, next));
+    }
+
+    private static Query? Parse(IQueryCollection q, Validation validation)
+    {
+        string? Text(string name, int max)
+        {
+            var value = q[name].FirstOrDefault()?.Trim();
+            if (string.IsNullOrEmpty(value))
+            {
+                return null;
+            }
+
+            validation.Require(value.Length <= max, name, $"At most {max} characters.");
+            return value;
+        }
+
+        long? Number(string name, long min, long max)
+        {
+            var text = Text(name, 20);
+            if (text is null)
+            {
+                return null;
+            }
+
+            if (!long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
+            {
+                validation.Add(name, $"Must be a whole number from {min} to {max}.");
+                return null;
+            }
+
+            return value;
+        }
+
+        var origin = Text("origin", 100);
+        var destination = Text("destination", 100);
+        DateOnly? date = null;
+        if (Text("date", 10) is { } dateText)
+        {
+            if (DateOnly.TryParseExact(dateText, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var parsed))
+            {
+                date = parsed;
+            }
+            else
+            {
+                validation.Add("date", "Must be a date as yyyy-MM-dd, e.g. 2026-12-24.");
+            }
+        }
+
+        var kind = Text("kind", 10);
+        validation.Require(kind is null or "film" or "flight" or "trip", "kind", "Must be film, flight or trip.");
+        var title = Text("q", 100);
+        var currency = Text("currency", 3)?.ToUpperInvariant();
+        validation.Require(currency is null || (currency.Length == 3 && currency.All(char.IsAsciiLetterUpper)), "currency", "Must be an ISO 4217 code such as GBP.");
+        var minPrice = Number("min_price", 0, long.MaxValue / 2);
+        var maxPrice = Number("max_price", 0, long.MaxValue / 2);
+        validation.Require(minPrice is null || maxPrice is null || minPrice <= maxPrice, "max_price", "Must not be below min_price.");
+        var category = Text("category", 32);
+        var minSeats = (int?)Number("min_seats", 1, 1000);
+        var sort = Text("sort", 10) ?? "departure";
+        validation.Require(sort is "departure" or "price", "sort", "Must be departure or price.");
+        var limit = (int?)Number("limit", 1, MaxLimit) ?? 20;
+        Cursor? after = null;
+        if (Text("cursor", 500) is { } cursorText)
+        {
+            after = Decode(cursorText);
+            if (after is null || after.Sort != sort || (sort == "price" && after.Price is null))
+            {
+                validation.Add("cursor", "Not a cursor from a previous page of this search (same sort).");
+            }
+        }
+
+        if (!validation.IsValid)
+        {
+            return null;
+        }
+
+        // A title search matches anywhere in the title; the user's % and _ are literal.
+        var pattern = title is null ? null : "%" + title.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal) + "%";
+        return new Query(origin, destination, date, kind, pattern, currency, minPrice, maxPrice, category, category is null ? minSeats : minSeats ?? 1, sort, limit, after);
+    }
+
+    private static void Bind(NpgsqlCommand command, Query query, DateTimeOffset now)
+    {
+        var p = command.Parameters;
+        p.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        p.Add(new NpgsqlParameter("origin", NpgsqlDbType.Text) { Value = (object?)query.Origin ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("destination", NpgsqlDbType.Text) { Value = (object?)query.Destination ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("date", NpgsqlDbType.Date) { Value = (object?)query.Date ?? DBNull.Value });
+        // Local dates span UTC−12 to UTC+14: this window narrows the index scan, the AT TIME ZONE test decides.
+        var dayStart = query.Date is { } d ? new DateTimeOffset(d.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero) : (DateTimeOffset?)null;
+        p.Add(new NpgsqlParameter("window_from", NpgsqlDbType.TimestampTz) { Value = (object?)dayStart?.AddHours(-14) ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("window_to", NpgsqlDbType.TimestampTz) { Value = (object?)dayStart?.AddHours(24 + 12) ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("kind", NpgsqlDbType.Text) { Value = (object?)query.Kind ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("title_pattern", NpgsqlDbType.Text) { Value = (object?)query.TitlePattern ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("currency", NpgsqlDbType.Text) { Value = (object?)query.Currency ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("min_price", NpgsqlDbType.Bigint) { Value = (object?)query.MinPrice ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("max_price", NpgsqlDbType.Bigint) { Value = (object?)query.MaxPrice ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("category", NpgsqlDbType.Text) { Value = (object?)query.Category ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("min_seats", NpgsqlDbType.Integer) { Value = (object?)query.MinSeats ?? DBNull.Value });
+        p.Add(new NpgsqlParameter<bool>("by_price", query.Sort == "price"));
+        p.Add(new NpgsqlParameter("after_starts_at", NpgsqlDbType.TimestampTz) { Value = (object?)query.After?.StartsAt ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("after_price", NpgsqlDbType.Bigint) { Value = (object?)query.After?.Price ?? DBNull.Value });
+        p.Add(new NpgsqlParameter("after_id", NpgsqlDbType.Bigint) { Value = (object?)query.After?.ShowId ?? DBNull.Value });
+        p.Add(new NpgsqlParameter<int>("limit", query.Limit + 1));
+    }
+
+    private static string Encode(Cursor cursor) => WebEncoders.Base64UrlEncode(JsonSerializer.SerializeToUtf8Bytes(cursor));
+
+    private static Cursor? Decode(string text)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<Cursor>(WebEncoders.Base64UrlDecode(text));
+        }
+        catch (Exception ex) when (ex is FormatException or JsonException)
+        {
+            return null;
+        }
+    }
+
+    // Availability is counted from show_seat rows (GUIDE §7: no counter to drift). The keyset
+    // predicates compare row values in the same order as ORDER BY, so each page starts exactly
+    // after the last row of the previous one.
+    private const string SearchSql = """
+        select s.show_id, e.event_id, e.kind, e.title, e.code,
+               coalesce(oa.iata, oc.name), coalesce(da.iata, dc.name), v.name,
+               s.starts_at, s.ends_at, s.starts_at at time zone s.time_zone, s.time_zone, s.currency,
+               a.lowest_price_minor, a.seats_available, a.categories
+        from show s
+        join event e on e.event_id = s.event_id
+        join venue v on v.venue_id = s.venue_id
+        left join airport oa on oa.airport_id = e.origin_airport_id
+        left join airport da on da.airport_id = e.destination_airport_id
+        left join city oc on oc.city_id = e.origin_city_id
+        left join city dc on dc.city_id = e.destination_city_id
+        cross join lateral (
+          select coalesce(json_agg(json_build_object('category', c.category, 'price_minor', c.amount_minor, 'seats_available', c.available)
+                                   order by c.amount_minor desc, c.category), '[]')::text as categories,
+                 min(c.amount_minor) filter (where c.available > 0) as lowest_price_minor,
+                 coalesce(sum(c.available), 0)::int as seats_available,
+                 coalesce(bool_or((@category::text is null or c.category = @category) and c.available >= @min_seats::int), false) as seats_ok
+          from (select p.category, p.amount_minor,
+                       (select count(*)::int from show_seat ss
+                        where ss.show_id = p.show_id and ss.category = p.category and ss.state = 'available') as available
+                from show_price p
+                where p.show_id = s.show_id) as c
+        ) as a
+        where s.status = 'on_sale'
+          and s.starts_at > @now
+          and (@origin::text is null or oa.iata = upper(@origin) or lower(oc.name) = lower(@origin))
+          and (@destination::text is null or da.iata = upper(@destination) or lower(dc.name) = lower(@destination))
+          and (@date::date is null
+               or (s.starts_at >= @window_from and s.starts_at < @window_to
+                   and (s.starts_at at time zone s.time_zone)::date = @date::date))
+          and (@kind::text is null or e.kind = @kind)
+          and (@title_pattern::text is null or e.title ilike @title_pattern)
+          and (@currency::text is null or s.currency = @currency)
+          and (@min_price::bigint is null or a.lowest_price_minor >= @min_price)
+          and (@max_price::bigint is null or a.lowest_price_minor <= @max_price)
+          and (@min_seats::int is null or a.seats_ok)
+          and (not @by_price or a.lowest_price_minor is not null)
+          and (@after_id::bigint is null
+               or (not @by_price and (s.starts_at, s.show_id) > (@after_starts_at, @after_id))
+               or (@by_price and (a.lowest_price_minor, s.starts_at, s.show_id) > (@after_price, @after_starts_at, @after_id)))
+        order by case when @by_price then a.lowest_price_minor end, s.starts_at, s.show_id
+        limit @limit
+        """;
+}

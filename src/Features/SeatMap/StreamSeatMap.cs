@@ -1,0 +1,172 @@
+using System.Net.ServerSentEvents;
+using System.Runtime.CompilerServices;
+using Holdfast.Features.Shows;
+using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Http;
+using Holdfast.Infrastructure.SeatFeed;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Holdfast.Features.SeatMap;
+
+/// <summary>Settings under <c>SeatStream</c> in configuration.</summary>
+public sealed class SeatStreamOptions
+{
+    /// <summary>Seconds between heartbeat events on an idle stream (default 15), so proxies keep it open.</summary>
+    public int HeartbeatSeconds { get; set; } = 15;
+
+    /// <summary>A client further behind than this many events gets a fresh snapshot instead of a replay (default 1000).</summary>
+    public int MaxReplayEvents { get; set; } = 1000;
+}
+
+/// <summary>Registers <see cref="SeatStreamOptions"/>.</summary>
+public sealed class SeatStreamServices : IConfigureServices
+{
+    /// <inheritdoc />
+    public void ConfigureServices(IServiceCollection services, IConfiguration configuration) =>
+        services.Configure<SeatStreamOptions>(configuration.GetSection("SeatStream"));
+}
+
+/// <summary>
+/// <c>GET /shows/{id}/seats/stream</c>: the live seat map over Server-Sent Events (WHATWG HTML
+/// §9.2). Events:
+/// <list type="bullet">
+/// <item><c>snapshot</c> (id = seq): the whole seat map, as <c>GET /shows/{id}/seats</c>;</item>
+/// <item><c>seats</c> (id = seq): <c>{show_id, seq, kind, state, seat_ids, occurred_at}</c>, one per committed change;</item>
+/// <item><c>heartbeat</c> (no id): <c>{}</c> when nothing happened for a while.</item>
+/// </list>
+/// A client reconnecting with <c>Last-Event-ID: n</c> (or <c>?last_event_id=n</c>) receives exactly
+/// the events after n, from <c>seat_event</c>; if n is too far behind or unknown it gets a snapshot.
+/// </summary>
+public sealed class StreamSeatMap : ICarterModule
+{
+    /// <inheritdoc />
+    public void AddRoutes(IEndpointRouteBuilder app) =>
+        app.MapGet("/shows/{showId:long}/seats/stream", HandleAsync)
+            .WithTags("Shows")
+            .WithSummary("Follow a show's seat map live (Server-Sent Events)")
+            .WithDescription("text/event-stream: snapshot, then seats events (id = per-show sequence number), heartbeats. " +
+                             "Resume with Last-Event-ID. 400 when last_event_id is not a number; 404 when there is no such show.");
+
+    internal static async Task<Results<ServerSentEventsResult<string>, ValidationProblem, ProblemHttpResult>> HandleAsync(
+        long showId,
+        HttpContext http,
+        NpgsqlDataSource db,
+        SeatFeedHub hub,
+        IOptions<SeatStreamOptions> options,
+        CancellationToken cancellationToken)
+    {
+        var lastEventIdText = http.Request.Headers["Last-Event-ID"].FirstOrDefault() ?? http.Request.Query["last_event_id"].FirstOrDefault();
+        long? lastEventId = null;
+        if (!string.IsNullOrEmpty(lastEventIdText))
+        {
+            if (!long.TryParse(lastEventIdText, System.Globalization.CultureInfo.InvariantCulture, out var parsed) || parsed < 0)
+            {
+                return new Validation().Add("last_event_id", "Must be a non-negative integer: the id of the last event received.").Problem();
+            }
+
+            lastEventId = parsed;
+        }
+
+        // Subscribe before reading the starting point, so nothing committed in between is missed;
+        // anything seen twice is dropped by sequence number.
+        var subscription = hub.Subscribe(showId);
+        var current = await CurrentSeqAsync(db, showId, cancellationToken);
+        if (current is null)
+        {
+            subscription.Dispose();
+            return Problems.NotFound("Show");
+        }
+
+        return TypedResults.ServerSentEvents(StreamAsync(showId, lastEventId, current.Value, subscription, db, hub, options.Value, cancellationToken));
+    }
+
+    private static async IAsyncEnumerable<SseItem<string>> StreamAsync(
+        long showId, long? lastEventId, long current, SeatFeedSubscription subscription, NpgsqlDataSource db, SeatFeedHub hub,
+        SeatStreamOptions settings, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var _ = subscription;
+        long sent;
+        if (lastEventId is { } last && last <= current && current - last <= settings.MaxReplayEvents)
+        {
+            foreach (var change in await hub.ReadAsync(showId, last, current, cancellationToken))
+            {
+                yield return Item(change);
+            }
+
+            sent = current;
+        }
+        else
+        {
+            var snapshot = await GetSeatMap.ReadSnapshotAsync(db, showId, cancellationToken);
+            if (snapshot is null)
+            {
+                yield break;
+            }
+
+            sent = SeqOf(snapshot);
+            yield return new SseItem<string>(snapshot, "snapshot") { EventId = sent.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        }
+
+        var heartbeat = TimeSpan.FromSeconds(settings.HeartbeatSeconds);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var change = await NextAsync(subscription, heartbeat, cancellationToken);
+            if (change is null)
+            {
+                yield return new SseItem<string>("{}", "heartbeat");
+                continue;
+            }
+
+            if (change.Seq <= sent)
+            {
+                continue;
+            }
+
+            if (change.Seq > sent + 1)
+            {
+                // This reader fell behind (its buffer dropped changes): fill the gap from the table.
+                foreach (var missed in await hub.ReadAsync(showId, sent, change.Seq - 1, cancellationToken))
+                {
+                    yield return Item(missed);
+                }
+            }
+
+            yield return Item(change);
+            sent = change.Seq;
+        }
+    }
+
+    private static async Task<SeatChange?> NextAsync(SeatFeedSubscription subscription, TimeSpan heartbeat, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(heartbeat);
+        try
+        {
+            return await subscription.Reader.ReadAsync(timeout.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
+    }
+
+    private static SseItem<string> Item(SeatChange change) =>
+        new(change.Json, "seats") { EventId = change.Seq.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+
+    private static long SeqOf(string snapshot)
+    {
+        using var document = System.Text.Json.JsonDocument.Parse(snapshot);
+        return document.RootElement.GetProperty("seq").GetInt64();
+    }
+
+    private static async Task<long?> CurrentSeqAsync(NpgsqlDataSource db, long showId, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand(CurrentSeqSql);
+        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+        return (long?)await command.ExecuteScalarAsync(cancellationToken);
+    }
+
+    private const string CurrentSeqSql = "select last_seq from seat_feed where show_id = @show_id";
+}

@@ -1,0 +1,57 @@
+using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+
+namespace Holdfast.Features.Shows;
+
+/// <summary>
+/// <c>GET /shows/{id}/seats</c>: the show's seat map with each seat's state, read in one statement
+/// so the map and its <c>seq</c> are one consistent snapshot. Open the SSE stream with
+/// <c>Last-Event-ID: seq</c> to follow it from exactly there.
+/// </summary>
+public sealed class GetSeatMap : ICarterModule
+{
+    /// <inheritdoc />
+    public void AddRoutes(IEndpointRouteBuilder app) =>
+        app.MapGet("/shows/{showId:long}/seats", HandleAsync)
+            .WithTags("Shows")
+            .WithSummary("Get a show's seat map")
+            .WithDescription("JSON: {show_id, seq, currency, prices: {category: minor units}, seats: [{seat_id, label, section, row, number, " +
+                             "category, x, y, state}]} where state is available, held, booked or blocked. 404 when there is no such show.")
+            .Produces(StatusCodes.Status200OK, contentType: "application/json");
+
+    internal static async Task<Results<ContentHttpResult, ProblemHttpResult>> HandleAsync(long showId, NpgsqlDataSource db, CancellationToken cancellationToken)
+    {
+        var json = await ReadSnapshotAsync(db, showId, cancellationToken);
+        return json is null ? Problems.NotFound("Show") : TypedResults.Text(json, "application/json");
+    }
+
+    /// <summary>
+    /// The seat map as JSON built by PostgreSQL (no per-seat objects in .NET), or null when the show
+    /// does not exist. Also the SSE stream's <c>snapshot</c> event.
+    /// </summary>
+    internal static async Task<string?> ReadSnapshotAsync(NpgsqlDataSource db, long showId, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand(SnapshotSql);
+        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+        return (string?)await command.ExecuteScalarAsync(cancellationToken);
+    }
+
+    private const string SnapshotSql = """
+        select json_build_object(
+                 'show_id', s.show_id,
+                 'seq', f.last_seq,
+                 'currency', s.currency,
+                 'prices', (select json_object_agg(p.category, p.amount_minor) from show_price p where p.show_id = s.show_id),
+                 'seats', (select json_agg(json_build_object(
+                              'seat_id', ss.seat_id, 'label', se.label, 'section', se.section, 'row', se.row_label,
+                              'number', se.seat_number, 'category', ss.category, 'x', se.x, 'y', se.y, 'state', ss.state)
+                            order by se.y, se.x)
+                           from show_seat ss join seat se on se.seat_id = ss.seat_id
+                           where ss.show_id = s.show_id))::text
+        from show s
+        join seat_feed f on f.show_id = s.show_id
+        where s.show_id = @show_id
+        """;
+}

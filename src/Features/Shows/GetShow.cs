@@ -1,0 +1,89 @@
+using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Database;
+using Holdfast.Infrastructure.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+
+namespace Holdfast.Features.Shows;
+
+/// <summary><c>GET /shows/{id}</c>: one show with its event, venue, prices and availability.</summary>
+public sealed class GetShow : ICarterModule
+{
+    /// <summary>A seat category of the show.</summary>
+    /// <param name="Category">E.g. <c>business</c>.</param>
+    /// <param name="PriceMinor">Price per seat in minor units of the show's currency.</param>
+    /// <param name="SeatsAvailable">Seats of this category available right now.</param>
+    public sealed record CategoryAvailability(string Category, long PriceMinor, int SeatsAvailable);
+
+    /// <summary>The show.</summary>
+    /// <param name="ShowId">The show id.</param>
+    /// <param name="EventId">The event.</param>
+    /// <param name="Kind">film, flight or trip.</param>
+    /// <param name="Title">E.g. "BA117 London → New York" or a film's title.</param>
+    /// <param name="Code">Flight number or service code; null for films.</param>
+    /// <param name="Origin">Origin airport IATA code or city name; null for films.</param>
+    /// <param name="Destination">Destination airport IATA code or city name; null for films.</param>
+    /// <param name="VenueName">The hall, coach or cabin.</param>
+    /// <param name="StartsAt">Start (departure), UTC.</param>
+    /// <param name="EndsAt">End (arrival), UTC.</param>
+    /// <param name="LocalStartsAt">Start in <paramref name="TimeZone"/>, with that zone's offset.</param>
+    /// <param name="TimeZone">IANA zone the show is sold in.</param>
+    /// <param name="Status">on_sale, closed, departed, completed, cancelled or scheduled.</param>
+    /// <param name="Currency">ISO 4217 code for every amount of the show.</param>
+    /// <param name="Categories">Prices and availability per category, dearest first.</param>
+    public sealed record Response(
+        long ShowId, long EventId, string Kind, string Title, string? Code, string? Origin, string? Destination, string VenueName,
+        DateTimeOffset StartsAt, DateTimeOffset EndsAt, DateTimeOffset LocalStartsAt, string TimeZone, string Status, string Currency,
+        IReadOnlyList<CategoryAvailability> Categories);
+
+    /// <inheritdoc />
+    public void AddRoutes(IEndpointRouteBuilder app) =>
+        app.MapGet("/shows/{showId:long}", HandleAsync)
+            .WithTags("Shows")
+            .WithSummary("Get a show")
+            .WithDescription("404 when there is no such show.");
+
+    internal static async Task<Results<Ok<Response>, ProblemHttpResult>> HandleAsync(long showId, NpgsqlDataSource db, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand(ShowSql);
+        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        Response? show = null;
+        var categories = new List<CategoryAvailability>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            show ??= new Response(
+                reader.GetInt64(0), reader.GetInt64(1), reader.GetString(2), reader.GetString(3),
+                reader.IsDBNull(4) ? null : reader.GetString(4), reader.IsDBNull(5) ? null : reader.GetString(5),
+                reader.IsDBNull(6) ? null : reader.GetString(6), reader.GetString(7),
+                reader.GetFieldValue<DateTimeOffset>(8), reader.GetFieldValue<DateTimeOffset>(9),
+                LocalTime.WithOffset(reader.GetDateTime(8), reader.GetDateTime(10)), reader.GetString(11), reader.GetString(12), reader.GetString(13),
+                categories);
+            if (!reader.IsDBNull(14))
+            {
+                categories.Add(new CategoryAvailability(reader.GetString(14), reader.GetInt64(15), reader.GetInt32(16)));
+            }
+        }
+
+        return show is null ? Problems.NotFound("Show") : TypedResults.Ok(show);
+    }
+
+    private const string ShowSql = """
+        select s.show_id, e.event_id, e.kind, e.title, e.code,
+               coalesce(oa.iata, oc.name), coalesce(da.iata, dc.name), v.name,
+               s.starts_at, s.ends_at, s.starts_at at time zone s.time_zone, s.time_zone, s.status, s.currency,
+               p.category, p.amount_minor,
+               (select count(*)::int from show_seat ss
+                where ss.show_id = s.show_id and ss.category = p.category and ss.state = 'available')
+        from show s
+        join event e on e.event_id = s.event_id
+        join venue v on v.venue_id = s.venue_id
+        left join airport oa on oa.airport_id = e.origin_airport_id
+        left join airport da on da.airport_id = e.destination_airport_id
+        left join city oc on oc.city_id = e.origin_city_id
+        left join city dc on dc.city_id = e.destination_city_id
+        left join show_price p on p.show_id = s.show_id
+        where s.show_id = @show_id
+        order by p.amount_minor desc, p.category
+        """;
+}

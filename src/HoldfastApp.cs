@@ -1,0 +1,55 @@
+using System.Text.Json;
+using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
+using Holdfast.Infrastructure.Http;
+using Holdfast.Infrastructure.Jobs;
+using Holdfast.Infrastructure.Payments;
+using Holdfast.Infrastructure.SeatFeed;
+using Microsoft.Extensions.Options;
+
+namespace Holdfast;
+
+/// <summary>Composes the web application: services, middleware, and every slice's routes.</summary>
+public static class HoldfastApp
+{
+    /// <summary>Builds the app from <paramref name="args"/> and configuration, migrating first when <c>Database:MigrateOnStartup</c> is set.</summary>
+    public static async Task<WebApplication> BuildAsync(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        var services = builder.Services;
+        var assembly = typeof(HoldfastApp).Assembly;
+
+        services.AddSingleton(TimeProvider.System);
+        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
+        services.AddHoldfastProblemDetails();
+        services.AddHoldfastDatabase(builder.Configuration);
+        services.AddHoldfastAuth(builder.Configuration, builder.Environment);
+        services.AddJobs(builder.Configuration, assembly);
+        services.AddSingleton<SeatFeedHub>();
+        services.AddHostedService(sp => sp.GetRequiredService<SeatFeedHub>());
+        services.AddSingleton<IPaymentGateway, FakePaymentGateway>();
+        services.AddOpenApi();
+        services.AddCarter(assembly);
+        foreach (var configure in assembly.GetTypes().Where(t => typeof(IConfigureServices).IsAssignableFrom(t) && t.IsClass))
+        {
+            ((IConfigureServices)Activator.CreateInstance(configure)!).ConfigureServices(services, builder.Configuration);
+        }
+
+        var app = builder.Build();
+        if (app.Services.GetRequiredService<IOptions<DatabaseOptions>>().Value.MigrateOnStartup)
+        {
+            var report = await app.Services.GetRequiredService<MigrationRunner>().MigrateAsync(dryRun: false, CancellationToken.None);
+            app.Logger.LogInformation("Migrations applied at start-up: {Count}", report.Applied.Count);
+        }
+
+        app.UseHoldfastProblemDetails();
+        app.UseDefaultFiles();
+        app.UseStaticFiles();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.MapOpenApi();
+        app.MapCarter();
+        return app;
+    }
+}

@@ -1,0 +1,83 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Holdfast.Infrastructure.Http;
+
+/// <summary>
+/// Every error leaves as RFC 9457 problem details (<c>application/problem+json</c>). Malformed bodies
+/// and unbindable parameters become 400 with an <c>errors</c> map naming the field; anything
+/// unexpected becomes a 500 without internals.
+/// </summary>
+public static class ProblemDetailsSetup
+{
+    /// <summary>Registers problem details and the exception handler that turns binding failures into 400s.</summary>
+    public static IServiceCollection AddHoldfastProblemDetails(this IServiceCollection services)
+    {
+        services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
+            context.ProblemDetails.Extensions.TryAdd("trace_id", context.HttpContext.TraceIdentifier));
+        services.AddExceptionHandler<BadRequestExceptionHandler>();
+        return services;
+    }
+
+    /// <summary>Adds the exception handler and status-code pages so even a bare 404/405 is problem details.</summary>
+    public static WebApplication UseHoldfastProblemDetails(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        return app;
+    }
+}
+
+/// <summary>
+/// Turns <see cref="BadHttpRequestException"/> (unreadable JSON, a wrong type, an unbindable query
+/// value) into a 400 validation problem that names the offending field.
+/// </summary>
+internal sealed class BadRequestExceptionHandler(IProblemDetailsService problemDetails) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+    {
+        if (exception is not BadHttpRequestException badRequest)
+        {
+            return false;
+        }
+
+        var (field, reason) = Describe(badRequest);
+        var problem = new HttpValidationProblemDetails(new Dictionary<string, string[]> { [field] = [reason] })
+        {
+            Status = badRequest.StatusCode,
+            Title = badRequest.StatusCode == StatusCodes.Status400BadRequest ? "The request is not valid." : "The request could not be read.",
+            Type = "https://www.rfc-editor.org/rfc/rfc9110#section-15.5.1",
+        };
+        httpContext.Response.StatusCode = badRequest.StatusCode;
+        return await problemDetails.TryWriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = httpContext,
+            ProblemDetails = problem,
+            Exception = exception,
+        });
+    }
+
+    private static (string Field, string Reason) Describe(BadHttpRequestException exception)
+    {
+        if (exception.InnerException is JsonException json)
+        {
+            // Path is like "$.seats[1]" or "$.quantity"; report it without the "$." root.
+            var path = json.Path is null or "$" ? "body" : json.Path.TrimStart('$', '.');
+            return (path, "The value is not valid JSON of the expected type.");
+        }
+
+        // ASP.NET Core says: Failed to bind parameter "int limit" from "abc".
+        var message = exception.Message;
+        var start = message.IndexOf('"', StringComparison.Ordinal);
+        var end = start < 0 ? -1 : message.IndexOf('"', start + 1);
+        if (start >= 0 && end > start)
+        {
+            var declaration = message[(start + 1)..end];
+            var name = declaration[(declaration.LastIndexOf(' ') + 1)..];
+            return (name, message);
+        }
+
+        return ("body", message);
+    }
+}

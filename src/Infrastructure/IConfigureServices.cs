@@ -1,0 +1,12 @@
+namespace Holdfast.Infrastructure;
+
+/// <summary>
+/// A slice's own service registrations (options, typed clients), found by assembly scan like
+/// <see cref="ICarterModule"/>, so adding a slice never means editing <c>Program.cs</c>.
+/// Implementations need a public parameterless constructor.
+/// </summary>
+public interface IConfigureServices
+{
+    /// <summary>Adds the slice's services.</summary>
+    void ConfigureServices(IServiceCollection services, IConfiguration configuration);
+}

@@ -1,0 +1,376 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Holdfast.Infrastructure.Jobs;
+
+/// <summary>One claimed job as a handler sees it.</summary>
+/// <param name="JobId">The <c>job.job_id</c>.</param>
+/// <param name="Kind">The handler key, e.g. <c>hold.expire</c>.</param>
+/// <param name="Payload">The job's jsonb payload.</param>
+/// <param name="Attempt">1 on the first run, incremented on each claim.</param>
+/// <param name="MaxAttempts">After this many failed attempts the job is discarded.</param>
+public sealed record JobContext(long JobId, string Kind, JsonElement Payload, int Attempt, int MaxAttempts);
+
+/// <summary>
+/// Runs one kind of job. Handlers live in the slice that owns the work (hold expiry in
+/// <c>Features/Holds</c>) and are found by assembly scan, like modules. A handler must be idempotent:
+/// a job whose worker died after the work but before completion runs again.
+/// </summary>
+public interface IJobHandler
+{
+    /// <summary>The <c>job.kind</c> this handler runs.</summary>
+    string Kind { get; }
+
+    /// <summary>Does the work. Throwing marks the attempt failed and schedules a retry with backoff.</summary>
+    Task HandleAsync(JobContext job, CancellationToken cancellationToken);
+}
+
+/// <summary>Settings under <c>Jobs</c> in configuration.</summary>
+public sealed class JobOptions
+{
+    /// <summary>Run the worker in this process (default true).</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Queues this node works, e.g. <c>["default", "holds"]</c>.</summary>
+    public string[] Queues { get; set; } = ["default", "holds"];
+
+    /// <summary>Longest wait between claim attempts when idle, in milliseconds (default 250).</summary>
+    public int PollIntervalMilliseconds { get; set; } = 250;
+
+    /// <summary>Most jobs claimed, and run concurrently, per batch (default 16).</summary>
+    public int BatchSize { get; set; } = 16;
+
+    /// <summary>Lease length in seconds; heartbeats renew it at a third of that (default 60).</summary>
+    public int LeaseSeconds { get; set; } = 60;
+
+    /// <summary>How often lapsed leases are looked for, in seconds (default 15).</summary>
+    public int RescueIntervalSeconds { get; set; } = 15;
+
+    /// <summary>On shutdown, how long running jobs may take before their leases are handed back, in seconds (default 10).</summary>
+    public int ShutdownGraceSeconds { get; set; } = 10;
+}
+
+/// <summary>Registration of the job engine and its handlers.</summary>
+public static class JobSetup
+{
+    /// <summary>Adds <see cref="JobWorker"/> and every <see cref="IJobHandler"/> in <paramref name="assembly"/>.</summary>
+    public static IServiceCollection AddJobs(this IServiceCollection services, IConfiguration configuration, Assembly assembly)
+    {
+        services.Configure<JobOptions>(configuration.GetSection("Jobs"));
+        foreach (var type in assembly.GetTypes().Where(t => t is { IsClass: true, IsAbstract: false } && typeof(IJobHandler).IsAssignableFrom(t)))
+        {
+            services.AddSingleton(typeof(IJobHandler), type);
+        }
+
+        services.AddSingleton<JobWorker>();
+        services.AddHostedService(sp => sp.GetRequiredService<JobWorker>());
+        return services;
+    }
+}
+
+/// <summary>
+/// The claim loop: takes due jobs with <c>FOR UPDATE SKIP LOCKED</c> (so any number of nodes share
+/// the table without blocking each other), leases them, runs their handlers, and completes them in
+/// one statement per batch. Failures retry with exponential backoff and jitter; a lease that lapses
+/// (its node died) is rescued by any node. Modelled on riverqueue/river's <c>JobGetAvailable</c>.
+/// </summary>
+public sealed class JobWorker(
+    NpgsqlDataSource dataSource,
+    IEnumerable<IJobHandler> handlers,
+    IOptions<JobOptions> options,
+    TimeProvider time,
+    ILogger<JobWorker> logger) : BackgroundService
+{
+    private readonly Dictionary<string, IJobHandler> handlersByKind = handlers.ToDictionary(h => h.Kind, StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<long, byte> inFlight = new();
+    private readonly SemaphoreSlim wake = new(0, 1);
+    private readonly string workerId = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
+
+    /// <summary>Claims now instead of at the next poll (e.g. after inserting a job due immediately).</summary>
+    public void Wake()
+    {
+        try
+        {
+            wake.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already signalled; one wake-up is enough.
+        }
+    }
+
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var settings = options.Value;
+        if (!settings.Enabled)
+        {
+            return;
+        }
+
+        using var graceful = new CancellationTokenSource();
+        var heartbeat = HeartbeatAsync(stoppingToken);
+        var nextRescue = DateTimeOffset.MinValue;
+        var running = new List<Task>();
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                try
+                {
+                    if (time.GetUtcNow() >= nextRescue)
+                    {
+                        await RescueAsync(stoppingToken);
+                        nextRescue = time.GetUtcNow().AddSeconds(settings.RescueIntervalSeconds);
+                    }
+
+                    var jobs = await ClaimAsync(settings, stoppingToken);
+                    if (jobs.Count == 0)
+                    {
+                        await WaitForWorkAsync(settings, stoppingToken);
+                        continue;
+                    }
+
+                    running.Clear();
+                    running.AddRange(jobs.Select(job => RunAsync(job, graceful.Token)));
+                    await Task.WhenAll(running);
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    break;
+                }
+                catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException)
+                {
+                    logger.LogWarning(ex, "Job claim loop failed; retrying after the poll interval");
+                    await WaitForWorkAsync(settings, stoppingToken);
+                }
+            }
+        }
+        finally
+        {
+            graceful.CancelAfter(TimeSpan.FromSeconds(settings.ShutdownGraceSeconds));
+            await Task.WhenAll(running);
+            await heartbeat;
+        }
+    }
+
+    private async Task WaitForWorkAsync(JobOptions settings, CancellationToken stoppingToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        timeout.CancelAfter(TimeSpan.FromMilliseconds(settings.PollIntervalMilliseconds));
+        try
+        {
+            await wake.WaitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+        {
+            // Poll interval elapsed.
+        }
+    }
+
+    private async Task<List<JobContext>> ClaimAsync(JobOptions settings, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        await using var command = dataSource.CreateCommand(ClaimSql);
+        command.Parameters.Add(new NpgsqlParameter<string[]>("queues", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = settings.Queues });
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        command.Parameters.Add(new NpgsqlParameter<int>("limit", settings.BatchSize));
+        command.Parameters.Add(new NpgsqlParameter<string>("worker", workerId));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("lease_until", now.AddSeconds(settings.LeaseSeconds)));
+        var jobs = new List<JobContext>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            using var payload = JsonDocument.Parse(reader.GetString(2));
+            jobs.Add(new JobContext(reader.GetInt64(0), reader.GetString(1), payload.RootElement.Clone(), reader.GetInt32(3), reader.GetInt32(4)));
+        }
+
+        foreach (var job in jobs)
+        {
+            inFlight.TryAdd(job.JobId, 0);
+        }
+
+        return jobs;
+    }
+
+    private async Task RunAsync(JobContext job, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (!handlersByKind.TryGetValue(job.Kind, out var handler))
+            {
+                await FailAsync(job, $"No handler for job kind '{job.Kind}'.", discard: true);
+                return;
+            }
+
+            await handler.HandleAsync(job, cancellationToken);
+            await CompleteAsync(job);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            await HandBackAsync(job);
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning(ex, "Job {JobId} ({Kind}) attempt {Attempt} failed", job.JobId, job.Kind, job.Attempt);
+            await FailAsync(job, ex.Message, discard: false);
+        }
+        finally
+        {
+            inFlight.TryRemove(job.JobId, out _);
+        }
+    }
+
+    private async Task CompleteAsync(JobContext job)
+    {
+        await using var command = dataSource.CreateCommand(CompleteSql);
+        command.Parameters.Add(new NpgsqlParameter<long>("job_id", job.JobId));
+        command.Parameters.Add(new NpgsqlParameter<string>("worker", workerId));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+        await command.ExecuteNonQueryAsync(CancellationToken.None);
+    }
+
+    private async Task FailAsync(JobContext job, string error, bool discard)
+    {
+        var now = time.GetUtcNow();
+        await using var command = dataSource.CreateCommand(FailSql);
+        command.Parameters.Add(new NpgsqlParameter<long>("job_id", job.JobId));
+        command.Parameters.Add(new NpgsqlParameter<string>("worker", workerId));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("retry_at", now + Backoff(job.Attempt)));
+        command.Parameters.Add(new NpgsqlParameter<bool>("discard", discard));
+        command.Parameters.Add(new NpgsqlParameter<string>("error", NpgsqlDbType.Jsonb)
+        {
+            TypedValue = JsonSerializer.Serialize(new { at = now, attempt = job.Attempt, error }),
+        });
+        await command.ExecuteNonQueryAsync(CancellationToken.None);
+    }
+
+    private async Task HandBackAsync(JobContext job)
+    {
+        await using var command = dataSource.CreateCommand(HandBackSql);
+        command.Parameters.Add(new NpgsqlParameter<long>("job_id", job.JobId));
+        command.Parameters.Add(new NpgsqlParameter<string>("worker", workerId));
+        await command.ExecuteNonQueryAsync(CancellationToken.None);
+    }
+
+    private async Task RescueAsync(CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(RescueSql);
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+        var rescued = await command.ExecuteNonQueryAsync(cancellationToken);
+        if (rescued > 0)
+        {
+            logger.LogWarning("Rescued {Count} jobs whose lease lapsed", rescued);
+        }
+    }
+
+    private async Task HeartbeatAsync(CancellationToken stoppingToken)
+    {
+        var settings = options.Value;
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Max(1, settings.LeaseSeconds / 3)), time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                var ids = inFlight.Keys.ToArray();
+                if (ids.Length == 0)
+                {
+                    continue;
+                }
+
+                await using var command = dataSource.CreateCommand(HeartbeatSql);
+                command.Parameters.Add(new NpgsqlParameter<long[]>("job_ids", ids));
+                command.Parameters.Add(new NpgsqlParameter<string>("worker", workerId));
+                command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("lease_until", time.GetUtcNow().AddSeconds(settings.LeaseSeconds)));
+                await command.ExecuteNonQueryAsync(stoppingToken);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Shutting down.
+        }
+        catch (NpgsqlException ex)
+        {
+            logger.LogWarning(ex, "Job heartbeat failed; leases may lapse and be rescued");
+        }
+    }
+
+    /// <summary>
+    /// Retry delay after failed attempt <paramref name="attempt"/>: attempt⁴ seconds (1 s, 16 s, 81 s,
+    /// 4 min, …, capped at 24 h) plus up to 10 % jitter so a burst of failures does not retry in step.
+    /// </summary>
+    public static TimeSpan Backoff(int attempt)
+    {
+        var seconds = Math.Min(Math.Pow(Math.Max(attempt, 1), 4), 86_400);
+        return TimeSpan.FromSeconds(seconds * (1 + (Random.Shared.NextDouble() * 0.1)));
+    }
+
+    // Takes the next due jobs in priority order. SKIP LOCKED lets concurrent workers take disjoint
+    // batches instead of queueing on each other's row locks.
+    private const string ClaimSql = """
+        with due as (
+          select job_id
+          from job
+          where state in ('available', 'retryable')
+            and queue = any(@queues)
+            and run_at <= @now
+          order by priority, run_at, job_id
+          limit @limit
+          for update skip locked
+        )
+        update job j
+        set state = 'running',
+            attempt = j.attempt + 1,
+            attempted_at = @now,
+            leased_by = @worker,
+            lease_expires_at = @lease_until
+        from due
+        where j.job_id = due.job_id
+        returning j.job_id, j.kind, j.payload::text, j.attempt, j.max_attempts
+        """;
+
+    // leased_by guards against completing a job that was rescued and taken by another worker.
+    private const string CompleteSql = """
+        update job
+        set state = 'completed', finalized_at = @now, leased_by = null, lease_expires_at = null
+        where job_id = @job_id and state = 'running' and leased_by = @worker
+        """;
+
+    private const string FailSql = """
+        update job
+        set state = case when @discard or attempt >= max_attempts then 'discarded' else 'retryable' end,
+            run_at = @retry_at,
+            finalized_at = case when @discard or attempt >= max_attempts then @now end,
+            errors = errors || jsonb_build_array(@error),
+            leased_by = null,
+            lease_expires_at = null
+        where job_id = @job_id and state = 'running' and leased_by = @worker
+        """;
+
+    // A job interrupted by shutdown did not fail: give the attempt back and let any node take it now.
+    private const string HandBackSql = """
+        update job
+        set state = 'available', attempt = greatest(attempt - 1, 0), leased_by = null, lease_expires_at = null
+        where job_id = @job_id and state = 'running' and leased_by = @worker
+        """;
+
+    private const string RescueSql = """
+        update job
+        set state = case when attempt >= max_attempts then 'discarded' else 'retryable' end,
+            finalized_at = case when attempt >= max_attempts then @now end,
+            errors = errors || jsonb_build_array(jsonb_build_object('at', @now, 'attempt', attempt, 'error', 'lease lapsed: worker ' || leased_by || ' stopped heartbeating')),
+            leased_by = null,
+            lease_expires_at = null
+        where state = 'running' and lease_expires_at < @now
+        """;
+
+    private const string HeartbeatSql = """
+        update job set lease_expires_at = @lease_until
+        where job_id = any(@job_ids) and state = 'running' and leased_by = @worker
+        """;
+}
