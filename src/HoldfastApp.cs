@@ -24,7 +24,7 @@ public static class HoldfastApp
         services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
         services.AddHoldfastProblemDetails();
         services.AddHoldfastDatabase(builder.Configuration);
-        services.AddHoldfastAuth(builder.Configuration, builder.Environment);
+        services.AddHoldfastAuth();
         services.AddJobs(builder.Configuration, assembly);
         services.AddSingleton<SeatFeedHub>();
         services.AddHostedService(sp => sp.GetRequiredService<SeatFeedHub>());

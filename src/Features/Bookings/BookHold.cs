@@ -49,7 +49,7 @@ public sealed class BookHold : ICarterModule
         {
             var status = hold.Status == "active" ? "expired" : hold.Status;
             return Problems.Conflict("Hold no longer live.", $"Hold {holdId} is {status}; hold the seats again.",
-                new Dictionary<string, object?> { ["status"] = status });
+                new Dictionary<string, object?> { ["hold_status"] = status });
         }
 
         // One idempotency key per attempt (a declined card must not poison the retry: alf.io #1254).

@@ -36,7 +36,7 @@ public sealed class ReleaseHold : ICarterModule
         var status = (string?)await command.ExecuteScalarAsync(cancellationToken);
         return status is null
             ? Problems.NotFound("Hold")
-            : Problems.Conflict("Hold already ended.", $"Hold {holdId} is {status}.", new Dictionary<string, object?> { ["status"] = status });
+            : Problems.Conflict("Hold already ended.", $"Hold {holdId} is {status}.", new Dictionary<string, object?> { ["hold_status"] = status });
     }
 
     /// <summary>

@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.Tokens;
 
 namespace Holdfast.Infrastructure.Auth;
@@ -47,41 +48,38 @@ public static class AuthSetup
 
     /// <summary>
     /// Adds JWT bearer authentication (HS256, issuer, audience, lifetime validated; 30 s clock skew),
-    /// authorization, <see cref="PasswordHasher{TUser}"/> and <see cref="TokenIssuer"/>.
+    /// authorization, <see cref="PasswordHasher{TUser}"/> and <see cref="TokenIssuer"/>. Settings are
+    /// read when first needed, and validated at start-up: outside Development the app refuses to
+    /// start without <c>Auth:SigningKey</c>, and any key must be at least 32 bytes.
     /// </summary>
-    /// <exception cref="InvalidOperationException">No signing key outside Development, or a key shorter than 32 bytes.</exception>
-    public static IServiceCollection AddHoldfastAuth(this IServiceCollection services, IConfiguration configuration, IHostEnvironment environment)
+    public static IServiceCollection AddHoldfastAuth(this IServiceCollection services)
     {
-        var options = configuration.GetSection("Auth").Get<AuthOptions>() ?? new AuthOptions();
-        if (string.IsNullOrEmpty(options.SigningKey))
-        {
-            if (!environment.IsDevelopment())
+        services.AddOptions<AuthOptions>()
+            .BindConfiguration("Auth")
+            .PostConfigure<IHostEnvironment>((options, environment) =>
             {
-                throw new InvalidOperationException("Auth:SigningKey is required outside Development (at least 32 bytes).");
-            }
-
-            options.SigningKey = DevelopmentSigningKey;
-        }
-
-        if (Encoding.UTF8.GetByteCount(options.SigningKey) < 32)
-        {
-            throw new InvalidOperationException("Auth:SigningKey must be at least 32 bytes.");
-        }
-
-        var key = new SymmetricSecurityKey(Encoding.UTF8.GetBytes(options.SigningKey));
-        services.AddSingleton(options);
-        services.AddSingleton(new TokenIssuer(options, key));
+                if (string.IsNullOrEmpty(options.SigningKey) && environment.IsDevelopment())
+                {
+                    options.SigningKey = DevelopmentSigningKey;
+                }
+            })
+            .Validate(o => !string.IsNullOrEmpty(o.SigningKey), "Auth:SigningKey is required outside Development (at least 32 bytes).")
+            .Validate(o => string.IsNullOrEmpty(o.SigningKey) || Encoding.UTF8.GetByteCount(o.SigningKey) >= 32, "Auth:SigningKey must be at least 32 bytes.")
+            .Validate(o => o.AccessTokenMinutes is >= 1 and <= 1440, "Auth:AccessTokenMinutes must be 1 to 1440.")
+            .ValidateOnStart();
+        services.AddSingleton<TokenIssuer>();
         services.AddSingleton<IPasswordHasher<PasswordOwner>, PasswordHasher<PasswordOwner>>();
 
-        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme)
-            .AddJwtBearer(jwt =>
+        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+        services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
+            .Configure<IOptions<AuthOptions>>((jwt, auth) =>
             {
                 jwt.MapInboundClaims = false;
                 jwt.TokenValidationParameters = new TokenValidationParameters
                 {
-                    ValidIssuer = options.Issuer,
-                    ValidAudience = options.Audience,
-                    IssuerSigningKey = key,
+                    ValidIssuer = auth.Value.Issuer,
+                    ValidAudience = auth.Value.Audience,
+                    IssuerSigningKey = SigningKey(auth.Value),
                     ValidAlgorithms = [SecurityAlgorithms.HmacSha256],
                     NameClaimType = JwtRegisteredClaimNames.Sub,
                     RoleClaimType = "role",
@@ -91,6 +89,8 @@ public static class AuthSetup
         services.AddAuthorization();
         return services;
     }
+
+    internal static SymmetricSecurityKey SigningKey(AuthOptions options) => new(Encoding.UTF8.GetBytes(options.SigningKey!));
 
     /// <summary>The signed-in account's id (<c>sub</c> claim).</summary>
     /// <exception cref="InvalidOperationException">The principal is not authenticated.</exception>
@@ -109,9 +109,11 @@ public sealed class PasswordOwner;
 public sealed record IssuedToken(string AccessToken, DateTimeOffset ExpiresAt);
 
 /// <summary>Issues access tokens for signed-in accounts.</summary>
-public sealed class TokenIssuer(AuthOptions options, SymmetricSecurityKey key)
+public sealed class TokenIssuer(IOptions<AuthOptions> authOptions)
 {
     private readonly JsonWebTokenHandler handler = new();
+    private readonly AuthOptions options = authOptions.Value;
+    private readonly SymmetricSecurityKey key = AuthSetup.SigningKey(authOptions.Value);
 
     /// <summary>Issues a JWT with <c>sub</c>, <c>email</c>, <c>role</c>, <c>iss</c>, <c>aud</c>, <c>iat</c>, <c>exp</c>.</summary>
     public IssuedToken Issue(long userId, string email, string role, DateTimeOffset now)

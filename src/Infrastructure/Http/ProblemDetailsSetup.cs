@@ -47,7 +47,6 @@ internal sealed class BadRequestExceptionHandler(IProblemDetailsService problemD
         {
             Status = badRequest.StatusCode,
             Title = badRequest.StatusCode == StatusCodes.Status400BadRequest ? "The request is not valid." : "The request could not be read.",
-            Type = "https://www.rfc-editor.org/rfc/rfc9110#section-15.5.1",
         };
         httpContext.Response.StatusCode = badRequest.StatusCode;
         return await problemDetails.TryWriteAsync(new ProblemDetailsContext

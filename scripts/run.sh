@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The README's *run* command: a private PostgreSQL in .data/postgres on port 55432, migrated and
+# loaded with the demo catalogue, and the API plus the demo page on http://127.0.0.1:8080.
+# Running it again reuses the cluster and its data. Ctrl-C stops the app and the cluster.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/postgres.sh
+
+PG_DIR="$PWD/.data/postgres"
+PG_PORT="${HOLDFAST_PG_PORT:-55432}"
+URL="${HOLDFAST_URL:-http://127.0.0.1:8080}"
+CONNECTION="Host=127.0.0.1;Port=$PG_PORT;Username=holdfast;Database=holdfast;Maximum Pool Size=50"
+
+ensure_postgres_binaries
+start_cluster "$PG_DIR" "$PG_PORT"
+APP_PID=""
+cleanup() {
+  trap - INT TERM EXIT
+  [ -n "$APP_PID" ] && kill "$APP_PID" 2>/dev/null && wait "$APP_PID" 2>/dev/null
+  stop_cluster "$PG_DIR"
+  echo "Stopped Holdfast and its PostgreSQL."
+}
+trap cleanup INT TERM EXIT
+
+"$(pg_bin_dir)/psql" -h 127.0.0.1 -p "$PG_PORT" -U holdfast -d postgres -tAq \
+  -c "select 1 from pg_database where datname = 'holdfast'" | grep -q 1 \
+  || "$(pg_bin_dir)/createdb" -h 127.0.0.1 -p "$PG_PORT" -U holdfast holdfast
+
+dotnet build src -c Release -nologo -v quiet
+APP="dotnet src/bin/Release/net10.0/Holdfast.dll"
+export ASPNETCORE_ENVIRONMENT=Development
+export ConnectionStrings__Holdfast="$CONNECTION"
+$APP migrate
+$APP seed --days "${HOLDFAST_SEED_DAYS:-30}"
+echo "Holdfast on $URL (demo page: $URL/, API: $URL/openapi/v1.json). Ctrl-C stops it."
+# The content root is src/ so the demo page (src/wwwroot) is served.
+(cd src && exec dotnet bin/Release/net10.0/Holdfast.dll --urls "$URL") &
+APP_PID=$!
+wait "$APP_PID"

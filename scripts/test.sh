@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The README's *test* command: formatting check, then the whole test suite against a throwaway
+# PostgreSQL that the test run starts itself (tests/Infrastructure/PostgresServer.cs), or the
+# server named by HOLDFAST_TEST_DATABASE_URL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/postgres.sh
+
+[ -n "${HOLDFAST_TEST_DATABASE_URL:-}" ] || ensure_postgres_binaries
+dotnet restore Holdfast.slnx -nologo -v quiet
+dotnet format Holdfast.slnx --verify-no-changes --no-restore
+dotnet build Holdfast.slnx -c Release --no-restore -nologo -v quiet
+dotnet test Holdfast.slnx -c Release --no-build "$@"

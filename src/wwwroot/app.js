@@ -1,0 +1,520 @@
+// Holdfast demo page: search shows, follow one show's seat map live over SSE, and
+// (optionally) hold and book seats. No framework and no build step: a few helpers and the DOM.
+
+const $ = (id) => document.getElementById(id);
+
+/** Builds an element. Text only ever goes in through textContent/append, so API data is never parsed as HTML. */
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value == null || value === false) continue;
+    if (key === 'class') node.className = value;
+    else if (key === 'text') node.textContent = value;
+    else if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? '' : String(value));
+  }
+  for (const child of children) if (child != null) node.append(child); // strings become text nodes
+  return node;
+}
+
+// ---------- money and time ----------
+
+const exponents = new Map();
+/** Formats integer minor units; the exponent comes from ICU's currency data (GBP 2, JPY 0, KWD 3). */
+function money(minor, currency) {
+  if (minor == null || !currency) return '–';
+  try {
+    if (!exponents.has(currency)) {
+      exponents.set(currency, new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits);
+    }
+    return new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(minor / 10 ** exponents.get(currency));
+  } catch {
+    return `${minor} ${currency} (minor units)`; // unknown currency code: show the raw amount rather than fail
+  }
+}
+
+const wallClock = new Intl.DateTimeFormat(undefined, {
+  timeZone: 'UTC', weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit',
+});
+/**
+ * The show's local wall-clock time, taken from the digits of local_starts_at (which already carry the
+ * venue's offset) rather than converted to the visitor's zone: a 21:55 departure in Honolulu reads 21:55.
+ */
+function localTime(localStartsAt, timeZone) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(localStartsAt ?? '');
+  if (!m) return localStartsAt ?? '';
+  const asUtc = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5])); // format those digits as-is
+  return `${wallClock.format(asUtc)} (${timeZone})`;
+}
+
+const clock = (iso) => new Date(iso ?? Date.now()).toLocaleTimeString(undefined, { hour12: false });
+
+// ---------- API ----------
+
+/** An RFC 9457 problem (or a synthesised one for network/non-JSON failures). */
+class Problem extends Error {
+  constructor(status, body) {
+    super(body.title || `HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (auth) headers.Authorization = `Bearer ${auth.token}`;
+  let res;
+  try {
+    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    throw new Problem(0, { title: 'Network error', detail: String(e.message ?? e) });
+  }
+  const text = res.status === 204 ? '' : await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { /* e.g. a proxy's HTML error page */ }
+  if (!res.ok) {
+    throw new Problem(res.status, data && typeof data === 'object' ? data : { title: `${res.status} ${res.statusText}`, detail: text.slice(0, 200) });
+  }
+  return data;
+}
+
+/** Shows a problem's title, detail and per-field errors in target (or clears it when err is null). */
+function showProblem(target, err) {
+  target.replaceChildren();
+  if (!err) return;
+  const p = err.body ?? { title: 'Error', detail: String(err.message ?? err) };
+  const box = el('div', { class: 'problem', role: 'alert' }, el('strong', { text: p.title || 'Error' }));
+  if (p.detail) box.append(el('div', { text: p.detail }));
+  if (p.errors && typeof p.errors === 'object') {
+    const list = el('ul');
+    for (const [field, reasons] of Object.entries(p.errors)) {
+      list.append(el('li', { text: `${field}: ${[].concat(reasons).join(' ')}` }));
+    }
+    box.append(list);
+  }
+  if (p.unavailable_seats?.length) box.append(el('div', { text: `Unavailable: ${p.unavailable_seats.join(', ')}` }));
+  target.append(box);
+}
+
+// ---------- account ----------
+
+const AUTH_KEY = 'holdfast.auth';
+let auth = JSON.parse(sessionStorage.getItem(AUTH_KEY) || 'null');
+if (auth && !(Date.parse(auth.expires_at) > Date.now())) auth = null; // expired token: start signed out
+
+function setAuth(value) {
+  auth = value;
+  if (value) sessionStorage.setItem(AUTH_KEY, JSON.stringify(value));
+  else sessionStorage.removeItem(AUTH_KEY);
+  renderAccount();
+}
+
+function renderAccount() {
+  const box = $('account');
+  box.replaceChildren();
+  if (auth) box.append(el('span', { text: `Signed in as ${auth.email}` }), ' ', el('button', { type: 'button', class: 'secondary', text: 'Sign out', onclick: () => setAuth(null) }));
+  $('signin').hidden = !!auth;
+  if (!auth) selected.clear();
+  repaintAll();
+  updateBookingUi();
+}
+
+function randomHex(bytes) {
+  // getRandomValues works on plain http too (randomUUID needs a secure context).
+  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+async function signIn(path, body) {
+  showProblem($('auth-error'), null);
+  try {
+    const res = await api('POST', path, body);
+    setAuth({ token: res.access_token, expires_at: res.expires_at, email: res.email ?? body.email });
+  } catch (e) {
+    showProblem($('auth-error'), e);
+  }
+}
+
+$('auth-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const f = e.target.elements;
+  signIn('/auth/login', { email: f.email.value.trim(), password: f.password.value });
+});
+
+$('register').addEventListener('click', () => {
+  // A throwaway account, so a visitor can try holding seats without inventing credentials.
+  const f = $('auth-form').elements;
+  f.email.value = `demo-${randomHex(5)}@example.com`;
+  f.password.value = randomHex(10);
+  signIn('/auth/register', { email: f.email.value, password: f.password.value, display_name: 'Demo visitor' });
+});
+
+// ---------- search ----------
+
+const showInfo = new Map(); // show_id -> search result, reused for the seat map's header
+let lastParams = {};
+let nextCursor = null;
+
+async function search(params, append = false) {
+  const query = new URLSearchParams({ ...params, limit: '20' });
+  if (append && nextCursor) query.set('cursor', nextCursor);
+  showProblem($('search-error'), null);
+  try {
+    const page = await api('GET', `/shows?${query}`);
+    if (!append) $('results').replaceChildren();
+    for (const show of page.items) {
+      showInfo.set(String(show.show_id), show);
+      $('results').append(resultItem(show));
+    }
+    lastParams = params;
+    nextCursor = page.next_cursor;
+    $('more').hidden = !nextCursor;
+    const count = $('results').children.length;
+    $('results-caption').textContent = count ? `${count} show${count === 1 ? '' : 's'}${Object.keys(params).length ? '' : ' coming up'}` : 'No shows found.';
+    markActive();
+  } catch (e) {
+    showProblem($('search-error'), e);
+  }
+}
+
+function resultItem(s) {
+  const route = [s.code, s.origin && s.destination ? `${s.origin} → ${s.destination}` : null, s.venue_name].filter(Boolean).join(' · ');
+  return el('li', {},
+    el('button', { type: 'button', class: 'result', 'data-show': s.show_id, onclick: () => openShow(String(s.show_id)) },
+      el('span', { class: 'kind', text: s.kind }),
+      el('strong', { text: s.title }),
+      el('span', { class: 'muted', text: route }),
+      el('span', { text: localTime(s.local_starts_at, s.time_zone) }),
+      el('span', { class: 'price' }, s.lowest_price_minor == null ? 'sold out' : `from ${money(s.lowest_price_minor, s.currency)}`, el('span', { class: 'muted', text: ` · ${s.seats_available} seats left` }))));
+}
+
+function markActive() {
+  for (const b of document.querySelectorAll('.result')) {
+    if (b.dataset.show === view.id) b.setAttribute('aria-current', 'true');
+    else b.removeAttribute('aria-current');
+  }
+}
+
+$('search').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const params = {};
+  for (const [k, v] of new FormData(e.target)) if (String(v).trim()) params[k] = String(v).trim();
+  search(params);
+});
+$('upcoming').addEventListener('click', () => search({}));
+$('more').addEventListener('click', () => search(lastParams, true));
+
+// ---------- live seat map ----------
+
+const CATEGORY_TINTS = { first: '#9d174d', business: '#6d28d9', premium: '#0f766e', premium_economy: '#0f766e', economy: '#2563eb', standard: '#2563eb' };
+const SPARE_TINTS = ['#0369a1', '#15803d', '#a16207', '#be185d', '#4338ca'];
+
+let view = { id: null };
+const selected = new Set(); // seat ids picked for a hold (signed in only)
+let hold = null;            // the visitor's active hold, if any
+let countdown = null;
+
+function openShow(id, push = true) {
+  closeStream();
+  view = { id, es: null, seq: -1, seats: new Map(), tints: new Map(), currency: null, prices: {}, retry: null };
+  selected.clear();
+  if (push) {
+    const url = new URL(location.href);
+    url.searchParams.set('show', id);
+    history.pushState({ show: id }, '', url); // shareable link; back/forward handled by popstate
+  }
+  $('empty').hidden = true;
+  $('show').hidden = false;
+  renderHeader(showInfo.get(id));
+  if (!showInfo.has(id)) api('GET', `/shows/${id}`).then((s) => view.id === id && renderHeader(s), () => {});
+  $('map').replaceChildren(el('p', { class: 'muted', text: 'Loading seats…' }));
+  $('legend').replaceChildren();
+  $('log').replaceChildren();
+  $('last-id').textContent = '–';
+  showProblem($('show-error'), null);
+  markActive();
+  updateBookingUi();
+  connect(null);
+}
+
+function renderHeader(s) {
+  $('show-title').textContent = s ? s.title : `Show ${view.id}`;
+  $('show-meta').textContent = s
+    ? [s.code, s.origin && s.destination ? `${s.origin} → ${s.destination}` : null, s.venue_name, localTime(s.local_starts_at, s.time_zone)].filter(Boolean).join(' · ')
+    : '';
+}
+
+function closeStream() {
+  view.es?.close();
+  clearTimeout(view.retry);
+}
+
+function setConn(state) {
+  $('conn').dataset.state = state;
+  $('conn').textContent = state;
+}
+
+/** Opens the stream; after a manual reconnect, ?last_event_id asks the server to replay only what we missed. */
+function connect(lastId) {
+  const es = new EventSource(`/shows/${view.id}/seats/stream${lastId == null ? '' : `?last_event_id=${lastId}`}`);
+  view.es = es;
+  setConn('connecting');
+  es.addEventListener('open', () => setConn('live'));
+  es.addEventListener('snapshot', (e) => onSnapshot(JSON.parse(e.data), e));
+  es.addEventListener('seats', (e) => onSeats(JSON.parse(e.data), e));
+  es.addEventListener('heartbeat', () => {}); // only keeps the connection warm
+  es.addEventListener('error', () => {
+    if (es.readyState === EventSource.CONNECTING) { setConn('reconnecting'); return; } // the browser retries with Last-Event-ID
+    // CLOSED: the server answered with an error status and the browser gave up, so ask why and retry ourselves.
+    es.close();
+    setConn('offline');
+    diagnose(es);
+  });
+}
+
+async function diagnose(es) {
+  let gone = false;
+  try {
+    await api('GET', `/shows/${view.id}/seats`);
+  } catch (e) {
+    if (view.es !== es) return;
+    showProblem($('show-error'), e);
+    gone = e.status === 404; // no such show: retrying will not help
+  }
+  if (view.es === es && !gone) view.retry = setTimeout(() => connect(view.seq >= 0 ? view.seq : null), 3000);
+}
+
+function onSnapshot(data, e) {
+  view.seq = data.seq;
+  view.currency = data.currency;
+  view.prices = data.prices ?? {};
+  drawMap(data.seats ?? []);
+  drawLegend();
+  showProblem($('show-error'), null);
+  logEvent(e, 'snapshot', `${view.seats.size} seats`);
+  setConn('live');
+}
+
+function onSeats(change, e) {
+  if (change.seq <= view.seq) return; // overlap after a reconnect: already applied
+  view.seq = change.seq;
+  const labels = [];
+  for (const id of change.seat_ids ?? []) {
+    const entry = view.seats.get(String(id));
+    if (!entry) continue;
+    entry.seat.state = change.state;
+    if (change.state !== 'available') selected.delete(String(id)); // someone else got it first
+    paint(entry);
+    flash(entry.btn);
+    labels.push(entry.seat.label);
+  }
+  logEvent(e, change.kind, labels.join(' '), change.occurred_at);
+  updateBookingUi();
+}
+
+function drawMap(seats) {
+  const map = $('map');
+  map.replaceChildren();
+  view.seats.clear();
+  if (!seats.length) { map.append(el('p', { class: 'muted', text: 'This show has no seats.' })); return; }
+  const xs = seats.map((s) => s.x), ys = seats.map((s) => s.y);
+  const minX = Math.min(...xs), minY = Math.min(...ys);
+  // Column 1 holds row labels; seats sit at their (x, y), so aisles stay as empty grid cells.
+  map.style.gridTemplateColumns = `var(--row-label) repeat(${Math.max(...xs) - minX + 1}, var(--seat))`;
+  map.style.gridTemplateRows = `repeat(${Math.max(...ys) - minY + 1}, var(--seat))`;
+  assignTints(seats);
+  const rows = new Map();
+  for (const s of seats) if (!rows.has(s.y)) rows.set(s.y, s.row);
+  for (const [y, row] of rows) {
+    const label = el('span', { class: 'rowlabel', 'aria-hidden': 'true', text: row ?? '' });
+    label.style.gridRow = String(y - minY + 1);
+    map.append(label);
+  }
+  for (const seat of seats) {
+    const key = String(seat.seat_id);
+    const btn = el('button', { type: 'button', class: 'seat', text: String(seat.number ?? ''), onclick: () => onSeatClick(key) });
+    btn.style.gridColumn = String(seat.x - minX + 2);
+    btn.style.gridRow = String(seat.y - minY + 1);
+    btn.style.setProperty('--tint', view.tints.get(seat.category));
+    const entry = { seat, btn };
+    view.seats.set(key, entry);
+    paint(entry);
+    map.append(btn);
+  }
+  for (const key of [...selected]) if (view.seats.get(key)?.seat.state !== 'available') selected.delete(key);
+}
+
+/** Known categories get fixed tints (business purple, premium teal...); others take spare colours, dearest first. */
+function assignTints(seats) {
+  const names = new Set([...Object.keys(view.prices), ...seats.map((s) => s.category)]);
+  const sorted = [...names].sort((a, b) => (view.prices[b] ?? 0) - (view.prices[a] ?? 0));
+  let spare = 0;
+  view.tints.clear();
+  for (const name of sorted) view.tints.set(name, CATEGORY_TINTS[name] ?? SPARE_TINTS[spare++ % SPARE_TINTS.length]);
+}
+
+function paint({ seat, btn }) {
+  const key = String(seat.seat_id);
+  const mine = hold && String(hold.show_id) === view.id && hold.seats.some((s) => String(s.seat_id) === key);
+  const isSelected = selected.has(key);
+  btn.dataset.state = seat.state;
+  btn.classList.toggle('selected', isSelected);
+  btn.classList.toggle('mine', !!mine);
+  btn.setAttribute('aria-pressed', String(isSelected));
+  // aria-disabled rather than disabled, so the tooltip still shows on taken seats.
+  btn.setAttribute('aria-disabled', String(seat.state !== 'available' || !auth));
+  const price = view.prices[seat.category];
+  const state = mine ? 'held by you' : isSelected ? 'selected' : seat.state;
+  btn.title = `${seat.label} · ${seat.category}${price == null ? '' : ` · ${money(price, view.currency)}`} · ${state}`;
+  btn.setAttribute('aria-label', `Seat ${seat.label}, ${seat.category}, ${state}`);
+}
+
+function repaintAll() {
+  for (const entry of view.seats?.values() ?? []) paint(entry);
+}
+
+function flash(btn) {
+  btn.classList.remove('flash');
+  void btn.offsetWidth; // restart the animation when the same seat changes twice in a row
+  btn.classList.add('flash');
+}
+
+function drawLegend() {
+  const items = [...view.tints].map(([name, tint]) =>
+    legendItem(`${name}${view.prices[name] == null ? '' : ` ${money(view.prices[name], view.currency)}`}`, 'available', tint));
+  items.push(legendItem('held', 'held'), legendItem('booked', 'booked'), legendItem('blocked', 'blocked'));
+  items.push(legendItem('selected', 'available selected'), legendItem('your hold', 'held mine'));
+  $('legend').replaceChildren(...items);
+}
+
+function legendItem(text, classes, tint) {
+  const [state, ...extra] = classes.split(' ');
+  const swatch = el('span', { class: `seat swatch ${extra.join(' ')}`, 'data-state': state, 'aria-hidden': 'true' });
+  if (tint) swatch.style.setProperty('--tint', tint);
+  return el('li', {}, swatch, text);
+}
+
+function logEvent(e, kind, what, at) {
+  $('last-id').textContent = e.lastEventId || '–';
+  const log = $('log');
+  log.prepend(el('li', { 'data-kind': kind },
+    el('span', { class: 'muted', text: clock(at) }), ' ', el('strong', { text: `#${e.lastEventId}` }), ' ',
+    el('span', { class: 'kind', text: kind }), ' ', what));
+  while (log.children.length > 20) log.lastElementChild.remove();
+}
+
+// ---------- holding and booking ----------
+
+function onSeatClick(key) {
+  const entry = view.seats.get(key);
+  if (!entry) return;
+  if (!auth) return note('Sign in to pick seats.');
+  if (hold) return note('Book or release your current hold first.');
+  if (entry.seat.state !== 'available') return note(`${entry.seat.label} is ${entry.seat.state}.`);
+  if (selected.has(key)) selected.delete(key);
+  else if (selected.size >= 10) return note('At most 10 seats at a time.');
+  else selected.add(key);
+  note('');
+  paint(entry);
+  updateBookingUi();
+}
+
+function note(text) {
+  $('booking-msg').replaceChildren(text ? el('p', { class: 'note', text }) : '');
+}
+
+function updateBookingUi() {
+  $('booking').hidden = !view.id;
+  const picked = [...selected].map((k) => view.seats.get(k)?.seat).filter(Boolean);
+  const total = picked.reduce((sum, s) => sum + (view.prices[s.category] ?? 0), 0);
+  $('hint').textContent = !auth ? 'Sign in (left) to hold and book seats.'
+    : hold ? 'Your seats are held.'
+    : picked.length ? `Selected ${picked.map((s) => s.label).join(', ')} — ${money(total, view.currency)}`
+    : 'Click available seats to select them (up to 10).';
+  $('hold-btn').hidden = $('clear-btn').hidden = !auth;
+  $('hold-btn').disabled = !picked.length || !!hold;
+  $('clear-btn').disabled = !picked.length;
+  $('hold-btn').textContent = picked.length ? `Hold selected (${picked.length})` : 'Hold selected';
+  $('hold').hidden = !hold;
+}
+
+/** Runs an authenticated action; a 401 means the token died, so sign out instead of leaving a broken state. */
+async function guarded(action) {
+  showProblem($('booking-msg'), null);
+  try {
+    await action();
+  } catch (e) {
+    if (e.status === 401) setAuth(null);
+    showProblem($('booking-msg'), e);
+  }
+}
+
+$('hold-btn').addEventListener('click', () => guarded(async () => {
+  const labels = [...selected].map((k) => view.seats.get(k).seat.label);
+  try {
+    hold = await api('POST', `/shows/${view.id}/holds`, { seats: labels });
+  } catch (e) {
+    // Drop the seats the server says are gone, so the next try can succeed.
+    const gone = new Set(e.body?.unavailable_seats ?? []);
+    for (const k of [...selected]) if (gone.has(view.seats.get(k)?.seat.label)) selected.delete(k);
+    repaintAll();
+    updateBookingUi();
+    throw e;
+  }
+  selected.clear();
+  $('hold-summary').textContent = `Holding ${hold.seats.map((s) => s.label).join(', ')} — ${money(hold.total_minor, hold.currency)}`;
+  startCountdown();
+  repaintAll();
+  updateBookingUi();
+}));
+
+$('clear-btn').addEventListener('click', () => { selected.clear(); repaintAll(); updateBookingUi(); });
+
+$('book-btn').addEventListener('click', () => guarded(async () => {
+  const booking = await api('POST', `/holds/${hold.hold_id}/booking`);
+  endHold();
+  note(`Booked! Booking ${booking.booking_id} (${booking.status}): ${booking.seats.map((s) => s.label).join(', ')} — ${money(booking.total_minor, booking.currency)}`);
+}));
+
+$('release-btn').addEventListener('click', () => guarded(async () => {
+  await api('DELETE', `/holds/${hold.hold_id}`);
+  endHold();
+  note('Hold released.');
+}));
+
+function startCountdown() {
+  clearInterval(countdown);
+  const tick = () => {
+    const left = Math.max(0, Math.round((Date.parse(hold.expires_at) - Date.now()) / 1000));
+    $('countdown').textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`;
+    if (left === 0) { endHold(); note('Your hold expired and the seats were released.'); }
+  };
+  tick();
+  countdown = setInterval(tick, 1000);
+}
+
+function endHold() {
+  clearInterval(countdown);
+  hold = null;
+  repaintAll();
+  updateBookingUi();
+}
+
+// ---------- start-up ----------
+
+function fromUrl(push) {
+  const id = new URL(location.href).searchParams.get('show');
+  if (id && /^\d+$/.test(id)) openShow(id, push);
+  else if (view.id) { closeStream(); view = { id: null }; $('show').hidden = true; $('empty').hidden = false; markActive(); }
+}
+
+window.addEventListener('popstate', () => fromUrl(false));
+
+// The date field defaults to tomorrow (local), but the first list is unfiltered: the next shows of any kind.
+const tomorrow = new Date();
+tomorrow.setDate(tomorrow.getDate() + 1);
+$('search').elements.date.value = [tomorrow.getFullYear(), tomorrow.getMonth() + 1, tomorrow.getDate()].map((n) => String(n).padStart(2, '0')).join('-');
+
+renderAccount();
+fromUrl(false);
+search({});

@@ -1,0 +1,133 @@
+using System.Net;
+using System.Net.Http.Json;
+using Holdfast.Tests.Infrastructure;
+
+namespace Holdfast.Tests.Features.Bookings;
+
+public sealed class BookHoldTests(AppFixture fixture) : IClassFixture<AppFixture>
+{
+    private TestApp App => fixture.App;
+
+    [Fact]
+    public async Task Booking_a_live_hold_confirms_it_and_books_its_seats()
+    {
+        var show = await Catalogue.ShowAsync(App.DataSource);
+        var (client, _) = await App.CustomerAsync();
+        var hold = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "1A", "5F" } }).ExpectAsync(HttpStatusCode.Created);
+        var holdId = hold["hold_id"]!.GetValue<long>();
+
+        var booking = await client.PostAsync($"/holds/{holdId}/booking", null).ExpectAsync(HttpStatusCode.Created);
+
+        Assert.Equal("confirmed", booking["status"]!.GetValue<string>());
+        Assert.Equal(7000, booking["total_minor"]!.GetValue<long>());
+        Assert.Equal(["1A", "5F"], booking["seats"]!.AsArray().Select(s => s!["label"]!.GetValue<string>()).Order().ToArray());
+        Assert.Equal("fake", booking["payment_provider"]!.GetValue<string>());
+        var bookingId = booking["booking_id"]!.GetValue<long>();
+
+        var fetched = await client.GetAsync($"/bookings/{bookingId}").ExpectAsync(HttpStatusCode.OK);
+        Assert.Equal(bookingId, fetched["booking_id"]!.GetValue<long>());
+
+        await using var command = App.DataSource.CreateCommand($"""
+            select (select count(*) from show_seat where show_id = {show.ShowId} and state = 'booked' and booking_id = {bookingId}),
+                   (select status from hold where hold_id = {holdId}),
+                   (select state from job where unique_key = 'hold:{holdId}')
+            """);
+        await using var reader = await command.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        Assert.Equal(2, reader.GetInt64(0));
+        Assert.Equal("booked", reader.GetString(1));
+        Assert.Equal("cancelled", reader.GetString(2));
+    }
+
+    [Fact]
+    public async Task A_booking_is_visible_only_to_its_owner()
+    {
+        var show = await Catalogue.ShowAsync(App.DataSource);
+        var (owner, _) = await App.CustomerAsync();
+        var (stranger, _) = await App.CustomerAsync();
+        var hold = await owner.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "2A" } }).ExpectAsync(HttpStatusCode.Created);
+
+        await stranger.PostAsync($"/holds/{hold["hold_id"]}/booking", null).ExpectAsync(HttpStatusCode.NotFound);
+        var booking = await owner.PostAsync($"/holds/{hold["hold_id"]}/booking", null).ExpectAsync(HttpStatusCode.Created);
+
+        await stranger.GetAsync($"/bookings/{booking["booking_id"]}").ExpectAsync(HttpStatusCode.NotFound);
+        using var anonymous = App.CreateClient();
+        using var response = await anonymous.GetAsync($"/bookings/{booking["booking_id"]}");
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Booking_twice_or_after_release_returns_409()
+    {
+        var show = await Catalogue.ShowAsync(App.DataSource);
+        var (client, _) = await App.CustomerAsync();
+        var booked = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "3A" } }).ExpectAsync(HttpStatusCode.Created);
+        var first = await client.PostAsync($"/holds/{booked["hold_id"]}/booking", null).ExpectAsync(HttpStatusCode.Created);
+        var again = await client.PostAsync($"/holds/{booked["hold_id"]}/booking", null).ExpectAsync(HttpStatusCode.Conflict);
+        Assert.Equal(first["booking_id"]!.GetValue<long>(), again["booking_id"]!.GetValue<long>());
+
+        var released = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "3B" } }).ExpectAsync(HttpStatusCode.Created);
+        await client.DeleteAsync($"/holds/{released["hold_id"]}").ExpectAsync(HttpStatusCode.NoContent);
+        await client.PostAsync($"/holds/{released["hold_id"]}/booking", null).ExpectAsync(HttpStatusCode.Conflict);
+    }
+
+    [Fact]
+    public async Task A_hold_past_its_expiry_cannot_be_booked_even_before_the_job_runs()
+    {
+        var show = await Catalogue.ShowAsync(App.DataSource);
+        var (client, _) = await App.CustomerAsync();
+        var hold = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "4A" } }).ExpectAsync(HttpStatusCode.Created);
+        var holdId = hold["hold_id"]!.GetValue<long>();
+        // Move the expiry into the past and the job far into the future: only the booking's own check stands.
+        await using (var command = App.DataSource.CreateCommand($"""
+            update hold set created_at = now() - interval '20 minutes', expires_at = now() - interval '1 second' where hold_id = {holdId};
+            update job set run_at = now() + interval '1 day' where unique_key = 'hold:{holdId}';
+            """))
+        {
+            await command.ExecuteNonQueryAsync();
+        }
+
+        var problem = await client.PostAsync($"/holds/{holdId}/booking", null).ExpectAsync(HttpStatusCode.Conflict);
+        Assert.Equal("expired", problem["hold_status"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Checkout_racing_release_of_the_same_hold_ends_it_exactly_once()
+    {
+        var (client, _) = await App.CustomerAsync();
+        for (var round = 0; round < 10; round++)
+        {
+            var show = await Catalogue.ShowAsync(App.DataSource, rows: 1, seatsPerRow: 2, premiumRows: 0);
+            var hold = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "1A", "1B" } }).ExpectAsync(HttpStatusCode.Created);
+            using var barrier = new Barrier(2);
+            var book = Task.Run(async () => { barrier.SignalAndWait(); using var r = await client.PostAsync($"/holds/{hold["hold_id"]}/booking", null); return r.StatusCode; });
+            var release = Task.Run(async () => { barrier.SignalAndWait(); using var r = await client.DeleteAsync($"/holds/{hold["hold_id"]}"); return r.StatusCode; });
+            var (booked, released) = (await book, await release);
+
+            Assert.True((booked == HttpStatusCode.Created) ^ (released == HttpStatusCode.NoContent), $"book {booked}, release {released}");
+            await using var command = App.DataSource.CreateCommand(
+                $"select string_agg(distinct state, ',') from show_seat where show_id = {show.ShowId}");
+            Assert.Equal(booked == HttpStatusCode.Created ? "booked" : "available", (string)(await command.ExecuteScalarAsync())!);
+        }
+    }
+
+    [Fact]
+    public async Task The_schema_refuses_a_second_live_sale_of_a_seat()
+    {
+        var show = await Catalogue.ShowAsync(App.DataSource);
+        var (client, _) = await App.CustomerAsync();
+        var first = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "5A" } }).ExpectAsync(HttpStatusCode.Created);
+        var firstBooking = await client.PostAsync($"/holds/{first["hold_id"]}/booking", null).ExpectAsync(HttpStatusCode.Created);
+        var second = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "5B" } }).ExpectAsync(HttpStatusCode.Created);
+        var secondBooking = await client.PostAsync($"/holds/{second["hold_id"]}/booking", null).ExpectAsync(HttpStatusCode.Created);
+
+        // Even code that skipped every check could not sell 5A again: the partial unique index says no.
+        await using var command = App.DataSource.CreateCommand($"""
+            insert into booking_seat (booking_id, show_id, seat_id, category, price_minor)
+            select {secondBooking["booking_id"]}, show_id, seat_id, category, 1
+            from booking_seat where booking_id = {firstBooking["booking_id"]}
+            """);
+        var error = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => command.ExecuteNonQueryAsync());
+        Assert.Equal("booking_seat_one_active_sale", error.ConstraintName);
+    }
+}

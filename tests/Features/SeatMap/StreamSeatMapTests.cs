@@ -1,0 +1,132 @@
+using System.Net;
+using System.Net.Http.Json;
+using Holdfast.Tests.Infrastructure;
+
+namespace Holdfast.Tests.Features.SeatMap;
+
+public sealed class StreamSeatMapTests(AppFixture fixture) : IClassFixture<AppFixture>
+{
+    private TestApp App => fixture.App;
+
+    [Fact]
+    public async Task The_stream_starts_with_a_snapshot_then_sends_each_change_with_its_id()
+    {
+        var show = await Catalogue.ShowAsync(App.DataSource, rows: 3, seatsPerRow: 4);
+        var (client, _) = await App.CustomerAsync();
+        await using var feed = await SseSubscriber.OpenAsync(App.CreateClient(), $"/shows/{show.ShowId}/seats/stream");
+
+        var snapshot = await feed.NextAsync();
+        Assert.Equal("snapshot", snapshot.Type);
+        Assert.Equal("0", snapshot.Id);
+        Assert.Equal(12, snapshot.Data["seats"]!.AsArray().Count);
+        Assert.All(snapshot.Data["seats"]!.AsArray(), s => Assert.Equal("available", s!["state"]!.GetValue<string>()));
+
+        var hold = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "2B", "2C" } }).ExpectAsync(HttpStatusCode.Created);
+        await client.PostAsync($"/holds/{hold["hold_id"]}/booking", null).ExpectAsync(HttpStatusCode.Created);
+
+        var held = await feed.NextAsync();
+        var booked = await feed.NextAsync();
+        Assert.Equal(("seats", "1", "held"), (held.Type, held.Id, held.Data["state"]!.GetValue<string>()));
+        Assert.Equal(("seats", "2", "booked"), (booked.Type, booked.Id, booked.Data["state"]!.GetValue<string>()));
+        var seatIds = hold["seats"]!.AsArray().Select(s => s!["seat_id"]!.GetValue<long>()).Order().ToArray();
+        Assert.Equal(seatIds, booked.Data["seat_ids"]!.AsArray().Select(s => s!.GetValue<long>()).ToArray());
+    }
+
+    [Fact]
+    public async Task Reconnecting_with_Last_Event_ID_replays_exactly_the_missed_events()
+    {
+        var show = await Catalogue.ShowAsync(App.DataSource, rows: 4, seatsPerRow: 6);
+        var (client, _) = await App.CustomerAsync();
+        string lastSeen;
+        await using (var feed = await SseSubscriber.OpenAsync(App.CreateClient(), $"/shows/{show.ShowId}/seats/stream"))
+        {
+            await feed.NextAsync(); // snapshot
+            await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "1A" } }).ExpectAsync(HttpStatusCode.Created);
+            lastSeen = (await feed.NextAsync()).Id!;
+            Assert.Equal("1", lastSeen);
+        }
+
+        // While disconnected: three more changes.
+        var missed = new List<string>();
+        foreach (var seat in new[] { "2A", "3A" })
+        {
+            var hold = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { seat } }).ExpectAsync(HttpStatusCode.Created);
+            missed.Add(seat);
+            if (seat == "3A")
+            {
+                await client.DeleteAsync($"/holds/{hold["hold_id"]}").ExpectAsync(HttpStatusCode.NoContent);
+            }
+        }
+
+        await using var resumed = await SseSubscriber.OpenAsync(App.CreateClient(), $"/shows/{show.ShowId}/seats/stream", lastEventId: lastSeen);
+        var replay = new[] { await resumed.NextAsync(), await resumed.NextAsync(), await resumed.NextAsync() };
+        Assert.Equal(["2", "3", "4"], replay.Select(e => e.Id!).ToArray());
+        Assert.Equal(["held", "held", "released"], replay.Select(e => e.Data["kind"]!.GetValue<string>()).ToArray());
+        Assert.All(replay, e => Assert.Equal("seats", e.Type));
+
+        // Then live again, continuing the sequence with no duplicate.
+        await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "4A" } }).ExpectAsync(HttpStatusCode.Created);
+        Assert.Equal("5", (await resumed.NextAsync()).Id);
+    }
+
+    [Fact]
+    public async Task A_subscriber_sees_every_change_of_a_burst_in_order()
+    {
+        var show = await Catalogue.ShowAsync(App.DataSource, rows: 10, seatsPerRow: 10, premiumRows: 0);
+        var customers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => App.CustomerAsync()));
+        await using var feed = await SseSubscriber.OpenAsync(App.CreateClient(), $"/shows/{show.ShowId}/seats/stream");
+        await feed.NextAsync();
+
+        await Task.WhenAll(customers.Select(c => c.Client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { category = "standard", quantity = 2 })));
+
+        var events = new List<SseEvent>();
+        for (var i = 0; i < 20; i++)
+        {
+            events.Add(await feed.NextAsync());
+        }
+
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)), events.Select(e => e.Id));
+        var seats = events.SelectMany(e => e.Data["seat_ids"]!.AsArray().Select(s => s!.GetValue<long>())).ToList();
+        Assert.Equal(40, seats.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task A_client_too_far_behind_or_ahead_gets_a_fresh_snapshot()
+    {
+        var show = await Catalogue.ShowAsync(App.DataSource);
+        await using var feed = await SseSubscriber.OpenAsync(App.CreateClient(), $"/shows/{show.ShowId}/seats/stream", lastEventId: "999");
+        Assert.Equal("snapshot", (await feed.NextAsync()).Type);
+    }
+
+    [Fact]
+    public async Task Bad_stream_requests_get_problem_details()
+    {
+        using var client = App.CreateClient();
+        var show = await Catalogue.ShowAsync(App.DataSource);
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/shows/{show.ShowId}/seats/stream");
+        request.Headers.Add("Last-Event-ID", "yesterday");
+        using var bad = await client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Contains("last_event_id", await bad.Content.ReadAsStringAsync());
+
+        using var missing = await client.GetAsync("/shows/424242/seats/stream");
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+    }
+
+    [Fact]
+    public async Task The_seat_map_endpoint_returns_states_and_the_sequence_to_resume_from()
+    {
+        var show = await Catalogue.ShowAsync(App.DataSource, rows: 2, seatsPerRow: 3);
+        var (client, _) = await App.CustomerAsync();
+        await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "1B" } }).ExpectAsync(HttpStatusCode.Created);
+
+        var map = await client.GetAsync($"/shows/{show.ShowId}/seats").ExpectAsync(HttpStatusCode.OK);
+
+        Assert.Equal(1, map["seq"]!.GetValue<long>());
+        var states = map["seats"]!.AsArray().ToDictionary(s => s!["label"]!.GetValue<string>(), s => s!["state"]!.GetValue<string>());
+        Assert.Equal("held", states["1B"]);
+        Assert.Equal(5, states.Values.Count(s => s == "available"));
+        Assert.Equal(5000, map["prices"]!["premium"]!.GetValue<long>());
+        await client.GetAsync("/shows/424242/seats").ExpectAsync(HttpStatusCode.NotFound);
+    }
+}

@@ -1,0 +1,84 @@
+using System.Net.ServerSentEvents;
+using System.Text.Json.Nodes;
+
+namespace Holdfast.Tests.Infrastructure;
+
+/// <summary>One received SSE event.</summary>
+public sealed record SseEvent(string Type, string? Id, JsonObject Data);
+
+/// <summary>Reads a Server-Sent Events response event by event, with a timeout on each wait.</summary>
+public sealed class SseSubscriber : IAsyncDisposable
+{
+    private readonly HttpResponseMessage response;
+    private readonly IAsyncEnumerator<SseItem<string>> events;
+    private readonly CancellationTokenSource lifetime = new();
+
+    private SseSubscriber(HttpResponseMessage response, Stream body)
+    {
+        this.response = response;
+        events = SseParser.Create(body).EnumerateAsync(lifetime.Token).GetAsyncEnumerator(lifetime.Token);
+    }
+
+    public static async Task<SseSubscriber> OpenAsync(HttpClient client, string path, string? lastEventId = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, path);
+        if (lastEventId is not null)
+        {
+            request.Headers.Add("Last-Event-ID", lastEventId);
+        }
+
+        var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        response.EnsureSuccessStatusCode();
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        return new SseSubscriber(response, await response.Content.ReadAsStreamAsync());
+    }
+
+    /// <summary>The next event that is not a heartbeat; fails the test after <paramref name="timeout"/> (default 10 s).</summary>
+    public async Task<SseEvent> NextAsync(TimeSpan? timeout = null)
+    {
+        while (true)
+        {
+            var next = await events.MoveNextAsync().AsTask().WaitAsync(timeout ?? TimeSpan.FromSeconds(10));
+            Assert.True(next, "The event stream ended.");
+            var item = events.Current;
+            if (item.EventType == "heartbeat")
+            {
+                continue;
+            }
+
+            return new SseEvent(item.EventType, item.EventId, JsonNode.Parse(item.Data)!.AsObject());
+        }
+    }
+
+    /// <summary>Reads events until one satisfies <paramref name="match"/>; returns all read, the match last.</summary>
+    public async Task<List<SseEvent>> UntilAsync(Func<SseEvent, bool> match, TimeSpan? timeout = null)
+    {
+        var seen = new List<SseEvent>();
+        using var deadline = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(15));
+        while (true)
+        {
+            var next = await NextAsync(timeout ?? TimeSpan.FromSeconds(15)).WaitAsync(deadline.Token);
+            seen.Add(next);
+            if (match(next))
+            {
+                return seen;
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await lifetime.CancelAsync();
+        try
+        {
+            await events.DisposeAsync();
+        }
+        catch (OperationCanceledException)
+        {
+            // The stream was cancelled on purpose.
+        }
+
+        response.Dispose();
+        lifetime.Dispose();
+    }
+}

@@ -1,0 +1,97 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Holdfast.Infrastructure.SeatFeed;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Holdfast.Tests.Infrastructure;
+
+/// <summary>
+/// The real app over its own fresh database, hosted in-process (real Kestrel-less TestServer, real
+/// PostgreSQL, real background workers). Settings can be overridden per test class.
+/// </summary>
+public sealed class TestApp : WebApplicationFactory<Program>
+{
+    private readonly Dictionary<string, string?> settings;
+
+    private TestApp(string connectionString, Dictionary<string, string?> settings)
+    {
+        ConnectionString = connectionString;
+        this.settings = settings;
+        DataSource = NpgsqlDataSource.Create(connectionString);
+    }
+
+    public string ConnectionString { get; }
+
+    /// <summary>A data source on the same database, for arranging and asserting in SQL.</summary>
+    public NpgsqlDataSource DataSource { get; }
+
+    public static async Task<TestApp> StartAsync(PostgresServer server, IDictionary<string, string?>? overrides = null)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Database:MigrateOnStartup"] = "false",
+            ["Jobs:PollIntervalMilliseconds"] = "100",
+            ["Logging:LogLevel:Default"] = "Warning",
+        };
+        foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+
+        var app = new TestApp(await server.CreateDatabaseAsync(), settings);
+        settings["ConnectionStrings:Holdfast"] = app.ConnectionString;
+        _ = app.Server; // start the host now
+        await app.Services.GetRequiredService<SeatFeedHub>().Listening.WaitAsync(TimeSpan.FromSeconds(30));
+        return app;
+    }
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Development");
+        builder.ConfigureAppConfiguration(config => config.AddInMemoryCollection(settings));
+    }
+
+    /// <summary>Registers a new customer and returns a client carrying its bearer token, and its user id.</summary>
+    public async Task<(HttpClient Client, long UserId)> CustomerAsync(string? email = null)
+    {
+        var client = CreateClient();
+        email ??= $"c{Guid.NewGuid():N}@example.com";
+        var response = await client.PostAsJsonAsync("/auth/register", new { email, password = "correct horse battery" });
+        response.EnsureSuccessStatusCode();
+        var body = await response.Content.ReadFromJsonAsync<JsonObject>();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", body!["access_token"]!.GetValue<string>());
+        return (client, body["user_id"]!.GetValue<long>());
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await DataSource.DisposeAsync();
+    }
+}
+
+/// <summary>Small helpers for reading JSON and problem details in assertions.</summary>
+public static class Http
+{
+    public static async Task<JsonObject> JsonAsync(this HttpResponseMessage response)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        return JsonNode.Parse(text)?.AsObject() ?? throw new JsonException($"Not a JSON object: {text}");
+    }
+
+    public static async Task<JsonObject> ExpectAsync(this Task<HttpResponseMessage> send, System.Net.HttpStatusCode status)
+    {
+        using var response = await send;
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == status, $"Expected {(int)status}, got {(int)response.StatusCode}: {text}");
+        return string.IsNullOrEmpty(text) ? new JsonObject() : JsonNode.Parse(text)!.AsObject();
+    }
+
+    public static string[] Strings(this JsonNode? node) => node!.AsArray().Select(n => n!.GetValue<string>()).ToArray();
+}
