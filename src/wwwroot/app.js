@@ -280,6 +280,7 @@ async function diagnose(es) {
     if (view.es !== es) return;
     showProblem($('show-error'), e);
     gone = e.status === 404; // no such show: retrying will not help
+    if (gone) $('map').replaceChildren(el('p', { class: 'muted', text: 'No seat map to show.' }));
   }
   if (view.es === es && !gone) view.retry = setTimeout(() => connect(view.seq >= 0 ? view.seq : null), 3000);
 }
@@ -290,6 +291,7 @@ function onSnapshot(data, e) {
   view.prices = data.prices ?? {};
   drawMap(data.seats ?? []);
   drawLegend();
+  updateBookingUi();
   showProblem($('show-error'), null);
   logEvent(e, 'snapshot', `${view.seats.size} seats`);
   setConn('live');
@@ -309,6 +311,9 @@ function onSeats(change, e) {
     labels.push(entry.seat.label);
   }
   logEvent(e, change.kind, labels.join(' '), change.occurred_at);
+  // The server expires holds on its own clock; if ours went, say so now rather than when the countdown ends.
+  const ours = hold && String(hold.show_id) === view.id && hold.seats.some((s) => (change.seat_ids ?? []).map(String).includes(String(s.seat_id)));
+  if (ours && change.kind === 'expired') { endHold(); note('Your hold expired and the seats were released.'); }
   updateBookingUi();
 }
 
@@ -355,7 +360,7 @@ function assignTints(seats) {
 
 function paint({ seat, btn }) {
   const key = String(seat.seat_id);
-  const mine = hold && String(hold.show_id) === view.id && hold.seats.some((s) => String(s.seat_id) === key);
+  const mine = seat.state === 'held' && hold && String(hold.show_id) === view.id && hold.seats.some((s) => String(s.seat_id) === key);
   const isSelected = selected.has(key);
   btn.dataset.state = seat.state;
   btn.classList.toggle('selected', isSelected);
@@ -424,14 +429,14 @@ function note(text) {
 }
 
 function updateBookingUi() {
-  $('booking').hidden = !view.id;
+  $('booking').hidden = !view.seats?.size; // nothing to pick until a snapshot has drawn seats
   const picked = [...selected].map((k) => view.seats.get(k)?.seat).filter(Boolean);
   const total = picked.reduce((sum, s) => sum + (view.prices[s.category] ?? 0), 0);
   $('hint').textContent = !auth ? 'Sign in (left) to hold and book seats.'
     : hold ? 'Your seats are held.'
     : picked.length ? `Selected ${picked.map((s) => s.label).join(', ')} — ${money(total, view.currency)}`
     : 'Click available seats to select them (up to 10).';
-  $('hold-btn').hidden = $('clear-btn').hidden = !auth;
+  $('hold-btn').hidden = $('clear-btn').hidden = !auth || !!hold;
   $('hold-btn').disabled = !picked.length || !!hold;
   $('clear-btn').disabled = !picked.length;
   $('hold-btn').textContent = picked.length ? `Hold selected (${picked.length})` : 'Hold selected';

@@ -19,6 +19,12 @@ public static class DemoClient
     public static async Task<int> RunAsync(Uri baseUrl, string origin, string destination, TextWriter output, CancellationToken cancellationToken)
     {
         using var http = new HttpClient { BaseAddress = baseUrl, Timeout = TimeSpan.FromSeconds(30) };
+        return await RunAsync(http, origin, destination, output, cancellationToken);
+    }
+
+    /// <summary>Runs the demo through <paramref name="http"/> (its base address is the service).</summary>
+    public static async Task<int> RunAsync(HttpClient http, string origin, string destination, TextWriter output, CancellationToken cancellationToken)
+    {
         try
         {
             var email = $"demo-{Guid.NewGuid().ToString("N")[..12]}@holdfast.example";

@@ -11,7 +11,7 @@ public sealed class BookHoldTests(AppFixture fixture) : IClassFixture<AppFixture
     [Fact]
     public async Task Booking_a_live_hold_confirms_it_and_books_its_seats()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource);
+        var show = await TestCatalogue.ShowAsync(App.DataSource);
         var (client, _) = await App.CustomerAsync();
         var hold = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "1A", "5F" } }).ExpectAsync(HttpStatusCode.Created);
         var holdId = hold["hold_id"]!.GetValue<long>();
@@ -42,7 +42,7 @@ public sealed class BookHoldTests(AppFixture fixture) : IClassFixture<AppFixture
     [Fact]
     public async Task A_booking_is_visible_only_to_its_owner()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource);
+        var show = await TestCatalogue.ShowAsync(App.DataSource);
         var (owner, _) = await App.CustomerAsync();
         var (stranger, _) = await App.CustomerAsync();
         var hold = await owner.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "2A" } }).ExpectAsync(HttpStatusCode.Created);
@@ -59,7 +59,7 @@ public sealed class BookHoldTests(AppFixture fixture) : IClassFixture<AppFixture
     [Fact]
     public async Task Booking_twice_or_after_release_returns_409()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource);
+        var show = await TestCatalogue.ShowAsync(App.DataSource);
         var (client, _) = await App.CustomerAsync();
         var booked = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "3A" } }).ExpectAsync(HttpStatusCode.Created);
         var first = await client.PostAsync($"/holds/{booked["hold_id"]}/booking", null).ExpectAsync(HttpStatusCode.Created);
@@ -74,7 +74,7 @@ public sealed class BookHoldTests(AppFixture fixture) : IClassFixture<AppFixture
     [Fact]
     public async Task A_hold_past_its_expiry_cannot_be_booked_even_before_the_job_runs()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource);
+        var show = await TestCatalogue.ShowAsync(App.DataSource);
         var (client, _) = await App.CustomerAsync();
         var hold = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "4A" } }).ExpectAsync(HttpStatusCode.Created);
         var holdId = hold["hold_id"]!.GetValue<long>();
@@ -97,7 +97,7 @@ public sealed class BookHoldTests(AppFixture fixture) : IClassFixture<AppFixture
         var (client, _) = await App.CustomerAsync();
         for (var round = 0; round < 10; round++)
         {
-            var show = await Catalogue.ShowAsync(App.DataSource, rows: 1, seatsPerRow: 2, premiumRows: 0);
+            var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 1, seatsPerRow: 2, premiumRows: 0);
             var hold = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "1A", "1B" } }).ExpectAsync(HttpStatusCode.Created);
             using var barrier = new Barrier(2);
             var book = Task.Run(async () => { barrier.SignalAndWait(); using var r = await client.PostAsync($"/holds/{hold["hold_id"]}/booking", null); return r.StatusCode; });
@@ -114,7 +114,7 @@ public sealed class BookHoldTests(AppFixture fixture) : IClassFixture<AppFixture
     [Fact]
     public async Task The_schema_refuses_a_second_live_sale_of_a_seat()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource);
+        var show = await TestCatalogue.ShowAsync(App.DataSource);
         var (client, _) = await App.CustomerAsync();
         var first = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "5A" } }).ExpectAsync(HttpStatusCode.Created);
         var firstBooking = await client.PostAsync($"/holds/{first["hold_id"]}/booking", null).ExpectAsync(HttpStatusCode.Created);

@@ -17,7 +17,7 @@ public sealed class HoldExpiryTests(ShortHoldsFixture fixture) : IClassFixture<S
     [Fact]
     public async Task An_expired_hold_releases_its_seats_and_the_seat_feed_shows_it()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource);
+        var show = await TestCatalogue.ShowAsync(App.DataSource);
         var (client, _) = await App.CustomerAsync();
         await using var feed = await SseSubscriber.OpenAsync(App.CreateClient(), $"/shows/{show.ShowId}/seats/stream");
         Assert.Equal("snapshot", (await feed.NextAsync()).Type);

@@ -17,7 +17,7 @@ public sealed class HoldRaceTests(AppFixture fixture) : IClassFixture<AppFixture
         for (var round = 0; round < 5; round++)
         {
             // 50 customers, 3 seats each, all drawn from the same 12 seats: heavy overlap.
-            var show = await Catalogue.ShowAsync(App.DataSource, rows: 2, seatsPerRow: 6);
+            var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 2, seatsPerRow: 6);
             var random = new Random(round);
             var wants = customers.Select(_ => show.Labels.OrderBy(_ => random.Next()).Take(3).ToArray()).ToArray();
             using var barrier = new Barrier(customers.Length);
@@ -62,7 +62,7 @@ public sealed class HoldRaceTests(AppFixture fixture) : IClassFixture<AppFixture
     [Fact]
     public async Task Best_available_requests_racing_get_disjoint_seats()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource, rows: 6, seatsPerRow: 10, premiumRows: 0);
+        var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 6, seatsPerRow: 10, premiumRows: 0);
         var customers = await Task.WhenAll(Enumerable.Range(0, 30).Select(_ => App.CustomerAsync()));
         using var barrier = new Barrier(customers.Length);
 
@@ -83,7 +83,7 @@ public sealed class HoldRaceTests(AppFixture fixture) : IClassFixture<AppFixture
     [Fact]
     public async Task One_customer_racing_themself_cannot_exceed_the_seat_limit()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource, rows: 5, seatsPerRow: 10, premiumRows: 0);
+        var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 5, seatsPerRow: 10, premiumRows: 0);
         var (client, userId) = await App.CustomerAsync();
         using var barrier = new Barrier(8);
 

@@ -12,7 +12,7 @@ public sealed class HoldSeatsTests(AppFixture fixture) : IClassFixture<AppFixtur
     [Fact]
     public async Task Holding_named_seats_locks_their_prices_and_marks_them_held()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource);
+        var show = await TestCatalogue.ShowAsync(App.DataSource);
         var (client, userId) = await App.CustomerAsync();
 
         var hold = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "1A", "2A" } }).ExpectAsync(HttpStatusCode.Created);
@@ -35,7 +35,7 @@ public sealed class HoldSeatsTests(AppFixture fixture) : IClassFixture<AppFixtur
     [Fact]
     public async Task Holding_a_held_seat_returns_409_naming_it_and_holds_nothing()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource);
+        var show = await TestCatalogue.ShowAsync(App.DataSource);
         var (first, _) = await App.CustomerAsync();
         var (second, _) = await App.CustomerAsync();
         await first.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "3C" } }).ExpectAsync(HttpStatusCode.Created);
@@ -49,7 +49,7 @@ public sealed class HoldSeatsTests(AppFixture fixture) : IClassFixture<AppFixtur
     [Fact]
     public async Task Best_available_takes_the_best_ranked_seats_of_the_category()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource, premiumRows: 2);
+        var show = await TestCatalogue.ShowAsync(App.DataSource, premiumRows: 2);
         var (client, _) = await App.CustomerAsync();
 
         var hold = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { category = "standard", quantity = 3 }).ExpectAsync(HttpStatusCode.Created);
@@ -62,7 +62,7 @@ public sealed class HoldSeatsTests(AppFixture fixture) : IClassFixture<AppFixtur
     [Fact]
     public async Task Best_available_with_too_few_seats_left_returns_409()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource, rows: 2, seatsPerRow: 2, premiumRows: 1);
+        var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 2, seatsPerRow: 2, premiumRows: 1);
         var (client, _) = await App.CustomerAsync();
 
         await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { category = "standard", quantity = 3 }).ExpectAsync(HttpStatusCode.Conflict);
@@ -73,7 +73,7 @@ public sealed class HoldSeatsTests(AppFixture fixture) : IClassFixture<AppFixtur
     [Fact]
     public async Task Unknown_seats_return_400_naming_them()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource);
+        var show = await TestCatalogue.ShowAsync(App.DataSource);
         var (client, _) = await App.CustomerAsync();
 
         var problem = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "1A", "99Z" } }).ExpectAsync(HttpStatusCode.BadRequest);
@@ -96,7 +96,7 @@ public sealed class HoldSeatsTests(AppFixture fixture) : IClassFixture<AppFixtur
     [InlineData("""not json""", "body")]
     public async Task Malformed_or_out_of_range_input_returns_400_naming_the_field(string body, string field)
     {
-        var show = await Catalogue.ShowAsync(App.DataSource);
+        var show = await TestCatalogue.ShowAsync(App.DataSource);
         var (client, _) = await App.CustomerAsync();
 
         using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
@@ -117,7 +117,7 @@ public sealed class HoldSeatsTests(AppFixture fixture) : IClassFixture<AppFixtur
     [Fact]
     public async Task Holding_without_a_token_returns_401_and_an_unknown_show_404()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource);
+        var show = await TestCatalogue.ShowAsync(App.DataSource);
         using var anonymous = App.CreateClient();
         using var response = await anonymous.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "1A" } });
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
@@ -129,7 +129,7 @@ public sealed class HoldSeatsTests(AppFixture fixture) : IClassFixture<AppFixtur
     [Fact]
     public async Task A_show_not_on_sale_refuses_holds()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource);
+        var show = await TestCatalogue.ShowAsync(App.DataSource);
         await Sql($"update show set status = 'cancelled' where show_id = {show.ShowId}");
         var (client, _) = await App.CustomerAsync();
 
@@ -139,7 +139,7 @@ public sealed class HoldSeatsTests(AppFixture fixture) : IClassFixture<AppFixtur
     [Fact]
     public async Task The_per_customer_seat_limit_counts_holds_and_bookings()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource, rows: 4, seatsPerRow: 6);
+        var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 4, seatsPerRow: 6);
         var (client, _) = await App.CustomerAsync();
 
         var first = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { category = "standard", quantity = 6 }).ExpectAsync(HttpStatusCode.Created);
@@ -154,7 +154,7 @@ public sealed class HoldSeatsTests(AppFixture fixture) : IClassFixture<AppFixtur
     [Fact]
     public async Task Releasing_a_hold_frees_its_seats_once()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource);
+        var show = await TestCatalogue.ShowAsync(App.DataSource);
         var (client, _) = await App.CustomerAsync();
         var (stranger, _) = await App.CustomerAsync();
         var hold = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "2B", "2C" } }).ExpectAsync(HttpStatusCode.Created);

@@ -11,7 +11,7 @@ public sealed class StreamSeatMapTests(AppFixture fixture) : IClassFixture<AppFi
     [Fact]
     public async Task The_stream_starts_with_a_snapshot_then_sends_each_change_with_its_id()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource, rows: 3, seatsPerRow: 4);
+        var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 3, seatsPerRow: 4);
         var (client, _) = await App.CustomerAsync();
         await using var feed = await SseSubscriber.OpenAsync(App.CreateClient(), $"/shows/{show.ShowId}/seats/stream");
 
@@ -35,7 +35,7 @@ public sealed class StreamSeatMapTests(AppFixture fixture) : IClassFixture<AppFi
     [Fact]
     public async Task Reconnecting_with_Last_Event_ID_replays_exactly_the_missed_events()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource, rows: 4, seatsPerRow: 6);
+        var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 4, seatsPerRow: 6);
         var (client, _) = await App.CustomerAsync();
         string lastSeen;
         await using (var feed = await SseSubscriber.OpenAsync(App.CreateClient(), $"/shows/{show.ShowId}/seats/stream"))
@@ -72,7 +72,7 @@ public sealed class StreamSeatMapTests(AppFixture fixture) : IClassFixture<AppFi
     [Fact]
     public async Task A_subscriber_sees_every_change_of_a_burst_in_order()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource, rows: 10, seatsPerRow: 10, premiumRows: 0);
+        var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 10, seatsPerRow: 10, premiumRows: 0);
         var customers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => App.CustomerAsync()));
         await using var feed = await SseSubscriber.OpenAsync(App.CreateClient(), $"/shows/{show.ShowId}/seats/stream");
         await feed.NextAsync();
@@ -93,7 +93,7 @@ public sealed class StreamSeatMapTests(AppFixture fixture) : IClassFixture<AppFi
     [Fact]
     public async Task A_client_too_far_behind_or_ahead_gets_a_fresh_snapshot()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource);
+        var show = await TestCatalogue.ShowAsync(App.DataSource);
         await using var feed = await SseSubscriber.OpenAsync(App.CreateClient(), $"/shows/{show.ShowId}/seats/stream", lastEventId: "999");
         Assert.Equal("snapshot", (await feed.NextAsync()).Type);
     }
@@ -102,7 +102,7 @@ public sealed class StreamSeatMapTests(AppFixture fixture) : IClassFixture<AppFi
     public async Task Bad_stream_requests_get_problem_details()
     {
         using var client = App.CreateClient();
-        var show = await Catalogue.ShowAsync(App.DataSource);
+        var show = await TestCatalogue.ShowAsync(App.DataSource);
         using var request = new HttpRequestMessage(HttpMethod.Get, $"/shows/{show.ShowId}/seats/stream");
         request.Headers.Add("Last-Event-ID", "yesterday");
         using var bad = await client.SendAsync(request);
@@ -116,7 +116,7 @@ public sealed class StreamSeatMapTests(AppFixture fixture) : IClassFixture<AppFi
     [Fact]
     public async Task The_seat_map_endpoint_returns_states_and_the_sequence_to_resume_from()
     {
-        var show = await Catalogue.ShowAsync(App.DataSource, rows: 2, seatsPerRow: 3);
+        var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 2, seatsPerRow: 3);
         var (client, _) = await App.CustomerAsync();
         await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "1B" } }).ExpectAsync(HttpStatusCode.Created);
 

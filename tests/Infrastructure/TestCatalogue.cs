@@ -2,14 +2,14 @@ using Npgsql;
 
 namespace Holdfast.Tests.Infrastructure;
 
-/// <summary>The ids of a show built by <see cref="Catalogue.ShowAsync"/>.</summary>
+/// <summary>The ids of a show built by <see cref="TestCatalogue.ShowAsync"/>.</summary>
 public sealed record TestShow(long ShowId, long VenueId, long EventId, IReadOnlyList<string> Labels);
 
 /// <summary>
 /// Arranges catalogue rows in SQL (the catalogue management API comes with a later issue): a venue
 /// with a simple grid seat map, an event, and a show on sale with prices and a seat feed.
 /// </summary>
-public static class Catalogue
+public static class TestCatalogue
 {
     /// <summary>
     /// A show of <paramref name="rows"/> × <paramref name="seatsPerRow"/> seats labelled 1A, 1B, …;
@@ -25,7 +25,7 @@ public static class Catalogue
         command.Parameters.AddWithValue("rows", rows);
         command.Parameters.AddWithValue("per_row", seatsPerRow);
         command.Parameters.AddWithValue("premium_rows", premiumRows);
-        command.Parameters.AddWithValue("starts_at", startsAt ?? DateTimeOffset.UtcNow.AddDays(3));
+        command.Parameters.AddWithValue("starts_at", (startsAt ?? DateTimeOffset.UtcNow.AddDays(3)).ToUniversalTime());
         command.Parameters.AddWithValue("time_zone", timeZone);
         command.Parameters.AddWithValue("kind", kind);
         command.Parameters.AddWithValue("title", $"Test {kind} {Guid.NewGuid():N}");
