@@ -337,7 +337,7 @@ function drawMap(seats) {
   }
   for (const seat of seats) {
     const key = String(seat.seat_id);
-    const btn = el('button', { type: 'button', class: 'seat', text: String(seat.number ?? ''), onclick: () => onSeatClick(key) });
+    const btn = el('button', { type: 'button', class: 'seat', text: seatText(seat), onclick: () => onSeatClick(key) });
     btn.style.gridColumn = String(seat.x - minX + 2);
     btn.style.gridRow = String(seat.y - minY + 1);
     btn.style.setProperty('--tint', view.tints.get(seat.category));
@@ -523,3 +523,11 @@ $('search').elements.date.value = [tomorrow.getFullYear(), tomorrow.getMonth() +
 renderAccount();
 fromUrl(false);
 search({});
+
+// A seat shows what is printed on it: the letter on a plane or coach ("12A" → "A"), the number in a hall ("F7" → "7").
+function seatText(seat) {
+  const label = String(seat.label ?? '');
+  const row = String(seat.row ?? '');
+  const rest = label.startsWith(row) ? label.slice(row.length) : label;
+  return rest || String(seat.number ?? '');
+}

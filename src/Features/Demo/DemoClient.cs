@@ -13,7 +13,7 @@ namespace Holdfast.Features.Demo;
 /// </summary>
 public static class DemoClient
 {
-    private static readonly JsonSerializerOptions Pretty = new() { WriteIndented = true };
+    private static readonly JsonSerializerOptions Pretty = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>Runs the demo against <paramref name="baseUrl"/>, writing progress to <paramref name="output"/>.</summary>
     public static async Task<int> RunAsync(Uri baseUrl, string origin, string destination, TextWriter output, CancellationToken cancellationToken)
