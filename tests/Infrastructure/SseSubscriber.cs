@@ -33,6 +33,14 @@ public sealed class SseSubscriber : IAsyncDisposable
         return new SseSubscriber(response, await response.Content.ReadAsStreamAsync());
     }
 
+    /// <summary>The next event as sent, heartbeats included.</summary>
+    public async Task<SseEvent> NextRawAsync(TimeSpan timeout)
+    {
+        Assert.True(await events.MoveNextAsync().AsTask().WaitAsync(timeout), "The event stream ended.");
+        var item = events.Current;
+        return new SseEvent(item.EventType, item.EventId, JsonNode.Parse(item.Data)!.AsObject());
+    }
+
     /// <summary>The next event that is not a heartbeat; fails the test after <paramref name="timeout"/> (default 10 s).</summary>
     public async Task<SseEvent> NextAsync(TimeSpan? timeout = null)
     {

@@ -7,7 +7,11 @@ namespace Holdfast.Tests.Features.Holds;
 /// <summary>Holds last one second here, so the real job worker expires them while the test watches.</summary>
 public sealed class ShortHoldsFixture : AppFixture
 {
-    protected override IDictionary<string, string?> Settings => new Dictionary<string, string?> { ["Holds:DurationSeconds"] = "1" };
+    protected override IDictionary<string, string?> Settings => new Dictionary<string, string?>
+    {
+        ["Holds:DurationSeconds"] = "1",
+        ["SeatStream:HeartbeatSeconds"] = "1",
+    };
 }
 
 public sealed class HoldExpiryTests(ShortHoldsFixture fixture) : IClassFixture<ShortHoldsFixture>
@@ -48,5 +52,18 @@ public sealed class HoldExpiryTests(ShortHoldsFixture fixture) : IClassFixture<S
         await client.PostAsync($"/holds/{holdId}/booking", null).ExpectAsync(HttpStatusCode.Conflict);
         var (other, _) = await App.CustomerAsync();
         await other.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "4D", "4E" } }).ExpectAsync(HttpStatusCode.Created);
+    }
+
+    [Fact]
+    public async Task An_idle_stream_sends_heartbeats_without_an_id()
+    {
+        var show = await TestCatalogue.ShowAsync(App.DataSource);
+        await using var feed = await SseSubscriber.OpenAsync(App.CreateClient(), $"/shows/{show.ShowId}/seats/stream");
+        Assert.Equal("snapshot", (await feed.NextRawAsync(TimeSpan.FromSeconds(10))).Type);
+
+        var heartbeat = await feed.NextRawAsync(TimeSpan.FromSeconds(5));
+
+        Assert.Equal("heartbeat", heartbeat.Type);
+        Assert.Null(heartbeat.Id);
     }
 }
