@@ -4,24 +4,16 @@ using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Holdfast.Features.Accounts;
 
-/// <summary><c>POST /auth/login</c>: exchanges email and password for a JWT access token.</summary>
+/// <summary><c>POST /auth/login</c>: exchanges email and password for a JWT access token and a refresh token (a new session).</summary>
 public sealed class Login : ICarterModule
 {
     /// <summary>Credentials.</summary>
     public sealed record Request(string? Email, string? Password);
-
-    /// <summary>An OAuth-style bearer token response.</summary>
-    /// <param name="AccessToken">JWT (HS256) carrying <c>sub</c>, <c>email</c>, <c>role</c>.</param>
-    /// <param name="TokenType">Always <c>Bearer</c>.</param>
-    /// <param name="ExpiresIn">Seconds until the token expires.</param>
-    /// <param name="ExpiresAt">UTC instant the token expires.</param>
-    /// <param name="UserId">The account id.</param>
-    /// <param name="Role">admin, organizer or customer.</param>
-    public sealed record Response(string AccessToken, string TokenType, int ExpiresIn, DateTimeOffset ExpiresAt, long UserId, string Role);
 
     private sealed record Account(long AppUserId, string Email, string? PasswordHash, string Role);
 
@@ -35,11 +27,12 @@ public sealed class Login : ICarterModule
             .WithSummary("Log in and get an access token")
             .WithDescription("401 with one message for an unknown email and a wrong password alike.");
 
-    internal static async Task<Results<Ok<Response>, ValidationProblem, ProblemHttpResult>> HandleAsync(
+    internal static async Task<Results<Ok<TokenPair>, ValidationProblem, ProblemHttpResult>> HandleAsync(
         Request request,
         NpgsqlDataSource db,
         IPasswordHasher<PasswordOwner> hasher,
         TokenIssuer tokens,
+        IOptions<SessionOptions> sessions,
         TimeProvider time,
         CancellationToken cancellationToken)
     {
@@ -60,9 +53,9 @@ public sealed class Login : ICarterModule
             return TypedResults.Problem(title: "Email or password is incorrect.", statusCode: StatusCodes.Status401Unauthorized);
         }
 
-        var now = time.GetUtcNow();
-        var token = tokens.Issue(account.AppUserId, account.Email, account.Role, now);
-        return TypedResults.Ok(new Response(token.AccessToken, "Bearer", (int)(token.ExpiresAt - now).TotalSeconds, token.ExpiresAt, account.AppUserId, account.Role));
+        var pair = await Sessions.IssueAsync(connection, account.AppUserId, account.Email, account.Role, Guid.NewGuid(), tokens, sessions.Value,
+            time.GetUtcNow(), cancellationToken);
+        return TypedResults.Ok(pair);
     }
 
     private const string FindSql = """

@@ -5,6 +5,7 @@ using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Holdfast.Features.Accounts;
@@ -18,13 +19,15 @@ public sealed class Register : ICarterModule
     /// <summary>The new account's email (unique, case-insensitive), password and display name.</summary>
     public sealed record Request(string? Email, string? Password, string? DisplayName);
 
-    /// <summary>The account and an access token for it.</summary>
+    /// <summary>The account and a session for it.</summary>
     /// <param name="UserId">The account id.</param>
     /// <param name="Email">As registered.</param>
     /// <param name="Role">Always <c>customer</c> for self-registration.</param>
     /// <param name="AccessToken">JWT bearer token.</param>
-    /// <param name="ExpiresAt">UTC instant the token expires.</param>
-    public sealed record Response(long UserId, string Email, string Role, string AccessToken, DateTimeOffset ExpiresAt);
+    /// <param name="ExpiresAt">UTC instant the access token expires.</param>
+    /// <param name="RefreshToken">Opaque, single-use; exchange at <c>POST /auth/refresh</c>.</param>
+    /// <param name="RefreshExpiresAt">UTC instant the refresh token expires.</param>
+    public sealed record Response(long UserId, string Email, string Role, string AccessToken, DateTimeOffset ExpiresAt, string RefreshToken, DateTimeOffset RefreshExpiresAt);
 
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
@@ -38,6 +41,7 @@ public sealed class Register : ICarterModule
         NpgsqlDataSource db,
         IPasswordHasher<PasswordOwner> hasher,
         TokenIssuer tokens,
+        IOptions<SessionOptions> sessions,
         TimeProvider time,
         CancellationToken cancellationToken)
     {
@@ -55,13 +59,16 @@ public sealed class Register : ICarterModule
 
         var displayName = request.DisplayName?.Trim() is { Length: > 0 } name ? name : email[..email.IndexOf('@', StringComparison.Ordinal)];
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         try
         {
             var userId = await connection.ExecuteScalarAsync<long>(new CommandDefinition(InsertSql,
                 new { email, display_name = displayName, password_hash = hasher.HashPassword(new PasswordOwner(), request.Password!) },
-                cancellationToken: cancellationToken));
-            var token = tokens.Issue(userId, email, Roles.Customer, time.GetUtcNow());
-            return TypedResults.Created($"/users/{userId}", new Response(userId, email, Roles.Customer, token.AccessToken, token.ExpiresAt));
+                transaction, cancellationToken: cancellationToken));
+            var pair = await Sessions.IssueAsync(connection, userId, email, Roles.Customer, Guid.NewGuid(), tokens, sessions.Value, time.GetUtcNow(), cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            return TypedResults.Created($"/users/{userId}",
+                new Response(userId, email, Roles.Customer, pair.AccessToken, pair.ExpiresAt, pair.RefreshToken, pair.RefreshExpiresAt));
         }
         catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "app_user_email_uq" })
         {

@@ -1,0 +1,42 @@
+using Holdfast.Infrastructure;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+
+namespace Holdfast.Features.Accounts;
+
+/// <summary>
+/// <c>POST /auth/logout</c>: ends the session the refresh token belongs to (its whole family).
+/// Always 204, so the endpoint reveals nothing about which tokens exist. Access tokens already
+/// issued stay valid until they expire (at most <c>Auth:AccessTokenMinutes</c>).
+/// </summary>
+public sealed class Logout : ICarterModule
+{
+    /// <summary>The session's current refresh token.</summary>
+    public sealed record Request(string? RefreshToken);
+
+    /// <inheritdoc />
+    public void AddRoutes(IEndpointRouteBuilder app) =>
+        app.MapPost("/auth/logout", HandleAsync)
+            .WithTags("Accounts")
+            .WithSummary("Log out (revoke the session of a refresh token)")
+            .WithDescription("Always 204.");
+
+    internal static async Task<NoContent> HandleAsync(Request request, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
+    {
+        if (Sessions.HashOf(request.RefreshToken) is { } hash)
+        {
+            await using var command = db.CreateCommand(RevokeSql);
+            command.Parameters.Add(new NpgsqlParameter<byte[]>("token_hash", hash));
+            command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        return TypedResults.NoContent();
+    }
+
+    private const string RevokeSql = """
+        update refresh_token set revoked_at = @now
+        where revoked_at is null
+          and family_id = (select family_id from refresh_token where token_hash = @token_hash)
+        """;
+}
