@@ -56,7 +56,7 @@ internal static class Sessions
             await command.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        var access = tokens.Issue(userId, email, role, now);
+        var access = tokens.Issue(userId, email, role, now, familyId);
         return new TokenPair(access.AccessToken, "Bearer", (int)(access.ExpiresAt - now).TotalSeconds, access.ExpiresAt,
             WebEncoders.Base64UrlEncode(refresh), refreshExpiresAt, userId, role);
     }

@@ -92,6 +92,10 @@ public static class AuthSetup
 
     internal static SymmetricSecurityKey SigningKey(AuthOptions options) => new(Encoding.UTF8.GetBytes(options.SigningKey!));
 
+    /// <summary>The session (refresh-token family) the access token was issued for (<c>sid</c> claim), if any.</summary>
+    public static Guid? SessionId(this ClaimsPrincipal user) =>
+        Guid.TryParse(user.FindFirstValue(JwtRegisteredClaimNames.Sid), out var sid) ? sid : null;
+
     /// <summary>The signed-in account's id (<c>sub</c> claim).</summary>
     /// <exception cref="InvalidOperationException">The principal is not authenticated.</exception>
     public static long UserId(this ClaimsPrincipal user) =>
@@ -115,10 +119,25 @@ public sealed class TokenIssuer(IOptions<AuthOptions> authOptions)
     private readonly AuthOptions options = authOptions.Value;
     private readonly SymmetricSecurityKey key = AuthSetup.SigningKey(authOptions.Value);
 
-    /// <summary>Issues a JWT with <c>sub</c>, <c>email</c>, <c>role</c>, <c>iss</c>, <c>aud</c>, <c>iat</c>, <c>exp</c>.</summary>
-    public IssuedToken Issue(long userId, string email, string role, DateTimeOffset now)
+    /// <summary>
+    /// Issues a JWT with <c>sub</c>, <c>email</c>, <c>role</c>, <c>sid</c> (the session, when given),
+    /// <c>iss</c>, <c>aud</c>, <c>iat</c>, <c>exp</c>.
+    /// </summary>
+    public IssuedToken Issue(long userId, string email, string role, DateTimeOffset now, Guid? sessionId = null)
     {
         var expires = now.AddMinutes(options.AccessTokenMinutes);
+        var claims = new Dictionary<string, object>
+        {
+            [JwtRegisteredClaimNames.Sub] = userId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            [JwtRegisteredClaimNames.Email] = email,
+            ["role"] = role,
+            [JwtRegisteredClaimNames.Jti] = Guid.NewGuid().ToString("N"),
+        };
+        if (sessionId is { } sid)
+        {
+            claims[JwtRegisteredClaimNames.Sid] = sid.ToString();
+        }
+
         var token = handler.CreateToken(new SecurityTokenDescriptor
         {
             Issuer = options.Issuer,
@@ -127,13 +146,7 @@ public sealed class TokenIssuer(IOptions<AuthOptions> authOptions)
             NotBefore = now.UtcDateTime,
             Expires = expires.UtcDateTime,
             SigningCredentials = new SigningCredentials(key, SecurityAlgorithms.HmacSha256),
-            Claims = new Dictionary<string, object>
-            {
-                [JwtRegisteredClaimNames.Sub] = userId.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                [JwtRegisteredClaimNames.Email] = email,
-                ["role"] = role,
-                [JwtRegisteredClaimNames.Jti] = Guid.NewGuid().ToString("N"),
-            },
+            Claims = claims,
         });
         return new IssuedToken(token, expires);
     }
