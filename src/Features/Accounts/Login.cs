@@ -15,7 +15,13 @@ public sealed class Login : ICarterModule
     /// <summary>Credentials.</summary>
     public sealed record Request(string? Email, string? Password);
 
-    private sealed record Account(long AppUserId, string Email, string? PasswordHash, string Role);
+    /// <summary>The password was right and the account has two-factor authentication: send a code to <c>POST /auth/login/2fa</c>.</summary>
+    /// <param name="MfaRequired">Always true.</param>
+    /// <param name="MfaToken">Proof of the password step, valid 5 minutes.</param>
+    /// <param name="ExpiresAt">UTC instant the MFA token expires.</param>
+    public sealed record MfaChallenge(bool MfaRequired, string MfaToken, DateTimeOffset ExpiresAt);
+
+    private sealed record Account(long AppUserId, string Email, string? PasswordHash, string Role, bool TotpEnabled);
 
     // Verified when the email is unknown, so an unknown email costs the same time as a wrong password.
     private static readonly string DummyHash = new PasswordHasher<PasswordOwner>().HashPassword(new PasswordOwner(), "not-a-real-password");
@@ -25,9 +31,10 @@ public sealed class Login : ICarterModule
         app.MapPost("/auth/login", HandleAsync)
             .WithTags("Accounts")
             .WithSummary("Log in and get an access token")
-            .WithDescription("401 with one message for an unknown email and a wrong password alike.");
+            .WithDescription("200 with a token pair, or {mfa_required, mfa_token} when the account has two-factor authentication " +
+                             "(finish at POST /auth/login/2fa). 401 with one message for an unknown email and a wrong password alike.");
 
-    internal static async Task<Results<Ok<TokenPair>, ValidationProblem, ProblemHttpResult>> HandleAsync(
+    internal static async Task<Results<Ok<TokenPair>, Ok<MfaChallenge>, ValidationProblem, ProblemHttpResult>> HandleAsync(
         Request request,
         NpgsqlDataSource db,
         IPasswordHasher<PasswordOwner> hasher,
@@ -53,13 +60,19 @@ public sealed class Login : ICarterModule
             return TypedResults.Problem(title: "Email or password is incorrect.", statusCode: StatusCodes.Status401Unauthorized);
         }
 
+        if (account.TotpEnabled)
+        {
+            var challenge = tokens.IssueMfaChallenge(account.AppUserId, time.GetUtcNow());
+            return TypedResults.Ok(new MfaChallenge(true, challenge.AccessToken, challenge.ExpiresAt));
+        }
+
         var pair = await Sessions.IssueAsync(connection, account.AppUserId, account.Email, account.Role, Guid.NewGuid(), tokens, sessions.Value,
             time.GetUtcNow(), cancellationToken);
         return TypedResults.Ok(pair);
     }
 
     private const string FindSql = """
-        select app_user_id, email, password_hash, role
+        select app_user_id, email, password_hash, role, totp_enabled_at is not null as totp_enabled
         from app_user
         where lower(email) = lower(@email)
         """;
