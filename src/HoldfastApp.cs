@@ -25,6 +25,7 @@ public static class HoldfastApp
         services.AddHoldfastProblemDetails();
         services.AddHoldfastDatabase(builder.Configuration);
         services.AddHoldfastAuth();
+        services.AddHoldfastRateLimiting();
         services.AddJobs(builder.Configuration, assembly);
         services.AddSingleton<SeatFeedHub>();
         services.AddHostedService(sp => sp.GetRequiredService<SeatFeedHub>());
@@ -48,6 +49,7 @@ public static class HoldfastApp
         app.UseStaticFiles();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseRateLimiter();
         app.MapOpenApi();
         app.MapCarter();
         return app;

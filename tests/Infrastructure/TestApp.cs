@@ -38,6 +38,10 @@ public sealed class TestApp : WebApplicationFactory<Program>
             ["Database:MigrateOnStartup"] = "false",
             ["Jobs:PollIntervalMilliseconds"] = "100",
             ["Logging:LogLevel:Default"] = "Warning",
+            // Tests register hundreds of customers from one address; RateLimitTests sets real limits.
+            ["RateLimits:AuthPerMinute"] = "1000000",
+            ["RateLimits:HoldBurst"] = "1000000",
+            ["RateLimits:HoldsPerSecond"] = "1000000",
         };
         foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
         {

@@ -29,6 +29,7 @@ public sealed class Login : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/auth/login", HandleAsync)
+            .RequireRateLimiting(RateLimiting.Auth)
             .WithTags("Accounts")
             .WithSummary("Log in and get an access token")
             .WithDescription("200 with a token pair, or {mfa_required, mfa_token} when the account has two-factor authentication " +

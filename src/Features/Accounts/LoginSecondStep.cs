@@ -1,4 +1,5 @@
 using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.Auth;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -18,6 +19,7 @@ public sealed class LoginSecondStep : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/auth/login/2fa", HandleAsync)
+            .RequireRateLimiting(RateLimiting.Auth)
             .WithTags("Accounts")
             .WithSummary("Finish a two-factor login")
             .WithDescription("200 with a token pair; 401 when the MFA token is invalid or expired, or the code is wrong or already used.");

@@ -23,6 +23,7 @@ public sealed class Refresh : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/auth/refresh", HandleAsync)
+            .RequireRateLimiting(RateLimiting.Auth)
             .WithTags("Accounts")
             .WithSummary("Rotate a refresh token")
             .WithDescription("200 with a new token pair. 401 when the token is unknown, expired, revoked, or already used " +

@@ -32,6 +32,7 @@ public sealed class Register : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/auth/register", HandleAsync)
+            .RequireRateLimiting(RateLimiting.Auth)
             .WithTags("Accounts")
             .WithSummary("Register a customer account")
             .WithDescription("400 names each invalid field; 409 when the email is already registered (case-insensitive).");

@@ -44,6 +44,7 @@ public sealed partial class HoldSeats : ICarterModule
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/shows/{showId:long}/holds", HandleAsync)
             .RequireAuthorization()
+            .RequireRateLimiting(RateLimiting.Holds)
             .WithTags("Holds")
             .WithSummary("Hold seats of a show")
             .WithDescription("All or nothing. 409 names the seats that are gone (unavailable_seats), or says the show is not on sale, " +

@@ -1,0 +1,77 @@
+using System.Net;
+using System.Net.Http.Json;
+
+namespace Holdfast.Tests.Infrastructure;
+
+public sealed class TightLimitsFixture : AppFixture
+{
+    protected override IDictionary<string, string?> Settings => new Dictionary<string, string?>
+    {
+        ["RateLimits:AuthPerMinute"] = "5",
+        ["RateLimits:HoldBurst"] = "3",
+        ["RateLimits:HoldsPerSecond"] = "1",
+    };
+}
+
+public sealed class RateLimitTests(TightLimitsFixture fixture) : IClassFixture<TightLimitsFixture>
+{
+    private TestApp App => fixture.App;
+
+    [Fact]
+    public async Task Too_many_logins_get_429_problem_details_with_Retry_After()
+    {
+        using var client = App.CreateClient();
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 8; i++)
+        {
+            using var attempt = await client.PostAsJsonAsync("/auth/login", new { email = "nobody@example.com", password = "wrong password" });
+            statuses.Add(attempt.StatusCode);
+        }
+
+        Assert.Equal(5, statuses.Count(s => s == HttpStatusCode.Unauthorized));
+        Assert.Equal(3, statuses.Count(s => s == HttpStatusCode.TooManyRequests));
+        using var response = await client.PostAsJsonAsync("/auth/login", new { email = "nobody@example.com", password = "wrong password" });
+        Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.InRange(int.Parse(response.Headers.GetValues("Retry-After").Single(), System.Globalization.CultureInfo.InvariantCulture), 1, 60);
+        // Reads are not limited by the auth policy.
+        await client.GetAsync("/shows?limit=1").ExpectAsync(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task One_customer_flooding_holds_does_not_lock_out_another()
+    {
+        var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 10, seatsPerRow: 10, premiumRows: 0);
+        await using var command = App.DataSource.CreateCommand(
+            "insert into app_user (email, display_name, password_hash) values ('a@example.com', 'a', null), ('b@example.com', 'b', null) returning app_user_id");
+        var ids = new List<long>();
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                ids.Add(reader.GetInt64(0));
+            }
+        }
+
+        var issuer = (Holdfast.Infrastructure.Auth.TokenIssuer)App.Services.GetService(typeof(Holdfast.Infrastructure.Auth.TokenIssuer))!;
+        HttpClient ClientFor(long id)
+        {
+            var client = App.CreateClient();
+            client.DefaultRequestHeaders.Authorization = new("Bearer", issuer.Issue(id, $"{id}@example.com", "customer", DateTimeOffset.UtcNow).AccessToken);
+            return client;
+        }
+
+        using var noisy = ClientFor(ids[0]);
+        using var quiet = ClientFor(ids[1]);
+        var noisyStatuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 6; i++)
+        {
+            using var response = await noisy.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { category = "standard", quantity = 1 });
+            noisyStatuses.Add(response.StatusCode);
+        }
+
+        Assert.Contains(HttpStatusCode.TooManyRequests, noisyStatuses);
+        Assert.True(noisyStatuses.Take(3).All(s => s == HttpStatusCode.Created), string.Join(",", noisyStatuses));
+        await quiet.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { category = "standard", quantity = 1 }).ExpectAsync(HttpStatusCode.Created);
+    }
+}
