@@ -1,6 +1,6 @@
 using Holdfast.Infrastructure;
-using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Npgsql;
