@@ -24,13 +24,14 @@ public sealed class RateLimitTests(TightLimitsFixture fixture) : IClassFixture<T
         var statuses = new List<HttpStatusCode>();
         for (var i = 0; i < 8; i++)
         {
-            using var attempt = await client.PostAsJsonAsync("/auth/login", new { email = "nobody@example.com", password = "wrong password" });
+            // A new email each time, so only the per-IP limiter (not the per-account backoff) can refuse.
+            using var attempt = await client.PostAsJsonAsync("/auth/login", new { email = $"n{i}@example.com", password = "wrong password" });
             statuses.Add(attempt.StatusCode);
         }
 
         Assert.Equal(5, statuses.Count(s => s == HttpStatusCode.Unauthorized));
         Assert.Equal(3, statuses.Count(s => s == HttpStatusCode.TooManyRequests));
-        using var response = await client.PostAsJsonAsync("/auth/login", new { email = "nobody@example.com", password = "wrong password" });
+        using var response = await client.PostAsJsonAsync("/auth/login", new { email = "another@example.com", password = "wrong password" });
         Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         Assert.InRange(int.Parse(response.Headers.GetValues("Retry-After").Single(), System.Globalization.CultureInfo.InvariantCulture), 1, 60);

@@ -23,6 +23,12 @@ public sealed class Login : ICarterModule
 
     private sealed record Account(long AppUserId, string Email, string? PasswordHash, string Role, bool TotpEnabled);
 
+    /// <summary>Failed logins for one email before it is locked out.</summary>
+    public const int FreeAttempts = 5;
+
+    /// <summary>Longest lockout, in seconds; lockouts double from 1 s per further failure up to this.</summary>
+    public const int MaxLockSeconds = 900;
+
     // Verified when the email is unknown, so an unknown email costs the same time as a wrong password.
     private static readonly string DummyHash = new PasswordHasher<PasswordOwner>().HashPassword(new PasswordOwner(), "not-a-real-password");
 
@@ -33,10 +39,12 @@ public sealed class Login : ICarterModule
             .WithTags("Accounts")
             .WithSummary("Log in and get an access token")
             .WithDescription("200 with a token pair, or {mfa_required, mfa_token} when the account has two-factor authentication " +
-                             "(finish at POST /auth/login/2fa). 401 with one message for an unknown email and a wrong password alike.");
+                             "(finish at POST /auth/login/2fa). 401 with one message for an unknown email and a wrong password alike. " +
+                             "After 5 failures for one email, 429 with Retry-After, doubling from 1 s to 15 min.");
 
     internal static async Task<Results<Ok<TokenPair>, Ok<MfaChallenge>, ValidationProblem, ProblemHttpResult>> HandleAsync(
         Request request,
+        HttpContext http,
         NpgsqlDataSource db,
         IPasswordHasher<PasswordOwner> hasher,
         TokenIssuer tokens,
@@ -52,25 +60,58 @@ public sealed class Login : ICarterModule
             return validation.Problem();
         }
 
+        var email = request.Email!.Trim();
+        var now = time.GetUtcNow();
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        var lockedUntil = await connection.ExecuteScalarAsync<DateTime?>(new CommandDefinition(
+            LockedUntilSql, new { email, now }, cancellationToken: cancellationToken));
+        if (lockedUntil is { } until)
+        {
+            var seconds = Math.Max(1, (int)Math.Ceiling((until - now.UtcDateTime).TotalSeconds));
+            http.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return TypedResults.Problem(title: "Too many failed logins.", detail: $"Try again in {seconds} s.",
+                statusCode: StatusCodes.Status429TooManyRequests);
+        }
+
         var account = await connection.QuerySingleOrDefaultAsync<Account>(new CommandDefinition(
-            FindSql, new { email = request.Email!.Trim() }, cancellationToken: cancellationToken));
+            FindSql, new { email }, cancellationToken: cancellationToken));
         var verdict = hasher.VerifyHashedPassword(new PasswordOwner(), account?.PasswordHash ?? DummyHash, request.Password!);
         if (account?.PasswordHash is null || verdict == PasswordVerificationResult.Failed)
         {
+            await connection.ExecuteAsync(new CommandDefinition(FailureSql, new { email, now, free = FreeAttempts, max_lock = MaxLockSeconds }, cancellationToken: cancellationToken));
             return TypedResults.Problem(title: "Email or password is incorrect.", statusCode: StatusCodes.Status401Unauthorized);
         }
 
+        await connection.ExecuteAsync(new CommandDefinition(SuccessSql, new { email }, cancellationToken: cancellationToken));
+
         if (account.TotpEnabled)
         {
-            var challenge = tokens.IssueMfaChallenge(account.AppUserId, time.GetUtcNow());
+            var challenge = tokens.IssueMfaChallenge(account.AppUserId, now);
             return TypedResults.Ok(new MfaChallenge(true, challenge.AccessToken, challenge.ExpiresAt));
         }
 
         var pair = await Sessions.IssueAsync(connection, account.AppUserId, account.Email, account.Role, Guid.NewGuid(), tokens, sessions.Value,
-            time.GetUtcNow(), cancellationToken);
+            now, cancellationToken);
         return TypedResults.Ok(pair);
     }
+
+    private const string LockedUntilSql = """
+        select locked_until from login_throttle where email_key = lower(@email) and locked_until > @now
+        """;
+
+    // Failures beyond the free ones lock the email for 1, 2, 4, … seconds, at most max_lock.
+    private const string FailureSql = """
+        insert into login_throttle as t (email_key, failures, updated_at)
+        values (lower(@email), 1, @now)
+        on conflict (email_key) do update
+        set failures = t.failures + 1,
+            updated_at = @now,
+            locked_until = case when t.failures + 1 >= @free
+                                then @now + make_interval(secs => least(power(2, t.failures + 1 - @free), @max_lock))
+                           end
+        """;
+
+    private const string SuccessSql = "delete from login_throttle where email_key = lower(@email)";
 
     private const string FindSql = """
         select app_user_id, email, password_hash, role, totp_enabled_at is not null as totp_enabled
