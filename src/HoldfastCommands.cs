@@ -7,7 +7,8 @@ namespace Holdfast;
 
 /// <summary>
 /// The command line. With no command (or only host options such as <c>--urls</c>) the API serves;
-/// <c>migrate [--dry-run]</c>, <c>seed [--days N]</c> and <c>demo-client [--base-url URL]</c> run and exit.
+/// <c>migrate [--dry-run]</c>, <c>seed [--days N]</c>, <c>demo-client [--base-url URL]</c> and
+/// <c>grant-role --email E --role R</c> run and exit.
 /// Exit codes: 0 success, 1 failure (the message says why).
 /// </summary>
 public static class HoldfastCommands
@@ -15,7 +16,7 @@ public static class HoldfastCommands
     /// <summary>Runs the command named by <c>args[0]</c>, or the web host.</summary>
     public static async Task<int> RunAsync(string[] args)
     {
-        if (args.Length == 0 || args[0] is not ("migrate" or "seed" or "demo-client"))
+        if (args.Length == 0 || args[0] is not ("migrate" or "seed" or "demo-client" or "grant-role"))
         {
             var app = await HoldfastApp.BuildAsync(args);
             await app.RunAsync();
@@ -36,7 +37,12 @@ public static class HoldfastCommands
         var demo = new Command("demo-client", "Register, search a real route, hold two seats, book them, print the booking.") { baseUrl, origin, destination };
         demo.SetAction((parse, ct) => DemoClient.RunAsync(new Uri(parse.GetValue(baseUrl)!), parse.GetValue(origin)!, parse.GetValue(destination)!, Console.Out, ct));
 
-        var root = new RootCommand("Holdfast seat booking") { migrate, seed, demo };
+        var email = new Option<string>("--email") { Description = "The account's email.", Required = true };
+        var role = new Option<string>("--role") { Description = "admin, organizer or customer.", Required = true };
+        var grant = new Command("grant-role", "Set an account's role (how the first admin is made).") { email, role };
+        grant.SetAction((parse, ct) => GrantRoleAsync(parse.GetValue(email)!, parse.GetValue(role)!, ct));
+
+        var root = new RootCommand("Holdfast seat booking") { migrate, seed, demo, grant };
         return await root.Parse(args).InvokeAsync();
     }
 
@@ -72,6 +78,29 @@ public static class HoldfastCommands
         var seeder = ActivatorUtilities.CreateInstance<DemoCatalogueSeeder>(host.Services);
         var summary = await seeder.SeedAsync(days, cancellationToken);
         Console.WriteLine(summary);
+        return 0;
+    }
+
+    private static async Task<int> GrantRoleAsync(string email, string role, CancellationToken cancellationToken)
+    {
+        if (role is not ("admin" or "organizer" or "customer"))
+        {
+            await Console.Error.WriteLineAsync("grant-role: --role must be admin, organizer or customer.");
+            return 1;
+        }
+
+        using var host = BuildCommandHost();
+        await using var command = host.Services.GetRequiredService<Npgsql.NpgsqlDataSource>().CreateCommand(
+            "update app_user set role = @role where lower(email) = lower(@email)");
+        command.Parameters.Add(new Npgsql.NpgsqlParameter<string>("role", role));
+        command.Parameters.Add(new Npgsql.NpgsqlParameter<string>("email", email));
+        if (await command.ExecuteNonQueryAsync(cancellationToken) == 0)
+        {
+            await Console.Error.WriteLineAsync($"grant-role: no account with email {email}.");
+            return 1;
+        }
+
+        Console.WriteLine($"{email} is now {role} (from their next login or token refresh).");
         return 0;
     }
 

@@ -18,7 +18,8 @@ public static class TestCatalogue
     /// </summary>
     public static async Task<TestShow> ShowAsync(
         NpgsqlDataSource db, int rows = 5, int seatsPerRow = 6, int premiumRows = 1, DateTimeOffset? startsAt = null,
-        string timeZone = "Europe/London", string kind = "film", string? originIata = null, string? destinationIata = null, string currency = "GBP")
+        string timeZone = "Europe/London", string kind = "film", string? originIata = null, string? destinationIata = null, string currency = "GBP",
+        long? ownerId = null)
     {
         await using var connection = await db.OpenConnectionAsync();
         await using var command = new NpgsqlCommand(ShowSql, connection);
@@ -30,6 +31,7 @@ public static class TestCatalogue
         command.Parameters.AddWithValue("kind", kind);
         command.Parameters.AddWithValue("title", $"Test {kind} {Guid.NewGuid():N}");
         command.Parameters.AddWithValue("currency", currency);
+        command.Parameters.Add(new NpgsqlParameter("owner", NpgsqlTypes.NpgsqlDbType.Bigint) { Value = (object?)ownerId ?? DBNull.Value });
         command.Parameters.Add(new NpgsqlParameter("origin", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)originIata ?? DBNull.Value });
         command.Parameters.Add(new NpgsqlParameter("destination", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)destinationIata ?? DBNull.Value });
         await using var reader = await command.ExecuteReaderAsync();
@@ -70,7 +72,7 @@ public static class TestCatalogue
 
     private const string ShowSql = """
         with v as (
-          insert into venue (name, kind) values ('Test venue ' || gen_random_uuid(), 'cinema_hall') returning venue_id
+          insert into venue (name, kind, owner_app_user_id) values ('Test venue ' || gen_random_uuid(), 'cinema_hall', @owner) returning venue_id
         ), seats as (
           insert into seat (venue_id, section, row_label, seat_number, label, category, x, y, rank)
           select v.venue_id, 'main', r::text, s + 1, r::text || chr(65 + s),

@@ -23,9 +23,9 @@ public sealed class MySessions : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app)
     {
-        var sessions = app.MapGroup("/auth/sessions").RequireAuthorization().WithTags("Accounts");
-        sessions.MapGet("", ListAsync).WithSummary("List my sessions").WithDescription("Newest first.");
-        sessions.MapDelete("/{sessionId:guid}", RevokeAsync)
+        var auth = app.MapGroup("/auth").RequireAuthorization().WithTags("Accounts");
+        auth.MapGet("/sessions", ListAsync).WithSummary("List my sessions").WithDescription("Newest first.");
+        auth.MapDelete("/sessions/{sessionId:guid}", RevokeAsync)
             .WithSummary("Revoke one of my sessions")
             .WithDescription("204; 404 when it is not a live session of mine. Its access tokens stay valid until they expire.");
     }

@@ -43,23 +43,27 @@ public sealed class GetBooking : ICarterModule
         app.MapGet("/bookings/{bookingId:long}", HandleAsync)
             .RequireAuthorization()
             .WithTags("Bookings")
-            .WithSummary("Get one of my bookings")
-            .WithDescription("404 when it does not exist or belongs to someone else.");
+            .WithSummary("Get a booking")
+            .WithDescription("For its customer, the organizer owning the show's venue or event, and admins; 404 for anyone else.");
 
     internal static async Task<Results<Ok<Response>, ProblemHttpResult>> HandleAsync(
         long bookingId, HttpContext http, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
-        var booking = await LoadAsync(connection, bookingId, http.User.UserId(), cancellationToken);
+        var booking = await LoadAsync(connection, bookingId, http.User.UserId(), cancellationToken, http.User.IsAdmin());
         return booking is null ? Problems.NotFound("Booking") : TypedResults.Ok(booking);
     }
 
-    /// <summary>Reads a booking if <paramref name="userId"/> owns it; null otherwise.</summary>
-    internal static async Task<Response?> LoadAsync(NpgsqlConnection connection, long bookingId, long userId, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads a booking if <paramref name="userId"/> may see it: its customer, the organizer who owns
+    /// the show's venue or event, or (with <paramref name="isAdmin"/>) any admin; null otherwise.
+    /// </summary>
+    internal static async Task<Response?> LoadAsync(NpgsqlConnection connection, long bookingId, long userId, CancellationToken cancellationToken, bool isAdmin = false)
     {
         await using var command = new NpgsqlCommand(BookingSql, connection);
         command.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
         command.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
+        command.Parameters.Add(new NpgsqlParameter<bool>("is_admin", isAdmin));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         Response? booking = null;
         var seats = new List<BookedSeat>();
@@ -84,9 +88,11 @@ public sealed class GetBooking : ICarterModule
         from booking b
         join show s on s.show_id = b.show_id
         join event e on e.event_id = s.event_id
+        join venue v on v.venue_id = s.venue_id
         join booking_seat bs on bs.booking_id = b.booking_id
         join seat se on se.seat_id = bs.seat_id
-        where b.booking_id = @booking_id and b.app_user_id = @user_id
+        where b.booking_id = @booking_id
+          and (b.app_user_id = @user_id or @is_admin or v.owner_app_user_id = @user_id or e.owner_app_user_id = @user_id)
         order by bs.seat_id
         """;
 }

@@ -24,7 +24,10 @@ public sealed class AuthOptions
     public int AccessTokenMinutes { get; set; } = 15;
 }
 
-/// <summary>The roles a Holdfast account can have (the <c>role</c> claim and <c>app_user.role</c>).</summary>
+/// <summary>
+/// The roles a Holdfast account can have (the <c>role</c> claim and <c>app_user.role</c>). Each is
+/// also an authorization policy: <c>admin</c> admits admins, <c>organizer</c> organizers and admins.
+/// </summary>
 public static class Roles
 {
     /// <summary>Manages everything, including other users' roles.</summary>
@@ -86,7 +89,9 @@ public static class AuthSetup
                     ClockSkew = TimeSpan.FromSeconds(30),
                 };
             });
-        services.AddAuthorization();
+        services.AddAuthorizationBuilder()
+            .AddPolicy(Roles.Admin, policy => policy.RequireRole(Roles.Admin))
+            .AddPolicy(Roles.Organizer, policy => policy.RequireRole(Roles.Organizer, Roles.Admin));
         return services;
     }
 
@@ -95,6 +100,9 @@ public static class AuthSetup
     /// <summary>The session (refresh-token family) the access token was issued for (<c>sid</c> claim), if any.</summary>
     public static Guid? SessionId(this ClaimsPrincipal user) =>
         Guid.TryParse(user.FindFirstValue(JwtRegisteredClaimNames.Sid), out var sid) ? sid : null;
+
+    /// <summary>True when the signed-in account is an admin.</summary>
+    public static bool IsAdmin(this ClaimsPrincipal user) => user.IsInRole(Roles.Admin);
 
     /// <summary>The signed-in account's id (<c>sub</c> claim).</summary>
     /// <exception cref="InvalidOperationException">The principal is not authenticated.</exception>

@@ -1,0 +1,112 @@
+using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+
+namespace Holdfast.Features.Admin;
+
+/// <summary>
+/// <c>GET /admin/users</c> and <c>PUT /admin/users/{id}/role</c>: admins find accounts and set
+/// their role. A role change applies from the account's next access token (at most
+/// <c>Auth:AccessTokenMinutes</c> later); its sessions are revoked so it cannot refresh into the old role.
+/// </summary>
+public sealed class ManageUsers : ICarterModule
+{
+    /// <summary>An account as admins see it.</summary>
+    /// <param name="UserId">The account id.</param>
+    /// <param name="Email">Login email.</param>
+    /// <param name="DisplayName">Shown name.</param>
+    /// <param name="Role">admin, organizer or customer.</param>
+    /// <param name="CreatedAt">UTC.</param>
+    public sealed record User(long UserId, string Email, string DisplayName, string Role, DateTimeOffset CreatedAt);
+
+    /// <summary>The new role.</summary>
+    public sealed record RoleRequest(string? Role);
+
+    /// <inheritdoc />
+    public void AddRoutes(IEndpointRouteBuilder app)
+    {
+        var admin = app.MapGroup("/admin").RequireAuthorization(Roles.Admin).WithTags("Admin");
+        admin.MapGet("/users", ListAsync).WithSummary("Find accounts")
+            .WithDescription("Query: email (contains, case-insensitive), role, limit (1–100, default 50), after_id (keyset). Admins only.");
+        admin.MapPut("/users/{userId:long}/role", SetRoleAsync).WithSummary("Set an account's role")
+            .WithDescription("200 with the account; 400 for an unknown role; 404 for an unknown account; 409 when an admin demotes themself. Admins only.");
+    }
+
+    internal static async Task<Results<Ok<List<User>>, ValidationProblem>> ListAsync(
+        string? email, string? role, int? limit, long? afterId, NpgsqlDataSource db, CancellationToken cancellationToken)
+    {
+        var validation = new Validation()
+            .Require(role is null or Roles.Admin or Roles.Organizer or Roles.Customer, "role", "Must be admin, organizer or customer.")
+            .Require(limit is null or (>= 1 and <= 100), "limit", "Must be 1 to 100.");
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+
+        await using var command = db.CreateCommand(ListSql);
+        command.Parameters.Add(new NpgsqlParameter("pattern", NpgsqlTypes.NpgsqlDbType.Text)
+        {
+            Value = email is null ? DBNull.Value : "%" + email.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal) + "%",
+        });
+        command.Parameters.Add(new NpgsqlParameter("role", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)role ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter<long>("after_id", afterId ?? 0));
+        command.Parameters.Add(new NpgsqlParameter<int>("limit", limit ?? 50));
+        var users = new List<User>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            users.Add(new User(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetFieldValue<DateTimeOffset>(4)));
+        }
+
+        return TypedResults.Ok(users);
+    }
+
+    internal static async Task<Results<Ok<User>, ValidationProblem, ProblemHttpResult>> SetRoleAsync(
+        long userId, RoleRequest request, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
+    {
+        if (request.Role is not (Roles.Admin or Roles.Organizer or Roles.Customer))
+        {
+            return new Validation().Add("role", "Must be admin, organizer or customer.").Problem();
+        }
+
+        if (userId == http.User.UserId() && request.Role != Roles.Admin)
+        {
+            return Problems.Conflict("Cannot demote yourself.", "Ask another admin, so the system always keeps one.");
+        }
+
+        await using var command = db.CreateCommand(SetRoleSql);
+        command.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
+        command.Parameters.Add(new NpgsqlParameter<string>("role", request.Role));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return Problems.NotFound("User");
+        }
+
+        return TypedResults.Ok(new User(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetFieldValue<DateTimeOffset>(4)));
+    }
+
+    private const string ListSql = """
+        select app_user_id, email, display_name, role, created_at
+        from app_user
+        where (@pattern::text is null or email ilike @pattern)
+          and (@role::text is null or role = @role)
+          and app_user_id > @after_id
+        order by app_user_id
+        limit @limit
+        """;
+
+    private const string SetRoleSql = """
+        with changed as (
+          update app_user set role = @role where app_user_id = @user_id
+          returning app_user_id, email, display_name, role, created_at
+        ), revoked as (
+          update refresh_token set revoked_at = @now
+          where app_user_id in (select app_user_id from changed) and revoked_at is null
+        )
+        select app_user_id, email, display_name, role, created_at from changed
+        """;
+}

@@ -1,0 +1,54 @@
+using System.Net;
+using System.Net.Http.Json;
+using Holdfast.Infrastructure.Auth;
+using Holdfast.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Holdfast.Tests.Features.Admin;
+
+public sealed class ManageUsersTests(AppFixture fixture) : IClassFixture<AppFixture>
+{
+    private TestApp App => fixture.App;
+
+    [Fact]
+    public async Task An_admin_sets_a_role_which_ends_the_accounts_sessions()
+    {
+        var (admin, adminId) = await AdminAsync();
+        using var anonymous = App.CreateClient();
+        var email = $"p{Guid.NewGuid():N}@example.com";
+        var registered = await anonymous.PostAsJsonAsync("/auth/register", new { email, password = "a long enough password" }).ExpectAsync(HttpStatusCode.Created);
+        var userId = registered["user_id"]!.GetValue<long>();
+
+        var changed = await admin.PutAsJsonAsync($"/admin/users/{userId}/role", new { role = "organizer" }).ExpectAsync(HttpStatusCode.OK);
+        Assert.Equal("organizer", changed["role"]!.GetValue<string>());
+
+        // The old refresh token cannot mint a customer token any more; a new login carries the new role.
+        await anonymous.PostAsJsonAsync("/auth/refresh", new { refresh_token = registered["refresh_token"]!.GetValue<string>() }).ExpectAsync(HttpStatusCode.Unauthorized);
+        var login = await anonymous.PostAsJsonAsync("/auth/login", new { email, password = "a long enough password" }).ExpectAsync(HttpStatusCode.OK);
+        Assert.Equal("organizer", login["role"]!.GetValue<string>());
+
+        Assert.Equal([userId], await ListIds(admin, email[..10]));
+
+        await admin.PutAsJsonAsync($"/admin/users/{userId}/role", new { role = "superuser" }).ExpectAsync(HttpStatusCode.BadRequest);
+        await admin.PutAsJsonAsync("/admin/users/987654321/role", new { role = "customer" }).ExpectAsync(HttpStatusCode.NotFound);
+        await admin.PutAsJsonAsync($"/admin/users/{adminId}/role", new { role = "customer" }).ExpectAsync(HttpStatusCode.Conflict);
+    }
+
+    private static async Task<long[]> ListIds(HttpClient admin, string emailPart)
+    {
+        using var response = await admin.GetAsync($"/admin/users?email={Uri.EscapeDataString(emailPart)}");
+        var users = System.Text.Json.Nodes.JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsArray();
+        return users.Select(u => u!["user_id"]!.GetValue<long>()).ToArray();
+    }
+
+    private async Task<(HttpClient Client, long Id)> AdminAsync()
+    {
+        await using var command = App.DataSource.CreateCommand(
+            "insert into app_user (email, display_name, role) values (@email, 'Admin', 'admin') returning app_user_id");
+        command.Parameters.AddWithValue("email", $"admin{Guid.NewGuid():N}@example.com");
+        var id = (long)(await command.ExecuteScalarAsync())!;
+        var client = App.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new("Bearer", App.Services.GetRequiredService<TokenIssuer>().Issue(id, "admin@example.com", Roles.Admin, DateTimeOffset.UtcNow).AccessToken);
+        return (client, id);
+    }
+}
