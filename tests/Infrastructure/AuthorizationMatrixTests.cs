@@ -49,6 +49,8 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
         _ => admin,
     };
 
+    private static readonly object SmallLayout = new { sections = new object[] { new { name = "main", category = "standard", rows = "1-2", seats = "AB" } } };
+
     private static HttpRequestMessage Json(HttpMethod method, string path, object? body = null) =>
         new(method, path) { Content = body is null ? null : JsonContent.Create(body) };
 
@@ -79,6 +81,17 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
             Table(HttpStatusCode.NotFound, HttpStatusCode.Created, HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NotFound)),
         new("GET", "/bookings/{bookingId:long}", (w, a) => Task.FromResult(Json(HttpMethod.Get, $"/bookings/{w.BookingId}")),
             Table(HttpStatusCode.NotFound, HttpStatusCode.OK, HttpStatusCode.NotFound, HttpStatusCode.OK, HttpStatusCode.OK)),
+        new("POST", "/venues", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/venues", new { name = $"V {Guid.NewGuid():N}", kind = "coach", layout = SmallLayout })),
+            a => a switch { Actor.Anonymous => HttpStatusCode.Unauthorized, Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden, _ => HttpStatusCode.Created }),
+        new("GET", "/venues/{venueId:long}", async (w, a) => Json(HttpMethod.Get, $"/venues/{await w.OwnedVenueAsync()}"), a => Public(a, HttpStatusCode.OK)),
+        new("PUT", "/venues/{venueId:long}/layout", async (w, a) => Json(HttpMethod.Put, $"/venues/{await w.OwnedVenueAsync()}/layout", new { layout = SmallLayout }),
+            a => a switch
+            {
+                Actor.Anonymous => HttpStatusCode.Unauthorized,
+                Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden,
+                Actor.OtherOrganizer => HttpStatusCode.NotFound,
+                _ => HttpStatusCode.NoContent,
+            }),
         new("GET", "/openapi/{documentName}.json", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/openapi/v1.json")), a => Public(a, HttpStatusCode.OK)),
     ];
 
@@ -182,6 +195,13 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
             using var owner = ClientFor(Actor.Owner);
             var hold = await owner.PostAsJsonAsync($"/shows/{ShowId}/holds", new { category = "standard", quantity = 1 }).ExpectAsync(HttpStatusCode.Created);
             return hold["hold_id"]!.GetValue<long>();
+        }
+
+        public async Task<long> OwnedVenueAsync()
+        {
+            using var owner = ClientFor(Actor.OwningOrganizer);
+            var venue = await owner.PostAsJsonAsync("/venues", new { name = $"Owned {Guid.NewGuid():N}", kind = "coach", layout = SmallLayout }).ExpectAsync(HttpStatusCode.Created);
+            return venue["venue_id"]!.GetValue<long>();
         }
 
         public async Task<JsonObject> LoginAsync(Actor actor)

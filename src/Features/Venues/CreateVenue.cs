@@ -1,0 +1,109 @@
+using Holdfast.Features.Catalogue;
+using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+
+namespace Holdfast.Features.Venues;
+
+/// <summary>
+/// <c>POST /venues</c>: an organizer (or an admin, for any organizer) creates a venue with a seat
+/// map expanded from a compact <see cref="SeatLayout.Layout"/>.
+/// </summary>
+public sealed class CreateVenue : ICarterModule
+{
+    /// <summary>The venue: a name, its kind, the city a hall stands in, and its layout.</summary>
+    /// <param name="Name">1–100 characters, unique per owner.</param>
+    /// <param name="Kind">cinema_hall, coach or aircraft_cabin.</param>
+    /// <param name="CityId">Required for a cinema hall (its shows take the city's time zone).</param>
+    /// <param name="OwnerUserId">Admins only: the organizer who will own it; defaults to the caller.</param>
+    /// <param name="Layout">The seat map, see <see cref="SeatLayout"/>.</param>
+    public sealed record Request(string? Name, string? Kind, long? CityId, long? OwnerUserId, SeatLayout.Layout? Layout);
+
+    /// <summary>The created venue.</summary>
+    /// <param name="VenueId">The venue id.</param>
+    /// <param name="SeatCount">Seats in the map.</param>
+    /// <param name="Categories">Seats per category.</param>
+    public sealed record Response(long VenueId, int SeatCount, IReadOnlyDictionary<string, int> Categories);
+
+    /// <inheritdoc />
+    public void AddRoutes(IEndpointRouteBuilder app) =>
+        app.MapPost("/venues", HandleAsync)
+            .RequireAuthorization(Roles.Organizer)
+            .WithTags("Venues")
+            .WithSummary("Create a venue with its seat map")
+            .WithDescription("Organizers and admins. 400 names each invalid field of the layout; 409 when the owner already has a venue of that name.");
+
+    internal static async Task<Results<Created<Response>, ValidationProblem, ProblemHttpResult>> HandleAsync(
+        Request request, HttpContext http, NpgsqlDataSource db, CancellationToken cancellationToken)
+    {
+        var validation = new Validation()
+            .Require(request.Name is { Length: >= 1 and <= 100 }, "name", "Required: 1 to 100 characters.")
+            .Require(request.Kind is "cinema_hall" or "coach" or "aircraft_cabin", "kind", "Must be cinema_hall, coach or aircraft_cabin.")
+            .Require(request.Kind != "cinema_hall" || request.CityId is not null, "city_id", "Required for a cinema hall.")
+            .Require(request.OwnerUserId is null || http.User.IsAdmin(), "owner_user_id", "Only admins create venues for someone else.");
+        var seats = SeatLayout.Expand(request.Layout, validation);
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        try
+        {
+            var venueId = await InsertAsync(connection, request, request.OwnerUserId ?? http.User.UserId(), seats, cancellationToken);
+            return TypedResults.Created($"/venues/{venueId}",
+                new Response(venueId, seats.Count, seats.GroupBy(s => s.Category).ToDictionary(g => g.Key, g => g.Count())));
+        }
+        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "venue_name_owner_uq" })
+        {
+            return Problems.Conflict("Venue name taken.", "This owner already has a venue with that name.");
+        }
+        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.ForeignKeyViolation })
+        {
+            return new Validation().Add(ex.ConstraintName == "venue_city_fk" ? "city_id" : "owner_user_id", "No such record.").Problem();
+        }
+    }
+
+    private static async Task<long> InsertAsync(NpgsqlConnection connection, Request request, long ownerId, List<SeatMaps.SeatSpec> seats, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(InsertSql, connection);
+        command.Parameters.Add(new NpgsqlParameter<string>("name", request.Name!));
+        command.Parameters.Add(new NpgsqlParameter<string>("kind", request.Kind!));
+        command.Parameters.Add(new NpgsqlParameter<long?>("city_id", request.CityId));
+        command.Parameters.Add(new NpgsqlParameter<long>("owner_id", ownerId));
+        VenueSeats.Bind(command, seats);
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    private const string InsertSql = """
+        with new_venue as (
+          insert into venue (name, kind, city_id, owner_app_user_id)
+          values (@name, @kind, @city_id, @owner_id)
+          returning venue_id
+        ), seats as (
+          insert into seat (venue_id, section, row_label, seat_number, label, category, x, y, rank)
+          select new_venue.venue_id, s.section, s.row_label, s.seat_number, s.label, s.category, s.x, s.y, s.rank
+          from new_venue, unnest(@sections, @rows, @numbers, @labels, @categories, @xs, @ys, @ranks)
+                            as s (section, row_label, seat_number, label, category, x, y, rank)
+        )
+        select venue_id from new_venue
+        """;
+}
+
+/// <summary>Binds a seat list as the parallel arrays the venue slices unnest.</summary>
+internal static class VenueSeats
+{
+    public static void Bind(NpgsqlCommand command, IReadOnlyList<SeatMaps.SeatSpec> seats)
+    {
+        command.Parameters.Add(new NpgsqlParameter<string[]>("sections", seats.Select(s => s.Section).ToArray()));
+        command.Parameters.Add(new NpgsqlParameter<string[]>("rows", seats.Select(s => s.Row).ToArray()));
+        command.Parameters.Add(new NpgsqlParameter<int[]>("numbers", seats.Select(s => s.Number).ToArray()));
+        command.Parameters.Add(new NpgsqlParameter<string[]>("labels", seats.Select(s => s.Label).ToArray()));
+        command.Parameters.Add(new NpgsqlParameter<string[]>("categories", seats.Select(s => s.Category).ToArray()));
+        command.Parameters.Add(new NpgsqlParameter<int[]>("xs", seats.Select(s => s.X).ToArray()));
+        command.Parameters.Add(new NpgsqlParameter<int[]>("ys", seats.Select(s => s.Y).ToArray()));
+        command.Parameters.Add(new NpgsqlParameter<int[]>("ranks", seats.Select(s => s.Rank).ToArray()));
+    }
+}

@@ -1,0 +1,93 @@
+using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+
+namespace Holdfast.Features.Venues;
+
+/// <summary>
+/// <c>PUT /venues/{id}/layout</c>: replaces a venue's seat map, and the seat inventory of its
+/// upcoming shows with it. Refused with 409 once any show on the venue has had a hold: seats that
+/// were held or sold must keep their identity.
+/// </summary>
+public sealed class ReplaceVenueLayout : ICarterModule
+{
+    /// <summary>The new layout.</summary>
+    public sealed record Request(SeatLayout.Layout? Layout);
+
+    /// <inheritdoc />
+    public void AddRoutes(IEndpointRouteBuilder app) =>
+        app.MapPut("/venues/{venueId:long}/layout", HandleAsync)
+            .RequireAuthorization(Roles.Organizer)
+            .WithTags("Venues")
+            .WithSummary("Replace a venue's seat map")
+            .WithDescription("The owning organizer or an admin. 204; 400 for an invalid layout; 404 when not yours; " +
+                             "409 once a show on this venue has holds or bookings.");
+
+    internal static async Task<Results<NoContent, ValidationProblem, ProblemHttpResult>> HandleAsync(
+        long venueId, Request request, HttpContext http, NpgsqlDataSource db, CancellationToken cancellationToken)
+    {
+        var validation = new Validation();
+        var seats = SeatLayout.Expand(request.Layout, validation);
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using (var check = new NpgsqlCommand(LockSql, connection))
+        {
+            check.Parameters.Add(new NpgsqlParameter<long>("venue_id", venueId));
+            check.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
+            check.Parameters.Add(new NpgsqlParameter<bool>("is_admin", http.User.IsAdmin()));
+            switch (await check.ExecuteScalarAsync(cancellationToken))
+            {
+                case null:
+                    return Problems.NotFound("Venue");
+                case true:
+                    return InUse();
+            }
+        }
+
+        try
+        {
+            await using var replace = new NpgsqlCommand(ReplaceSql, connection);
+            replace.Parameters.Add(new NpgsqlParameter<long>("venue_id", venueId));
+            VenueSeats.Bind(replace, seats);
+            await replace.ExecuteNonQueryAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            return TypedResults.NoContent();
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.ForeignKeyViolation)
+        {
+            // A hold committed on one of the venue's shows after the check above: its seats are now in use.
+            return InUse();
+        }
+    }
+
+    private static ProblemHttpResult InUse() =>
+        Problems.Conflict("Seat map in use.", "A show on this venue has holds or bookings, so its seats cannot change. Create a new venue instead.");
+
+    // The venue row lock serializes layout edits; "in use" is any hold, live or ended, on any of its shows.
+    private const string LockSql = """
+        select exists (select 1 from hold h join show s on s.show_id = h.show_id where s.venue_id = v.venue_id)
+        from venue v
+        where v.venue_id = @venue_id and (v.owner_app_user_id = @user_id or @is_admin)
+        for update of v
+        """;
+
+    private const string ReplaceSql = """
+        delete from show_seat where show_id in (select show_id from show where venue_id = @venue_id);
+        delete from seat where venue_id = @venue_id;
+        insert into seat (venue_id, section, row_label, seat_number, label, category, x, y, rank)
+        select @venue_id, s.section, s.row_label, s.seat_number, s.label, s.category, s.x, s.y, s.rank
+        from unnest(@sections, @rows, @numbers, @labels, @categories, @xs, @ys, @ranks)
+               as s (section, row_label, seat_number, label, category, x, y, rank);
+        insert into show_seat (show_id, seat_id, category, rank)
+        select sh.show_id, se.seat_id, se.category, se.rank
+        from show sh join seat se on se.venue_id = sh.venue_id
+        where sh.venue_id = @venue_id and sh.status not in ('cancelled', 'completed');
+        """;
+}
