@@ -92,6 +92,28 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
                 Actor.OtherOrganizer => HttpStatusCode.NotFound,
                 _ => HttpStatusCode.NoContent,
             }),
+        new("POST", "/events", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/events", new { kind = "film", title = "Matrix film", duration_minutes = 90 })),
+            a => a switch { Actor.Anonymous => HttpStatusCode.Unauthorized, Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden, _ => HttpStatusCode.Created }),
+        new("POST", "/shows", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/shows", new
+            {
+                event_id = w.OwnedEventId, venue_id = w.OwnedVenueId, starts_at = DateTimeOffset.UtcNow.AddDays(30 + Interlocked.Increment(ref w.ShowOffset)),
+                currency = "GBP", prices = new Dictionary<string, long> { ["standard"] = 100 },
+            })),
+            a => a switch
+            {
+                Actor.Anonymous => HttpStatusCode.Unauthorized,
+                Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden,
+                Actor.OtherOrganizer => HttpStatusCode.NotFound,
+                _ => HttpStatusCode.Created,
+            }),
+        new("POST", "/shows/{showId:long}/cancel", async (w, a) => Json(HttpMethod.Post, $"/shows/{await w.OwnedShowAsync()}/cancel"),
+            a => a switch
+            {
+                Actor.Anonymous => HttpStatusCode.Unauthorized,
+                Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden,
+                Actor.OtherOrganizer => HttpStatusCode.NotFound,
+                _ => HttpStatusCode.OK,
+            }),
         new("GET", "/openapi/{documentName}.json", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/openapi/v1.json")), a => Public(a, HttpStatusCode.OK)),
     ];
 
@@ -152,6 +174,12 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
 
         public long BookingId { get; private set; }
 
+        public long OwnedEventId { get; private set; }
+
+        public long OwnedVenueId { get; private set; }
+
+        public int ShowOffset;
+
         public static async Task<World> CreateAsync(TestApp app)
         {
             var world = new World(app);
@@ -180,6 +208,16 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
             var hold = await world.OwnerHoldAsync();
             using var owner = world.ClientFor(Actor.Owner);
             world.BookingId = (await owner.PostAsync($"/holds/{hold}/booking", null).ExpectAsync(HttpStatusCode.Created))["booking_id"]!.GetValue<long>();
+            world.OwnedVenueId = await world.OwnedVenueAsync();
+            await using (var zone = app.DataSource.CreateCommand(
+                $"with c as (insert into city (name, country, time_zone) values ('Matrix {Guid.NewGuid():N}', 'Nowhere', 'UTC') returning city_id) update venue set city_id = (select city_id from c) where venue_id = {world.OwnedVenueId}"))
+            {
+                await zone.ExecuteNonQueryAsync();
+            }
+
+            using var organizer = world.ClientFor(Actor.OwningOrganizer);
+            world.OwnedEventId = (await organizer.PostAsJsonAsync("/events", new { kind = "film", title = "Owned film", duration_minutes = 60 })
+                .ExpectAsync(HttpStatusCode.Created))["event_id"]!.GetValue<long>();
             return world;
         }
 
@@ -203,6 +241,9 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
             var venue = await owner.PostAsJsonAsync("/venues", new { name = $"Owned {Guid.NewGuid():N}", kind = "coach", layout = SmallLayout }).ExpectAsync(HttpStatusCode.Created);
             return venue["venue_id"]!.GetValue<long>();
         }
+
+        public async Task<long> OwnedShowAsync() =>
+            (await TestCatalogue.ShowAsync(app.DataSource, rows: 1, seatsPerRow: 2, ownerId: Ids[Actor.OwningOrganizer])).ShowId;
 
         public async Task<JsonObject> LoginAsync(Actor actor)
         {

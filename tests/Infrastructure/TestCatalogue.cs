@@ -87,8 +87,8 @@ public static class TestCatalogue
           left join airport da on da.iata = @destination
           returning event_id
         ), s as (
-          insert into show (event_id, venue_id, starts_at, ends_at, time_zone, currency)
-          select e.event_id, v.venue_id, @starts_at, @starts_at + interval '2 hours', @time_zone, @currency from e, v
+          insert into show (event_id, venue_id, starts_at, ends_at, time_zone, currency, sales_opens_at, sales_closes_at)
+          select e.event_id, v.venue_id, @starts_at, @starts_at + interval '2 hours', @time_zone, @currency, @starts_at - interval '400 days', @starts_at from e, v
           returning show_id, venue_id, event_id
         ), prices as (
           insert into show_price (show_id, category, amount_minor)

@@ -38,7 +38,7 @@ public sealed partial class HoldSeats : ICarterModule
     /// <param name="Seats">The seats, in seat-id order.</param>
     public sealed record Response(long HoldId, long ShowId, string Status, DateTimeOffset ExpiresAt, string Currency, long TotalMinor, IReadOnlyList<HeldSeat> Seats);
 
-    private sealed record ShowState(string Status, DateTime StartsAt, string Currency, long VenueId, long SeatsTaken);
+    private sealed record ShowState(string Status, DateTime StartsAt, string Currency, long VenueId, long SeatsTaken, DateTime SalesOpensAt, DateTime SalesClosesAt);
 
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
@@ -79,9 +79,12 @@ public sealed partial class HoldSeats : ICarterModule
             return Problems.NotFound("Show");
         }
 
-        if (show.Status != "on_sale" || show.StartsAt <= now.UtcDateTime)
+        if (show.Status != "on_sale" || now.UtcDateTime < show.SalesOpensAt || now.UtcDateTime >= show.SalesClosesAt)
         {
-            return Problems.Conflict("Show not on sale.", $"Show {showId} is {(show.Status == "on_sale" ? "already departed" : show.Status)}; no new holds are taken.");
+            var why = show.Status != "on_sale" ? show.Status
+                : now.UtcDateTime < show.SalesOpensAt ? $"not on sale until {show.SalesOpensAt:O}"
+                : "closed for sales";
+            return Problems.Conflict("Show not on sale.", $"Show {showId} is {why}; no new holds are taken.");
         }
 
         if (show.SeatsTaken + requested > settings.MaxSeatsPerCustomerPerShow)
@@ -166,7 +169,8 @@ public sealed partial class HoldSeats : ICarterModule
             return null;
         }
 
-        return new ShowState(reader.GetString(0), reader.GetDateTime(1), reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4));
+        return new ShowState(reader.GetString(0), reader.GetDateTime(1), reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4),
+            reader.GetDateTime(5), reader.GetDateTime(6));
     }
 
     private static async Task<List<HeldSeat>> LockNamedSeatsAsync(NpgsqlConnection connection, long showId, long venueId, string[] labels, CancellationToken cancellationToken)
@@ -291,7 +295,9 @@ public sealed partial class HoldSeats : ICarterModule
         select pg_advisory_xact_lock(hashtextextended('hold-limit:' || @show_id || ':' || @user_id, 0))
         """;
 
-    // Seats the customer holds now plus seats they have bought on this show.
+    // Seats the customer holds now plus seats they have bought on this show. KEY SHARE on the show
+    // row (the lock the hold's foreign key takes anyway) makes a concurrent cancellation, which
+    // locks the row FOR UPDATE, either wait for this hold and release it, or be seen by it.
     private const string ShowStateSql = """
         select s.status, s.starts_at, s.currency, s.venue_id,
                (select coalesce(sum(h.seat_count), 0)
@@ -300,9 +306,11 @@ public sealed partial class HoldSeats : ICarterModule
              + (select count(*)
                 from booking b
                 join booking_seat bs on bs.booking_id = b.booking_id and bs.active
-                where b.show_id = s.show_id and b.app_user_id = @user_id) as seats_taken
+                where b.show_id = s.show_id and b.app_user_id = @user_id) as seats_taken,
+               s.sales_opens_at, s.sales_closes_at
         from show s
         where s.show_id = @show_id
+        for key share of s
         """;
 
     // SKIP LOCKED: a seat another request is taking right now counts as gone; we never wait for it.

@@ -1,0 +1,103 @@
+using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+
+namespace Holdfast.Features.Events;
+
+/// <summary><c>POST /events</c>: an organizer creates what they sell: a film, a flight or a trip.</summary>
+public sealed class CreateEvent : ICarterModule
+{
+    /// <summary>The event.</summary>
+    /// <param name="Kind">film, flight or trip.</param>
+    /// <param name="Title">1–200 characters.</param>
+    /// <param name="Code">Flight number or service code, unique per kind; optional for films.</param>
+    /// <param name="OriginIata">Flights: origin airport IATA code.</param>
+    /// <param name="DestinationIata">Flights: destination airport IATA code.</param>
+    /// <param name="OriginCityId">Trips: origin city.</param>
+    /// <param name="DestinationCityId">Trips: destination city.</param>
+    /// <param name="DurationMinutes">1–2880; a show ends this long after it starts.</param>
+    public sealed record Request(string? Kind, string? Title, string? Code, string? OriginIata, string? DestinationIata,
+        long? OriginCityId, long? DestinationCityId, int? DurationMinutes);
+
+    /// <summary>The created event's id.</summary>
+    public sealed record Response(long EventId);
+
+    /// <inheritdoc />
+    public void AddRoutes(IEndpointRouteBuilder app) =>
+        app.MapPost("/events", HandleAsync)
+            .RequireAuthorization(Roles.Organizer)
+            .WithTags("Catalogue")
+            .WithSummary("Create an event")
+            .WithDescription("Organizers and admins. 400 names each invalid field (unknown airports and cities included); 409 when the code is taken.");
+
+    internal static async Task<Results<Created<Response>, ValidationProblem, ProblemHttpResult>> HandleAsync(
+        Request request, HttpContext http, NpgsqlDataSource db, CancellationToken cancellationToken)
+    {
+        var validation = new Validation()
+            .Require(request.Kind is "film" or "flight" or "trip", "kind", "Must be film, flight or trip.")
+            .Require(request.Title is { Length: >= 1 and <= 200 }, "title", "Required: 1 to 200 characters.")
+            .Require(request.Code is null || request.Code.Length is >= 1 and <= 32, "code", "1 to 32 characters.")
+            .Require(request.DurationMinutes is >= 1 and <= 2880, "duration_minutes", "Required: 1 to 2880.")
+            .Require(request.Kind != "flight" || request.OriginIata is not null, "origin_iata", "Required for a flight.")
+            .Require(request.Kind != "flight" || request.DestinationIata is not null, "destination_iata", "Required for a flight.")
+            .Require(request.Kind != "trip" || request.OriginCityId is not null, "origin_city_id", "Required for a trip.")
+            .Require(request.Kind != "trip" || request.DestinationCityId is not null, "destination_city_id", "Required for a trip.");
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+
+        await using var command = db.CreateCommand(InsertSql);
+        command.Parameters.Add(new NpgsqlParameter<string>("kind", request.Kind!));
+        command.Parameters.Add(new NpgsqlParameter<string>("title", request.Title!));
+        command.Parameters.Add(new NpgsqlParameter<string?>("code", request.Code));
+        command.Parameters.Add(new NpgsqlParameter<string?>("origin_iata", request.OriginIata?.ToUpperInvariant()));
+        command.Parameters.Add(new NpgsqlParameter<string?>("destination_iata", request.DestinationIata?.ToUpperInvariant()));
+        command.Parameters.Add(new NpgsqlParameter<long?>("origin_city_id", request.OriginCityId));
+        command.Parameters.Add(new NpgsqlParameter<long?>("destination_city_id", request.DestinationCityId));
+        command.Parameters.Add(new NpgsqlParameter<int>("duration", request.DurationMinutes!.Value));
+        command.Parameters.Add(new NpgsqlParameter<long>("owner_id", http.User.UserId()));
+        try
+        {
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            var (eventId, originKnown, destinationKnown) = (reader.IsDBNull(0) ? (long?)null : reader.GetInt64(0), reader.GetBoolean(1), reader.GetBoolean(2));
+            if (eventId is null)
+            {
+                var unknown = new Validation();
+                unknown.Require(originKnown, request.Kind == "flight" ? "origin_iata" : "origin_city_id", "No such airport or city.");
+                unknown.Require(destinationKnown, request.Kind == "flight" ? "destination_iata" : "destination_city_id", "No such airport or city.");
+                return unknown.Problem();
+            }
+
+            return TypedResults.Created($"/events/{eventId}", new Response(eventId.Value));
+        }
+        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "event_code_uq" })
+        {
+            return Problems.Conflict("Code taken.", $"Another {request.Kind} already uses code {request.Code}.");
+        }
+    }
+
+    // Inserts only when every named place exists; otherwise reports which one is missing.
+    private const string InsertSql = """
+        with places as (
+          select oa.airport_id as origin_airport_id, da.airport_id as destination_airport_id,
+                 coalesce(oa.city_id, oc.city_id) as origin_city_id, coalesce(da.city_id, dc.city_id) as destination_city_id,
+                 (@origin_iata::text is null or oa.airport_id is not null) and (@origin_city_id::bigint is null or oc.city_id is not null) as origin_known,
+                 (@destination_iata::text is null or da.airport_id is not null) and (@destination_city_id::bigint is null or dc.city_id is not null) as destination_known
+          from (select 1) one
+          left join airport oa on oa.iata = @origin_iata
+          left join airport da on da.iata = @destination_iata
+          left join city oc on oc.city_id = @origin_city_id
+          left join city dc on dc.city_id = @destination_city_id
+        ), inserted as (
+          insert into event (kind, title, code, origin_airport_id, destination_airport_id, origin_city_id, destination_city_id, duration_minutes, owner_app_user_id)
+          select @kind, @title, @code, origin_airport_id, destination_airport_id, origin_city_id, destination_city_id, @duration, @owner_id
+          from places where origin_known and destination_known
+          returning event_id
+        )
+        select (select event_id from inserted), origin_known, destination_known from places
+        """;
+}

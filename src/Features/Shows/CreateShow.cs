@@ -1,0 +1,151 @@
+using System.Text.RegularExpressions;
+using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+
+namespace Holdfast.Features.Shows;
+
+/// <summary>
+/// <c>POST /shows</c>: an organizer schedules one of their events at one of their venues, with a
+/// price per seat category and a sales window. The show's seat inventory is created with it.
+/// </summary>
+public sealed partial class CreateShow : ICarterModule
+{
+    /// <summary>The show.</summary>
+    /// <param name="EventId">An event the caller owns.</param>
+    /// <param name="VenueId">A venue the caller owns.</param>
+    /// <param name="StartsAt">UTC (or with an offset), in the future.</param>
+    /// <param name="Currency">ISO 4217 code, e.g. GBP or JPY.</param>
+    /// <param name="Prices">Category → price per seat in the currency's minor units (≥ 0; yen for JPY).</param>
+    /// <param name="SalesOpensAt">When holds open (default now).</param>
+    /// <param name="SalesClosesAt">When holds close (default the start).</param>
+    public sealed record Request(long? EventId, long? VenueId, DateTimeOffset? StartsAt, string? Currency, Dictionary<string, long>? Prices,
+        DateTimeOffset? SalesOpensAt, DateTimeOffset? SalesClosesAt);
+
+    /// <summary>The created show.</summary>
+    /// <param name="ShowId">The show id.</param>
+    /// <param name="SeatCount">Seats in its inventory.</param>
+    public sealed record Response(long ShowId, int SeatCount);
+
+    /// <inheritdoc />
+    public void AddRoutes(IEndpointRouteBuilder app) =>
+        app.MapPost("/shows", HandleAsync)
+            .RequireAuthorization(Roles.Organizer)
+            .WithTags("Catalogue")
+            .WithSummary("Schedule a show")
+            .WithDescription("Organizers (own events and venues) and admins. 400 names each invalid field (a price for a category the venue " +
+                             "does not have included); 404 when the event or venue is not yours; 409 when it overlaps another show in the same hall or coach.");
+
+    internal static async Task<Results<Created<Response>, ValidationProblem, ProblemHttpResult>> HandleAsync(
+        Request request, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var opens = request.SalesOpensAt ?? now;
+        var closes = request.SalesClosesAt ?? request.StartsAt;
+        var validation = new Validation()
+            .Require(request.EventId is not null, "event_id", "Required.")
+            .Require(request.VenueId is not null, "venue_id", "Required.")
+            .Require(request.StartsAt > now, "starts_at", "Required, and in the future.")
+            .Require(request.Currency is not null && Currency().IsMatch(request.Currency), "currency", "Required: an ISO 4217 code such as GBP.")
+            .Require(request.Prices is { Count: > 0 }, "prices", "Give at least one category's price.")
+            .Require(closes is null || closes > opens, "sales_closes_at", "Must be after sales_opens_at.")
+            .Require(closes is null || request.StartsAt is null || closes <= request.StartsAt, "sales_closes_at", "Must not be after starts_at.");
+        foreach (var (category, amount) in request.Prices ?? [])
+        {
+            validation.Require(amount is >= 0 and <= 100_000_000_000, $"prices.{category}", "Must be 0 or more minor units.");
+        }
+
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+
+        await using var command = db.CreateCommand(InsertSql);
+        command.Parameters.Add(new NpgsqlParameter<long>("event_id", request.EventId!.Value));
+        command.Parameters.Add(new NpgsqlParameter<long>("venue_id", request.VenueId!.Value));
+        command.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
+        command.Parameters.Add(new NpgsqlParameter<bool>("is_admin", http.User.IsAdmin()));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("starts_at", request.StartsAt!.Value.ToUniversalTime()));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("opens", opens.ToUniversalTime()));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("closes", closes!.Value.ToUniversalTime()));
+        command.Parameters.Add(new NpgsqlParameter<string>("currency", request.Currency!));
+        command.Parameters.Add(new NpgsqlParameter<string[]>("categories", request.Prices!.Keys.ToArray()));
+        command.Parameters.Add(new NpgsqlParameter<long[]>("amounts", request.Prices.Values.ToArray()));
+        try
+        {
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            if (!reader.GetBoolean(0))
+            {
+                return Problems.NotFound("Event");
+            }
+
+            if (!reader.GetBoolean(1))
+            {
+                return Problems.NotFound("Venue");
+            }
+
+            if (!reader.IsDBNull(2))
+            {
+                return new Validation().Add("prices", $"The venue has no seats of category {reader.GetString(2)}.").Problem();
+            }
+
+            if (reader.IsDBNull(3))
+            {
+                return new Validation().Add("venue_id", "A show needs a time zone: the event's origin, or the venue's city.").Problem();
+            }
+
+            return TypedResults.Created($"/shows/{reader.GetInt64(4)}", new Response(reader.GetInt64(4), reader.GetInt32(5)));
+        }
+        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.ExclusionViolation, ConstraintName: "show_no_overlap_in_venue" })
+        {
+            return Problems.Conflict("Venue busy.", "Another show in this venue overlaps that time.");
+        }
+    }
+
+    [GeneratedRegex("^[A-Z]{3}$")]
+    private static partial Regex Currency();
+
+    // One statement: checks ownership, categories and time zone, then writes the show, its prices,
+    // its inventory and its feed row, or nothing.
+    private const string InsertSql = """
+        with e as (
+          select e.event_id, e.duration_minutes, coalesce(oa.time_zone, oc.time_zone) as zone
+          from event e
+          left join airport oa on oa.airport_id = e.origin_airport_id
+          left join city oc on oc.city_id = e.origin_city_id
+          where e.event_id = @event_id and (e.owner_app_user_id = @user_id or @is_admin)
+        ), v as (
+          select v.venue_id, v.kind, c.time_zone as zone
+          from venue v left join city c on c.city_id = v.city_id
+          where v.venue_id = @venue_id and (v.owner_app_user_id = @user_id or @is_admin)
+        ), unknown_category as (
+          select p.category from unnest(@categories) as p (category)
+          where not exists (select 1 from seat s where s.venue_id = @venue_id and s.category = p.category)
+          limit 1
+        ), ok as (
+          select e.event_id, v.venue_id, e.duration_minutes, v.kind, coalesce(e.zone, v.zone) as zone
+          from e, v
+          where not exists (select 1 from unknown_category) and coalesce(e.zone, v.zone) is not null
+        ), new_show as (
+          insert into show (event_id, venue_id, starts_at, ends_at, time_zone, currency, status, sales_opens_at, sales_closes_at, exclusive_venue)
+          select event_id, venue_id, @starts_at, @starts_at + make_interval(mins => duration_minutes), zone, @currency, 'on_sale', @opens, @closes,
+                 kind in ('cinema_hall', 'coach')
+          from ok
+          returning show_id
+        ), prices as (
+          insert into show_price (show_id, category, amount_minor)
+          select new_show.show_id, p.category, p.amount from new_show, unnest(@categories, @amounts) as p (category, amount)
+        ), inventory as (
+          insert into show_seat (show_id, seat_id, category, rank)
+          select new_show.show_id, s.seat_id, s.category, s.rank from new_show join seat s on s.venue_id = @venue_id
+          returning seat_id
+        ), feed as (
+          insert into seat_feed (show_id) select show_id from new_show
+        )
+        select exists (select 1 from e), exists (select 1 from v), (select category from unknown_category),
+               (select coalesce(e.zone, v.zone) from e, v), (select show_id from new_show), (select count(*)::int from inventory)
+        """;
+}
