@@ -70,6 +70,7 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
         new("POST", "/auth/2fa/disable", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/auth/2fa/disable", new { code = "123456" })), SignedIn(HttpStatusCode.Conflict)),
         new("GET", "/admin/users", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/admin/users?limit=5")), AdminOnly(HttpStatusCode.OK)),
         new("PUT", "/admin/users/{userId:long}/role", (w, a) => Task.FromResult(Json(HttpMethod.Put, $"/admin/users/{w.Ids[Actor.Customer]}/role", new { role = "customer" })), AdminOnly(HttpStatusCode.OK)),
+        new("GET", "/admin/audit", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/admin/audit?limit=5")), AdminOnly(HttpStatusCode.OK)),
         new("GET", "/shows", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/shows?limit=1")), a => Public(a, HttpStatusCode.OK)),
         new("GET", "/shows/{showId:long}", (w, a) => Task.FromResult(Json(HttpMethod.Get, $"/shows/{w.ShowId}")), a => Public(a, HttpStatusCode.OK)),
         new("GET", "/shows/{showId:long}/seats", (w, a) => Task.FromResult(Json(HttpMethod.Get, $"/shows/{w.ShowId}/seats")), a => Public(a, HttpStatusCode.OK)),

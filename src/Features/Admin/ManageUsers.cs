@@ -80,6 +80,7 @@ public sealed class ManageUsers : ICarterModule
         command.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
         command.Parameters.Add(new NpgsqlParameter<string>("role", request.Role));
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+        command.Parameters.Add(new NpgsqlParameter<long>("actor_id", http.User.UserId()));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {
@@ -100,9 +101,15 @@ public sealed class ManageUsers : ICarterModule
         """;
 
     private const string SetRoleSql = """
-        with changed as (
-          update app_user set role = @role where app_user_id = @user_id
-          returning app_user_id, email, display_name, role, created_at
+        with previous as (
+          select app_user_id, role from app_user where app_user_id = @user_id for update
+        ), changed as (
+          update app_user u set role = @role from previous p where u.app_user_id = p.app_user_id
+          returning u.app_user_id, u.email, u.display_name, u.role, u.created_at
+        ), audited as (
+          insert into audit_log (occurred_at, actor_user_id, action, entity, entity_id, before, after)
+          select @now, @actor_id, 'user.role_changed', 'app_user', p.app_user_id, jsonb_build_object('role', p.role), jsonb_build_object('role', @role)
+          from previous p
         ), revoked as (
           update refresh_token set revoked_at = @now
           where app_user_id in (select app_user_id from changed) and revoked_at is null

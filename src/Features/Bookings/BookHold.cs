@@ -142,6 +142,13 @@ public sealed class BookHold : ICarterModule
           update job
           set state = 'cancelled', finalized_at = @now
           where kind = 'hold.expire' and unique_key = 'hold:' || @hold_id and state in ('available', 'retryable')
+        ), audited as (
+          insert into audit_log (occurred_at, actor_user_id, action, entity, entity_id, before, after)
+          select @now, @user_id, 'booking.confirmed', 'booking', booking_id,
+                 jsonb_build_object('hold_id', @hold_id, 'hold_status', 'active'),
+                 jsonb_build_object('status', 'confirmed', 'total_minor', @total_minor, 'currency', @currency,
+                                    'payment_provider', @provider, 'payment_reference', @reference)
+          from new_booking
         )
         select (select booking_id from new_booking),
                (select count(*) from marked),

@@ -1,5 +1,6 @@
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
@@ -33,7 +34,7 @@ public sealed class CreateEvent : ICarterModule
             .WithDescription("Organizers and admins. 400 names each invalid field (unknown airports and cities included); 409 when the code is taken.");
 
     internal static async Task<Results<Created<Response>, ValidationProblem, ProblemHttpResult>> HandleAsync(
-        Request request, HttpContext http, NpgsqlDataSource db, CancellationToken cancellationToken)
+        Request request, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
     {
         var validation = new Validation()
             .Require(request.Kind is "film" or "flight" or "trip", "kind", "Must be film, flight or trip.")
@@ -49,7 +50,9 @@ public sealed class CreateEvent : ICarterModule
             return validation.Problem();
         }
 
-        await using var command = db.CreateCommand(InsertSql);
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(InsertSql, connection);
         command.Parameters.Add(new NpgsqlParameter<string>("kind", request.Kind!));
         command.Parameters.Add(new NpgsqlParameter<string>("title", request.Title!));
         command.Parameters.Add(new NpgsqlParameter<string?>("code", request.Code));
@@ -61,9 +64,14 @@ public sealed class CreateEvent : ICarterModule
         command.Parameters.Add(new NpgsqlParameter<long>("owner_id", http.User.UserId()));
         try
         {
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            await reader.ReadAsync(cancellationToken);
-            var (eventId, originKnown, destinationKnown) = (reader.IsDBNull(0) ? (long?)null : reader.GetInt64(0), reader.GetBoolean(1), reader.GetBoolean(2));
+            long? eventId;
+            bool originKnown, destinationKnown;
+            await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+            {
+                await reader.ReadAsync(cancellationToken);
+                (eventId, originKnown, destinationKnown) = (reader.IsDBNull(0) ? null : reader.GetInt64(0), reader.GetBoolean(1), reader.GetBoolean(2));
+            }
+
             if (eventId is null)
             {
                 var unknown = new Validation();
@@ -72,6 +80,8 @@ public sealed class CreateEvent : ICarterModule
                 return unknown.Problem();
             }
 
+            await AuditLog.RecordAsync(connection, http.User.UserId(), "event.created", "event", eventId.Value, null, request, time.GetUtcNow(), cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
             return TypedResults.Created($"/events/{eventId}", new Response(eventId.Value));
         }
         catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "event_code_uq" })

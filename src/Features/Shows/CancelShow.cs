@@ -1,5 +1,6 @@
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
@@ -51,9 +52,10 @@ public sealed class CancelShow : ICarterModule
             return Problems.Conflict("Show already ended.", $"Show {showId} is {status}.");
         }
 
+        var now = time.GetUtcNow();
         await using var cancel = new NpgsqlCommand(CancelSql, connection);
         cancel.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
-        cancel.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+        cancel.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
         int released;
         await using (var reader = await cancel.ExecuteReaderAsync(cancellationToken))
         {
@@ -61,6 +63,8 @@ public sealed class CancelShow : ICarterModule
             released = reader.GetInt32(0);
         }
 
+        await AuditLog.RecordAsync(connection, http.User.UserId(), "show.cancelled", "show", showId,
+            new { Status = status }, new { Status = "cancelled", HoldsReleased = released }, now, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return TypedResults.Ok(new Response(showId, "cancelled", released));
     }

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
@@ -62,7 +63,9 @@ public sealed partial class CreateShow : ICarterModule
             return validation.Problem();
         }
 
-        await using var command = db.CreateCommand(InsertSql);
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(InsertSql, connection);
         command.Parameters.Add(new NpgsqlParameter<long>("event_id", request.EventId!.Value));
         command.Parameters.Add(new NpgsqlParameter<long>("venue_id", request.VenueId!.Value));
         command.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
@@ -75,29 +78,38 @@ public sealed partial class CreateShow : ICarterModule
         command.Parameters.Add(new NpgsqlParameter<long[]>("amounts", request.Prices.Values.ToArray()));
         try
         {
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            await reader.ReadAsync(cancellationToken);
-            if (!reader.GetBoolean(0))
+            Response created;
+            await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
             {
-                return Problems.NotFound("Event");
+                await reader.ReadAsync(cancellationToken);
+                if (!reader.GetBoolean(0))
+                {
+                    return Problems.NotFound("Event");
+                }
+
+                if (!reader.GetBoolean(1))
+                {
+                    return Problems.NotFound("Venue");
+                }
+
+                if (!reader.IsDBNull(2))
+                {
+                    return new Validation().Add("prices", $"The venue has no seats of category {reader.GetString(2)}.").Problem();
+                }
+
+                if (reader.IsDBNull(3))
+                {
+                    return new Validation().Add("venue_id", "A show needs a time zone: the event's origin, or the venue's city.").Problem();
+                }
+
+                created = new Response(reader.GetInt64(4), reader.GetInt32(5));
             }
 
-            if (!reader.GetBoolean(1))
-            {
-                return Problems.NotFound("Venue");
-            }
-
-            if (!reader.IsDBNull(2))
-            {
-                return new Validation().Add("prices", $"The venue has no seats of category {reader.GetString(2)}.").Problem();
-            }
-
-            if (reader.IsDBNull(3))
-            {
-                return new Validation().Add("venue_id", "A show needs a time zone: the event's origin, or the venue's city.").Problem();
-            }
-
-            return TypedResults.Created($"/shows/{reader.GetInt64(4)}", new Response(reader.GetInt64(4), reader.GetInt32(5)));
+            await AuditLog.RecordAsync(connection, http.User.UserId(), "show.created", "show", created.ShowId, null,
+                new { request.EventId, request.VenueId, StartsAt = request.StartsAt!.Value.ToUniversalTime(), request.Currency, request.Prices, SalesOpensAt = opens, SalesClosesAt = closes },
+                now, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            return TypedResults.Created($"/shows/{created.ShowId}", created);
         }
         catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.ExclusionViolation, ConstraintName: "show_no_overlap_in_venue" })
         {

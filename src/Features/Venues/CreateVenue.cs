@@ -1,6 +1,7 @@
 using Holdfast.Features.Catalogue;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
@@ -36,7 +37,7 @@ public sealed class CreateVenue : ICarterModule
             .WithDescription("Organizers and admins. 400 names each invalid field of the layout; 409 when the owner already has a venue of that name.");
 
     internal static async Task<Results<Created<Response>, ValidationProblem, ProblemHttpResult>> HandleAsync(
-        Request request, HttpContext http, NpgsqlDataSource db, CancellationToken cancellationToken)
+        Request request, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
     {
         var validation = new Validation()
             .Require(request.Name is { Length: >= 1 and <= 100 }, "name", "Required: 1 to 100 characters.")
@@ -50,11 +51,16 @@ public sealed class CreateVenue : ICarterModule
         }
 
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         try
         {
-            var venueId = await InsertAsync(connection, request, request.OwnerUserId ?? http.User.UserId(), seats, cancellationToken);
-            return TypedResults.Created($"/venues/{venueId}",
-                new Response(venueId, seats.Count, seats.GroupBy(s => s.Category).ToDictionary(g => g.Key, g => g.Count())));
+            var ownerId = request.OwnerUserId ?? http.User.UserId();
+            var venueId = await InsertAsync(connection, request, ownerId, seats, cancellationToken);
+            var response = new Response(venueId, seats.Count, seats.GroupBy(s => s.Category).ToDictionary(g => g.Key, g => g.Count()));
+            await AuditLog.RecordAsync(connection, http.User.UserId(), "venue.created", "venue", venueId, null,
+                new { request.Name, request.Kind, request.CityId, OwnerUserId = ownerId, response.SeatCount, response.Categories }, time.GetUtcNow(), cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            return TypedResults.Created($"/venues/{venueId}", response);
         }
         catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "venue_name_owner_uq" })
         {

@@ -1,5 +1,6 @@
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
@@ -26,7 +27,7 @@ public sealed class ReplaceVenueLayout : ICarterModule
                              "409 once a show on this venue has holds or bookings.");
 
     internal static async Task<Results<NoContent, ValidationProblem, ProblemHttpResult>> HandleAsync(
-        long venueId, Request request, HttpContext http, NpgsqlDataSource db, CancellationToken cancellationToken)
+        long venueId, Request request, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
     {
         var validation = new Validation();
         var seats = SeatLayout.Expand(request.Layout, validation);
@@ -37,18 +38,24 @@ public sealed class ReplaceVenueLayout : ICarterModule
 
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        long seatsBefore;
         await using (var check = new NpgsqlCommand(LockSql, connection))
         {
             check.Parameters.Add(new NpgsqlParameter<long>("venue_id", venueId));
             check.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
             check.Parameters.Add(new NpgsqlParameter<bool>("is_admin", http.User.IsAdmin()));
-            switch (await check.ExecuteScalarAsync(cancellationToken))
+            await using var reader = await check.ExecuteReaderAsync(cancellationToken);
+            if (!await reader.ReadAsync(cancellationToken))
             {
-                case null:
-                    return Problems.NotFound("Venue");
-                case true:
-                    return InUse();
+                return Problems.NotFound("Venue");
             }
+
+            if (reader.GetBoolean(0))
+            {
+                return InUse();
+            }
+
+            seatsBefore = reader.GetInt64(1);
         }
 
         try
@@ -57,6 +64,8 @@ public sealed class ReplaceVenueLayout : ICarterModule
             replace.Parameters.Add(new NpgsqlParameter<long>("venue_id", venueId));
             VenueSeats.Bind(replace, seats);
             await replace.ExecuteNonQueryAsync(cancellationToken);
+            await AuditLog.RecordAsync(connection, http.User.UserId(), "venue.layout_replaced", "venue", venueId,
+                new { SeatCount = seatsBefore }, new { SeatCount = seats.Count, Layout = request.Layout }, time.GetUtcNow(), cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             return TypedResults.NoContent();
         }
@@ -72,7 +81,8 @@ public sealed class ReplaceVenueLayout : ICarterModule
 
     // The venue row lock serializes layout edits; "in use" is any hold, live or ended, on any of its shows.
     private const string LockSql = """
-        select exists (select 1 from hold h join show s on s.show_id = h.show_id where s.venue_id = v.venue_id)
+        select exists (select 1 from hold h join show s on s.show_id = h.show_id where s.venue_id = v.venue_id),
+               (select count(*) from seat where venue_id = v.venue_id)
         from venue v
         where v.venue_id = @venue_id and (v.owner_app_user_id = @user_id or @is_admin)
         for update of v

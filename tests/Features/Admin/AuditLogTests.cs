@@ -1,0 +1,69 @@
+using System.Net;
+using System.Net.Http.Json;
+using Holdfast.Infrastructure.Auth;
+using Holdfast.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Holdfast.Tests.Features.Admin;
+
+public sealed class AuditLogTests(AppFixture fixture) : IClassFixture<AppFixture>
+{
+    private TestApp App => fixture.App;
+
+    [Fact]
+    public async Task Catalogue_changes_and_bookings_are_recorded_with_who_and_before_after()
+    {
+        var (organizer, organizerId) = await AccountAsync(Roles.Organizer);
+        var (admin, _) = await AccountAsync(Roles.Admin);
+        var venue = await organizer.PostAsJsonAsync("/venues", new
+        {
+            name = $"Coach {Guid.NewGuid():N}",
+            kind = "coach",
+            layout = new { sections = new object[] { new { name = "main", category = "standard", rows = "1-3", seats = "ABCD" } } },
+        }).ExpectAsync(HttpStatusCode.Created);
+        var show = await TestCatalogue.ShowAsync(App.DataSource, ownerId: organizerId);
+        var (customer, customerId) = await App.CustomerAsync();
+        var hold = await customer.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "1A" } }).ExpectAsync(HttpStatusCode.Created);
+        var booking = await customer.PostAsync($"/holds/{hold["hold_id"]}/booking", null).ExpectAsync(HttpStatusCode.Created);
+        await organizer.PostAsync($"/shows/{show.ShowId}/cancel", null).ExpectAsync(HttpStatusCode.OK);
+
+        var venueEntries = await admin.GetFromJsonAsync<System.Text.Json.Nodes.JsonArray>($"/admin/audit?entity=venue&entity_id={venue["venue_id"]}");
+        var created = Assert.Single(venueEntries!);
+        Assert.Equal("venue.created", created!["action"]!.GetValue<string>());
+        Assert.Equal(organizerId, created["actor_user_id"]!.GetValue<long>());
+        Assert.Equal(12, created["after"]!["seat_count"]!.GetValue<int>());
+
+        var bookingEntry = Assert.Single((await admin.GetFromJsonAsync<System.Text.Json.Nodes.JsonArray>($"/admin/audit?action=booking.confirmed&actor_user_id={customerId}"))!);
+        Assert.Equal(booking["booking_id"]!.GetValue<long>(), bookingEntry!["entity_id"]!.GetValue<long>());
+        Assert.Equal("active", bookingEntry["before"]!["hold_status"]!.GetValue<string>());
+
+        var cancelled = Assert.Single((await admin.GetFromJsonAsync<System.Text.Json.Nodes.JsonArray>($"/admin/audit?entity=show&entity_id={show.ShowId}"))!);
+        Assert.Equal(("on_sale", "cancelled"), (cancelled!["before"]!["status"]!.GetValue<string>(), cancelled["after"]!["status"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task The_audit_log_refuses_updates_and_deletes()
+    {
+        var (organizer, _) = await AccountAsync(Roles.Organizer);
+        await organizer.PostAsJsonAsync("/events", new { kind = "film", title = "Audited", duration_minutes = 60 }).ExpectAsync(HttpStatusCode.Created);
+
+        foreach (var sql in new[] { "update audit_log set action = 'nothing'", "delete from audit_log" })
+        {
+            await using var command = App.DataSource.CreateCommand(sql);
+            var error = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => command.ExecuteNonQueryAsync());
+            Assert.Contains("append-only", error.MessageText, StringComparison.Ordinal);
+        }
+    }
+
+    private async Task<(HttpClient Client, long Id)> AccountAsync(string role)
+    {
+        await using var command = App.DataSource.CreateCommand(
+            "insert into app_user (email, display_name, role) values (@email, 'x', @role) returning app_user_id");
+        command.Parameters.AddWithValue("email", $"{role}{Guid.NewGuid():N}@example.com");
+        command.Parameters.AddWithValue("role", role);
+        var id = (long)(await command.ExecuteScalarAsync())!;
+        var client = App.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new("Bearer", App.Services.GetRequiredService<TokenIssuer>().Issue(id, "x@example.com", role, DateTimeOffset.UtcNow).AccessToken);
+        return (client, id);
+    }
+}
