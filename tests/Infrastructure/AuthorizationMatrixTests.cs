@@ -75,6 +75,10 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
             a => a switch { Actor.Anonymous => HttpStatusCode.Unauthorized, Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden, _ => HttpStatusCode.OK }),
         new("GET", "/reports/revenue/daily", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/reports/revenue/daily")),
             a => a switch { Actor.Anonymous => HttpStatusCode.Unauthorized, Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden, _ => HttpStatusCode.OK }),
+        new("POST", "/cities", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/cities", new { name = $"City {Guid.NewGuid():N}", country = "Matrixland", time_zone = "UTC" })),
+            AdminOnly(HttpStatusCode.Created)),
+        new("POST", "/airports", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/airports", new { iata = "MXZ", name = "Matrix Airport", city_id = w.CityId, latitude = 0, longitude = 0, time_zone = "UTC" })),
+            AdminOnly(HttpStatusCode.Created)),
         new("GET", "/shows", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/shows?limit=1")), a => Public(a, HttpStatusCode.OK)),
         new("GET", "/shows/{showId:long}", (w, a) => Task.FromResult(Json(HttpMethod.Get, $"/shows/{w.ShowId}")), a => Public(a, HttpStatusCode.OK)),
         new("GET", "/shows/{showId:long}/seats", (w, a) => Task.FromResult(Json(HttpMethod.Get, $"/shows/{w.ShowId}/seats")), a => Public(a, HttpStatusCode.OK)),
@@ -185,6 +189,8 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
 
         public int ShowOffset;
 
+        public long CityId { get; private set; }
+
         public static async Task<World> CreateAsync(TestApp app)
         {
             var world = new World(app);
@@ -218,6 +224,11 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
                 $"with c as (insert into city (name, country, time_zone) values ('Matrix {Guid.NewGuid():N}', 'Nowhere', 'UTC') returning city_id) update venue set city_id = (select city_id from c) where venue_id = {world.OwnedVenueId}"))
             {
                 await zone.ExecuteNonQueryAsync();
+            }
+
+            await using (var city = app.DataSource.CreateCommand("select city_id from venue where venue_id = " + world.OwnedVenueId))
+            {
+                world.CityId = (long)(await city.ExecuteScalarAsync())!;
             }
 
             using var organizer = world.ClientFor(Actor.OwningOrganizer);

@@ -29,8 +29,8 @@ public sealed class ChangePassword : ICarterModule
     {
         var validation = new Validation()
             .Require(!string.IsNullOrEmpty(request.CurrentPassword), "current_password", "Required.")
-            .Require(request.NewPassword is { Length: >= Register.MinimumPasswordLength and <= 256 }, "new_password",
-                $"Must be {Register.MinimumPasswordLength} to 256 characters long.");
+            .Require(PasswordPolicy.Check(request.NewPassword, http.User.FindFirst("email")?.Value) is null, "new_password",
+                PasswordPolicy.Check(request.NewPassword, http.User.FindFirst("email")?.Value) ?? "");
         if (!validation.IsValid)
         {
             return validation.Problem();

@@ -14,7 +14,7 @@ namespace Holdfast.Features.Accounts;
 public sealed class Register : ICarterModule
 {
     /// <summary>Shortest password accepted, in characters (NIST SP 800-63B asks for at least 8; we ask 10).</summary>
-    public const int MinimumPasswordLength = 10;
+    public const int MinimumPasswordLength = PasswordPolicy.MinimumLength;
 
     /// <summary>The new account's email (unique, case-insensitive), password and display name.</summary>
     public sealed record Request(string? Email, string? Password, string? DisplayName);
@@ -49,8 +49,7 @@ public sealed class Register : ICarterModule
         var email = request.Email?.Trim() ?? "";
         var validation = new Validation()
             .Require(IsEmail(email), "email", "Must be an email address such as ana@example.com.")
-            .Require(request.Password is { Length: >= MinimumPasswordLength and <= 256 }, "password",
-                $"Must be {MinimumPasswordLength} to 256 characters long.")
+            .Require(PasswordPolicy.Check(request.Password, email) is null, "password", PasswordPolicy.Check(request.Password, email) ?? "")
             .Require(request.DisplayName is null || request.DisplayName.Trim().Length is >= 1 and <= 100, "display_name",
                 "Must be 1 to 100 characters long when given.");
         if (!validation.IsValid)

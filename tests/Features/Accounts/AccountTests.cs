@@ -45,6 +45,9 @@ public sealed class AccountTests(AppFixture fixture) : IClassFixture<AppFixture>
     [InlineData("a@b", "a long enough password", "email")]
     [InlineData("ok@example.com", "short", "password")]
     [InlineData(null, "a long enough password", "email")]
+    [InlineData("ok@example.com", "qwertyuiop", "password")]
+    [InlineData("ok@example.com", "aaaaaaaaaaaa", "password")]
+    [InlineData("frederick@example.com", "frederick-2026!", "password")]
     public async Task Invalid_registrations_return_400_naming_the_field(string? email, string password, string field)
     {
         using var client = App.CreateClient();
