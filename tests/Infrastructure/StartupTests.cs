@@ -8,6 +8,7 @@ public sealed class StartupTests
     [Theory]
     [InlineData(null, "Auth:SigningKey is required")]
     [InlineData("too-short", "at least 32 bytes")]
+    [InlineData("holdfast-development-signing-key-not-for-production-use", "development key")]
     public async Task Outside_Development_the_app_refuses_to_start_without_a_proper_signing_key(string? key, string message)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };

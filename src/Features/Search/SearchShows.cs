@@ -45,10 +45,11 @@ public sealed class SearchShows : ICarterModule
     /// <param name="LowestPriceMinor">Cheapest price among categories with a seat available; null when sold out.</param>
     /// <param name="SeatsAvailable">All categories together.</param>
     /// <param name="Categories">Per category, dearest first.</param>
+    /// <param name="CurrencyExponent">Digits after the decimal point of <paramref name="Currency"/> (2 for GBP, 0 for JPY).</param>
     public sealed record Item(
         long ShowId, long EventId, string Kind, string Title, string? Code, string? Origin, string? Destination, string VenueName,
         DateTimeOffset StartsAt, DateTimeOffset EndsAt, DateTimeOffset LocalStartsAt, string TimeZone, string Currency,
-        long? LowestPriceMinor, int SeatsAvailable, IReadOnlyList<CategoryAvailability> Categories);
+        long? LowestPriceMinor, int SeatsAvailable, IReadOnlyList<CategoryAvailability> Categories, int CurrencyExponent);
 
     /// <summary>A page of results.</summary>
     /// <param name="Items">The shows, in the requested order.</param>
@@ -102,7 +103,7 @@ public sealed class SearchShows : ICarterModule
                     reader.GetFieldValue<DateTimeOffset>(8), reader.GetFieldValue<DateTimeOffset>(9),
                     LocalTime.WithOffset(reader.GetDateTime(8), reader.GetDateTime(10)), reader.GetString(11), reader.GetString(12),
                     reader.IsDBNull(13) ? null : reader.GetInt64(13), reader.GetInt32(14),
-                    JsonSerializer.Deserialize<List<CategoryAvailability>>(reader.GetString(15), CategoryJson) ?? []));
+                    JsonSerializer.Deserialize<List<CategoryAvailability>>(reader.GetString(15), CategoryJson) ?? [], reader.GetInt16(16)));
             }
         }
 
@@ -242,8 +243,9 @@ public sealed class SearchShows : ICarterModule
         select s.show_id, e.event_id, e.kind, e.title, e.code,
                coalesce(oa.iata, oc.name), coalesce(da.iata, dc.name), v.name,
                s.starts_at, s.ends_at, s.starts_at at time zone s.time_zone, s.time_zone, s.currency,
-               a.lowest_price_minor, a.seats_available, a.categories
+               a.lowest_price_minor, a.seats_available, a.categories, cur.exponent
         from show s
+        join currency cur on cur.code = s.currency
         join event e on e.event_id = s.event_id
         join venue v on v.venue_id = s.venue_id
         left join airport oa on oa.airport_id = e.origin_airport_id

@@ -17,7 +17,7 @@ public sealed class GetSeatMap : ICarterModule
         app.MapGet("/shows/{showId:long}/seats", HandleAsync)
             .WithTags("Shows")
             .WithSummary("Get a show's seat map")
-            .WithDescription("JSON: {show_id, seq, currency, prices: {category: minor units}, seats: [{seat_id, label, section, row, number, " +
+            .WithDescription("JSON: {show_id, seq, currency, currency_exponent, prices: {category: minor units}, seats: [{seat_id, label, section, row, number, " +
                              "category, x, y, state}]} where state is available, held, booked or blocked. 404 when there is no such show.")
             .Produces(StatusCodes.Status200OK, contentType: "application/json");
 
@@ -43,6 +43,7 @@ public sealed class GetSeatMap : ICarterModule
                  'show_id', s.show_id,
                  'seq', f.last_seq,
                  'currency', s.currency,
+                 'currency_exponent', (select exponent from currency where code = s.currency),
                  'prices', (select json_object_agg(p.category, p.amount_minor) from show_price p where p.show_id = s.show_id),
                  'seats', (select json_agg(json_build_object(
                               'seat_id', ss.seat_id, 'label', se.label, 'section', se.section, 'row', se.row_label,

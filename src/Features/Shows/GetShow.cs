@@ -31,10 +31,11 @@ public sealed class GetShow : ICarterModule
     /// <param name="Status">on_sale, closed, departed, completed, cancelled or scheduled.</param>
     /// <param name="Currency">ISO 4217 code for every amount of the show.</param>
     /// <param name="Categories">Prices and availability per category, dearest first.</param>
+    /// <param name="CurrencyExponent">Digits after the decimal point: 1250 minor units is 12.50 at 2, 1250 at 0 (JPY).</param>
     public sealed record Response(
         long ShowId, long EventId, string Kind, string Title, string? Code, string? Origin, string? Destination, string VenueName,
         DateTimeOffset StartsAt, DateTimeOffset EndsAt, DateTimeOffset LocalStartsAt, string TimeZone, string Status, string Currency,
-        IReadOnlyList<CategoryAvailability> Categories);
+        IReadOnlyList<CategoryAvailability> Categories, int CurrencyExponent);
 
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
@@ -58,7 +59,7 @@ public sealed class GetShow : ICarterModule
                 reader.IsDBNull(6) ? null : reader.GetString(6), reader.GetString(7),
                 reader.GetFieldValue<DateTimeOffset>(8), reader.GetFieldValue<DateTimeOffset>(9),
                 LocalTime.WithOffset(reader.GetDateTime(8), reader.GetDateTime(10)), reader.GetString(11), reader.GetString(12), reader.GetString(13),
-                categories);
+                categories, reader.GetInt16(17));
             if (!reader.IsDBNull(14))
             {
                 categories.Add(new CategoryAvailability(reader.GetString(14), reader.GetInt64(15), reader.GetInt32(16)));
@@ -74,8 +75,10 @@ public sealed class GetShow : ICarterModule
                s.starts_at, s.ends_at, s.starts_at at time zone s.time_zone, s.time_zone, s.status, s.currency,
                p.category, p.amount_minor,
                (select count(*)::int from show_seat ss
-                where ss.show_id = s.show_id and ss.category = p.category and ss.state = 'available')
+                where ss.show_id = s.show_id and ss.category = p.category and ss.state = 'available'),
+               c.exponent
         from show s
+        join currency c on c.code = s.currency
         join event e on e.event_id = s.event_id
         join venue v on v.venue_id = s.venue_id
         left join airport oa on oa.airport_id = e.origin_airport_id

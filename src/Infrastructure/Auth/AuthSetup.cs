@@ -67,6 +67,8 @@ public static class AuthSetup
                 }
             })
             .Validate(o => !string.IsNullOrEmpty(o.SigningKey), "Auth:SigningKey is required outside Development (at least 32 bytes).")
+            .Validate<IHostEnvironment>((o, environment) => environment.IsDevelopment() || o.SigningKey != DevelopmentSigningKey,
+                "Auth:SigningKey is the development key, which is public; set a secret key outside Development.")
             .Validate(o => string.IsNullOrEmpty(o.SigningKey) || Encoding.UTF8.GetByteCount(o.SigningKey) >= 32, "Auth:SigningKey must be at least 32 bytes.")
             .Validate(o => o.AccessTokenMinutes is >= 1 and <= 1440, "Auth:AccessTokenMinutes must be 1 to 1440.")
             .ValidateOnStart();

@@ -35,6 +35,7 @@ public sealed class ManageShowsTests(AppFixture fixture) : IClassFixture<AppFixt
         Assert.Equal(18, show["seat_count"]!.GetValue<int>());
         var details = await organizer.GetAsync($"/shows/{show["show_id"]}").ExpectAsync(HttpStatusCode.OK);
         Assert.Equal("JPY", details["currency"]!.GetValue<string>());
+        Assert.Equal(0, details["currency_exponent"]!.GetValue<int>());
         Assert.Equal("Europe/London", details["time_zone"]!.GetValue<string>());
         Assert.Equal(startsAt.AddMinutes(68).ToUnixTimeSeconds(), details["ends_at"]!.GetValue<DateTimeOffset>().ToUnixTimeSeconds());
         var (customer, _) = await App.CustomerAsync();
@@ -61,6 +62,7 @@ public sealed class ManageShowsTests(AppFixture fixture) : IClassFixture<AppFixt
     [Theory]
     [InlineData("past", "starts_at")]
     [InlineData("currency", "currency")]
+    [InlineData("unknown_currency", "currency")]
     [InlineData("negative", "prices.standard")]
     [InlineData("unknown_category", "prices")]
     [InlineData("window", "sales_closes_at")]
@@ -74,7 +76,7 @@ public sealed class ManageShowsTests(AppFixture fixture) : IClassFixture<AppFixt
             event_id = eventId,
             venue_id = venueId,
             starts_at = startsAt,
-            currency = problem == "currency" ? "pounds" : "GBP",
+            currency = problem switch { "currency" => "pounds", "unknown_currency" => "XYZ", _ => "GBP" },
             prices = new Dictionary<string, long> { [problem == "unknown_category" ? "royal_box" : "standard"] = problem == "negative" ? -1 : 900 },
             sales_closes_at = problem == "window" ? startsAt.AddHours(1) : (DateTimeOffset?)null,
         };
