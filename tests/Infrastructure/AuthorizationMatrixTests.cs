@@ -115,6 +115,14 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
                 Actor.OtherOrganizer => HttpStatusCode.NotFound,
                 _ => HttpStatusCode.Created,
             }),
+        new("PATCH", "/shows/{showId:long}", async (w, a) => Json(HttpMethod.Patch, $"/shows/{await w.OwnedShowAsync()}", new { prices = new Dictionary<string, long> { ["standard"] = 150 } }),
+            a => a switch
+            {
+                Actor.Anonymous => HttpStatusCode.Unauthorized,
+                Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden,
+                Actor.OtherOrganizer => HttpStatusCode.NotFound,
+                _ => HttpStatusCode.NoContent,
+            }),
         new("POST", "/shows/{showId:long}/cancel", async (w, a) => Json(HttpMethod.Post, $"/shows/{await w.OwnedShowAsync()}/cancel"),
             a => a switch
             {
@@ -259,7 +267,7 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
         }
 
         public async Task<long> OwnedShowAsync() =>
-            (await TestCatalogue.ShowAsync(app.DataSource, rows: 1, seatsPerRow: 2, ownerId: Ids[Actor.OwningOrganizer])).ShowId;
+            (await TestCatalogue.ShowAsync(app.DataSource, rows: 1, seatsPerRow: 2, premiumRows: 0, ownerId: Ids[Actor.OwningOrganizer])).ShowId;
 
         public async Task<JsonObject> LoginAsync(Actor actor)
         {

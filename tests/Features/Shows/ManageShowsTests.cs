@@ -152,6 +152,33 @@ public sealed class ManageShowsTests(AppFixture fixture) : IClassFixture<AppFixt
         }
     }
 
+    [Fact]
+    public async Task Moving_and_repricing_a_show_keeps_locked_prices_and_the_overlap_rule()
+    {
+        var (organizer, _) = await OrganizerAsync();
+        var (venueId, eventId) = await HallAsync(organizer);
+        var startsAt = DateTimeOffset.UtcNow.AddDays(9);
+        object Body(DateTimeOffset at) => new { event_id = eventId, venue_id = venueId, starts_at = at, currency = "GBP", prices = new Dictionary<string, long> { ["standard"] = 900 } };
+        var show = (await organizer.PostAsJsonAsync("/shows", Body(startsAt)).ExpectAsync(HttpStatusCode.Created))["show_id"]!.GetValue<long>();
+        await organizer.PostAsJsonAsync("/shows", Body(startsAt.AddHours(3))).ExpectAsync(HttpStatusCode.Created);
+        var (customer, _) = await App.CustomerAsync();
+        var before = await customer.PostAsJsonAsync($"/shows/{show}/holds", new { seats = new[] { "A1" } }).ExpectAsync(HttpStatusCode.Created);
+
+        await organizer.PatchAsJsonAsync($"/shows/{show}", new { prices = new Dictionary<string, long> { ["standard"] = 1100 } }).ExpectAsync(HttpStatusCode.NoContent);
+        var after = await customer.PostAsJsonAsync($"/shows/{show}/holds", new { seats = new[] { "A2" } }).ExpectAsync(HttpStatusCode.Created);
+        Assert.Equal((900L, 1100L), (before["total_minor"]!.GetValue<long>(), after["total_minor"]!.GetValue<long>()));
+
+        await organizer.PatchAsJsonAsync($"/shows/{show}", new { starts_at = startsAt.AddHours(3).AddMinutes(10) }).ExpectAsync(HttpStatusCode.Conflict);
+        await organizer.PatchAsJsonAsync($"/shows/{show}", new { starts_at = startsAt.AddHours(-2) }).ExpectAsync(HttpStatusCode.NoContent);
+        var moved = await customer.GetAsync($"/shows/{show}").ExpectAsync(HttpStatusCode.OK);
+        Assert.Equal(startsAt.AddHours(-2).ToUnixTimeSeconds(), moved["starts_at"]!.GetValue<DateTimeOffset>().ToUnixTimeSeconds());
+
+        await organizer.PatchAsJsonAsync($"/shows/{show}", new { starts_at = DateTimeOffset.UtcNow.AddDays(-1) }).ExpectAsync(HttpStatusCode.BadRequest);
+        await organizer.PatchAsJsonAsync($"/shows/{show}", new { prices = new Dictionary<string, long> { ["royal_box"] = 1 } }).ExpectAsync(HttpStatusCode.BadRequest);
+        var (stranger, _) = await OrganizerAsync();
+        await stranger.PatchAsJsonAsync($"/shows/{show}", new { prices = new Dictionary<string, long> { ["standard"] = 1 } }).ExpectAsync(HttpStatusCode.NotFound);
+    }
+
     private async Task<(long VenueId, long EventId)> HallAsync(HttpClient organizer)
     {
         await TestCatalogue.AirportAsync(App.DataSource, "LCY", "London", "United Kingdom", "Europe/London");

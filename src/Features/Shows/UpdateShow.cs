@@ -1,0 +1,141 @@
+using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
+using Holdfast.Infrastructure.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+
+namespace Holdfast.Features.Shows;
+
+/// <summary>
+/// <c>PATCH /shows/{id}</c>: the owning organizer or an admin moves a show, changes prices or the
+/// sales window. Holds and bookings keep the prices they locked; new holds pay the new ones.
+/// </summary>
+public sealed class UpdateShow : ICarterModule
+{
+    /// <summary>Only the fields given change.</summary>
+    /// <param name="StartsAt">New start, in the future; the end moves with it.</param>
+    /// <param name="Prices">Category → new price in minor units (≥ 0); categories not named keep theirs.</param>
+    /// <param name="SalesOpensAt">New opening of sales.</param>
+    /// <param name="SalesClosesAt">New close of sales (not after the start).</param>
+    public sealed record Request(DateTimeOffset? StartsAt, Dictionary<string, long>? Prices, DateTimeOffset? SalesOpensAt, DateTimeOffset? SalesClosesAt);
+
+    private sealed record Current(string Status, DateTime StartsAt, DateTime SalesOpensAt, DateTime SalesClosesAt, int DurationMinutes, string Prices);
+
+    /// <inheritdoc />
+    public void AddRoutes(IEndpointRouteBuilder app) =>
+        app.MapPatch("/shows/{showId:long}", HandleAsync)
+            .RequireAuthorization(Roles.Organizer)
+            .WithTags("Catalogue")
+            .WithSummary("Change a show")
+            .WithDescription("The owning organizer or an admin. 204; 400 names each invalid field; 404 when not yours; " +
+                             "409 when cancelled or completed, or when the new time overlaps another show in the same hall or coach.");
+
+    internal static async Task<Results<NoContent, ValidationProblem, ProblemHttpResult>> HandleAsync(
+        long showId, Request request, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var validation = new Validation().Require(request.StartsAt is null || request.StartsAt > now, "starts_at", "Must be in the future.");
+        foreach (var (category, amount) in request.Prices ?? [])
+        {
+            validation.Require(amount is >= 0 and <= 100_000_000_000, $"prices.{category}", "Must be 0 or more minor units.");
+        }
+
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var current = await LockAsync(connection, showId, http, cancellationToken);
+        if (current is null)
+        {
+            return Problems.NotFound("Show");
+        }
+
+        if (current.Status is "cancelled" or "completed")
+        {
+            return Problems.Conflict("Show ended.", $"Show {showId} is {current.Status}.");
+        }
+
+        var startsAt = request.StartsAt?.UtcDateTime ?? current.StartsAt;
+        var opens = request.SalesOpensAt?.UtcDateTime ?? current.SalesOpensAt;
+        // Moving a show earlier pulls the close of sales with it unless a close is given.
+        var closes = request.SalesClosesAt?.UtcDateTime ?? (current.SalesClosesAt > startsAt ? startsAt : current.SalesClosesAt);
+        validation
+            .Require(closes > opens, "sales_closes_at", "Must be after sales_opens_at.")
+            .Require(closes <= startsAt, "sales_closes_at", "Must not be after starts_at.");
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+
+        try
+        {
+            await using var update = new NpgsqlCommand(UpdateSql, connection);
+            update.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+            update.Parameters.Add(new NpgsqlParameter<DateTime>("starts_at", startsAt));
+            update.Parameters.Add(new NpgsqlParameter<DateTime>("ends_at", startsAt.AddMinutes(current.DurationMinutes)));
+            update.Parameters.Add(new NpgsqlParameter<DateTime>("opens", opens));
+            update.Parameters.Add(new NpgsqlParameter<DateTime>("closes", closes));
+            update.Parameters.Add(new NpgsqlParameter<string[]>("categories", (request.Prices ?? []).Keys.ToArray()));
+            update.Parameters.Add(new NpgsqlParameter<long[]>("amounts", (request.Prices ?? []).Values.ToArray()));
+            if (await update.ExecuteScalarAsync(cancellationToken) is string unknown)
+            {
+                return new Validation().Add("prices", $"The venue has no seats of category {unknown}.").Problem();
+            }
+        }
+        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.ExclusionViolation, ConstraintName: "show_no_overlap_in_venue" })
+        {
+            return Problems.Conflict("Venue busy.", "Another show in this venue overlaps the new time.");
+        }
+
+        await AuditLog.RecordAsync(connection, http.User.UserId(), "show.updated", "show", showId,
+            new { current.StartsAt, current.SalesOpensAt, current.SalesClosesAt, Prices = System.Text.Json.JsonDocument.Parse(current.Prices).RootElement },
+            new { StartsAt = startsAt, SalesOpensAt = opens, SalesClosesAt = closes, request.Prices }, now, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<Current?> LockAsync(NpgsqlConnection connection, long showId, HttpContext http, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(LockSql, connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+        command.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
+        command.Parameters.Add(new NpgsqlParameter<bool>("is_admin", http.User.IsAdmin()));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? new Current(reader.GetString(0), reader.GetDateTime(1), reader.GetDateTime(2), reader.GetDateTime(3), reader.GetInt32(4), reader.GetString(5))
+            : null;
+    }
+
+    // FOR UPDATE, like a cancellation: holds in flight finish first, later ones see the new window.
+    private const string LockSql = """
+        select s.status, s.starts_at, s.sales_opens_at, s.sales_closes_at, e.duration_minutes,
+               coalesce((select json_object_agg(category, amount_minor) from show_price where show_id = s.show_id), '{}')::text
+        from show s
+        join venue v on v.venue_id = s.venue_id
+        join event e on e.event_id = s.event_id
+        where s.show_id = @show_id and (@is_admin or v.owner_app_user_id = @user_id or e.owner_app_user_id = @user_id)
+        for update of s
+        """;
+
+    // Returns the first priced category the venue lacks (then nothing changes: the caller rolls back).
+    private const string UpdateSql = """
+        with unknown as (
+          select p.category from unnest(@categories) as p (category)
+          where not exists (select 1 from seat se join show s on s.venue_id = se.venue_id where s.show_id = @show_id and se.category = p.category)
+          limit 1
+        ), moved as (
+          update show set starts_at = @starts_at, ends_at = @ends_at, sales_opens_at = @opens, sales_closes_at = @closes
+          where show_id = @show_id and not exists (select 1 from unknown)
+        ), priced as (
+          insert into show_price (show_id, category, amount_minor)
+          select @show_id, p.category, p.amount from unnest(@categories, @amounts) as p (category, amount)
+          where not exists (select 1 from unknown)
+          on conflict (show_id, category) do update set amount_minor = excluded.amount_minor
+        )
+        select category from unknown
+        """;
+}
