@@ -43,7 +43,16 @@ public static class HoldfastCommands
         grant.SetAction((parse, ct) => GrantRoleAsync(parse.GetValue(email)!, parse.GetValue(role)!, ct));
 
         var root = new RootCommand("Holdfast seat booking") { migrate, seed, demo, grant };
-        return await root.Parse(args).InvokeAsync();
+        try
+        {
+            return await root.Parse(args).InvokeAsync();
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or Npgsql.NpgsqlException)
+        {
+            // A missing connection string or an unreachable database: say so, without a stack trace.
+            await Console.Error.WriteLineAsync($"{args[0]}: {ex.Message}");
+            return 1;
+        }
     }
 
     private static async Task<int> MigrateAsync(bool dryRun, CancellationToken cancellationToken)
