@@ -45,7 +45,7 @@ public static class HoldfastCommands
         var root = new RootCommand("Holdfast seat booking") { migrate, seed, demo, grant };
         try
         {
-            return await root.Parse(args).InvokeAsync();
+            return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception ex) when (ex is InvalidOperationException or Npgsql.NpgsqlException)
         {
