@@ -103,6 +103,14 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
             }),
         new("POST", "/events", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/events", new { kind = "film", title = "Matrix film", duration_minutes = 90 })),
             a => a switch { Actor.Anonymous => HttpStatusCode.Unauthorized, Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden, _ => HttpStatusCode.Created }),
+        new("PATCH", "/events/{eventId:long}", (w, a) => Task.FromResult(Json(HttpMethod.Patch, $"/events/{w.OwnedEventId}", new { title = "Renamed film" })),
+            a => a switch
+            {
+                Actor.Anonymous => HttpStatusCode.Unauthorized,
+                Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden,
+                Actor.OtherOrganizer => HttpStatusCode.NotFound,
+                _ => HttpStatusCode.NoContent,
+            }),
         new("POST", "/shows", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/shows", new
             {
                 event_id = w.OwnedEventId, venue_id = w.OwnedVenueId, starts_at = DateTimeOffset.UtcNow.AddDays(30 + Interlocked.Increment(ref w.ShowOffset)),

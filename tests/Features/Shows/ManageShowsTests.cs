@@ -179,6 +179,29 @@ public sealed class ManageShowsTests(AppFixture fixture) : IClassFixture<AppFixt
         await stranger.PatchAsJsonAsync($"/shows/{show}", new { prices = new Dictionary<string, long> { ["standard"] = 1 } }).ExpectAsync(HttpStatusCode.NotFound);
     }
 
+    [Fact]
+    public async Task Changing_an_events_duration_moves_its_shows_ends_unless_that_would_overlap()
+    {
+        var (organizer, _) = await OrganizerAsync();
+        var (venueId, eventId) = await HallAsync(organizer);
+        var startsAt = DateTimeOffset.UtcNow.AddDays(11);
+        var prices = new Dictionary<string, long> { ["standard"] = 900 };
+        var first = (await organizer.PostAsJsonAsync("/shows", new { event_id = eventId, venue_id = venueId, starts_at = startsAt, currency = "GBP", prices })
+            .ExpectAsync(HttpStatusCode.Created))["show_id"]!.GetValue<long>();
+        await organizer.PostAsJsonAsync("/shows", new { event_id = eventId, venue_id = venueId, starts_at = startsAt.AddMinutes(60), currency = "GBP", prices })
+            .ExpectAsync(HttpStatusCode.Created);
+
+        await organizer.PatchAsJsonAsync($"/events/{eventId}", new { title = "Sherlock Jr. (1924), restored", duration_minutes = 50 }).ExpectAsync(HttpStatusCode.NoContent);
+        var show = await organizer.GetAsync($"/shows/{first}").ExpectAsync(HttpStatusCode.OK);
+        Assert.Equal("Sherlock Jr. (1924), restored", show["title"]!.GetValue<string>());
+        Assert.Equal(startsAt.AddMinutes(50).ToUnixTimeSeconds(), show["ends_at"]!.GetValue<DateTimeOffset>().ToUnixTimeSeconds());
+
+        await organizer.PatchAsJsonAsync($"/events/{eventId}", new { duration_minutes = 90 }).ExpectAsync(HttpStatusCode.Conflict);
+        await organizer.PatchAsJsonAsync($"/events/{eventId}", new { duration_minutes = 0 }).ExpectAsync(HttpStatusCode.BadRequest);
+        var (stranger, _) = await OrganizerAsync();
+        await stranger.PatchAsJsonAsync($"/events/{eventId}", new { title = "Mine now" }).ExpectAsync(HttpStatusCode.NotFound);
+    }
+
     private async Task<(long VenueId, long EventId)> HallAsync(HttpClient organizer)
     {
         await TestCatalogue.AirportAsync(App.DataSource, "LCY", "London", "United Kingdom", "Europe/London");
