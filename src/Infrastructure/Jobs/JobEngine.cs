@@ -52,6 +52,9 @@ public sealed class JobOptions
 
     /// <summary>On shutdown, how long running jobs may take before their leases are handed back, in seconds (default 10).</summary>
     public int ShutdownGraceSeconds { get; set; } = 10;
+
+    /// <summary>Hours finished jobs are kept before <c>jobs.prune</c> deletes them (default 24).</summary>
+    public int RetentionHours { get; set; } = 24;
 }
 
 /// <summary>Registration of the job engine and its handlers.</summary>
@@ -66,8 +69,12 @@ public static class JobSetup
             services.AddSingleton(typeof(IJobHandler), type);
         }
 
+        services.AddSingleton<JobOutbox>();
         services.AddSingleton<JobWorker>();
         services.AddHostedService(sp => sp.GetRequiredService<JobWorker>());
+        services.AddSingleton(new RecurringJob("jobs.prune", "@every 10m", PruneJobs.JobKind));
+        services.AddSingleton<JobScheduler>();
+        services.AddHostedService(sp => sp.GetRequiredService<JobScheduler>());
         return services;
     }
 }
@@ -113,7 +120,11 @@ public sealed class JobWorker(
         }
 
         using var graceful = new CancellationTokenSource();
+        // The grace period starts when stopping starts: a batch still running then gets that long
+        // to finish, after which its handlers are cancelled and their jobs handed back.
+        using var stopping = stoppingToken.Register(() => graceful.CancelAfter(TimeSpan.FromSeconds(settings.ShutdownGraceSeconds)));
         var heartbeat = HeartbeatAsync(stoppingToken);
+        var listener = ListenAsync(settings, stoppingToken);
         var nextRescue = DateTimeOffset.MinValue;
         var running = new List<Task>();
         try
@@ -152,9 +163,48 @@ public sealed class JobWorker(
         }
         finally
         {
-            graceful.CancelAfter(TimeSpan.FromSeconds(settings.ShutdownGraceSeconds));
             await Task.WhenAll(running);
             await heartbeat;
+            await listener;
+        }
+    }
+
+    // One LISTEN connection per worker: a job inserted due now (see JobOutbox) wakes the claim loop
+    // instead of waiting for the next poll. Polling still covers a lost connection or notification.
+    private async Task ListenAsync(JobOptions settings, CancellationToken stoppingToken)
+    {
+        var queues = settings.Queues.ToHashSet(StringComparer.Ordinal);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
+                connection.Notification += (_, e) =>
+                {
+                    if (queues.Contains(e.Payload))
+                    {
+                        Wake();
+                    }
+                };
+                await using (var listen = new NpgsqlCommand($"listen {JobOutbox.Channel}", connection))
+                {
+                    await listen.ExecuteNonQueryAsync(stoppingToken);
+                }
+
+                while (!stoppingToken.IsCancellationRequested)
+                {
+                    await connection.WaitAsync(stoppingToken);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is NpgsqlException or IOException or InvalidOperationException)
+            {
+                logger.LogWarning(ex, "Job listener lost its connection; polling until it reconnects");
+                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
         }
     }
 

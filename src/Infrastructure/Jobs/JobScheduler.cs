@@ -1,0 +1,163 @@
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Holdfast.Infrastructure.Jobs;
+
+/// <summary>A recurring job: every slot of <paramref name="Schedule"/> enqueues one job of <paramref name="Kind"/>.</summary>
+/// <param name="Name">Unique name; also the prefix of each run's unique key (<c>name:slot</c>).</param>
+/// <param name="Schedule">See <see cref="Cron"/>.</param>
+/// <param name="Kind">The job kind to enqueue.</param>
+/// <param name="Queue">Its queue.</param>
+public sealed record RecurringJob(string Name, string Schedule, string Kind, string Queue = "default");
+
+/// <summary>
+/// Enqueues recurring jobs. Every node runs it; each slot is claimed by one node with a
+/// compare-and-set on <c>job_schedule.next_run_at</c>, and the job's unique key is a second guard.
+/// A node that was down for several slots runs the schedule once and moves on to the next future
+/// slot rather than replaying the ones it missed.
+/// </summary>
+public sealed class JobScheduler(
+    NpgsqlDataSource dataSource, JobOutbox outbox, IEnumerable<RecurringJob> schedules, IOptions<JobOptions> options, TimeProvider time,
+    ILogger<JobScheduler> logger) : BackgroundService
+{
+    private readonly Dictionary<string, (RecurringJob Job, Cron Cron)> byName =
+        schedules.ToDictionary(s => s.Name, s => (s, Cron.Parse(s.Schedule)), StringComparer.Ordinal);
+
+    /// <summary>Registers the schedules in <c>job_schedule</c> (done at start; tests call it directly).</summary>
+    public async Task RegisterAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        foreach (var (job, cron) in byName.Values)
+        {
+            await using var command = dataSource.CreateCommand(RegisterSql);
+            command.Parameters.Add(new NpgsqlParameter<string>("name", job.Name));
+            command.Parameters.Add(new NpgsqlParameter<string>("schedule", job.Schedule));
+            command.Parameters.Add(new NpgsqlParameter<string>("kind", job.Kind));
+            command.Parameters.Add(new NpgsqlParameter<string>("queue", job.Queue));
+            command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("next_run_at", cron.Next(now)));
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>Enqueues every slot that is due; returns how many this node claimed.</summary>
+    public async Task<int> TickAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var due = new List<(string Name, DateTime Slot)>();
+        await using (var command = dataSource.CreateCommand(DueSql))
+        {
+            command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                due.Add((reader.GetString(0), reader.GetDateTime(1)));
+            }
+        }
+
+        var claimed = 0;
+        foreach (var (name, slot) in due)
+        {
+            if (!byName.TryGetValue(name, out var schedule))
+            {
+                continue;
+            }
+
+            var slotAt = new DateTimeOffset(slot, TimeSpan.Zero);
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            await using var claim = new NpgsqlCommand(ClaimSql, connection);
+            claim.Parameters.Add(new NpgsqlParameter<string>("name", name));
+            claim.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("slot", slotAt));
+            claim.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("next", schedule.Cron.Next(slotAt > now ? slotAt : now)));
+            if (await claim.ExecuteNonQueryAsync(cancellationToken) == 1)
+            {
+                await outbox.EnqueueAsync(connection, new JobRequest(schedule.Job.Kind, new { schedule = name, slot = slotAt }, slotAt, schedule.Job.Queue,
+                    UniqueKey: $"{name}:{slotAt.UtcTicks}"), cancellationToken);
+                claimed++;
+            }
+
+            await transaction.CommitAsync(cancellationToken);
+        }
+
+        return claimed;
+    }
+
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!options.Value.Enabled || byName.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await RegisterAsync(stoppingToken);
+            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1), time);
+            do
+            {
+                try
+                {
+                    await TickAsync(stoppingToken);
+                }
+                catch (NpgsqlException ex)
+                {
+                    logger.LogWarning(ex, "Scheduler tick failed; trying again next second");
+                }
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken));
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Shutting down.
+        }
+    }
+
+    // A changed schedule restarts from its next slot; an unchanged one keeps its place.
+    private const string RegisterSql = """
+        insert into job_schedule (name, schedule, kind, queue, next_run_at)
+        values (@name, @schedule, @kind, @queue, @next_run_at)
+        on conflict (name) do update
+        set kind = excluded.kind, queue = excluded.queue, schedule = excluded.schedule,
+            next_run_at = case when job_schedule.schedule = excluded.schedule then job_schedule.next_run_at else excluded.next_run_at end
+        """;
+
+    private const string DueSql = "select name, next_run_at from job_schedule where next_run_at <= @now";
+
+    private const string ClaimSql = """
+        update job_schedule set next_run_at = @next, last_run_at = @slot where name = @name and next_run_at = @slot
+        """;
+}
+
+/// <summary>
+/// <c>jobs.prune</c>: deletes jobs finalized longer ago than <see cref="JobOptions.RetentionHours"/>,
+/// 5,000 rows per statement so no transaction holds many locks or bloats at once.
+/// </summary>
+public sealed class PruneJobs(NpgsqlDataSource dataSource, IOptions<JobOptions> options, TimeProvider time) : IJobHandler
+{
+    /// <summary>The job kind.</summary>
+    public const string JobKind = "jobs.prune";
+
+    /// <inheritdoc />
+    public string Kind => JobKind;
+
+    /// <inheritdoc />
+    public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
+    {
+        var cutoff = time.GetUtcNow().AddHours(-options.Value.RetentionHours);
+        int deleted;
+        do
+        {
+            await using var command = dataSource.CreateCommand(DeleteSql);
+            command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("cutoff", cutoff));
+            deleted = await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+        while (deleted == 5000);
+    }
+
+    private const string DeleteSql = """
+        delete from job where job_id in (
+          select job_id from job where finalized_at < @cutoff order by finalized_at limit 5000
+        )
+        """;
+}

@@ -1,0 +1,249 @@
+using System.Collections.Concurrent;
+using Holdfast.Infrastructure.Jobs;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Holdfast.Tests.Infrastructure;
+
+/// <summary>The job engine on its own database, with workers and schedulers built by hand.</summary>
+public sealed class JobEngineTests
+{
+    private sealed class Recorder(string kind, Func<JobContext, CancellationToken, Task>? body = null) : IJobHandler
+    {
+        public ConcurrentDictionary<long, int> Runs { get; } = new();
+
+        public string Kind => kind;
+
+        public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
+        {
+            Runs.AddOrUpdate(job.JobId, 1, (_, n) => n + 1);
+            if (body is not null)
+            {
+                await body(job, cancellationToken);
+            }
+        }
+    }
+
+    private static async Task<NpgsqlDataSource> DatabaseAsync() => NpgsqlDataSource.Create(await PostgresServer.Instance.CreateDatabaseAsync());
+
+    private static JobWorker Worker(NpgsqlDataSource db, TimeProvider time, IJobHandler handler, int pollMilliseconds = 50, int graceSeconds = 10) =>
+        new(db, [handler], Options.Create(new JobOptions
+        {
+            PollIntervalMilliseconds = pollMilliseconds,
+            BatchSize = 10,
+            LeaseSeconds = 30,
+            RescueIntervalSeconds = 1,
+            ShutdownGraceSeconds = graceSeconds,
+        }), time, NullLogger<JobWorker>.Instance);
+
+    private static async Task<T> Scalar<T>(NpgsqlDataSource db, string sql)
+    {
+        await using var command = db.CreateCommand(sql);
+        return (T)(await command.ExecuteScalarAsync())!;
+    }
+
+    [Fact]
+    public async Task Two_workers_never_run_one_job()
+    {
+        await using var db = await DatabaseAsync();
+        await Scalar<long>(db, "with j as (insert into job (kind, run_at) select 'test.count', now() - interval '1 second' from generate_series(1, 400) returning 1) select count(*) from j");
+        var handler = new Recorder("test.count");
+        var first = Worker(db, TimeProvider.System, handler);
+        var second = Worker(db, TimeProvider.System, handler);
+
+        await Task.WhenAll(first.StartAsync(CancellationToken.None), second.StartAsync(CancellationToken.None));
+        await Eventually.EqualAsync(400L, () => Scalar<long>(db, "select count(*) from job where state = 'completed'"), TimeSpan.FromSeconds(60));
+        await Task.WhenAll(first.StopAsync(CancellationToken.None), second.StopAsync(CancellationToken.None));
+
+        Assert.Equal(400, handler.Runs.Count);
+        Assert.All(handler.Runs.Values, n => Assert.Equal(1, n));
+        Assert.Equal(400L, await Scalar<long>(db, "select sum(attempt) from job"));
+    }
+
+    [Fact]
+    public async Task A_failing_job_retries_with_exponential_backoff_then_is_discarded_with_its_errors()
+    {
+        await using var db = await DatabaseAsync();
+        var time = new ManualTime(DateTimeOffset.UtcNow);
+        var jobId = await Scalar<long>(db, $"insert into job (kind, run_at, max_attempts) values ('test.fail', '{time.GetUtcNow().AddSeconds(-1):O}', 3) returning job_id");
+        var worker = Worker(db, time, new Recorder("test.fail", (_, _) => throw new InvalidOperationException("card service down")));
+        await worker.StartAsync(CancellationToken.None);
+
+        async Task<(string State, int Attempt, DateTime RunAt)> Job()
+        {
+            await using var command = db.CreateCommand($"select state, attempt, run_at from job where job_id = {jobId}");
+            await using var reader = await command.ExecuteReaderAsync();
+            await reader.ReadAsync();
+            return (reader.GetString(0), reader.GetInt32(1), reader.GetDateTime(2));
+        }
+
+        await Eventually.EqualAsync(("retryable", 1), async () => { var j = await Job(); return (j.State, j.Attempt); });
+        var afterFirst = (await Job()).RunAt - time.GetUtcNow().UtcDateTime;
+        Assert.InRange(afterFirst.TotalSeconds, 1, 1.11); // 1⁴ s plus up to 10 % jitter
+
+        time.Advance(TimeSpan.FromSeconds(2));
+        await Eventually.EqualAsync(("retryable", 2), async () => { var j = await Job(); return (j.State, j.Attempt); });
+        var afterSecond = (await Job()).RunAt - time.GetUtcNow().UtcDateTime;
+        Assert.InRange(afterSecond.TotalSeconds, 16, 17.61); // 2⁴ s plus jitter
+
+        time.Advance(TimeSpan.FromSeconds(18));
+        await Eventually.EqualAsync(("discarded", 3), async () => { var j = await Job(); return (j.State, j.Attempt); });
+        await worker.StopAsync(CancellationToken.None);
+        Assert.Equal(3, await Scalar<int>(db, $"select jsonb_array_length(errors) from job where job_id = {jobId}"));
+        Assert.Contains("card service down", await Scalar<string>(db, $"select errors::text from job where job_id = {jobId}"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_job_whose_lease_lapsed_is_rescued_and_run()
+    {
+        await using var db = await DatabaseAsync();
+        var jobId = await Scalar<long>(db, """
+            insert into job (kind, run_at, state, attempt, leased_by, lease_expires_at)
+            values ('test.rescue', now() - interval '5 minutes', 'running', 1, 'dead-node:1:x', now() - interval '1 minute')
+            returning job_id
+            """);
+        var handler = new Recorder("test.rescue");
+        var worker = Worker(db, TimeProvider.System, handler);
+
+        await worker.StartAsync(CancellationToken.None);
+        await Eventually.EqualAsync("completed", () => Scalar<string>(db, $"select state from job where job_id = {jobId}"), TimeSpan.FromSeconds(20));
+        await worker.StopAsync(CancellationToken.None);
+
+        Assert.Equal(1, handler.Runs[jobId]);
+        Assert.Contains("lease lapsed", await Scalar<string>(db, $"select errors::text from job where job_id = {jobId}"), StringComparison.Ordinal);
+        Assert.Equal(2, await Scalar<int>(db, $"select attempt from job where job_id = {jobId}"));
+    }
+
+    [Fact]
+    public async Task Cancelled_jobs_never_run()
+    {
+        await using var db = await DatabaseAsync();
+        var cancelled = await Scalar<long>(db, "insert into job (kind, run_at, state) values ('test.cancel', now() - interval '1 second', 'cancelled') returning job_id");
+        var live = await Scalar<long>(db, "insert into job (kind, run_at) values ('test.cancel', now() - interval '1 second') returning job_id");
+        var handler = new Recorder("test.cancel");
+        var worker = Worker(db, TimeProvider.System, handler);
+
+        await worker.StartAsync(CancellationToken.None);
+        await Eventually.EqualAsync("completed", () => Scalar<string>(db, $"select state from job where job_id = {live}"));
+        await worker.StopAsync(CancellationToken.None);
+
+        Assert.False(handler.Runs.ContainsKey(cancelled));
+        Assert.Equal("cancelled", await Scalar<string>(db, $"select state from job where job_id = {cancelled}"));
+    }
+
+    [Fact]
+    public async Task Unique_jobs_dedupe_while_live_and_not_after()
+    {
+        await using var db = await DatabaseAsync();
+        var outbox = new JobOutbox(TimeProvider.System);
+        await using var connection = await db.OpenConnectionAsync();
+        var job = new JobRequest("test.unique", new { booking_id = 7 }, DateTimeOffset.UtcNow.AddHours(1), UniqueKey: "booking:7");
+
+        var first = await outbox.EnqueueAsync(connection, job, CancellationToken.None);
+        var duplicate = await outbox.EnqueueAsync(connection, job, CancellationToken.None);
+        await Scalar<int>(db, $"with u as (update job set state = 'completed', finalized_at = now() where job_id = {first} returning 1) select count(*)::int from u");
+        var later = await outbox.EnqueueAsync(connection, job, CancellationToken.None);
+
+        Assert.NotNull(first);
+        Assert.Null(duplicate);
+        Assert.NotNull(later);
+        Assert.NotEqual(first, later);
+        Assert.Equal(7, await Scalar<int>(db, $"select (payload->>'booking_id')::int from job where job_id = {later}"));
+    }
+
+    [Fact]
+    public async Task A_job_due_now_wakes_an_idle_worker_through_notify()
+    {
+        await using var db = await DatabaseAsync();
+        var handler = new Recorder("test.wake");
+        // A poll interval of a minute: only the notification can make this job run within the wait below.
+        var worker = Worker(db, TimeProvider.System, handler, pollMilliseconds: 60_000);
+        await worker.StartAsync(CancellationToken.None);
+        await Eventually.EqualAsync(true, () => Scalar<bool>(db, "select exists (select 1 from pg_stat_activity where query like 'listen holdfast_jobs%')"));
+        await Task.Delay(200); // let the worker's first (empty) claim finish so it is parked waiting
+
+        await using (var connection = await db.OpenConnectionAsync())
+        {
+            await new JobOutbox(TimeProvider.System).EnqueueAsync(connection, new JobRequest("test.wake"), CancellationToken.None);
+        }
+
+        await Eventually.EqualAsync(1L, () => Scalar<long>(db, "select count(*) from job where kind = 'test.wake' and state = 'completed'"), TimeSpan.FromSeconds(10));
+        await worker.StopAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task Shutdown_hands_back_a_job_that_outlives_the_grace_period()
+    {
+        await using var db = await DatabaseAsync();
+        var started = new TaskCompletionSource();
+        var jobId = await Scalar<long>(db, "insert into job (kind, run_at) values ('test.slow', now() - interval '1 second') returning job_id");
+        var worker = Worker(db, TimeProvider.System, new Recorder("test.slow", async (_, ct) =>
+        {
+            started.TrySetResult();
+            await Task.Delay(Timeout.Infinite, ct);
+        }), graceSeconds: 1);
+
+        await worker.StartAsync(CancellationToken.None);
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await worker.StopAsync(CancellationToken.None);
+
+        Assert.Equal("available", await Scalar<string>(db, $"select state from job where job_id = {jobId}"));
+        Assert.Equal(0, await Scalar<int>(db, $"select attempt from job where job_id = {jobId}"));
+    }
+
+    [Fact]
+    public async Task Recurring_jobs_run_once_per_slot_across_two_schedulers()
+    {
+        await using var db = await DatabaseAsync();
+        var time = new ManualTime(new DateTimeOffset(2026, 3, 29, 0, 0, 30, TimeSpan.Zero));
+        RecurringJob[] schedule = [new("test.minutely", "@every 1m", "test.tick")];
+        JobScheduler Scheduler() => new(db, new JobOutbox(time), schedule, Options.Create(new JobOptions()), time, NullLogger<JobScheduler>.Instance);
+        var (first, second) = (Scheduler(), Scheduler());
+        await first.RegisterAsync(CancellationToken.None);
+        await second.RegisterAsync(CancellationToken.None);
+
+        var claimed = new List<int>();
+        for (var slot = 0; slot < 3; slot++)
+        {
+            time.Advance(TimeSpan.FromMinutes(1));
+            var ticks = await Task.WhenAll(first.TickAsync(CancellationToken.None), second.TickAsync(CancellationToken.None));
+            claimed.Add(ticks.Sum());
+        }
+
+        Assert.Equal([1, 1, 1], claimed);
+        Assert.Equal(3L, await Scalar<long>(db, "select count(distinct unique_key) from job where kind = 'test.tick'"));
+        Assert.Equal(3L, await Scalar<long>(db, "select count(*) from job where kind = 'test.tick'"));
+    }
+
+    [Fact]
+    public async Task Pruning_deletes_only_jobs_finished_before_the_retention_period()
+    {
+        await using var db = await DatabaseAsync();
+        await Scalar<long>(db, """
+            with j as (
+              insert into job (kind, run_at, state, finalized_at)
+              select 'test.old', now() - interval '3 days', 'completed', now() - interval '2 days' from generate_series(1, 6000)
+              union all select 'test.recent', now(), 'completed', now() - interval '1 hour'
+              union all select 'test.live', now(), 'available', null
+              returning 1)
+            select count(*) from j
+            """);
+
+        await new PruneJobs(db, Options.Create(new JobOptions { RetentionHours = 24 }), TimeProvider.System)
+            .HandleAsync(new JobContext(0, PruneJobs.JobKind, default, 1, 1), CancellationToken.None);
+
+        Assert.Equal(0L, await Scalar<long>(db, "select count(*) from job where kind = 'test.old'"));
+        Assert.Equal(2L, await Scalar<long>(db, "select count(*) from job where kind in ('test.recent', 'test.live')"));
+    }
+
+    [Theory]
+    [InlineData("*/15 * * * *", "2026-03-29T10:07:00Z", "2026-03-29T10:15:00Z")]
+    [InlineData("0 3 * * *", "2026-03-29T03:00:00Z", "2026-03-30T03:00:00Z")]
+    [InlineData("30 9 * * 1-5", "2026-03-28T12:00:00Z", "2026-03-30T09:30:00Z")] // Saturday → Monday
+    [InlineData("0 0 1 1 *", "2026-06-01T00:00:00Z", "2027-01-01T00:00:00Z")]
+    [InlineData("@every 30s", "2026-03-29T10:07:10Z", "2026-03-29T10:07:30Z")]
+    public void Cron_schedules_find_the_next_slot(string schedule, string after, string next) =>
+        Assert.Equal(DateTimeOffset.Parse(next, System.Globalization.CultureInfo.InvariantCulture),
+            Cron.Parse(schedule).Next(DateTimeOffset.Parse(after, System.Globalization.CultureInfo.InvariantCulture)));
+}
