@@ -70,6 +70,12 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
         new("POST", "/auth/2fa/disable", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/auth/2fa/disable", new { code = "123456" })), SignedIn(HttpStatusCode.Conflict)),
         new("GET", "/admin/users", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/admin/users?limit=5")), AdminOnly(HttpStatusCode.OK)),
         new("PUT", "/admin/users/{userId:long}/role", (w, a) => Task.FromResult(Json(HttpMethod.Put, $"/admin/users/{w.Ids[Actor.Customer]}/role", new { role = "customer" })), AdminOnly(HttpStatusCode.OK)),
+        new("GET", "/admin/jobs/stats", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/admin/jobs/stats")), AdminOnly(HttpStatusCode.OK)),
+        new("GET", "/admin/jobs", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/admin/jobs?limit=5")), AdminOnly(HttpStatusCode.OK)),
+        new("GET", "/admin/jobs/{jobId:long}", async (w, a) => Json(HttpMethod.Get, $"/admin/jobs/{await w.FutureJobAsync()}"), AdminOnly(HttpStatusCode.OK)),
+        new("POST", "/admin/jobs/{jobId:long}/retry", async (w, a) => Json(HttpMethod.Post, $"/admin/jobs/{await w.FutureJobAsync("cancelled")}/retry"), AdminOnly(HttpStatusCode.OK)),
+        new("POST", "/admin/jobs/{jobId:long}/cancel", async (w, a) => Json(HttpMethod.Post, $"/admin/jobs/{await w.FutureJobAsync()}/cancel"), AdminOnly(HttpStatusCode.OK)),
+        new("POST", "/admin/jobs/{jobId:long}/run-now", async (w, a) => Json(HttpMethod.Post, $"/admin/jobs/{await w.FutureJobAsync()}/run-now"), AdminOnly(HttpStatusCode.OK)),
         new("GET", "/admin/audit", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/admin/audit?limit=5")), AdminOnly(HttpStatusCode.OK)),
         new("GET", "/reports/shows", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/reports/shows")),
             a => a switch { Actor.Anonymous => HttpStatusCode.Unauthorized, Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden, _ => HttpStatusCode.OK }),
@@ -276,6 +282,13 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
 
         public async Task<long> OwnedShowAsync() =>
             (await TestCatalogue.ShowAsync(app.DataSource, rows: 1, seatsPerRow: 2, premiumRows: 0, ownerId: Ids[Actor.OwningOrganizer])).ShowId;
+
+        public async Task<long> FutureJobAsync(string state = "available")
+        {
+            await using var command = app.DataSource.CreateCommand(
+                $"insert into job (kind, run_at, state) values ('matrix.noop', now() + interval '1 day', '{state}') returning job_id");
+            return (long)(await command.ExecuteScalarAsync())!;
+        }
 
         public async Task<JsonObject> LoginAsync(Actor actor)
         {
