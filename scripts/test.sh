@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 . scripts/lib/postgres.sh
 
 [ -n "${HOLDFAST_TEST_DATABASE_URL:-}" ] || ensure_postgres_binaries
+# The email tests deliver to a real SMTP server: Debian's aiosmtpd, started by the tests.
+if ! /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q python3-aiosmtpd
+fi
 dotnet restore Holdfast.slnx -nologo -v quiet
 dotnet format Holdfast.slnx --verify-no-changes --no-restore
 dotnet build Holdfast.slnx -c Release --no-restore -nologo -v quiet

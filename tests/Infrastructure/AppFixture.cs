@@ -10,9 +10,9 @@ public class AppFixture : IAsyncLifetime
     /// <summary>Configuration overrides for this fixture's app.</summary>
     protected virtual IDictionary<string, string?> Settings => new Dictionary<string, string?>();
 
-    public async ValueTask InitializeAsync() => app = await TestApp.StartAsync(PostgresServer.Instance, Settings);
+    public virtual async ValueTask InitializeAsync() => app = await TestApp.StartAsync(PostgresServer.Instance, Settings);
 
-    public async ValueTask DisposeAsync()
+    public virtual async ValueTask DisposeAsync()
     {
         if (app is not null)
         {

@@ -38,6 +38,7 @@ public sealed class TestApp : WebApplicationFactory<Program>
             ["Database:MigrateOnStartup"] = "false",
             ["Jobs:PollIntervalMilliseconds"] = "100",
             ["Logging:LogLevel:Default"] = "Warning",
+            ["Email:PickupDirectory"] = Path.Combine(Path.GetTempPath(), "holdfast-test-mail"),
             // Tests register hundreds of customers from one address; RateLimitTests sets real limits.
             ["RateLimits:AuthPerMinute"] = "1000000",
             ["RateLimits:HoldBurst"] = "1000000",

@@ -1,8 +1,10 @@
 using System.Net.Mail;
 using Dapper;
+using Holdfast.Features.Notifications;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
+using Holdfast.Infrastructure.Jobs;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.Options;
@@ -43,6 +45,7 @@ public sealed class Register : ICarterModule
         IPasswordHasher<PasswordOwner> hasher,
         TokenIssuer tokens,
         IOptions<SessionOptions> sessions,
+        JobOutbox outbox,
         TimeProvider time,
         CancellationToken cancellationToken)
     {
@@ -66,6 +69,7 @@ public sealed class Register : ICarterModule
                 new { email, display_name = displayName, password_hash = hasher.HashPassword(new PasswordOwner(), request.Password!) },
                 transaction, cancellationToken: cancellationToken));
             var pair = await Sessions.IssueAsync(connection, userId, email, Roles.Customer, Guid.NewGuid(), tokens, sessions.Value, time.GetUtcNow(), cancellationToken);
+            await outbox.EnqueueAsync(connection, new JobRequest(SendEmail.JobKind, new { template = "welcome", user_id = userId }, UniqueKey: $"welcome:{userId}"), cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             return TypedResults.Created($"/users/{userId}",
                 new Response(userId, email, Roles.Customer, pair.AccessToken, pair.ExpiresAt, pair.RefreshToken, pair.RefreshExpiresAt));

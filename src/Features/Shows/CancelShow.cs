@@ -10,7 +10,8 @@ namespace Holdfast.Features.Shows;
 /// <summary>
 /// <c>POST /shows/{id}/cancel</c>: the owning organizer or an admin cancels a show. From the
 /// commit on, no hold is taken; live holds are released at once and announced on the seat feed as
-/// one event. Refunding confirmed bookings belongs to the payments issue, which hooks in here.
+/// one event; every confirmed booking gets a cancellation email (a job each). Refunding them
+/// belongs to the payments issue, which hooks in here.
 /// </summary>
 public sealed class CancelShow : ICarterModule
 {
@@ -95,6 +96,12 @@ public sealed class CancelShow : ICarterModule
         ), expiries as (
           update job set state = 'cancelled', finalized_at = @now
           where kind = 'hold.expire' and unique_key in (select 'hold:' || hold_id from ended) and state in ('available', 'retryable')
+        ), notices as (
+          insert into job (kind, queue, payload, run_at, unique_key, max_attempts, created_at)
+          select 'email.send', 'default', jsonb_build_object('template', 'show_cancelled', 'booking_id', booking_id), @now,
+                 'show_cancelled:' || booking_id, 10, @now
+          from booking where show_id = @show_id and status = 'confirmed'
+          on conflict (kind, unique_key) where unique_key is not null and state in ('available', 'running', 'retryable') do nothing
         )
         select (select count(*)::int from ended),
                seat_feed_append(@show_id, 'released', 'available', (select array_agg(seat_id order by seat_id) from freed), @now)

@@ -29,6 +29,12 @@ public interface IJobHandler
     Task HandleAsync(JobContext job, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// Thrown by a handler when retrying cannot help (a refused address, a malformed payload): the job
+/// is discarded at once, with this message kept as its last error.
+/// </summary>
+public sealed class PermanentJobException(string message, Exception? inner = null) : Exception(message, inner);
+
 /// <summary>Settings under <c>Jobs</c> in configuration.</summary>
 public sealed class JobOptions
 {
@@ -263,6 +269,11 @@ public sealed class JobWorker(
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             await HandBackAsync(job);
+        }
+        catch (PermanentJobException ex)
+        {
+            logger.LogWarning(ex, "Job {JobId} ({Kind}) failed permanently", job.JobId, job.Kind);
+            await FailAsync(job, ex.Message, discard: true);
         }
         catch (Exception ex)
         {
