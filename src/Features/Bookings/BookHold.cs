@@ -1,10 +1,12 @@
 using Holdfast.Features.Notifications;
+using Holdfast.Features.Reminders;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.Jobs;
 using Holdfast.Infrastructure.Payments;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Holdfast.Features.Bookings;
@@ -28,7 +30,8 @@ public sealed class BookHold : ICarterModule
                              "or is already booked (booking_id given); 402 when the payment is declined (the hold stays live).");
 
     internal static async Task<Results<Created<GetBooking.Response>, ProblemHttpResult>> HandleAsync(
-        long holdId, HttpContext http, NpgsqlDataSource db, IPaymentGateway gateway, JobOutbox outbox, TimeProvider time, CancellationToken cancellationToken)
+        long holdId, HttpContext http, NpgsqlDataSource db, IPaymentGateway gateway, JobOutbox outbox, IOptions<ReminderOptions> reminders,
+        TimeProvider time, CancellationToken cancellationToken)
     {
         var userId = http.User.UserId();
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
@@ -66,6 +69,7 @@ public sealed class BookHold : ICarterModule
 
         var bookingId = await ConfirmAsync(connection, holdId, userId, hold, gateway.Provider, payment.Reference, now, cancellationToken);
         await outbox.EnqueueAsync(connection, SendEmail.ForBooking("booking_confirmed", bookingId), cancellationToken);
+        await ReminderSchedule.ScheduleAsync(connection, bookingId, reminders.Value, now, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
 
         var booking = await GetBooking.LoadAsync(connection, bookingId, userId, cancellationToken);

@@ -96,6 +96,9 @@ public sealed class CancelShow : ICarterModule
         ), expiries as (
           update job set state = 'cancelled', finalized_at = @now
           where kind = 'hold.expire' and unique_key in (select 'hold:' || hold_id from ended) and state in ('available', 'retryable')
+        ), reminders as (
+          update job set state = 'cancelled', finalized_at = @now
+          where kind = 'reminder.send' and (payload->>'show_id')::bigint = @show_id and state in ('available', 'retryable')
         ), notices as (
           insert into job (kind, queue, payload, run_at, unique_key, max_attempts, created_at)
           select 'email.send', 'default', jsonb_build_object('template', 'show_cancelled', 'booking_id', booking_id), @now,

@@ -1,3 +1,4 @@
+using Holdfast.Features.Reminders;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
@@ -89,6 +90,11 @@ public sealed class UpdateShow : ICarterModule
         catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.ExclusionViolation, ConstraintName: "show_no_overlap_in_venue" })
         {
             return Problems.Conflict("Venue busy.", "Another show in this venue overlaps the new time.");
+        }
+
+        if (request.StartsAt is not null)
+        {
+            await ReminderSchedule.MoveAsync(connection, showId, new DateTimeOffset(startsAt, TimeSpan.Zero), cancellationToken);
         }
 
         await AuditLog.RecordAsync(connection, http.User.UserId(), "show.updated", "show", showId,

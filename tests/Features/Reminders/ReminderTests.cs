@@ -1,0 +1,111 @@
+using System.Net;
+using System.Net.Http.Json;
+using Holdfast.Features.Lifecycle;
+using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Jobs;
+using Holdfast.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Holdfast.Tests.Features.Reminders;
+
+public sealed class ReminderTests(AppFixture fixture) : IClassFixture<AppFixture>
+{
+    private TestApp App => fixture.App;
+
+    [Fact]
+    public async Task Reminders_fall_48_and_3_elapsed_hours_before_a_show_across_a_daylight_saving_change()
+    {
+        // The UK moves to BST at 01:00 UTC on 28 March 2027. A 09:00 BST show on the 29th is 08:00 UTC;
+        // 48 real hours before is 08:00 UTC (and 08:00 GMT) on the 27th, not 09:00 local.
+        var startsAt = new DateTimeOffset(2027, 3, 29, 9, 0, 0, TimeSpan.FromHours(1));
+        var (organizer, organizerId) = await OrganizerAsync();
+        var show = await TestCatalogue.ShowAsync(App.DataSource, startsAt: startsAt, timeZone: "Europe/London", ownerId: organizerId);
+        var bookingId = await BookAsync(show.ShowId, "1A");
+
+        Assert.Equal(
+            [new DateTime(2027, 3, 27, 8, 0, 0, DateTimeKind.Utc), new DateTime(2027, 3, 29, 5, 0, 0, DateTimeKind.Utc)],
+            await ReminderTimesAsync(bookingId));
+
+        // Moving the show moves its reminders; cancelling it drops them.
+        await organizer.PatchAsJsonAsync($"/shows/{show.ShowId}", new { starts_at = startsAt.AddHours(2) }).ExpectAsync(HttpStatusCode.NoContent);
+        Assert.Equal(
+            [new DateTime(2027, 3, 27, 10, 0, 0, DateTimeKind.Utc), new DateTime(2027, 3, 29, 7, 0, 0, DateTimeKind.Utc)],
+            await ReminderTimesAsync(bookingId));
+        await organizer.PostAsync($"/shows/{show.ShowId}/cancel", null).ExpectAsync(HttpStatusCode.OK);
+        Assert.Empty(await ReminderTimesAsync(bookingId));
+    }
+
+    [Fact]
+    public async Task A_reminder_that_falls_due_sends_its_email()
+    {
+        // Three hours and two seconds away: the 3-hour reminder is due in two seconds, the 48-hour one has passed and is skipped.
+        var show = await TestCatalogue.ShowAsync(App.DataSource, startsAt: DateTimeOffset.UtcNow.AddHours(3).AddSeconds(2));
+        var bookingId = await BookAsync(show.ShowId, "2B");
+        Assert.Single(await ReminderTimesAsync(bookingId));
+
+        await Eventually.EqualAsync("completed", async () =>
+        {
+            await using var command = App.DataSource.CreateCommand($"select coalesce((select state from job where kind = 'email.send' and unique_key = 'reminder:{bookingId}:3'), 'none')");
+            return (string)(await command.ExecuteScalarAsync())!;
+        }, TimeSpan.FromSeconds(20));
+    }
+
+    [Fact]
+    public async Task The_lifecycle_job_closes_sales_then_departs_then_completes_shows()
+    {
+        var now = DateTimeOffset.UtcNow;
+        async Task<long> Show(TimeSpan startsIn, TimeSpan closesBefore)
+        {
+            var show = await TestCatalogue.ShowAsync(App.DataSource, startsAt: now + startsIn);
+            await using var command = App.DataSource.CreateCommand(
+                $"update show set sales_closes_at = starts_at - interval '{(int)closesBefore.TotalMinutes} minutes' where show_id = {show.ShowId}");
+            await command.ExecuteNonQueryAsync();
+            return show.ShowId;
+        }
+
+        var onSale = await Show(TimeSpan.FromHours(5), TimeSpan.FromMinutes(30));
+        var closed = await Show(TimeSpan.FromMinutes(20), TimeSpan.FromMinutes(30));
+        var departed = await Show(TimeSpan.FromMinutes(-60), TimeSpan.Zero); // started an hour ago, ends in an hour
+        var completed = await Show(TimeSpan.FromHours(-3), TimeSpan.Zero);
+
+        await new ShowLifecycle(App.DataSource, TimeProvider.System).HandleAsync(new JobContext(0, ShowLifecycle.JobKind, default, 1, 1), CancellationToken.None);
+
+        await using var command = App.DataSource.CreateCommand(
+            $"select string_agg(status, ',' order by array_position(array[{onSale},{closed},{departed},{completed}]::bigint[], show_id)) from show where show_id in ({onSale},{closed},{departed},{completed})");
+        Assert.Equal("on_sale,closed,departed,completed", (string)(await command.ExecuteScalarAsync())!);
+        var (customer, _) = await App.CustomerAsync();
+        await customer.PostAsJsonAsync($"/shows/{closed}/holds", new { seats = new[] { "1A" } }).ExpectAsync(HttpStatusCode.Conflict);
+    }
+
+    private async Task<long> BookAsync(long showId, string seat)
+    {
+        var (customer, _) = await App.CustomerAsync();
+        var hold = await customer.PostAsJsonAsync($"/shows/{showId}/holds", new { seats = new[] { seat } }).ExpectAsync(HttpStatusCode.Created);
+        return (await customer.PostAsync($"/holds/{hold["hold_id"]}/booking", null).ExpectAsync(HttpStatusCode.Created))["booking_id"]!.GetValue<long>();
+    }
+
+    private async Task<DateTime[]> ReminderTimesAsync(long bookingId)
+    {
+        await using var command = App.DataSource.CreateCommand(
+            $"select run_at from job where kind = 'reminder.send' and (payload->>'booking_id')::bigint = {bookingId} and state in ('available', 'retryable', 'running', 'completed') order by run_at");
+        var times = new List<DateTime>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            times.Add(reader.GetDateTime(0));
+        }
+
+        return [.. times];
+    }
+
+    private async Task<(HttpClient Client, long Id)> OrganizerAsync()
+    {
+        await using var command = App.DataSource.CreateCommand(
+            "insert into app_user (email, display_name, role) values (@email, 'Org', 'organizer') returning app_user_id");
+        command.Parameters.AddWithValue("email", $"org{Guid.NewGuid():N}@example.com");
+        var id = (long)(await command.ExecuteScalarAsync())!;
+        var client = App.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new("Bearer", App.Services.GetRequiredService<TokenIssuer>().Issue(id, "org@example.com", Roles.Organizer, DateTimeOffset.UtcNow).AccessToken);
+        return (client, id);
+    }
+}
