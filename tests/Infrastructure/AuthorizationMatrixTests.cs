@@ -85,6 +85,13 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
             AdminOnly(HttpStatusCode.Created)),
         new("POST", "/airports", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/airports", new { iata = "MXZ", name = "Matrix Airport", city_id = w.CityId, latitude = 0, longitude = 0, time_zone = "UTC" })),
             AdminOnly(HttpStatusCode.Created)),
+        new("GET", "/push/vapid-public-key", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/push/vapid-public-key")), a => Public(a, HttpStatusCode.OK)),
+        new("POST", "/push/subscriptions", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/push/subscriptions", new
+            {
+                endpoint = $"https://push.example/{Guid.NewGuid():N}",
+                keys = new { p256dh = Microsoft.AspNetCore.WebUtilities.WebEncoders.Base64UrlEncode([4, .. new byte[64]]), auth = "AAAAAAAAAAAAAAAAAAAAAA" },
+            })), SignedIn(HttpStatusCode.Created)),
+        new("DELETE", "/push/subscriptions", (w, a) => Task.FromResult(Json(HttpMethod.Delete, "/push/subscriptions?endpoint=https%3A%2F%2Fpush.example%2Fnone")), SignedIn(HttpStatusCode.NoContent)),
         new("GET", "/shows", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/shows?limit=1")), a => Public(a, HttpStatusCode.OK)),
         new("GET", "/shows/{showId:long}", (w, a) => Task.FromResult(Json(HttpMethod.Get, $"/shows/{w.ShowId}")), a => Public(a, HttpStatusCode.OK)),
         new("GET", "/shows/{showId:long}/seats", (w, a) => Task.FromResult(Json(HttpMethod.Get, $"/shows/{w.ShowId}/seats")), a => Public(a, HttpStatusCode.OK)),

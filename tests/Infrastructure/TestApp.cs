@@ -39,6 +39,7 @@ public sealed class TestApp : WebApplicationFactory<Program>
             ["Jobs:PollIntervalMilliseconds"] = "100",
             ["Logging:LogLevel:Default"] = "Warning",
             ["Email:PickupDirectory"] = Path.Combine(Path.GetTempPath(), "holdfast-test-mail"),
+            ["WebPush:KeyFile"] = Path.Combine(Path.GetTempPath(), $"holdfast-test-vapid-{Environment.ProcessId}.json"),
             // Tests register hundreds of customers from one address; RateLimitTests sets real limits.
             ["RateLimits:AuthPerMinute"] = "1000000",
             ["RateLimits:HoldBurst"] = "1000000",

@@ -1,4 +1,5 @@
 using Holdfast.Features.Notifications;
+using Holdfast.Features.Push;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Jobs;
 using Microsoft.Extensions.Options;
@@ -66,9 +67,10 @@ public static class ReminderSchedule
 
 /// <summary>
 /// The <c>reminder.send</c> job: if the booking is still confirmed and the show still on, sends the
-/// reminder email (as its own job, so a mail outage retries only the mail).
+/// reminder by email and by web push to each of the customer's browsers, each as its own job, so a
+/// mail outage or a dead browser retries only itself.
 /// </summary>
-public sealed class SendReminder(NpgsqlDataSource db, JobOutbox outbox) : IJobHandler
+public sealed class SendReminder(NpgsqlDataSource db, JobOutbox outbox, TimeProvider time) : IJobHandler
 {
     /// <inheritdoc />
     public string Kind => ReminderSchedule.JobKind;
@@ -86,8 +88,28 @@ public sealed class SendReminder(NpgsqlDataSource db, JobOutbox outbox) : IJobHa
             return;
         }
 
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await outbox.EnqueueAsync(connection, new JobRequest(SendEmail.JobKind, new { template = "reminder", booking_id = bookingId },
             UniqueKey: $"reminder:{bookingId}:{offset}", MaxAttempts: 10), cancellationToken);
+        if (await SendEmail.LoadBookingAsync(db, bookingId, cancellationToken) is { } booking)
+        {
+            await using var push = new NpgsqlCommand(SendPush.EnqueueForUserSql, connection);
+            push.Parameters.Add(new NpgsqlParameter<long>("user_id", await OwnerAsync(connection, bookingId, cancellationToken)));
+            push.Parameters.Add(new NpgsqlParameter<string>("title", $"Reminder: {booking.Title}"));
+            push.Parameters.Add(new NpgsqlParameter<string>("body", $"{EmailTemplates.Local(booking)} · seats {string.Join(", ", booking.Seats)}"));
+            push.Parameters.Add(new NpgsqlParameter<string>("url", $"/bookings/{bookingId}"));
+            push.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+            await push.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    private static async Task<long> OwnerAsync(NpgsqlConnection connection, long bookingId, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("select app_user_id from booking where booking_id = @booking_id", connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
     private const string LiveSql = """

@@ -1,0 +1,170 @@
+using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Http;
+using Holdfast.Infrastructure.Jobs;
+using Holdfast.Infrastructure.WebPush;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.WebUtilities;
+using Npgsql;
+
+namespace Holdfast.Features.Push;
+
+/// <summary>
+/// Browser push subscriptions: <c>GET /push/vapid-public-key</c> for <c>pushManager.subscribe</c>,
+/// <c>POST /push/subscriptions</c> with the <c>PushSubscription.toJSON()</c> object, and
+/// <c>DELETE /push/subscriptions?endpoint=…</c>.
+/// </summary>
+public sealed class PushSubscriptions : ICarterModule
+{
+    /// <summary>The keys of a subscription, base64url as the browser gives them.</summary>
+    public sealed record Keys(string? P256dh, string? Auth);
+
+    /// <summary><c>PushSubscription.toJSON()</c>.</summary>
+    public sealed record Subscription(string? Endpoint, Keys? Keys);
+
+    /// <summary>The application server key.</summary>
+    public sealed record VapidKey(string PublicKey);
+
+    /// <inheritdoc />
+    public void AddRoutes(IEndpointRouteBuilder app)
+    {
+        app.MapGet("/push/vapid-public-key", (WebPushSender sender) => TypedResults.Ok(new VapidKey(sender.PublicKey)))
+            .WithTags("Push").WithSummary("The VAPID public key (base64url) for pushManager.subscribe");
+        var push = app.MapGroup("/push").RequireAuthorization().WithTags("Push");
+        push.MapPost("/subscriptions", SubscribeAsync).WithSummary("Subscribe this browser to my notifications")
+            .WithDescription("201; 400 names a bad endpoint or key. Re-subscribing an endpoint moves it to the caller.");
+        push.MapDelete("/subscriptions", UnsubscribeAsync).WithSummary("Unsubscribe a browser").WithDescription("204 (also when it was not subscribed).");
+    }
+
+    internal static async Task<Results<Created, ValidationProblem>> SubscribeAsync(
+        Subscription request, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var validation = new Validation()
+            .Require(Uri.TryCreate(request.Endpoint, UriKind.Absolute, out var endpoint) && endpoint.Scheme is "https" or "http" && request.Endpoint!.Length <= 2048,
+                "endpoint", "Required: the subscription's https URL.");
+        var p256dh = Decode(request.Keys?.P256dh);
+        var auth = Decode(request.Keys?.Auth);
+        validation
+            .Require(p256dh is { Length: 65 } && p256dh[0] == 0x04, "keys.p256dh", "Required: an uncompressed P-256 point, base64url (65 octets).")
+            .Require(auth is { Length: 16 }, "keys.auth", "Required: 16 octets, base64url.");
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+
+        await using var command = db.CreateCommand(UpsertSql);
+        command.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
+        command.Parameters.Add(new NpgsqlParameter<string>("endpoint", request.Endpoint!));
+        command.Parameters.Add(new NpgsqlParameter<byte[]>("p256dh", p256dh!));
+        command.Parameters.Add(new NpgsqlParameter<byte[]>("auth", auth!));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+        return TypedResults.Created();
+    }
+
+    internal static async Task<NoContent> UnsubscribeAsync(string? endpoint, HttpContext http, NpgsqlDataSource db, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("delete from push_subscription where endpoint = @endpoint and app_user_id = @user_id");
+        command.Parameters.Add(new NpgsqlParameter<string>("endpoint", endpoint ?? ""));
+        command.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+        return TypedResults.NoContent();
+    }
+
+    private static byte[]? Decode(string? base64Url)
+    {
+        try
+        {
+            return base64Url is null ? null : WebEncoders.Base64UrlDecode(base64Url);
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
+    private const string UpsertSql = """
+        insert into push_subscription (app_user_id, endpoint, p256dh, auth, created_at)
+        values (@user_id, @endpoint, @p256dh, @auth, @now)
+        on conflict (endpoint) do update set app_user_id = excluded.app_user_id, p256dh = excluded.p256dh, auth = excluded.auth
+        """;
+}
+
+/// <summary>
+/// The <c>push.send</c> job: payload <c>{push_subscription_id, title, body, url, ttl_seconds, urgency}</c>.
+/// One job per subscription, so a slow or dead browser never holds up the others.
+/// </summary>
+public sealed class SendPush(NpgsqlDataSource db, WebPushSender sender) : IJobHandler
+{
+    /// <summary>The job kind.</summary>
+    public const string JobKind = "push.send";
+
+    /// <inheritdoc />
+    public string Kind => JobKind;
+
+    /// <summary>SQL that enqueues one <c>push.send</c> job per subscription of <c>@user_id</c>, with <c>@title</c>, <c>@body</c>, <c>@url</c>, <c>@now</c>.</summary>
+    public const string EnqueueForUserSql = """
+        insert into job (kind, queue, payload, run_at, max_attempts, created_at)
+        select 'push.send', 'default',
+               jsonb_build_object('push_subscription_id', push_subscription_id, 'title', @title, 'body', @body, 'url', @url,
+                                  'ttl_seconds', 86400, 'urgency', 'normal'),
+               @now, 8, @now
+        from push_subscription where app_user_id = @user_id
+        """;
+
+    /// <inheritdoc />
+    public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
+    {
+        var subscriptionId = job.Payload.GetProperty("push_subscription_id").GetInt64();
+        await using var command = db.CreateCommand("select endpoint, p256dh, auth from push_subscription where push_subscription_id = @id");
+        command.Parameters.Add(new NpgsqlParameter<long>("id", subscriptionId));
+        string endpoint;
+        byte[] p256dh, auth;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            if (!await reader.ReadAsync(cancellationToken))
+            {
+                return; // unsubscribed meanwhile
+            }
+
+            (endpoint, p256dh, auth) = (reader.GetString(0), reader.GetFieldValue<byte[]>(1), reader.GetFieldValue<byte[]>(2));
+        }
+
+        var payload = new
+        {
+            title = job.Payload.GetProperty("title").GetString(),
+            body = job.Payload.GetProperty("body").GetString(),
+            url = job.Payload.TryGetProperty("url", out var url) ? url.GetString() : null,
+        };
+        var outcome = await sender.SendAsync(new Uri(endpoint), p256dh, auth, payload,
+            job.Payload.TryGetProperty("ttl_seconds", out var ttl) ? ttl.GetInt32() : 86400,
+            job.Payload.TryGetProperty("urgency", out var urgency) ? urgency.GetString() ?? "normal" : "normal", cancellationToken);
+        switch (outcome)
+        {
+            case PushOutcome.Gone:
+                await using (var delete = db.CreateCommand("delete from push_subscription where push_subscription_id = @id"))
+                {
+                    delete.Parameters.Add(new NpgsqlParameter<long>("id", subscriptionId));
+                    await delete.ExecuteNonQueryAsync(cancellationToken);
+                }
+
+                break;
+            case PushOutcome.Retry:
+                throw new HttpRequestException($"Push service for subscription {subscriptionId} asked to retry later.");
+            case PushOutcome.Rejected:
+                throw new PermanentJobException($"Push service refused the message for subscription {subscriptionId}.");
+        }
+    }
+}
+
+/// <summary>Registers the Web Push sender and its settings.</summary>
+public sealed class PushServices : IConfigureServices
+{
+    /// <inheritdoc />
+    public void ConfigureServices(IServiceCollection services, IConfiguration configuration)
+    {
+        services.Configure<WebPushOptions>(configuration.GetSection("WebPush"));
+        services.AddSingleton<VapidKeys>();
+        services.AddHttpClient<WebPushSender>(client => client.Timeout = TimeSpan.FromSeconds(15));
+    }
+}
