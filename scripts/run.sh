@@ -30,6 +30,9 @@ dotnet build src -c Release -nologo -v quiet
 APP="dotnet src/bin/Release/net10.0/Holdfast.dll"
 export ASPNETCORE_ENVIRONMENT=Development
 export ConnectionStrings__Holdfast="$CONNECTION"
+# Emails become .eml files here; the VAPID key pair for web push is generated here once.
+export Email__PickupDirectory="$PWD/.data/mail"
+export WebPush__KeyFile="$PWD/.data/vapid-keys.json"
 $APP migrate
 $APP seed --days "${HOLDFAST_SEED_DAYS:-30}"
 echo "Holdfast on $URL (demo page: $URL/, API: $URL/openapi/v1.json). Ctrl-C stops it."

@@ -50,6 +50,16 @@ public static class EmailTemplates
         $"Hello {b.Name},\n\nwe are sorry: {b.Title} on {Local(b)} is cancelled. Booking {b.BookingId} will be refunded in full.\n\n{Details(b)}\n",
         $"<p>Hello {E(b.Name)},</p><p>we are sorry: {E(b.Title)} on {E(Local(b))} is cancelled. Booking {b.BookingId} will be refunded in full.</p>{DetailsHtml(b)}");
 
+    /// <summary>An organizer's notice about the show (a delay, a change).</summary>
+    public static EmailMessage Notice(Booking b, string subject, string message) => Build(b.To, $"{subject}: {b.Title}",
+        $"Hello {b.Name},\n\n{message}\n\n{Details(b)}\n",
+        $"<p>Hello {E(b.Name)},</p>{string.Join("", message.Split("\n\n").Select(p => $"<p>{E(p)}</p>"))}{DetailsHtml(b)}");
+
+    /// <summary>Double opt-in: the link that confirms a newsletter subscription.</summary>
+    public static EmailMessage NewsletterConfirm(string to, Uri confirm) => Build(to, "Confirm your Holdfast newsletter subscription",
+        $"Someone, hopefully you, asked to receive the Holdfast newsletter at this address.\n\nConfirm: {confirm}\n\nIf it was not you, ignore this email and nothing will be sent.\n",
+        $"<p>Someone, hopefully you, asked to receive the Holdfast newsletter at this address.</p><p><a href=\"{E(confirm.ToString())}\">Confirm my subscription</a></p><p>If it was not you, ignore this email and nothing will be sent.</p>");
+
     /// <summary>A reminder some hours before the show.</summary>
     public static EmailMessage Reminder(Booking b) => Build(b.To, $"Reminder: {b.Title}, {Local(b)}",
         $"Hello {b.Name},\n\na reminder of your booking {b.BookingId}.\n\n{Details(b)}\n",

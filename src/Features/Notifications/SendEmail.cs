@@ -1,7 +1,9 @@
 using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Email;
 using Holdfast.Infrastructure.Jobs;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Holdfast.Features.Notifications;
@@ -11,7 +13,7 @@ namespace Holdfast.Features.Notifications;
 /// it runs, so an email says what is true when it leaves, and renders <see cref="EmailTemplates"/>.
 /// Transient SMTP failures throw and are retried by the engine; refusals are permanent.
 /// </summary>
-public sealed class SendEmail(NpgsqlDataSource db, IEmailSender sender) : IJobHandler
+public sealed class SendEmail(NpgsqlDataSource db, IEmailSender sender, LinkTokens links, IOptions<Newsletter.NewsletterOptions> newsletter) : IJobHandler
 {
     /// <summary>The job kind.</summary>
     public const string JobKind = "email.send";
@@ -27,15 +29,63 @@ public sealed class SendEmail(NpgsqlDataSource db, IEmailSender sender) : IJobHa
     public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
     {
         var template = job.Payload.GetProperty("template").GetString();
-        var message = template switch
+        EmailMessage? message = template switch
         {
             "welcome" => await WelcomeAsync(job.Payload.GetProperty("user_id").GetInt64(), cancellationToken),
             "booking_confirmed" => EmailTemplates.BookingConfirmed(await BookingAsync(job, cancellationToken)),
             "show_cancelled" => EmailTemplates.ShowCancelled(await BookingAsync(job, cancellationToken)),
             "reminder" => EmailTemplates.Reminder(await BookingAsync(job, cancellationToken)),
+            "notice" => await NoticeAsync(job, cancellationToken),
+            "newsletter_confirm" => await NewsletterConfirmAsync(job, cancellationToken),
+            "newsletter_issue" => await NewsletterIssueAsync(job, cancellationToken),
             _ => throw new PermanentJobException($"Unknown email template '{template}'."),
         };
-        await sender.SendAsync(message, cancellationToken);
+        if (message is not null)
+        {
+            await sender.SendAsync(message, cancellationToken);
+        }
+    }
+
+    private Uri Link(string path, string purpose, long id) =>
+        new($"{newsletter.Value.PublicBaseUrl.TrimEnd('/')}{path}?token={links.Create(purpose, id)}");
+
+    private async Task<EmailMessage?> NewsletterConfirmAsync(JobContext job, CancellationToken cancellationToken)
+    {
+        var id = job.Payload.GetProperty("subscriber_id").GetInt64();
+        await using var command = db.CreateCommand("select email from newsletter_subscriber where newsletter_subscriber_id = @id and status = 'pending'");
+        command.Parameters.Add(new NpgsqlParameter<long>("id", id));
+        return await command.ExecuteScalarAsync(cancellationToken) is string email
+            ? EmailTemplates.NewsletterConfirm(email, Link("/newsletter/confirm", Newsletter.NewsletterSubscriptions.ConfirmPurpose, id))
+            : null;
+    }
+
+    // An issue goes only to subscribers still confirmed when their email's turn comes.
+    private async Task<EmailMessage?> NewsletterIssueAsync(JobContext job, CancellationToken cancellationToken)
+    {
+        var id = job.Payload.GetProperty("subscriber_id").GetInt64();
+        await using var command = db.CreateCommand("""
+            select s.email, i.subject, i.body
+            from newsletter_subscriber s, newsletter_issue i
+            where s.newsletter_subscriber_id = @id and s.status = 'confirmed' and i.newsletter_issue_id = @issue_id
+            """);
+        command.Parameters.Add(new NpgsqlParameter<long>("id", id));
+        command.Parameters.Add(new NpgsqlParameter<long>("issue_id", job.Payload.GetProperty("issue_id").GetInt64()));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? EmailTemplates.Newsletter(reader.GetString(0), reader.GetString(1), reader.GetString(2),
+                Link("/newsletter/unsubscribe", Newsletter.NewsletterSubscriptions.UnsubscribePurpose, id))
+            : null;
+    }
+
+    private async Task<EmailMessage> NoticeAsync(JobContext job, CancellationToken cancellationToken)
+    {
+        var booking = await BookingAsync(job, cancellationToken);
+        await using var command = db.CreateCommand("select subject, message from show_notice where show_notice_id = @id");
+        command.Parameters.Add(new NpgsqlParameter<long>("id", job.Payload.GetProperty("notice_id").GetInt64()));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? EmailTemplates.Notice(booking, reader.GetString(0), reader.GetString(1))
+            : throw new PermanentJobException("The notice no longer exists.");
     }
 
     private async Task<EmailMessage> WelcomeAsync(long userId, CancellationToken cancellationToken)

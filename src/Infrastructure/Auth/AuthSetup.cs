@@ -73,6 +73,7 @@ public static class AuthSetup
             .Validate(o => o.AccessTokenMinutes is >= 1 and <= 1440, "Auth:AccessTokenMinutes must be 1 to 1440.")
             .ValidateOnStart();
         services.AddSingleton<TokenIssuer>();
+        services.AddSingleton<LinkTokens>();
         services.AddSingleton<IPasswordHasher<PasswordOwner>, PasswordHasher<PasswordOwner>>();
 
         services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();

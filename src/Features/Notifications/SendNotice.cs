@@ -1,0 +1,105 @@
+using Holdfast.Features.Push;
+using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
+using Holdfast.Infrastructure.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+
+namespace Holdfast.Features.Notifications;
+
+/// <summary>
+/// <c>POST /shows/{id}/notices</c>: the owning organizer or an admin tells everyone booked on a
+/// show something (a delay, a gate change), by email and by push, one job per booking and browser.
+/// </summary>
+public sealed class SendNotice : ICarterModule
+{
+    /// <summary>The notice.</summary>
+    /// <param name="Subject">1–200 characters.</param>
+    /// <param name="Message">1–5000 characters; blank lines separate paragraphs.</param>
+    public sealed record Request(string? Subject, string? Message);
+
+    /// <summary>What was queued.</summary>
+    /// <param name="NoticeId">The notice.</param>
+    /// <param name="Bookings">Confirmed bookings it goes to (one email each).</param>
+    /// <param name="Pushes">Browser subscriptions it goes to.</param>
+    public sealed record Response(long NoticeId, int Bookings, int Pushes);
+
+    /// <inheritdoc />
+    public void AddRoutes(IEndpointRouteBuilder app) =>
+        app.MapPost("/shows/{showId:long}/notices", HandleAsync)
+            .RequireAuthorization(Roles.Organizer)
+            .WithTags("Notifications")
+            .WithSummary("Tell everyone booked on a show")
+            .WithDescription("The owning organizer or an admin. 202 with what was queued; 400 names a bad field; 404 when the show is not yours.");
+
+    internal static async Task<Results<Accepted<Response>, ValidationProblem, ProblemHttpResult>> HandleAsync(
+        long showId, Request request, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var validation = new Validation()
+            .Require(request.Subject is { Length: >= 1 and <= 200 }, "subject", "Required: 1 to 200 characters.")
+            .Require(request.Message is { Length: >= 1 and <= 5000 }, "message", "Required: 1 to 5000 characters.");
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+
+        var now = time.GetUtcNow();
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(QueueSql, connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+        command.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
+        command.Parameters.Add(new NpgsqlParameter<bool>("is_admin", http.User.IsAdmin()));
+        command.Parameters.Add(new NpgsqlParameter<string>("subject", request.Subject!));
+        command.Parameters.Add(new NpgsqlParameter<string>("message", request.Message!));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        Response? response = null;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            if (await reader.ReadAsync(cancellationToken) && !reader.IsDBNull(0))
+            {
+                response = new Response(reader.GetInt64(0), reader.GetInt32(1), reader.GetInt32(2));
+            }
+        }
+
+        if (response is null)
+        {
+            return Problems.NotFound("Show");
+        }
+
+        await AuditLog.RecordAsync(connection, http.User.UserId(), "show.notice_sent", "show", showId, null, new { response.NoticeId, request.Subject }, now, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return TypedResults.Accepted($"/shows/{showId}", response);
+    }
+
+    // The notice, one email job per confirmed booking and one push job per subscription of those customers.
+    private const string QueueSql = """
+        with target as (
+          select s.show_id, e.title
+          from show s join venue v on v.venue_id = s.venue_id join event e on e.event_id = s.event_id
+          where s.show_id = @show_id and (@is_admin or v.owner_app_user_id = @user_id or e.owner_app_user_id = @user_id)
+        ), notice as (
+          insert into show_notice (show_id, subject, message, created_by, created_at)
+          select show_id, @subject, @message, @user_id, @now from target
+          returning show_notice_id
+        ), bookings as (
+          select b.booking_id, b.app_user_id from booking b, target where b.show_id = target.show_id and b.status = 'confirmed'
+        ), emails as (
+          insert into job (kind, queue, payload, run_at, unique_key, max_attempts, created_at)
+          select 'email.send', 'default', jsonb_build_object('template', 'notice', 'booking_id', b.booking_id, 'notice_id', n.show_notice_id),
+                 @now, 'notice:' || n.show_notice_id || ':' || b.booking_id, 10, @now
+          from bookings b, notice n
+          returning 1
+        ), pushes as (
+          insert into job (kind, queue, payload, run_at, max_attempts, created_at)
+          select 'push.send', 'default',
+                 jsonb_build_object('push_subscription_id', p.push_subscription_id, 'title', @subject || ': ' || t.title, 'body', left(@message, 200),
+                                    'url', '/bookings/' || b.booking_id, 'ttl_seconds', 86400, 'urgency', 'high'),
+                 @now, 8, @now
+          from bookings b join push_subscription p on p.app_user_id = b.app_user_id, target t
+          returning 1
+        )
+        select (select show_notice_id from notice), (select count(*)::int from emails), (select count(*)::int from pushes)
+        """;
+}
