@@ -26,6 +26,7 @@ public static class HoldfastApp
         services.AddHoldfastDatabase(builder.Configuration);
         services.AddHoldfastAuth();
         services.AddHoldfastRateLimiting();
+        services.AddSingleton(new RecurringJob("idempotency.prune", "17 * * * *", PruneIdempotencyKeys.JobKind));
         services.AddJobs(builder.Configuration, assembly);
         services.AddSingleton<SeatFeedHub>();
         services.AddHostedService(sp => sp.GetRequiredService<SeatFeedHub>());
@@ -50,6 +51,7 @@ public static class HoldfastApp
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseRateLimiter();
+        app.UseMiddleware<IdempotencyMiddleware>();
         app.MapOpenApi();
         app.MapCarter();
         return app;

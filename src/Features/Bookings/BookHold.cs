@@ -24,6 +24,7 @@ public sealed class BookHold : ICarterModule
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/holds/{holdId:long}/booking", HandleAsync)
             .RequireAuthorization()
+            .WithMetadata(new IdempotentAttribute())
             .WithTags("Bookings")
             .WithSummary("Book a hold (checkout)")
             .WithDescription("201 with the confirmed booking. 404 when the hold is not yours; 409 when it expired, was released " +

@@ -44,6 +44,7 @@ public sealed partial class HoldSeats : ICarterModule
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/shows/{showId:long}/holds", HandleAsync)
             .RequireAuthorization()
+            .WithMetadata(new IdempotentAttribute())
             .RequireRateLimiting(RateLimiting.Holds)
             .WithTags("Holds")
             .WithSummary("Hold seats of a show")

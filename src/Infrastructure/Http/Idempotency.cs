@@ -1,0 +1,189 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using Holdfast.Infrastructure.Jobs;
+using Microsoft.AspNetCore.Mvc;
+using Npgsql;
+
+namespace Holdfast.Infrastructure.Http;
+
+/// <summary>Marks an endpoint as honouring the <c>Idempotency-Key</c> request header.</summary>
+[AttributeUsage(AttributeTargets.Method | AttributeTargets.Class)]
+public sealed class IdempotentAttribute : Attribute;
+
+/// <summary>
+/// <c>Idempotency-Key</c> for endpoints marked <see cref="IdempotentAttribute"/> (draft-ietf-httpapi-idempotency-key-header):
+/// the first request with a key runs and its response (status, type, body) is stored in
+/// <c>idempotency_key</c>; a retry with the same method, path and body gets that response again
+/// (<c>Idempotent-Replayed: true</c>); with a different body, 422; while the first is still running,
+/// 409. Keys are scoped to the caller (the account, or the client IP when anonymous) and pruned
+/// after 24 h. A request that fails with a 5xx releases its key so it can be retried.
+/// </summary>
+public sealed class IdempotencyMiddleware(RequestDelegate next, NpgsqlDataSource db, TimeProvider time)
+{
+    /// <summary>The request header.</summary>
+    public const string Header = "Idempotency-Key";
+
+    /// <summary>Runs the request under its key.</summary>
+    public async Task InvokeAsync(HttpContext http)
+    {
+        var key = http.Request.Headers[Header].FirstOrDefault();
+        if (key is null || http.GetEndpoint()?.Metadata.GetMetadata<IdempotentAttribute>() is null)
+        {
+            await next(http);
+            return;
+        }
+
+        if (key.Length is 0 or > 255)
+        {
+            await ProblemAsync(http, StatusCodes.Status400BadRequest, "Invalid Idempotency-Key.", "The Idempotency-Key header must be 1 to 255 characters.");
+            return;
+        }
+
+        http.Request.EnableBuffering();
+        using var body = new MemoryStream();
+        await http.Request.Body.CopyToAsync(body, http.RequestAborted);
+        http.Request.Body.Position = 0;
+        var hash = SHA256.HashData(body.ToArray());
+        var caller = http.User.FindFirstValue("sub") is { } sub ? "user:" + sub : "ip:" + http.Connection.RemoteIpAddress;
+        var path = http.Request.Path.Value ?? "";
+
+        await using (var claim = db.CreateCommand(ClaimSql))
+        {
+            claim.Parameters.Add(new NpgsqlParameter<string>("caller", caller));
+            claim.Parameters.Add(new NpgsqlParameter<string>("key", key));
+            claim.Parameters.Add(new NpgsqlParameter<string>("method", http.Request.Method));
+            claim.Parameters.Add(new NpgsqlParameter<string>("path", path));
+            claim.Parameters.Add(new NpgsqlParameter<byte[]>("hash", hash));
+            claim.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+            if (await claim.ExecuteScalarAsync(http.RequestAborted) is null)
+            {
+                await ReplayAsync(http, caller, key, path, hash);
+                return;
+            }
+        }
+
+        var original = http.Response.Body;
+        using var captured = new MemoryStream();
+        http.Response.Body = captured;
+        try
+        {
+            await next(http);
+        }
+        catch
+        {
+            await ReleaseAsync(caller, key);
+            throw;
+        }
+        finally
+        {
+            http.Response.Body = original;
+        }
+
+        if (http.Response.StatusCode >= 500)
+        {
+            await ReleaseAsync(caller, key);
+        }
+        else
+        {
+            await using var store = db.CreateCommand(StoreSql);
+            store.Parameters.Add(new NpgsqlParameter<string>("caller", caller));
+            store.Parameters.Add(new NpgsqlParameter<string>("key", key));
+            store.Parameters.Add(new NpgsqlParameter<int>("status", http.Response.StatusCode));
+            store.Parameters.Add(new NpgsqlParameter<string?>("type", http.Response.ContentType));
+            store.Parameters.Add(new NpgsqlParameter<byte[]>("body", captured.ToArray()));
+            await store.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+
+        captured.Position = 0;
+        await captured.CopyToAsync(original, http.RequestAborted);
+    }
+
+    private async Task ReplayAsync(HttpContext http, string caller, string key, string path, byte[] hash)
+    {
+        await using var read = db.CreateCommand(ReadSql);
+        read.Parameters.Add(new NpgsqlParameter<string>("caller", caller));
+        read.Parameters.Add(new NpgsqlParameter<string>("key", key));
+        await using var reader = await read.ExecuteReaderAsync(http.RequestAborted);
+        if (!await reader.ReadAsync(http.RequestAborted))
+        {
+            // Released by a failed first attempt between our insert and this read: tell the client to retry.
+            await ProblemAsync(http, StatusCodes.Status409Conflict, "Request in flight.", "A request with this Idempotency-Key is being processed; retry shortly.");
+            return;
+        }
+
+        var (method, storedPath, storedHash) = (reader.GetString(0), reader.GetString(1), reader.GetFieldValue<byte[]>(2));
+        if (method != http.Request.Method || storedPath != path || !CryptographicOperations.FixedTimeEquals(storedHash, hash))
+        {
+            await ProblemAsync(http, StatusCodes.Status422UnprocessableEntity, "Idempotency-Key reused.",
+                "This Idempotency-Key was used for a different request; use a new key for a new request.");
+            return;
+        }
+
+        if (reader.IsDBNull(3))
+        {
+            await ProblemAsync(http, StatusCodes.Status409Conflict, "Request in flight.", "A request with this Idempotency-Key is being processed; retry shortly.");
+            return;
+        }
+
+        http.Response.StatusCode = reader.GetInt32(3);
+        if (!reader.IsDBNull(4))
+        {
+            http.Response.ContentType = reader.GetString(4);
+        }
+
+        http.Response.Headers["Idempotent-Replayed"] = "true";
+        await http.Response.Body.WriteAsync(reader.GetFieldValue<byte[]>(5), http.RequestAborted);
+    }
+
+    private async Task ReleaseAsync(string caller, string key)
+    {
+        await using var release = db.CreateCommand("delete from idempotency_key where caller = @caller and key = @key and response_status is null");
+        release.Parameters.Add(new NpgsqlParameter<string>("caller", caller));
+        release.Parameters.Add(new NpgsqlParameter<string>("key", key));
+        await release.ExecuteNonQueryAsync(CancellationToken.None);
+    }
+
+    private static async Task ProblemAsync(HttpContext http, int status, string title, string detail)
+    {
+        http.Response.StatusCode = status;
+        await http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = http,
+            ProblemDetails = new ProblemDetails { Status = status, Title = title, Detail = detail },
+        });
+    }
+
+    // Returns a row only when this request claimed the key.
+    private const string ClaimSql = """
+        insert into idempotency_key (caller, key, method, path, request_hash, created_at)
+        values (@caller, @key, @method, @path, @hash, @now)
+        on conflict (caller, key) do nothing
+        returning 1
+        """;
+
+    private const string ReadSql = """
+        select method, path, request_hash, response_status, response_type, response_body from idempotency_key where caller = @caller and key = @key
+        """;
+
+    private const string StoreSql = """
+        update idempotency_key set response_status = @status, response_type = @type, response_body = @body where caller = @caller and key = @key
+        """;
+}
+
+/// <summary>The <c>idempotency.prune</c> job (hourly): forgets keys older than 24 hours.</summary>
+public sealed class PruneIdempotencyKeys(NpgsqlDataSource db, TimeProvider time) : IJobHandler
+{
+    /// <summary>The job kind.</summary>
+    public const string JobKind = "idempotency.prune";
+
+    /// <inheritdoc />
+    public string Kind => JobKind;
+
+    /// <inheritdoc />
+    public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("delete from idempotency_key where created_at < @cutoff");
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("cutoff", time.GetUtcNow().AddHours(-24)));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+}
