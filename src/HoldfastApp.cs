@@ -30,7 +30,8 @@ public static class HoldfastApp
         services.AddJobs(builder.Configuration, assembly);
         services.AddSingleton<SeatFeedHub>();
         services.AddHostedService(sp => sp.GetRequiredService<SeatFeedHub>());
-        services.AddSingleton<IPaymentGateway, FakePaymentGateway>();
+        services.AddSingleton<FakePaymentGateway>();
+        services.AddSingleton<IPaymentGateway>(sp => sp.GetRequiredService<FakePaymentGateway>());
         services.AddOpenApi();
         services.AddCarter(assembly);
         foreach (var configure in assembly.GetTypes().Where(t => typeof(IConfigureServices).IsAssignableFrom(t) && t.IsClass))

@@ -115,6 +115,8 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
             Table(HttpStatusCode.NotFound, HttpStatusCode.NoContent, HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NoContent)),
         new("POST", "/holds/{holdId:long}/booking", async (w, a) => Json(HttpMethod.Post, $"/holds/{await w.OwnerHoldAsync()}/booking"),
             Table(HttpStatusCode.NotFound, HttpStatusCode.Created, HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NotFound)),
+        new("POST", "/bookings/{bookingId:long}/payments", async (w, a) => Json(HttpMethod.Post, $"/bookings/{await w.OwnerDeclinedBookingAsync()}/payments"),
+            Table(HttpStatusCode.NotFound, HttpStatusCode.Created, HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NotFound)),
         new("GET", "/bookings/{bookingId:long}", (w, a) => Task.FromResult(Json(HttpMethod.Get, $"/bookings/{w.BookingId}")),
             Table(HttpStatusCode.NotFound, HttpStatusCode.OK, HttpStatusCode.NotFound, HttpStatusCode.OK, HttpStatusCode.OK)),
         new("POST", "/venues", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/venues", new { name = $"V {Guid.NewGuid():N}", kind = "coach", layout = SmallLayout })),
@@ -292,6 +294,14 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
             using var owner = ClientFor(Actor.Owner);
             var hold = await owner.PostAsJsonAsync($"/shows/{ShowId}/holds", new { category = "standard", quantity = 1 }).ExpectAsync(HttpStatusCode.Created);
             return hold["hold_id"]!.GetValue<long>();
+        }
+
+        public async Task<long> OwnerDeclinedBookingAsync()
+        {
+            using var owner = ClientFor(Actor.Owner);
+            var hold = await OwnerHoldAsync();
+            var declined = await owner.PostAsJsonAsync($"/holds/{hold}/booking", new { payment_method = "pm_card_chargeDeclined" }).ExpectAsync(HttpStatusCode.PaymentRequired);
+            return declined["booking_id"]!.GetValue<long>();
         }
 
         public async Task<long> OwnedVenueAsync()

@@ -1,24 +1,29 @@
-using Holdfast.Features.Notifications;
-using Holdfast.Features.Reminders;
+using Holdfast.Features.Payments;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.Jobs;
 using Holdfast.Infrastructure.Payments;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.ModelBinding;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Holdfast.Features.Bookings;
 
 /// <summary>
-/// <c>POST /holds/{id}/booking</c>: checks out a live hold through the payment gateway. The booking
-/// is confirmed and its seats booked in one transaction that holds the hold's row lock, so a racing
-/// release or expiry either happens before (and this answers 409) or finds the hold already booked.
+/// <c>POST /holds/{id}/booking</c>: checkout. Turns a live hold into a booking awaiting payment (its
+/// seats stay held, now until the payment deadline) and starts a payment: a PaymentIntent for the
+/// hold's locked total. The booking is confirmed, and its seats booked, only when the payment
+/// succeeds: at once with the fake gateway's default card, or when Stripe's webhook says so.
 /// </summary>
 public sealed class BookHold : ICarterModule
 {
-    private sealed record HoldRow(string Status, DateTime ExpiresAt, long ShowId, string Currency, long TotalMinor, int SeatCount, long? BookingId);
+    /// <summary>Optional: a payment method to confirm with at once (Stripe test ids such as <c>pm_card_visa</c>; see <see cref="FakePaymentGateway"/>).</summary>
+    public sealed record Request(string? PaymentMethod);
+
+    private sealed record HoldRow(string Status, DateTime ExpiresAt, long ShowId, string Currency, long TotalMinor, long? BookingId, string? BookingStatus);
 
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
@@ -26,54 +31,72 @@ public sealed class BookHold : ICarterModule
             .RequireAuthorization()
             .WithMetadata(new IdempotentAttribute())
             .WithTags("Bookings")
-            .WithSummary("Book a hold (checkout)")
-            .WithDescription("201 with the confirmed booking. 404 when the hold is not yours; 409 when it expired, was released " +
-                             "or is already booked (booking_id given); 402 when the payment is declined (the hold stays live).");
+            .WithSummary("Check out a hold")
+            .WithDescription("201 with the booking: confirmed when paid at once, else pending_payment with payment.client_secret for Stripe.js " +
+                             "and a payment_deadline. 402 when declined (the booking stays payable: POST /bookings/{id}/payments); 502 when the " +
+                             "provider is down. 404 when the hold is not yours; 409 when it ended or is already checked out (booking_id given).");
 
     internal static async Task<Results<Created<GetBooking.Response>, ProblemHttpResult>> HandleAsync(
-        long holdId, HttpContext http, NpgsqlDataSource db, IPaymentGateway gateway, JobOutbox outbox, IOptions<ReminderOptions> reminders,
-        TimeProvider time, CancellationToken cancellationToken)
+        long holdId, [FromBody(EmptyBodyBehavior = EmptyBodyBehavior.Allow)] Request? request, HttpContext http, NpgsqlDataSource db,
+        IPaymentGateway gateway, PaymentProcessing payments, JobOutbox outbox, IOptions<PaymentOptions> options, TimeProvider time, CancellationToken cancellationToken)
     {
         var userId = http.User.UserId();
-        await using var connection = await db.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-
-        var hold = await LockHoldAsync(connection, holdId, userId, cancellationToken);
         var now = time.GetUtcNow();
-        if (hold is null)
+        var deadline = now.AddMinutes(options.Value.DeadlineMinutes);
+        long bookingId, attemptId;
+        string key;
+        HoldRow hold;
+        await using (var connection = await db.OpenConnectionAsync(cancellationToken))
+        await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
         {
-            return Problems.NotFound("Hold");
+            var locked = await LockHoldAsync(connection, holdId, userId, cancellationToken);
+            if (locked is null)
+            {
+                return Problems.NotFound("Hold");
+            }
+
+            hold = locked;
+            if (hold.BookingId is { } existing)
+            {
+                return Problems.Conflict(hold.BookingStatus == "pending_payment" ? "Already checking out." : "Hold already booked.",
+                    hold.BookingStatus == "pending_payment" ? $"Booking {existing} awaits payment: POST /bookings/{existing}/payments." : $"Hold {holdId} is booking {existing}.",
+                    new Dictionary<string, object?> { ["booking_id"] = existing });
+            }
+
+            if (hold.Status != "active" || hold.ExpiresAt <= now.UtcDateTime)
+            {
+                var status = hold.Status == "active" ? "expired" : hold.Status;
+                return Problems.Conflict("Hold no longer live.", $"Hold {holdId} is {status}; hold the seats again.", new Dictionary<string, object?> { ["hold_status"] = status });
+            }
+
+            await using (var create = new NpgsqlCommand(CreateBookingSql, connection))
+            {
+                create.Parameters.Add(new NpgsqlParameter<long>("hold_id", holdId));
+                create.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
+                create.Parameters.Add(new NpgsqlParameter<long>("show_id", hold.ShowId));
+                create.Parameters.Add(new NpgsqlParameter<string>("currency", hold.Currency));
+                create.Parameters.Add(new NpgsqlParameter<long>("total_minor", hold.TotalMinor));
+                create.Parameters.Add(new NpgsqlParameter<string>("provider", gateway.Provider));
+                create.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+                create.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("deadline", deadline));
+                bookingId = (long)(await create.ExecuteScalarAsync(cancellationToken))!;
+            }
+
+            (attemptId, key) = await Checkout.CreateAttemptAsync(connection, bookingId, gateway.Provider, hold.TotalMinor, hold.Currency, now, cancellationToken);
+            await outbox.EnqueueAsync(connection, new JobRequest(PaymentDeadline.JobKind, new { booking_id = bookingId }, deadline, "default",
+                Priority: 1, UniqueKey: $"deadline:{bookingId}"), cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
         }
 
-        if (hold.Status == "booked")
+        var problem = await Checkout.RunAttemptAsync(db, gateway, payments, bookingId, attemptId, key, hold.TotalMinor, hold.Currency,
+            request?.PaymentMethod, deadline, time, cancellationToken);
+        if (problem is not null)
         {
-            return Problems.Conflict("Hold already booked.", $"Hold {holdId} is booking {hold.BookingId}.",
-                new Dictionary<string, object?> { ["booking_id"] = hold.BookingId });
+            return problem;
         }
 
-        if (hold.Status != "active" || hold.ExpiresAt <= now.UtcDateTime)
-        {
-            var status = hold.Status == "active" ? "expired" : hold.Status;
-            return Problems.Conflict("Hold no longer live.", $"Hold {holdId} is {status}; hold the seats again.",
-                new Dictionary<string, object?> { ["hold_status"] = status });
-        }
-
-        // One idempotency key per attempt (a declined card must not poison the retry: alf.io #1254).
-        var payment = await gateway.ChargeAsync(
-            new PaymentRequest(hold.TotalMinor, hold.Currency, $"hold-{holdId}-{Guid.NewGuid():N}", $"Holdfast hold {holdId}"),
-            cancellationToken);
-        if (!payment.Succeeded)
-        {
-            return TypedResults.Problem(statusCode: StatusCodes.Status402PaymentRequired, title: "Payment declined.",
-                detail: payment.DeclineReason ?? "The payment was declined; the hold stays live until it expires.");
-        }
-
-        var bookingId = await ConfirmAsync(connection, holdId, userId, hold, gateway.Provider, payment.Reference, now, cancellationToken);
-        await outbox.EnqueueAsync(connection, SendEmail.ForBooking("booking_confirmed", bookingId), cancellationToken);
-        await ReminderSchedule.ScheduleAsync(connection, bookingId, reminders.Value, now, cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-
-        var booking = await GetBooking.LoadAsync(connection, bookingId, userId, cancellationToken);
+        await using var read = await db.OpenConnectionAsync(cancellationToken);
+        var booking = await GetBooking.LoadAsync(read, bookingId, userId, cancellationToken);
         return TypedResults.Created($"/bookings/{bookingId}", booking!);
     }
 
@@ -83,83 +106,38 @@ public sealed class BookHold : ICarterModule
         command.Parameters.Add(new NpgsqlParameter<long>("hold_id", holdId));
         command.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken))
-        {
-            return null;
-        }
-
-        return new HoldRow(reader.GetString(0), reader.GetDateTime(1), reader.GetInt64(2), reader.GetString(3), reader.GetInt64(4),
-            reader.GetInt32(5), reader.IsDBNull(6) ? null : reader.GetInt64(6));
+        return await reader.ReadAsync(cancellationToken)
+            ? new HoldRow(reader.GetString(0), reader.GetDateTime(1), reader.GetInt64(2), reader.GetString(3), reader.GetInt64(4),
+                reader.IsDBNull(5) ? null : reader.GetInt64(5), reader.IsDBNull(6) ? null : reader.GetString(6))
+            : null;
     }
 
-    private static async Task<long> ConfirmAsync(
-        NpgsqlConnection connection, long holdId, long userId, HoldRow hold, string provider, string reference, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        await using var command = new NpgsqlCommand(ConfirmSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("hold_id", holdId));
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
-        command.Parameters.Add(new NpgsqlParameter<long>("show_id", hold.ShowId));
-        command.Parameters.Add(new NpgsqlParameter<string>("currency", hold.Currency));
-        command.Parameters.Add(new NpgsqlParameter<long>("total_minor", hold.TotalMinor));
-        command.Parameters.Add(new NpgsqlParameter<string>("provider", provider));
-        command.Parameters.Add(new NpgsqlParameter<string>("reference", reference));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        var bookingId = reader.GetInt64(0);
-        var booked = reader.GetInt64(1);
-        if (booked != hold.SeatCount)
-        {
-            // Under the hold's row lock its seats cannot move; if they did, refuse to confirm (rolled back on dispose).
-            throw new InvalidOperationException($"Hold {holdId}: booked {booked} of {hold.SeatCount} seats.");
-        }
-
-        return bookingId;
-    }
-
-    // The row lock serializes this checkout with a release or an expiry of the same hold.
+    // The row lock serializes this checkout with a release, an expiry or another checkout of the hold.
     private const string LockHoldSql = """
-        select h.status, h.expires_at, h.show_id, h.currency, h.total_minor, h.seat_count, b.booking_id
+        select h.status, h.expires_at, h.show_id, h.currency, h.total_minor, b.booking_id, b.status
         from hold h
         left join booking b on b.hold_id = h.hold_id
         where h.hold_id = @hold_id and h.app_user_id = @user_id
         for update of h
         """;
 
-    // booking_seat_one_active_sale refuses a second live sale of a seat even if everything above failed.
-    private const string ConfirmSql = """
+    // The hold now lasts until the payment deadline, so paying in time always finds the seats.
+    private const string CreateBookingSql = """
         with new_booking as (
-          insert into booking (hold_id, show_id, app_user_id, status, currency, total_minor, payment_provider, payment_reference, created_at, confirmed_at)
-          values (@hold_id, @show_id, @user_id, 'confirmed', @currency, @total_minor, @provider, @reference, @now, @now)
+          insert into booking (hold_id, show_id, app_user_id, status, currency, total_minor, payment_provider, created_at, payment_deadline)
+          values (@hold_id, @show_id, @user_id, 'pending_payment', @currency, @total_minor, @provider, @now, @deadline)
           returning booking_id
-        ), sold as (
-          insert into booking_seat (booking_id, show_id, seat_id, category, price_minor)
-          select new_booking.booking_id, @show_id, hs.seat_id, hs.category, hs.price_minor
-          from new_booking, hold_seat hs
-          where hs.hold_id = @hold_id
-        ), marked as (
-          update show_seat ss
-          set state = 'booked', hold_id = null, booking_id = new_booking.booking_id
-          from new_booking, hold_seat hs
-          where hs.hold_id = @hold_id and ss.show_id = @show_id and ss.seat_id = hs.seat_id
-            and ss.state = 'held' and ss.hold_id = @hold_id
-          returning ss.seat_id
-        ), ended as (
-          update hold set status = 'booked', ended_at = @now where hold_id = @hold_id
-        ), expiry as (
-          update job
-          set state = 'cancelled', finalized_at = @now
+        ), extended as (
+          update hold set expires_at = greatest(expires_at, @deadline) where hold_id = @hold_id
+        ), moved as (
+          update job set run_at = greatest(run_at, @deadline)
           where kind = 'hold.expire' and unique_key = 'hold:' || @hold_id and state in ('available', 'retryable')
         ), audited as (
           insert into audit_log (occurred_at, actor_user_id, action, entity, entity_id, before, after)
-          select @now, @user_id, 'booking.confirmed', 'booking', booking_id,
-                 jsonb_build_object('hold_id', @hold_id, 'hold_status', 'active'),
-                 jsonb_build_object('status', 'confirmed', 'total_minor', @total_minor, 'currency', @currency,
-                                    'payment_provider', @provider, 'payment_reference', @reference)
+          select @now, @user_id, 'booking.created', 'booking', booking_id, jsonb_build_object('hold_id', @hold_id),
+                 jsonb_build_object('status', 'pending_payment', 'total_minor', @total_minor, 'currency', @currency, 'payment_deadline', @deadline)
           from new_booking
         )
-        select (select booking_id from new_booking),
-               (select count(*) from marked),
-               seat_feed_append(@show_id, 'booked', 'booked', (select array_agg(seat_id order by seat_id) from marked), @now)
+        select booking_id from new_booking
         """;
 }

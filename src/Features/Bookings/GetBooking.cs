@@ -10,12 +10,20 @@ namespace Holdfast.Features.Bookings;
 /// <summary><c>GET /bookings/{id}</c>: the owner's booking with its show and seats.</summary>
 public sealed class GetBooking : ICarterModule
 {
-    /// <summary>A booked seat.</summary>
+    /// <summary>A seat of the booking.</summary>
     /// <param name="SeatId">The seat id.</param>
     /// <param name="Label">E.g. <c>12A</c>.</param>
     /// <param name="Category">E.g. <c>economy</c>.</param>
-    /// <param name="PriceMinor">Price paid, in minor units of the booking's currency.</param>
-    public sealed record BookedSeat(long SeatId, string Label, string Category, long PriceMinor);
+    /// <param name="PriceMinor">Price, in minor units of the booking's currency.</param>
+    /// <param name="Active">False once this seat was cancelled (and given back).</param>
+    public sealed record BookedSeat(long SeatId, string Label, string Category, long PriceMinor, bool Active);
+
+    /// <summary>The latest payment attempt.</summary>
+    /// <param name="PaymentIntentId">The provider's id (<c>pi_…</c>).</param>
+    /// <param name="ClientSecret">For Stripe.js to confirm in the browser; only shown to the booking's customer.</param>
+    /// <param name="Status">Stripe's PaymentIntent status, or <c>failed</c> when the provider was unreachable.</param>
+    /// <param name="LastError">Why the last try failed.</param>
+    public sealed record Payment(string? PaymentIntentId, string? ClientSecret, string Status, string? LastError);
 
     /// <summary>A booking.</summary>
     /// <param name="BookingId">The booking id.</param>
@@ -32,11 +40,15 @@ public sealed class GetBooking : ICarterModule
     /// <param name="PaymentReference">The provider's payment id.</param>
     /// <param name="CreatedAt">UTC.</param>
     /// <param name="ConfirmedAt">UTC, when paid.</param>
-    /// <param name="Seats">The seats, in seat-id order.</param>
+    /// <param name="Seats">The seats, in seat-id order (the held ones while payment is pending).</param>
+    /// <param name="PaymentDeadline">UTC instant an unpaid booking is cancelled and its seats released.</param>
+    /// <param name="PaidMinor">Amount paid, minor units.</param>
+    /// <param name="RefundedMinor">Amount refunded or being refunded, minor units.</param>
+    /// <param name="Payment">The latest payment attempt, if any.</param>
     public sealed record Response(
         long BookingId, string Status, long HoldId, long ShowId, string Title, DateTimeOffset StartsAt, DateTimeOffset LocalStartsAt, string TimeZone,
         string Currency, long TotalMinor, string PaymentProvider, string? PaymentReference, DateTimeOffset CreatedAt, DateTimeOffset? ConfirmedAt,
-        IReadOnlyList<BookedSeat> Seats);
+        IReadOnlyList<BookedSeat> Seats, DateTimeOffset? PaymentDeadline, long PaidMinor, long RefundedMinor, Payment? Payment);
 
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
@@ -73,8 +85,11 @@ public sealed class GetBooking : ICarterModule
                 reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetString(4),
                 reader.GetFieldValue<DateTimeOffset>(5), LocalTime.WithOffset(reader.GetDateTime(5), reader.GetDateTime(6)), reader.GetString(7), reader.GetString(8), reader.GetInt64(9),
                 reader.GetString(10), reader.IsDBNull(11) ? null : reader.GetString(11), reader.GetFieldValue<DateTimeOffset>(12),
-                reader.IsDBNull(13) ? null : reader.GetFieldValue<DateTimeOffset>(13), seats);
-            seats.Add(new BookedSeat(reader.GetInt64(14), reader.GetString(15), reader.GetString(16), reader.GetInt64(17)));
+                reader.IsDBNull(13) ? null : reader.GetFieldValue<DateTimeOffset>(13), seats,
+                reader.IsDBNull(19) ? null : reader.GetFieldValue<DateTimeOffset>(19), reader.GetInt64(20), reader.GetInt64(21),
+                reader.IsDBNull(24) ? null : new Payment(reader.IsDBNull(22) ? null : reader.GetString(22),
+                    reader.GetInt64(25) == userId && !reader.IsDBNull(23) ? reader.GetString(23) : null, reader.GetString(24), reader.IsDBNull(26) ? null : reader.GetString(26)));
+            seats.Add(new BookedSeat(reader.GetInt64(14), reader.GetString(15), reader.GetString(16), reader.GetInt64(17), reader.GetBoolean(18)));
         }
 
         return booking;
@@ -84,15 +99,28 @@ public sealed class GetBooking : ICarterModule
         select b.booking_id, b.status, b.hold_id, b.show_id, e.title, s.starts_at,
                s.starts_at at time zone s.time_zone,
                s.time_zone, b.currency, b.total_minor, b.payment_provider, b.payment_reference, b.created_at, b.confirmed_at,
-               bs.seat_id, se.label, bs.category, bs.price_minor
+               seats.seat_id, seats.label, seats.category, seats.price_minor, seats.active,
+               b.payment_deadline, b.paid_minor, b.refunded_minor,
+               a.provider_payment_id, a.client_secret, a.status, b.app_user_id, a.last_error
         from booking b
         join show s on s.show_id = b.show_id
         join event e on e.event_id = s.event_id
         join venue v on v.venue_id = s.venue_id
-        join booking_seat bs on bs.booking_id = b.booking_id
-        join seat se on se.seat_id = bs.seat_id
+        left join lateral (
+          select provider_payment_id, client_secret, status, last_error from payment_attempt
+          where booking_id = b.booking_id order by payment_attempt_id desc limit 1
+        ) a on true
+        -- Sold seats once there are any; until then, the seats the hold keeps for the booking.
+        cross join lateral (
+          select bs.seat_id, se.label, bs.category, bs.price_minor, bs.active
+          from booking_seat bs join seat se on se.seat_id = bs.seat_id where bs.booking_id = b.booking_id
+          union all
+          select hs.seat_id, se.label, hs.category, hs.price_minor, true
+          from hold_seat hs join seat se on se.seat_id = hs.seat_id
+          where hs.hold_id = b.hold_id and not exists (select 1 from booking_seat x where x.booking_id = b.booking_id)
+        ) seats
         where b.booking_id = @booking_id
           and (b.app_user_id = @user_id or @is_admin or v.owner_app_user_id = @user_id or e.owner_app_user_id = @user_id)
-        order by bs.seat_id
+        order by seats.seat_id
         """;
 }

@@ -18,7 +18,8 @@ public sealed class ReleaseHold : ICarterModule
             .RequireAuthorization()
             .WithTags("Holds")
             .WithSummary("Release a hold")
-            .WithDescription("204 when released; 404 when no such hold is yours (admins may release any); 409 when it already ended.");
+            .WithDescription("204 when released; 404 when no such hold is yours (admins may release any); 409 when it already ended " +
+                             "or a checkout of it awaits payment.");
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> HandleAsync(
         long holdId, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
@@ -26,9 +27,31 @@ public sealed class ReleaseHold : ICarterModule
         // Admins may release anyone's hold (e.g. for a customer on the phone); everyone else only their own.
         var admin = http.User.IsAdmin();
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        // Lock the hold first, then look for a checkout in a statement of its own, so a checkout
+        // that committed while we waited for the lock is seen.
+        await using (var lockHold = new NpgsqlCommand("select 1 from hold where hold_id = @hold_id for update", connection))
+        {
+            lockHold.Parameters.Add(new NpgsqlParameter<long>("hold_id", holdId));
+            await lockHold.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using (var pending = new NpgsqlCommand(PendingCheckoutSql, connection))
+        {
+            pending.Parameters.Add(new NpgsqlParameter<long>("hold_id", holdId));
+            pending.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
+            pending.Parameters.Add(new NpgsqlParameter<bool>("is_admin", admin));
+            if (await pending.ExecuteScalarAsync(cancellationToken) is long bookingId)
+            {
+                return Problems.Conflict("Checkout in progress.", $"Booking {bookingId} is paying for these seats; pay, or let its deadline pass.",
+                    new Dictionary<string, object?> { ["booking_id"] = bookingId });
+            }
+        }
+
         var ended = await EndHoldAsync(connection, holdId, admin ? null : http.User.UserId(), "released", time.GetUtcNow(), cancellationToken);
         if (ended)
         {
+            await transaction.CommitAsync(cancellationToken);
             return TypedResults.NoContent();
         }
 
@@ -96,6 +119,11 @@ public sealed class ReleaseHold : ICarterModule
                seat_feed_append(ended.show_id, @end_status, 'available',
                                 (select array_agg(seat_id order by seat_id) from freed), @now)
         from ended
+        """;
+
+    private const string PendingCheckoutSql = """
+        select b.booking_id from booking b join hold h on h.hold_id = b.hold_id
+        where b.hold_id = @hold_id and b.status = 'pending_payment' and (h.app_user_id = @user_id or @is_admin)
         """;
 
     private const string StatusSql = """

@@ -36,6 +36,8 @@ public sealed class SendEmail(NpgsqlDataSource db, IEmailSender sender, LinkToke
             "show_cancelled" => EmailTemplates.ShowCancelled(await BookingAsync(job, cancellationToken)),
             "reminder" => EmailTemplates.Reminder(await BookingAsync(job, cancellationToken)),
             "notice" => await NoticeAsync(job, cancellationToken),
+            "payment_failed" => await PaymentFailedAsync(job, cancellationToken),
+            "booking_cancelled" => await BookingCancelledAsync(job, cancellationToken),
             "newsletter_confirm" => await NewsletterConfirmAsync(job, cancellationToken),
             "newsletter_issue" => await NewsletterIssueAsync(job, cancellationToken),
             _ => throw new PermanentJobException($"Unknown email template '{template}'."),
@@ -75,6 +77,24 @@ public sealed class SendEmail(NpgsqlDataSource db, IEmailSender sender, LinkToke
             ? EmailTemplates.Newsletter(reader.GetString(0), reader.GetString(1), reader.GetString(2),
                 Link("/newsletter/unsubscribe", Newsletter.NewsletterSubscriptions.UnsubscribePurpose, id))
             : null;
+    }
+
+    private async Task<EmailMessage> PaymentFailedAsync(JobContext job, CancellationToken cancellationToken)
+    {
+        var booking = await BookingAsync(job, cancellationToken);
+        await using var command = db.CreateCommand("select payment_deadline from booking where booking_id = @id");
+        command.Parameters.Add(new NpgsqlParameter<long>("id", booking.BookingId));
+        var deadline = (DateTime)(await command.ExecuteScalarAsync(cancellationToken))!;
+        return EmailTemplates.PaymentFailed(booking, job.Payload.TryGetProperty("reason", out var reason) ? reason.GetString() ?? "declined" : "declined",
+            new DateTimeOffset(deadline, TimeSpan.Zero));
+    }
+
+    private async Task<EmailMessage> BookingCancelledAsync(JobContext job, CancellationToken cancellationToken)
+    {
+        var booking = await BookingAsync(job, cancellationToken);
+        await using var command = db.CreateCommand("select refunded_minor from booking where booking_id = @id");
+        command.Parameters.Add(new NpgsqlParameter<long>("id", booking.BookingId));
+        return EmailTemplates.BookingCancelled(booking, (long)(await command.ExecuteScalarAsync(cancellationToken))!);
     }
 
     private async Task<EmailMessage> NoticeAsync(JobContext job, CancellationToken cancellationToken)
@@ -122,7 +142,8 @@ public sealed class SendEmail(NpgsqlDataSource db, IEmailSender sender, LinkToke
 
     private const string BookingSql = """
         select u.email, u.display_name, b.booking_id, e.title, s.starts_at, s.starts_at at time zone s.time_zone, s.time_zone, v.name,
-               (select array_agg(se.label order by se.y, se.x) from booking_seat bs join seat se on se.seat_id = bs.seat_id where bs.booking_id = b.booking_id),
+               coalesce((select array_agg(se.label order by se.y, se.x) from booking_seat bs join seat se on se.seat_id = bs.seat_id where bs.booking_id = b.booking_id),
+                        (select array_agg(se.label order by se.y, se.x) from hold_seat hs join seat se on se.seat_id = hs.seat_id where hs.hold_id = b.hold_id)),
                b.total_minor, b.currency, c.exponent
         from booking b
         join app_user u on u.app_user_id = b.app_user_id

@@ -33,9 +33,12 @@ public sealed class AuditLogTests(AppFixture fixture) : IClassFixture<AppFixture
         Assert.Equal(organizerId, created["actor_user_id"]!.GetValue<long>());
         Assert.Equal(12, created["after"]!["seat_count"]!.GetValue<int>());
 
-        var bookingEntry = Assert.Single((await admin.GetFromJsonAsync<System.Text.Json.Nodes.JsonArray>($"/admin/audit?action=booking.confirmed&actor_user_id={customerId}"))!);
-        Assert.Equal(booking["booking_id"]!.GetValue<long>(), bookingEntry!["entity_id"]!.GetValue<long>());
-        Assert.Equal("active", bookingEntry["before"]!["hold_status"]!.GetValue<string>());
+        // The customer created the booking; the payment (the system, no actor) confirmed it.
+        var bookingEntries = (await admin.GetFromJsonAsync<System.Text.Json.Nodes.JsonArray>($"/admin/audit?entity=booking&entity_id={booking["booking_id"]}"))!;
+        Assert.Equal(["booking.confirmed", "booking.created"], bookingEntries.Select(e => e!["action"]!.GetValue<string>()).ToArray());
+        Assert.Equal(customerId, bookingEntries[1]!["actor_user_id"]!.GetValue<long>());
+        Assert.Null(bookingEntries[0]!["actor_user_id"]);
+        Assert.Equal("pending_payment", bookingEntries[0]!["before"]!["status"]!.GetValue<string>());
 
         var cancelled = Assert.Single((await admin.GetFromJsonAsync<System.Text.Json.Nodes.JsonArray>($"/admin/audit?entity=show&entity_id={show.ShowId}"))!);
         Assert.Equal(("on_sale", "cancelled"), (cancelled!["before"]!["status"]!.GetValue<string>(), cancelled["after"]!["status"]!.GetValue<string>()));

@@ -1,0 +1,255 @@
+using Holdfast.Features.Holds;
+using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Jobs;
+using Holdfast.Infrastructure.Payments;
+using Npgsql;
+
+namespace Holdfast.Features.Payments;
+
+/// <summary>
+/// The <c>payments.refund</c> job: asks the provider to refund one <c>refund</c> row, with the row's
+/// own idempotency key, until it is done. Transient failures retry with backoff (up to 50 attempts);
+/// a refusal marks the refund failed for an admin to look at.
+/// </summary>
+public sealed class ProcessRefund(NpgsqlDataSource db, IPaymentGateway gateway, PaymentProcessing payments, TimeProvider time) : IJobHandler
+{
+    /// <summary>The job kind.</summary>
+    public const string JobKind = "payments.refund";
+
+    /// <inheritdoc />
+    public string Kind => JobKind;
+
+    /// <inheritdoc />
+    public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
+    {
+        var refundId = job.Payload.GetProperty("refund_id").GetInt64();
+        await using var read = db.CreateCommand("""
+            select r.status, r.amount_minor, r.idempotency_key, a.provider_payment_id
+            from refund r join payment_attempt a on a.payment_attempt_id = r.payment_attempt_id
+            where r.refund_id = @refund_id
+            """);
+        read.Parameters.Add(new NpgsqlParameter<long>("refund_id", refundId));
+        string status, key, paymentIntent;
+        long amount;
+        await using (var reader = await read.ExecuteReaderAsync(cancellationToken))
+        {
+            if (!await reader.ReadAsync(cancellationToken))
+            {
+                return;
+            }
+
+            (status, amount, key, paymentIntent) = (reader.GetString(0), reader.GetInt64(1), reader.GetString(2), reader.GetString(3));
+        }
+
+        if (status != "pending")
+        {
+            return;
+        }
+
+        RefundResult result;
+        try
+        {
+            result = await gateway.CreateRefundAsync(paymentIntent, amount, key, cancellationToken);
+        }
+        catch (PaymentProviderException ex) when (!ex.Transient)
+        {
+            await using var failed = db.CreateCommand("update refund set status = 'failed', last_error = @error, updated_at = @now where refund_id = @refund_id");
+            failed.Parameters.Add(new NpgsqlParameter<long>("refund_id", refundId));
+            failed.Parameters.Add(new NpgsqlParameter<string>("error", ex.Message));
+            failed.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+            await failed.ExecuteNonQueryAsync(cancellationToken);
+            throw new PermanentJobException($"Refund {refundId} refused: {ex.Message}", ex);
+        }
+
+        await using (var recorded = db.CreateCommand("update refund set provider_refund_id = @provider_refund_id, updated_at = @now where refund_id = @refund_id"))
+        {
+            recorded.Parameters.Add(new NpgsqlParameter<long>("refund_id", refundId));
+            recorded.Parameters.Add(new NpgsqlParameter<string>("provider_refund_id", result.Id));
+            recorded.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+            await recorded.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await payments.RefundUpdatedAsync(result.Id, result.Status, cancellationToken);
+    }
+}
+
+/// <summary>
+/// The <c>payments.deadline</c> job, at a pending booking's payment deadline: asks the provider
+/// about its PaymentIntents first (a webhook may be late or lost), confirms if one succeeded, waits a
+/// little longer if one is still processing, and otherwise cancels them, expires the booking and
+/// releases its seats (announced on the seat feed).
+/// </summary>
+public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway, PaymentProcessing payments, TimeProvider time) : IJobHandler
+{
+    /// <summary>The job kind.</summary>
+    public const string JobKind = "payments.deadline";
+
+    /// <inheritdoc />
+    public string Kind => JobKind;
+
+    /// <inheritdoc />
+    public async Task HandleAsync(JobContext job, CancellationToken cancellationToken) =>
+        await SettleAsync(job.Payload.GetProperty("booking_id").GetInt64(), cancellationToken);
+
+    /// <summary>Settles one pending booking past its deadline (also called by reconciliation).</summary>
+    public async Task SettleAsync(long bookingId, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        await using var read = db.CreateCommand("""
+            select b.status, b.payment_deadline, b.hold_id,
+                   coalesce(array_agg(a.provider_payment_id) filter (where a.provider_payment_id is not null), '{}')
+            from booking b left join payment_attempt a on a.booking_id = b.booking_id
+            where b.booking_id = @booking_id
+            group by b.booking_id
+            """);
+        read.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
+        string status;
+        DateTime deadline;
+        long holdId;
+        string[] intents;
+        await using (var reader = await read.ExecuteReaderAsync(cancellationToken))
+        {
+            if (!await reader.ReadAsync(cancellationToken))
+            {
+                return;
+            }
+
+            (status, deadline, holdId, intents) = (reader.GetString(0), reader.GetDateTime(1), reader.GetInt64(2), reader.GetFieldValue<string[]>(3));
+        }
+
+        if (status != "pending_payment")
+        {
+            return;
+        }
+
+        if (deadline > now.UtcDateTime)
+        {
+            throw new InvalidOperationException($"Booking {bookingId} is payable until {deadline:O}; retrying.");
+        }
+
+        foreach (var id in intents)
+        {
+            var intent = await gateway.RetrievePaymentIntentAsync(id, cancellationToken);
+            if (intent.Status == "succeeded")
+            {
+                await payments.SucceededAsync(gateway.Provider, intent.Id, intent.AmountReceived, cancellationToken);
+                return;
+            }
+
+            if (intent.Status == "processing" && now.UtcDateTime < deadline.AddHours(1))
+            {
+                throw new InvalidOperationException($"Payment {id} of booking {bookingId} is still processing; asking again later.");
+            }
+        }
+
+        foreach (var id in intents)
+        {
+            await gateway.CancelPaymentIntentAsync(id, $"cancel-{id}", cancellationToken);
+        }
+
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using var expire = new NpgsqlCommand("""
+            update booking set status = 'expired', cancelled_at = @now where booking_id = @booking_id and status = 'pending_payment';
+            update payment_attempt set status = 'canceled', updated_at = @now where booking_id = @booking_id and status <> 'succeeded';
+            """, connection);
+        expire.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
+        expire.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        await expire.ExecuteNonQueryAsync(cancellationToken);
+        // The hold was extended to the deadline; end it now rather than wait for its own job.
+        await using (var due = new NpgsqlCommand("update hold set expires_at = least(expires_at, @now) where hold_id = @hold_id and status = 'active'", connection))
+        {
+            due.Parameters.Add(new NpgsqlParameter<long>("hold_id", holdId));
+            due.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+            await due.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await ReleaseHold.EndHoldAsync(connection, holdId, ownerId: null, "expired", now, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+    }
+}
+
+/// <summary>
+/// The <c>payments.reconcile</c> recurring job (every 5 minutes): settles bookings still pending
+/// well past their deadline (their deadline job was lost or kept failing) and asks the provider
+/// about payments still open on bookings that expired in the last day, since webhooks get lost.
+/// </summary>
+public sealed class ReconcilePayments(NpgsqlDataSource db, IPaymentGateway gateway, PaymentDeadline deadline, PaymentProcessing payments, TimeProvider time) : IJobHandler
+{
+    /// <summary>The job kind.</summary>
+    public const string JobKind = "payments.reconcile";
+
+    /// <inheritdoc />
+    public string Kind => JobKind;
+
+    /// <inheritdoc />
+    public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        foreach (var bookingId in await IdsAsync(StaleSql, now, cancellationToken))
+        {
+            await deadline.SettleAsync(bookingId, cancellationToken);
+        }
+
+        await using var open = db.CreateCommand(OpenAttemptsSql);
+        open.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        var attempts = new List<string>();
+        await using (var reader = await open.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                attempts.Add(reader.GetString(0));
+            }
+        }
+
+        foreach (var id in attempts)
+        {
+            var intent = await gateway.RetrievePaymentIntentAsync(id, cancellationToken);
+            if (intent.Status == "succeeded")
+            {
+                await payments.SucceededAsync(gateway.Provider, intent.Id, intent.AmountReceived, cancellationToken);
+            }
+        }
+    }
+
+    private async Task<List<long>> IdsAsync(string sql, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand(sql);
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        var ids = new List<long>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            ids.Add(reader.GetInt64(0));
+        }
+
+        return ids;
+    }
+
+    private const string StaleSql = """
+        select booking_id from booking
+        where status = 'pending_payment' and payment_deadline < @now - interval '2 minutes'
+        order by payment_deadline limit 200
+        """;
+
+    private const string OpenAttemptsSql = """
+        select a.provider_payment_id
+        from payment_attempt a join booking b on b.booking_id = a.booking_id
+        where b.status = 'expired' and b.cancelled_at > @now - interval '1 day'
+          and a.provider_payment_id is not null and a.status in ('processing', 'requires_action', 'requires_confirmation', 'canceled')
+        order by a.payment_attempt_id desc limit 200
+        """;
+}
+
+/// <summary>Registers the payment gateway, processing and reconciliation.</summary>
+public sealed class PaymentServices : IConfigureServices
+{
+    /// <inheritdoc />
+    public void ConfigureServices(IServiceCollection services, IConfiguration configuration)
+    {
+        services.Configure<PaymentOptions>(configuration.GetSection("Payments"));
+        services.AddSingleton<PaymentProcessing>();
+        services.AddSingleton<PaymentDeadline>();
+        services.AddSingleton(new RecurringJob("payments.reconcile", "*/5 * * * *", ReconcilePayments.JobKind));
+    }
+}

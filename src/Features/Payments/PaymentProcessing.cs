@@ -1,0 +1,260 @@
+using Holdfast.Features.Notifications;
+using Holdfast.Features.Reminders;
+using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Jobs;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Holdfast.Features.Payments;
+
+/// <summary>Settings under <c>Payments</c> in configuration.</summary>
+public sealed class PaymentOptions
+{
+    /// <summary><c>fake</c> (default) or <c>stripe</c>.</summary>
+    public string Provider { get; set; } = "fake";
+
+    /// <summary>Minutes a booking stays payable (and its seats held) after checkout (default 15).</summary>
+    public int DeadlineMinutes { get; set; } = 15;
+}
+
+/// <summary>What a payment success did to its booking.</summary>
+public enum PaymentOutcome
+{
+    /// <summary>The booking is confirmed and its seats booked.</summary>
+    Confirmed,
+
+    /// <summary>This payment was already processed (a duplicate or concurrent event).</summary>
+    AlreadyProcessed,
+
+    /// <summary>Paid after the seats were taken by someone else: refunded in full.</summary>
+    RefundedSeatsGone,
+
+    /// <summary>A second payment for an already confirmed booking: refunded in full.</summary>
+    RefundedDuplicate,
+
+    /// <summary>No payment attempt of ours has this PaymentIntent id.</summary>
+    Unknown,
+}
+
+/// <summary>
+/// The one place a payment outcome changes a booking, whoever reports it: a Stripe webhook, the
+/// fake gateway, the payment-deadline job or reconciliation. Each success is a compare-and-set on
+/// the attempt's status under the booking's row lock, so duplicate and concurrent deliveries
+/// confirm once (Hi.Events #598). A payment that arrives after its hold is gone takes the seats
+/// back if they are still free, and otherwise is refunded automatically; a booking is never
+/// confirmed on seats someone else holds (GUIDE §4).
+/// </summary>
+public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, IOptions<ReminderOptions> reminders, TimeProvider time)
+{
+    /// <summary>Records that PaymentIntent <paramref name="paymentIntentId"/> succeeded with <paramref name="amountReceived"/> minor units.</summary>
+    public async Task<PaymentOutcome> SucceededAsync(string provider, string paymentIntentId, long amountReceived, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var row = await LockAsync(connection, provider, paymentIntentId, cancellationToken);
+        if (row is null)
+        {
+            return PaymentOutcome.Unknown;
+        }
+
+        if (row.AttemptStatus == "succeeded")
+        {
+            return PaymentOutcome.AlreadyProcessed;
+        }
+
+        var paid = amountReceived > 0 ? amountReceived : row.AttemptAmount;
+        await ExecuteAsync(connection, MarkSucceededSql, cancellationToken, ("attempt_id", row.AttemptId), ("paid", paid), ("now", now));
+
+        PaymentOutcome outcome;
+        if (row.BookingStatus == "confirmed")
+        {
+            await RefundAsync(connection, row, paid, "duplicate", now, cancellationToken);
+            outcome = PaymentOutcome.RefundedDuplicate;
+        }
+        else if (await BookSeatsAsync(connection, row, now, cancellationToken))
+        {
+            await outbox.EnqueueAsync(connection, SendEmail.ForBooking("booking_confirmed", row.BookingId), cancellationToken);
+            await ReminderSchedule.ScheduleAsync(connection, row.BookingId, reminders.Value, now, cancellationToken);
+            outcome = PaymentOutcome.Confirmed;
+        }
+        else
+        {
+            await ExecuteAsync(connection, SeatsGoneSql, cancellationToken, ("booking_id", row.BookingId), ("now", now));
+            await RefundAsync(connection, row, paid, "seats_unavailable", now, cancellationToken);
+            await outbox.EnqueueAsync(connection, SendEmail.ForBooking("booking_cancelled", row.BookingId), cancellationToken);
+            outcome = PaymentOutcome.RefundedSeatsGone;
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return outcome;
+    }
+
+    /// <summary>Records a failed payment attempt; the booking stays payable until its deadline, and the customer is told.</summary>
+    public async Task FailedAsync(string provider, string paymentIntentId, string status, string? error, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var row = await LockAsync(connection, provider, paymentIntentId, cancellationToken);
+        if (row is null || row.AttemptStatus is "succeeded" or "canceled")
+        {
+            return;
+        }
+
+        await ExecuteAsync(connection, MarkFailedSql, cancellationToken, ("attempt_id", row.AttemptId), ("status", status), ("error", error ?? "The payment failed."),
+            ("now", time.GetUtcNow()));
+        if (row.BookingStatus == "pending_payment")
+        {
+            await outbox.EnqueueAsync(connection, new JobRequest(SendEmail.JobKind,
+                new { template = "payment_failed", booking_id = row.BookingId, reason = error ?? "declined" },
+                UniqueKey: $"payment_failed:{row.AttemptId}", MaxAttempts: 10), cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>Records a refund's state as the provider reports it; a booking whose payment is fully refunded becomes <c>refunded</c>.</summary>
+    public async Task RefundUpdatedAsync(string providerRefundId, string status, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand(RefundUpdatedSql);
+        command.Parameters.Add(new NpgsqlParameter<string>("provider_refund_id", providerRefundId));
+        command.Parameters.Add(new NpgsqlParameter<string>("status", status == "succeeded" ? "succeeded" : status is "failed" or "canceled" ? "failed" : "pending"));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private sealed record Locked(long AttemptId, string AttemptStatus, long AttemptAmount, long BookingId, string BookingStatus, long HoldId, long ShowId, long UserId, string Currency);
+
+    private static async Task<Locked?> LockAsync(NpgsqlConnection connection, string provider, string paymentIntentId, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(LockSql, connection);
+        command.Parameters.Add(new NpgsqlParameter<string>("provider", provider));
+        command.Parameters.Add(new NpgsqlParameter<string>("pi", paymentIntentId));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? new Locked(reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetString(4), reader.GetInt64(5),
+                reader.GetInt64(6), reader.GetInt64(7), reader.GetString(8))
+            : null;
+    }
+
+    // Books the hold's seats for the booking: still held by the hold, or free again and retaken.
+    private static async Task<bool> BookSeatsAsync(NpgsqlConnection connection, Locked row, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(BookSeatsSql, connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("booking_id", row.BookingId));
+        command.Parameters.Add(new NpgsqlParameter<long>("hold_id", row.HoldId));
+        command.Parameters.Add(new NpgsqlParameter<long>("show_id", row.ShowId));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    private async Task RefundAsync(NpgsqlConnection connection, Locked row, long amount, string reason, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(RefundSql, connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("booking_id", row.BookingId));
+        command.Parameters.Add(new NpgsqlParameter<long>("attempt_id", row.AttemptId));
+        command.Parameters.Add(new NpgsqlParameter<long>("amount", amount));
+        command.Parameters.Add(new NpgsqlParameter<string>("currency", row.Currency));
+        command.Parameters.Add(new NpgsqlParameter<string>("reason", reason));
+        command.Parameters.Add(new NpgsqlParameter<string>("key", $"refund-{row.BookingId}-{reason}-{row.AttemptId}"));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        var refundId = (long?)await command.ExecuteScalarAsync(cancellationToken);
+        if (refundId is { } id)
+        {
+            await outbox.EnqueueAsync(connection, new JobRequest(ProcessRefund.JobKind, new { refund_id = id }, UniqueKey: $"refund:{id}", MaxAttempts: 50), cancellationToken);
+        }
+    }
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken, params (string Name, object Value)[] parameters)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private const string LockSql = """
+        select a.payment_attempt_id, a.status, a.amount_minor, b.booking_id, b.status, b.hold_id, b.show_id, b.app_user_id, b.currency
+        from payment_attempt a
+        join booking b on b.booking_id = a.booking_id
+        where a.provider = @provider and a.provider_payment_id = @pi
+        for update of a, b
+        """;
+
+    private const string MarkSucceededSql = """
+        update payment_attempt set status = 'succeeded', last_error = null, updated_at = @now where payment_attempt_id = @attempt_id;
+        update booking set paid_minor = paid_minor + @paid
+        where booking_id = (select booking_id from payment_attempt where payment_attempt_id = @attempt_id);
+        """;
+
+    private const string MarkFailedSql = """
+        update payment_attempt set status = @status, last_error = @error, updated_at = @now where payment_attempt_id = @attempt_id
+        """;
+
+    // Takes every seat of the hold: those it still holds, or (hold gone) those that are free again.
+    // All or nothing: if any seat is taken by someone else, nothing changes and false comes back.
+    private const string BookSeatsSql = """
+        with wanted as (
+          select hs.seat_id, hs.category, hs.price_minor from hold_seat hs where hs.hold_id = @hold_id
+        ), takeable as (
+          select ss.seat_id from show_seat ss join wanted w on w.seat_id = ss.seat_id
+          where ss.show_id = @show_id
+            and ((ss.state = 'held' and ss.hold_id = @hold_id) or ss.state = 'available')
+          for update of ss skip locked
+        ), ok as (
+          select (select count(*) from takeable) = (select count(*) from wanted) as all_free
+        ), marked as (
+          update show_seat ss set state = 'booked', hold_id = null, booking_id = @booking_id
+          from ok where ok.all_free and ss.show_id = @show_id and ss.seat_id in (select seat_id from takeable)
+          returning ss.seat_id
+        ), sold as (
+          insert into booking_seat (booking_id, show_id, seat_id, category, price_minor)
+          select @booking_id, @show_id, w.seat_id, w.category, w.price_minor from wanted w, ok where ok.all_free
+        ), confirmed as (
+          update booking set status = 'confirmed', confirmed_at = @now from ok where ok.all_free and booking_id = @booking_id
+        ), hold_done as (
+          update hold set status = 'booked', ended_at = coalesce(ended_at, @now) from ok where ok.all_free and hold_id = @hold_id
+        ), expiry as (
+          update job set state = 'cancelled', finalized_at = @now
+          from ok where ok.all_free and kind = 'hold.expire' and unique_key = 'hold:' || @hold_id and state in ('available', 'retryable')
+        ), audited as (
+          insert into audit_log (occurred_at, actor_user_id, action, entity, entity_id, before, after)
+          select @now, null, 'booking.confirmed', 'booking', @booking_id, jsonb_build_object('status', 'pending_payment'), jsonb_build_object('status', 'confirmed')
+          from ok where ok.all_free
+        )
+        select all_free and seat_feed_append(@show_id, 'booked', 'booked', (select array_agg(seat_id order by seat_id) from marked), @now) is not null
+        from ok
+        """;
+
+    private const string SeatsGoneSql = """
+        update booking set status = 'cancelled', cancelled_at = @now where booking_id = @booking_id;
+        insert into audit_log (occurred_at, actor_user_id, action, entity, entity_id, before, after)
+        values (@now, null, 'booking.cancelled', 'booking', @booking_id, null, jsonb_build_object('reason', 'paid after the seats were taken'));
+        """;
+
+    // Reserves the amount against what was paid (the check constraint refuses more), then records the refund.
+    private const string RefundSql = """
+        with reserved as (
+          update booking set refunded_minor = refunded_minor + @amount
+          where booking_id = @booking_id and refunded_minor + @amount <= paid_minor
+          returning booking_id
+        )
+        insert into refund (booking_id, payment_attempt_id, amount_minor, currency, reason, idempotency_key, created_at, updated_at)
+        select @booking_id, @attempt_id, @amount, @currency, @reason, @key, @now, @now from reserved
+        on conflict (idempotency_key) do nothing
+        returning refund_id
+        """;
+
+    private const string RefundUpdatedSql = """
+        with changed as (
+          update refund set status = @status, updated_at = @now where provider_refund_id = @provider_refund_id returning booking_id
+        )
+        update booking b set status = 'refunded'
+        from changed
+        where b.booking_id = changed.booking_id and b.status = 'cancelled' and b.refunded_minor = b.paid_minor
+          and not exists (select 1 from refund r where r.booking_id = b.booking_id and r.status <> 'succeeded')
+        """;
+}
