@@ -248,13 +248,12 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, IOp
         returning refund_id
         """;
 
+    // Two statements: the second must see the first's change (a CTE's would be invisible to it).
     private const string RefundUpdatedSql = """
-        with changed as (
-          update refund set status = @status, updated_at = @now where provider_refund_id = @provider_refund_id returning booking_id
-        )
+        update refund set status = @status, updated_at = @now where provider_refund_id = @provider_refund_id;
         update booking b set status = 'refunded'
-        from changed
-        where b.booking_id = changed.booking_id and b.status = 'cancelled' and b.refunded_minor = b.paid_minor
-          and not exists (select 1 from refund r where r.booking_id = b.booking_id and r.status <> 'succeeded')
+        where b.booking_id = (select booking_id from refund where provider_refund_id = @provider_refund_id)
+          and b.status = 'cancelled' and b.refunded_minor = b.paid_minor
+          and not exists (select 1 from refund r where r.booking_id = b.booking_id and r.status <> 'succeeded');
         """;
 }
