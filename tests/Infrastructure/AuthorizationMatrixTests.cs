@@ -117,6 +117,8 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
             Table(HttpStatusCode.NotFound, HttpStatusCode.Created, HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NotFound)),
         new("POST", "/bookings/{bookingId:long}/payments", async (w, a) => Json(HttpMethod.Post, $"/bookings/{await w.OwnerDeclinedBookingAsync()}/payments"),
             Table(HttpStatusCode.NotFound, HttpStatusCode.Created, HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NotFound)),
+        new("POST", "/bookings/{bookingId:long}/cancellation", async (w, a) => Json(HttpMethod.Post, $"/bookings/{await w.OwnerConfirmedBookingAsync()}/cancellation"),
+            Table(HttpStatusCode.NotFound, HttpStatusCode.OK, HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NotFound)),
         new("GET", "/bookings/{bookingId:long}", (w, a) => Task.FromResult(Json(HttpMethod.Get, $"/bookings/{w.BookingId}")),
             Table(HttpStatusCode.NotFound, HttpStatusCode.OK, HttpStatusCode.NotFound, HttpStatusCode.OK, HttpStatusCode.OK)),
         new("POST", "/venues", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/venues", new { name = $"V {Guid.NewGuid():N}", kind = "coach", layout = SmallLayout })),
@@ -294,6 +296,13 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
             using var owner = ClientFor(Actor.Owner);
             var hold = await owner.PostAsJsonAsync($"/shows/{ShowId}/holds", new { category = "standard", quantity = 1 }).ExpectAsync(HttpStatusCode.Created);
             return hold["hold_id"]!.GetValue<long>();
+        }
+
+        public async Task<long> OwnerConfirmedBookingAsync()
+        {
+            using var owner = ClientFor(Actor.Owner);
+            var hold = await OwnerHoldAsync();
+            return (await owner.PostAsync($"/holds/{hold}/booking", null).ExpectAsync(HttpStatusCode.Created))["booking_id"]!.GetValue<long>();
         }
 
         public async Task<long> OwnerDeclinedBookingAsync()

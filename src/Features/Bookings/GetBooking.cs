@@ -18,6 +18,14 @@ public sealed class GetBooking : ICarterModule
     /// <param name="Active">False once this seat was cancelled (and given back).</param>
     public sealed record BookedSeat(long SeatId, string Label, string Category, long PriceMinor, bool Active);
 
+    /// <summary>A refund of (part of) the booking.</summary>
+    /// <param name="RefundId">The refund.</param>
+    /// <param name="AmountMinor">Minor units of the booking's currency.</param>
+    /// <param name="Reason">requested_by_customer, show_cancelled, seats_unavailable or duplicate.</param>
+    /// <param name="Status">pending (the job is at it), succeeded or failed.</param>
+    /// <param name="CreatedAt">UTC.</param>
+    public sealed record Refund(long RefundId, long AmountMinor, string Reason, string Status, DateTimeOffset CreatedAt);
+
     /// <summary>The latest payment attempt.</summary>
     /// <param name="PaymentIntentId">The provider's id (<c>pi_…</c>).</param>
     /// <param name="ClientSecret">For Stripe.js to confirm in the browser; only shown to the booking's customer.</param>
@@ -45,10 +53,11 @@ public sealed class GetBooking : ICarterModule
     /// <param name="PaidMinor">Amount paid, minor units.</param>
     /// <param name="RefundedMinor">Amount refunded or being refunded, minor units.</param>
     /// <param name="Payment">The latest payment attempt, if any.</param>
+    /// <param name="Refunds">Refunds of this booking and where each stands.</param>
     public sealed record Response(
         long BookingId, string Status, long HoldId, long ShowId, string Title, DateTimeOffset StartsAt, DateTimeOffset LocalStartsAt, string TimeZone,
         string Currency, long TotalMinor, string PaymentProvider, string? PaymentReference, DateTimeOffset CreatedAt, DateTimeOffset? ConfirmedAt,
-        IReadOnlyList<BookedSeat> Seats, DateTimeOffset? PaymentDeadline, long PaidMinor, long RefundedMinor, Payment? Payment);
+        IReadOnlyList<BookedSeat> Seats, DateTimeOffset? PaymentDeadline, long PaidMinor, long RefundedMinor, Payment? Payment, IReadOnlyList<Refund> Refunds);
 
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
@@ -79,6 +88,7 @@ public sealed class GetBooking : ICarterModule
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         Response? booking = null;
         var seats = new List<BookedSeat>();
+        var refunds = new List<Refund>();
         while (await reader.ReadAsync(cancellationToken))
         {
             booking ??= new Response(
@@ -88,8 +98,22 @@ public sealed class GetBooking : ICarterModule
                 reader.IsDBNull(13) ? null : reader.GetFieldValue<DateTimeOffset>(13), seats,
                 reader.IsDBNull(19) ? null : reader.GetFieldValue<DateTimeOffset>(19), reader.GetInt64(20), reader.GetInt64(21),
                 reader.IsDBNull(24) ? null : new Payment(reader.IsDBNull(22) ? null : reader.GetString(22),
-                    reader.GetInt64(25) == userId && !reader.IsDBNull(23) ? reader.GetString(23) : null, reader.GetString(24), reader.IsDBNull(26) ? null : reader.GetString(26)));
+                    reader.GetInt64(25) == userId && !reader.IsDBNull(23) ? reader.GetString(23) : null, reader.GetString(24), reader.IsDBNull(26) ? null : reader.GetString(26)),
+                refunds);
             seats.Add(new BookedSeat(reader.GetInt64(14), reader.GetString(15), reader.GetString(16), reader.GetInt64(17), reader.GetBoolean(18)));
+        }
+
+        if (booking is not null)
+        {
+            await reader.CloseAsync();
+            await using var refundCommand = new NpgsqlCommand(
+                "select refund_id, amount_minor, reason, status, created_at from refund where booking_id = @booking_id order by refund_id", connection);
+            refundCommand.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
+            await using var refundReader = await refundCommand.ExecuteReaderAsync(cancellationToken);
+            while (await refundReader.ReadAsync(cancellationToken))
+            {
+                refunds.Add(new Refund(refundReader.GetInt64(0), refundReader.GetInt64(1), refundReader.GetString(2), refundReader.GetString(3), refundReader.GetFieldValue<DateTimeOffset>(4)));
+            }
         }
 
         return booking;

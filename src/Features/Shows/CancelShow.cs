@@ -10,8 +10,8 @@ namespace Holdfast.Features.Shows;
 /// <summary>
 /// <c>POST /shows/{id}/cancel</c>: the owning organizer or an admin cancels a show. From the
 /// commit on, no hold is taken; live holds are released at once and announced on the seat feed as
-/// one event; every confirmed booking gets a cancellation email (a job each). Refunding them
-/// belongs to the payments issue, which hooks in here.
+/// one event; every confirmed booking is cancelled and refunded in full (a refund job each, retried
+/// until the provider confirms; its state shows on the booking) and gets a cancellation email.
 /// </summary>
 public sealed class CancelShow : ICarterModule
 {
@@ -99,11 +99,29 @@ public sealed class CancelShow : ICarterModule
         ), reminders as (
           update job set state = 'cancelled', finalized_at = @now
           where kind = 'reminder.send' and (payload->>'show_id')::bigint = @show_id and state in ('available', 'retryable')
+        ), targets as (
+          select booking_id, paid_minor - refunded_minor as amount, currency from booking
+          where show_id = @show_id and status = 'confirmed'
+        ), refunded_bookings as (
+          update booking b set status = 'cancelled', cancelled_at = @now, refunded_minor = b.paid_minor
+          from targets t where b.booking_id = t.booking_id
+        ), seats_back as (
+          update booking_seat set active = false where booking_id in (select booking_id from targets)
+        ), refunds as (
+          insert into refund (booking_id, payment_attempt_id, amount_minor, currency, reason, idempotency_key, created_at, updated_at)
+          select t.booking_id,
+                 (select a.payment_attempt_id from payment_attempt a where a.booking_id = t.booking_id and a.status = 'succeeded' order by a.payment_attempt_id limit 1),
+                 t.amount, t.currency, 'show_cancelled', 'refund-' || t.booking_id || '-show-cancelled', @now, @now
+          from targets t where t.amount > 0
+          returning refund_id
+        ), refund_jobs as (
+          insert into job (kind, queue, payload, run_at, unique_key, max_attempts, created_at)
+          select 'payments.refund', 'default', jsonb_build_object('refund_id', refund_id), @now, 'refund:' || refund_id, 50, @now from refunds
         ), notices as (
           insert into job (kind, queue, payload, run_at, unique_key, max_attempts, created_at)
           select 'email.send', 'default', jsonb_build_object('template', 'show_cancelled', 'booking_id', booking_id), @now,
                  'show_cancelled:' || booking_id, 10, @now
-          from booking where show_id = @show_id and status = 'confirmed'
+          from targets
           on conflict (kind, unique_key) where unique_key is not null and state in ('available', 'running', 'retryable') do nothing
         )
         select (select count(*)::int from ended),
