@@ -30,8 +30,14 @@ public static class HoldfastApp
         services.AddJobs(builder.Configuration, assembly);
         services.AddSingleton<SeatFeedHub>();
         services.AddHostedService(sp => sp.GetRequiredService<SeatFeedHub>());
+        // Payments:Provider picks the gateway: the built-in fake (default) or Stripe.
+        services.Configure<StripeOptions>(builder.Configuration.GetSection("Payments:Stripe"));
         services.AddSingleton<FakePaymentGateway>();
-        services.AddSingleton<IPaymentGateway>(sp => sp.GetRequiredService<FakePaymentGateway>());
+        services.AddHttpClient<StripeGateway>(client => client.Timeout = TimeSpan.FromSeconds(30));
+        services.AddTransient<IPaymentGateway>(sp =>
+            string.Equals(sp.GetRequiredService<IConfiguration>()["Payments:Provider"], "stripe", StringComparison.OrdinalIgnoreCase)
+                ? sp.GetRequiredService<StripeGateway>()
+                : sp.GetRequiredService<FakePaymentGateway>());
         services.AddOpenApi();
         services.AddCarter(assembly);
         foreach (var configure in assembly.GetTypes().Where(t => typeof(IConfigureServices).IsAssignableFrom(t) && t.IsClass))

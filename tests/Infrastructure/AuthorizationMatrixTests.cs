@@ -170,6 +170,8 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
                 Actor.OtherOrganizer => HttpStatusCode.NotFound,
                 _ => HttpStatusCode.OK,
             }),
+        new("POST", "/payments/stripe/webhook", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/payments/stripe/webhook", new { id = "evt_unsigned" })),
+            a => Public(a, HttpStatusCode.BadRequest)),
         new("GET", "/openapi/{documentName}.json", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/openapi/v1.json")), a => Public(a, HttpStatusCode.OK)),
     ];
 

@@ -17,6 +17,13 @@ public sealed class PaymentOptions
     public int DeadlineMinutes { get; set; } = 15;
 }
 
+/// <summary>A provider event (a Stripe webhook) to record once, in the transaction that processes it.</summary>
+/// <param name="Provider">e.g. <c>stripe</c>.</param>
+/// <param name="Id">The provider's event id (<c>evt_…</c>).</param>
+/// <param name="Type">e.g. <c>payment_intent.succeeded</c>.</param>
+/// <param name="Payload">The raw JSON.</param>
+public sealed record ProviderEvent(string Provider, string Id, string Type, string Payload);
+
 /// <summary>What a payment success did to its booking.</summary>
 public enum PaymentOutcome
 {
@@ -47,14 +54,25 @@ public enum PaymentOutcome
 public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, IOptions<ReminderOptions> reminders, TimeProvider time)
 {
     /// <summary>Records that PaymentIntent <paramref name="paymentIntentId"/> succeeded with <paramref name="amountReceived"/> minor units.</summary>
-    public async Task<PaymentOutcome> SucceededAsync(string provider, string paymentIntentId, long amountReceived, CancellationToken cancellationToken)
+    /// <param name="provider">The provider (<c>fake</c>, <c>stripe</c>).</param>
+    /// <param name="paymentIntentId">The PaymentIntent id.</param>
+    /// <param name="amountReceived">Minor units captured.</param>
+    /// <param name="cancellationToken">Cancels the work (the transaction rolls back).</param>
+    /// <param name="providerEvent">The event reporting it, recorded in the same transaction; a duplicate returns <see cref="PaymentOutcome.AlreadyProcessed"/>.</param>
+    public async Task<PaymentOutcome> SucceededAsync(string provider, string paymentIntentId, long amountReceived, CancellationToken cancellationToken, ProviderEvent? providerEvent = null)
     {
         var now = time.GetUtcNow();
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        if (providerEvent is not null && !await RecordEventAsync(connection, providerEvent, now, cancellationToken))
+        {
+            return PaymentOutcome.AlreadyProcessed;
+        }
+
         var row = await LockAsync(connection, provider, paymentIntentId, cancellationToken);
         if (row is null)
         {
+            await transaction.CommitAsync(cancellationToken);
             return PaymentOutcome.Unknown;
         }
 
@@ -91,13 +109,19 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, IOp
     }
 
     /// <summary>Records a failed payment attempt; the booking stays payable until its deadline, and the customer is told.</summary>
-    public async Task FailedAsync(string provider, string paymentIntentId, string status, string? error, CancellationToken cancellationToken)
+    public async Task FailedAsync(string provider, string paymentIntentId, string status, string? error, CancellationToken cancellationToken, ProviderEvent? providerEvent = null)
     {
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        if (providerEvent is not null && !await RecordEventAsync(connection, providerEvent, time.GetUtcNow(), cancellationToken))
+        {
+            return;
+        }
+
         var row = await LockAsync(connection, provider, paymentIntentId, cancellationToken);
         if (row is null || row.AttemptStatus is "succeeded" or "canceled")
         {
+            await transaction.CommitAsync(cancellationToken);
             return;
         }
 
@@ -114,13 +138,46 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, IOp
     }
 
     /// <summary>Records a refund's state as the provider reports it; a booking whose payment is fully refunded becomes <c>refunded</c>.</summary>
-    public async Task RefundUpdatedAsync(string providerRefundId, string status, CancellationToken cancellationToken)
+    public async Task RefundUpdatedAsync(string providerRefundId, string status, CancellationToken cancellationToken, ProviderEvent? providerEvent = null)
     {
-        await using var command = db.CreateCommand(RefundUpdatedSql);
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        if (providerEvent is not null && !await RecordEventAsync(connection, providerEvent, time.GetUtcNow(), cancellationToken))
+        {
+            return;
+        }
+
+        await using var command = new NpgsqlCommand(RefundUpdatedSql, connection);
         command.Parameters.Add(new NpgsqlParameter<string>("provider_refund_id", providerRefundId));
         command.Parameters.Add(new NpgsqlParameter<string>("status", status == "succeeded" ? "succeeded" : status is "failed" or "canceled" ? "failed" : "pending"));
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
         await command.ExecuteNonQueryAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>Records an event this app does not act on, so a redelivery is recognised; false when already recorded.</summary>
+    public async Task<bool> RecordOnlyAsync(ProviderEvent providerEvent, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        return await RecordEventAsync(connection, providerEvent, time.GetUtcNow(), cancellationToken);
+    }
+
+    // A concurrent delivery of the same event waits here on the primary key until the first commits,
+    // then finds it taken.
+    private static async Task<bool> RecordEventAsync(NpgsqlConnection connection, ProviderEvent providerEvent, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("""
+            insert into payment_event (provider, provider_event_id, type, received_at, payload)
+            values (@provider, @id, @type, @now, @payload::jsonb)
+            on conflict (provider, provider_event_id) do nothing
+            returning 1
+            """, connection);
+        command.Parameters.Add(new NpgsqlParameter<string>("provider", providerEvent.Provider));
+        command.Parameters.Add(new NpgsqlParameter<string>("id", providerEvent.Id));
+        command.Parameters.Add(new NpgsqlParameter<string>("type", providerEvent.Type));
+        command.Parameters.Add(new NpgsqlParameter<string>("payload", providerEvent.Payload));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        return await command.ExecuteScalarAsync(cancellationToken) is not null;
     }
 
     private sealed record Locked(long AttemptId, string AttemptStatus, long AttemptAmount, long BookingId, string BookingStatus, long HoldId, long ShowId, long UserId, string Currency);
