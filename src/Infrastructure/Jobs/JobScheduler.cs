@@ -161,3 +161,19 @@ public sealed class PruneJobs(NpgsqlDataSource dataSource, IOptions<JobOptions> 
         )
         """;
 }
+
+/// <summary>
+/// <c>jobs.noop</c>: does nothing. It measures the engine itself (claim, run, complete) in the
+/// benchmark suite, and makes a cheap end-to-end health probe of the job pipeline.
+/// </summary>
+public sealed class NoopJob : IJobHandler
+{
+    /// <summary>The job kind.</summary>
+    public const string JobKind = "jobs.noop";
+
+    /// <inheritdoc />
+    public string Kind => JobKind;
+
+    /// <inheritdoc />
+    public Task HandleAsync(JobContext job, CancellationToken cancellationToken) => Task.CompletedTask;
+}

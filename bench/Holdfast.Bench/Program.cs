@@ -1,0 +1,551 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Npgsql;
+
+// The load generator: a separate process driving a running Holdfast over loopback HTTP (and its
+// database through pgbench and SQL checks). Every loop is bounded in time and count.
+// Usage: Holdfast.Bench --base-url URL --connection CS --app-pid PID --pgbench PATH --out FILE [--quick]
+var arguments = Args.Parse(args);
+var bench = new Bench(arguments);
+await bench.RunAsync();
+
+internal sealed record Args(Uri BaseUrl, string Connection, int AppPid, string PgBench, string Out, bool Quick)
+{
+    public static Args Parse(string[] args)
+    {
+        string Get(string name, string? fallback = null)
+        {
+            var i = Array.IndexOf(args, name);
+            return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback ?? throw new ArgumentException($"{name} is required");
+        }
+
+        return new Args(new Uri(Get("--base-url")), Get("--connection"), int.Parse(Get("--app-pid"), CultureInfo.InvariantCulture),
+            Get("--pgbench"), Get("--out"), args.Contains("--quick"));
+    }
+}
+
+/// <summary>One line of the results table.</summary>
+internal sealed record Figure(string Scenario, string Metric, double Value, string Unit, string Target, bool? Met, string How);
+
+internal sealed class Bench(Args args)
+{
+    private readonly List<Figure> figures = [];
+    private readonly HttpClient http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 4096, PooledConnectionLifetime = TimeSpan.FromMinutes(10) })
+    {
+        BaseAddress = args.BaseUrl,
+        Timeout = TimeSpan.FromSeconds(60),
+    };
+
+    private NpgsqlDataSource db = null!;
+    private List<(long Id, string Token)> customers = [];
+    private TimeSpan Duration => args.Quick ? TimeSpan.FromSeconds(5) : TimeSpan.FromSeconds(20);
+
+    public async Task RunAsync()
+    {
+        db = NpgsqlDataSource.Create(args.Connection);
+        customers = await CustomersAsync(args.Quick ? 60 : 220);
+        await RawCeilingAsync();
+        await UncontendedHoldsAsync();
+        await ContentionAsync();
+        await SearchAsync();
+        await JobsAsync();
+        await ExpiryLatenessAsync();
+        await FeedAsync(1000);
+        if (!args.Quick)
+        {
+            await FeedAsync(5000);
+        }
+
+        Report();
+    }
+
+    // Real accounts and real JWTs, through the API.
+    private async Task<List<(long, string)>> CustomersAsync(int count)
+    {
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var made = new ConcurrentBag<(long, string)>();
+        await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (i, ct) =>
+        {
+            using var response = await http.PostAsJsonAsync("/auth/register", new { email = $"bench-{run}-{i}@holdfast.example", password = "bench password 123" }, ct);
+            response.EnsureSuccessStatusCode();
+            var body = (await response.Content.ReadFromJsonAsync<JsonObject>(ct))!;
+            made.Add((body["user_id"]!.GetValue<long>(), body["access_token"]!.GetValue<string>()));
+        });
+        return [.. made];
+    }
+
+    private HttpRequestMessage Authorized(HttpMethod method, string path, object? body, string token)
+    {
+        var request = new HttpRequestMessage(method, path) { Content = body is null ? null : JsonContent.Create(body) };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return request;
+    }
+
+    private async Task<long[]> ShowIdsAsync(string kind, int count)
+    {
+        await using var command = db.CreateCommand(
+            "select s.show_id from show s join event e using (event_id) where e.kind = @kind and s.status = 'on_sale' and s.starts_at > now() + interval '1 day' order by random() limit @n");
+        command.Parameters.AddWithValue("kind", kind);
+        command.Parameters.AddWithValue("n", count);
+        var ids = new List<long>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            ids.Add(reader.GetInt64(0));
+        }
+
+        return [.. ids];
+    }
+
+    private double apiHoldsPerSecond;
+
+    // 1. pgbench running the hold and release statements, same database, same run.
+    private async Task RawCeilingAsync()
+    {
+        var shows = await ShowIdsAsync("flight", 2000);
+        var script = Path.Combine(AppContext.BaseDirectory, "pgbench", "hold_release.sql");
+        var csb = new NpgsqlConnectionStringBuilder(args.Connection);
+        var start = new ProcessStartInfo(args.PgBench) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "-n", "-h", csb.Host!, "-p", csb.Port.ToString(CultureInfo.InvariantCulture), "-U", csb.Username!, "-c", "16", "-j", "2",
+                     "-T", ((int)Duration.TotalSeconds).ToString(CultureInfo.InvariantCulture), "-f", script,
+                     "-D", $"min_show={shows.Min()}", "-D", $"max_show={shows.Min() + 1999}",
+                     "-D", $"min_uid={customers.Min(c => c.Id)}", "-D", $"max_uid={customers.Max(c => c.Id)}", csb.Database! })
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(start)!;
+        var output = await process.StandardOutput.ReadToEndAsync();
+        var errors = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        var tps = output.Split('\n').Where(l => l.StartsWith("tps = ", StringComparison.Ordinal))
+            .Select(l => double.Parse(l.Split(' ')[2], CultureInfo.InvariantCulture)).DefaultIfEmpty(0).First();
+        var latency = output.Split('\n').FirstOrDefault(l => l.StartsWith("latency average", StringComparison.Ordinal))?.Split('=')[1].Trim() ?? "?";
+        if (tps == 0)
+        {
+            Console.Error.WriteLine(output + errors);
+        }
+
+        rawCeiling = tps;
+        Add("raw ceiling (pgbench)", "hold+release cycles/s", tps, "/s", "", null,
+            $"pgbench -c 16 -j 2 -T {Duration.TotalSeconds:0} -f hold_release.sql over 2,000 flights; latency avg {latency}");
+    }
+
+    private double rawCeiling;
+
+    // 2. Many customers holding and releasing seats across many shows through the API.
+    private async Task UncontendedHoldsAsync()
+    {
+        var shows = await ShowIdsAsync("flight", 2000);
+        var latencies = new ConcurrentBag<double>();
+        var errors = 0;
+        var conflicts = 0;
+        var deadline = Stopwatch.StartNew();
+        var workers = Enumerable.Range(0, 64).Select(async w =>
+        {
+            var random = new Random(w);
+            var (_, token) = customers[w % customers.Count];
+            while (deadline.Elapsed < Duration)
+            {
+                var show = shows[random.Next(shows.Length)];
+                var timer = Stopwatch.StartNew();
+                using var response = await http.SendAsync(Authorized(HttpMethod.Post, $"/shows/{show}/holds", new { category = "economy", quantity = 1 }, token));
+                var elapsed = timer.Elapsed.TotalMilliseconds;
+                if (response.StatusCode == HttpStatusCode.Created)
+                {
+                    latencies.Add(elapsed);
+                    var hold = (await response.Content.ReadFromJsonAsync<JsonObject>())!;
+                    using var release = await http.SendAsync(Authorized(HttpMethod.Delete, $"/holds/{hold["hold_id"]}", null, token));
+                    if (release.StatusCode != HttpStatusCode.NoContent)
+                    {
+                        Interlocked.Increment(ref errors);
+                    }
+                }
+                else if (response.StatusCode == HttpStatusCode.Conflict)
+                {
+                    Interlocked.Increment(ref conflicts);
+                }
+                else
+                {
+                    Interlocked.Increment(ref errors);
+                }
+            }
+        });
+        await Task.WhenAll(workers);
+        var seconds = deadline.Elapsed.TotalSeconds;
+        var sorted = latencies.Order().ToArray();
+        apiHoldsPerSecond = sorted.Length / seconds;
+        var how = $"64 clients, 1 economy seat on a random one of 2,000 flights, then DELETE; {seconds:0}s; latency at the client";
+        Add("holds, no contention", "holds/s", apiHoldsPerSecond, "/s", "≥ 1000", apiHoldsPerSecond >= 1000, how);
+        Add("holds, no contention", "p50", P(sorted, 50), "ms", "", null, how);
+        Add("holds, no contention", "p95", P(sorted, 95), "ms", "", null, how);
+        Add("holds, no contention", "p99", P(sorted, 99), "ms", "≤ 50", P(sorted, 99) <= 50, how);
+        Add("holds, no contention", "errors (non-2xx, 409s aside)", errors, "", "0", errors == 0, $"{conflicts} 409s");
+        if (rawCeiling > 0)
+        {
+            Add("holds, no contention", "API / raw ceiling", apiHoldsPerSecond / rawCeiling, "×", "≥ 0.5", apiHoldsPerSecond / rawCeiling >= 0.5,
+                "API hold+release cycles/s over pgbench's on the same statements");
+        }
+    }
+
+    // 3. 200 customers racing for the same 20 seats of one show, repeated.
+    private async Task ContentionAsync()
+    {
+        var rounds = args.Quick ? 3 : 10;
+        var shows = await ShowIdsAsync("flight", rounds);
+        var conflictLatencies = new ConcurrentBag<double>();
+        var serverErrors = 0;
+        var wins = 0;
+        string[] seats = ["10A", "10B", "10C", "10D", "10E", "10F", "11A", "11B", "11C", "11D", "11E", "11F", "12A", "12B", "12C", "12D", "12E", "12F", "14A", "14B"];
+        foreach (var show in shows)
+        {
+            using var gate = new SemaphoreSlim(0);
+            var racers = customers.Take(200).Select(async (c, i) =>
+            {
+                await gate.WaitAsync();
+                var timer = Stopwatch.StartNew();
+                using var response = await http.SendAsync(Authorized(HttpMethod.Post, $"/shows/{show}/holds", new { seats = new[] { seats[i % seats.Length] } }, c.Token));
+                var elapsed = timer.Elapsed.TotalMilliseconds;
+                if (response.StatusCode == HttpStatusCode.Conflict)
+                {
+                    conflictLatencies.Add(elapsed);
+                }
+                else if ((int)response.StatusCode >= 500)
+                {
+                    Interlocked.Increment(ref serverErrors);
+                }
+                else if (response.StatusCode == HttpStatusCode.Created)
+                {
+                    Interlocked.Increment(ref wins);
+                }
+            }).ToList();
+            gate.Release(200);
+            await Task.WhenAll(racers);
+        }
+
+        await using var check = db.CreateCommand("""
+            select count(*) from (
+              select hs.seat_id, h.show_id from hold_seat hs join hold h using (hold_id)
+              where h.show_id = any(@shows) and h.status = 'active' group by 1, 2 having count(*) > 1) twice
+            """);
+        check.Parameters.AddWithValue("shows", shows);
+        var doubled = (long)(await check.ExecuteScalarAsync())!;
+        var sorted = conflictLatencies.Order().ToArray();
+        var how = $"{rounds} rounds × 200 customers, each 1 of the same 20 seats of one flight, released together; {wins} holds won";
+        Add("holds, contention", "seats held twice (in the DB)", doubled, "", "0", doubled == 0, how);
+        Add("holds, contention", "409 p99", P(sorted, 99), "ms", "≤ 10", P(sorted, 99) <= 10, how);
+        Add("holds, contention", "409 p50", P(sorted, 50), "ms", "", null, how);
+        Add("holds, contention", "5xx", serverErrors, "", "0", serverErrors == 0, how);
+    }
+
+    // 6. Search at a fixed rate, plus deep keyset pages against the first.
+    private async Task SearchAsync()
+    {
+        await using var routes = db.CreateCommand("""
+            select oa.iata, da.iata, (s.starts_at at time zone s.time_zone)::date
+            from show s join event e using (event_id) join airport oa on oa.airport_id = e.origin_airport_id join airport da on da.airport_id = e.destination_airport_id
+            where s.starts_at > now() order by random() limit 500
+            """);
+        var queries = new List<string>();
+        await using (var reader = await routes.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                queries.Add($"/shows?origin={reader.GetString(0)}&destination={reader.GetString(1)}&date={reader.GetDateTime(2):yyyy-MM-dd}");
+            }
+        }
+
+        await using (var counts = db.CreateCommand("select (select count(*) from show), (select count(*) from show_seat)"))
+        await using (var reader = await counts.ExecuteReaderAsync())
+        {
+            await reader.ReadAsync();
+            catalogue = $"{reader.GetInt64(0):N0} shows, {reader.GetInt64(1):N0} show seats";
+        }
+
+        const int rate = 500;
+        var latencies = new ConcurrentBag<double>();
+        var failures = 0;
+        var total = (int)(rate * Duration.TotalSeconds);
+        var clock = Stopwatch.StartNew();
+        var sends = new List<Task>(total);
+        for (var i = 0; i < total; i++)
+        {
+            var due = TimeSpan.FromSeconds((double)i / rate);
+            if (due > clock.Elapsed)
+            {
+                await Task.Delay(due - clock.Elapsed);
+            }
+
+            var path = queries[i % queries.Count];
+            sends.Add(Task.Run(async () =>
+            {
+                var timer = Stopwatch.StartNew();
+                using var response = await http.GetAsync(path);
+                latencies.Add(timer.Elapsed.TotalMilliseconds);
+                if (!response.IsSuccessStatusCode)
+                {
+                    Interlocked.Increment(ref failures);
+                }
+            }));
+        }
+
+        await Task.WhenAll(sends);
+        var sorted = latencies.Order().ToArray();
+        var how = $"open loop at {rate} req/s for {Duration.TotalSeconds:0}s, origin+destination+local date of real routes; {catalogue}; {failures} failures";
+        Add("search", "p95", P(sorted, 95), "ms", "", null, how);
+        Add("search", "p99", P(sorted, 99), "ms", "≤ 75", P(sorted, 99) <= 75, how);
+
+        // Deep pages: walk a broad query's cursor 50 pages deep, then time page 1 against page 50.
+        string? cursor = null;
+        var page50 = "";
+        for (var page = 1; page <= 50; page++)
+        {
+            var body = (await http.GetFromJsonAsync<JsonObject>("/shows?kind=flight&limit=20" + (cursor is null ? "" : $"&cursor={cursor}")))!;
+            cursor = body["next_cursor"]?.GetValue<string>();
+            if (page == 49)
+            {
+                page50 = cursor ?? "";
+            }
+        }
+
+        double Time(string path)
+        {
+            var samples = new List<double>();
+            for (var i = 0; i < 30; i++)
+            {
+                var timer = Stopwatch.StartNew();
+                http.GetAsync(path).GetAwaiter().GetResult().Dispose();
+                samples.Add(timer.Elapsed.TotalMilliseconds);
+            }
+
+            return samples.Order().ElementAt(15);
+        }
+
+        Add("search", "page 1 median", Time("/shows?kind=flight&limit=20"), "ms", "", null, "kind=flight, 20 per page, 30 sequential requests");
+        Add("search", "page 50 median", Time($"/shows?kind=flight&limit=20&cursor={page50}"), "ms", "", null, "the same query, keyset cursor after 980 rows");
+    }
+
+    private string catalogue = "";
+
+    // 5a. No-op jobs through the engine.
+    private async Task JobsAsync()
+    {
+        var count = args.Quick ? 5000 : 20000;
+        await using (var insert = db.CreateCommand("insert into job (kind, run_at) select 'jobs.noop', now() from generate_series(1, @n)"))
+        {
+            insert.Parameters.AddWithValue("n", count);
+            await insert.ExecuteNonQueryAsync();
+        }
+
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromMinutes(3))
+        {
+            await using var remaining = db.CreateCommand("select count(*) from job where kind = 'jobs.noop' and state <> 'completed'");
+            if ((long)(await remaining.ExecuteScalarAsync())! == 0)
+            {
+                break;
+            }
+
+            await Task.Delay(100);
+        }
+
+        var perSecond = count / clock.Elapsed.TotalSeconds;
+        Add("jobs", "no-op jobs/s", perSecond, "/s", "≥ 1000", perSecond >= 1000, $"{count:N0} jobs inserted at once, one app node, until all completed");
+    }
+
+    // 5b. Hold expiry lateness: the app runs with 5-second holds here; release time minus expires_at.
+    private async Task ExpiryLatenessAsync()
+    {
+        var shows = await ShowIdsAsync("film", 100);
+        var holds = new ConcurrentBag<long>();
+        await Parallel.ForEachAsync(Enumerable.Range(0, 200), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
+        {
+            var (_, token) = customers[i % customers.Count];
+            using var response = await http.SendAsync(Authorized(HttpMethod.Post, $"/shows/{shows[i % shows.Length]}/holds", new { category = "standard", quantity = 1 }, token), ct);
+            if (response.IsSuccessStatusCode)
+            {
+                holds.Add((await response.Content.ReadFromJsonAsync<JsonObject>(ct))!["hold_id"]!.GetValue<long>());
+            }
+        });
+        var ids = holds.ToArray();
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            await using var active = db.CreateCommand("select count(*) from hold where hold_id = any(@ids) and status = 'active'");
+            active.Parameters.AddWithValue("ids", ids);
+            if ((long)(await active.ExecuteScalarAsync())! == 0)
+            {
+                break;
+            }
+
+            await Task.Delay(200);
+        }
+
+        await using var lateness = db.CreateCommand("select extract(epoch from ended_at - expires_at) * 1000 from hold where hold_id = any(@ids) and status = 'expired'");
+        lateness.Parameters.AddWithValue("ids", ids);
+        var values = new List<double>();
+        await using (var reader = await lateness.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                values.Add(Convert.ToDouble(reader.GetValue(0), CultureInfo.InvariantCulture));
+            }
+        }
+
+        var sorted = values.Order().ToArray();
+        Add("jobs", "hold-expiry lateness p99", P(sorted, 99) / 1000, "s", "≤ 2", P(sorted, 99) / 1000 <= 2,
+            $"{sorted.Length} holds of 5 s; hold.ended_at − expires_at, both written by the database's clock path");
+    }
+
+    // 4. The live feed: N subscribers on one show while seats change.
+    private async Task FeedAsync(int subscribers)
+    {
+        var show = (await ShowIdsAsync("flight", 1))[0];
+        var rssBefore = Rss();
+        var received = new ConcurrentBag<double>();
+        var lastIds = new long[subscribers];
+        using var stop = new CancellationTokenSource();
+        var connected = 0;
+        var readers = Enumerable.Range(0, subscribers).Select(i => Task.Run(async () =>
+        {
+            try
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, $"/shows/{show}/seats/stream");
+                using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stop.Token);
+                await using var stream = await response.Content.ReadAsStreamAsync(stop.Token);
+                using var reader = new StreamReader(stream);
+                Interlocked.Increment(ref connected);
+                string? line;
+                string? id = null;
+                while ((line = await reader.ReadLineAsync(stop.Token)) is not null)
+                {
+                    if (line.StartsWith("id: ", StringComparison.Ordinal))
+                    {
+                        id = line[4..];
+                    }
+                    else if (line.StartsWith("data: ", StringComparison.Ordinal) && line.Contains("\"occurred_at\"", StringComparison.Ordinal))
+                    {
+                        var at = JsonNode.Parse(line[6..])!["occurred_at"]!.GetValue<DateTimeOffset>();
+                        received.Add((DateTimeOffset.UtcNow - at).TotalMilliseconds);
+                        lastIds[i] = long.Parse(id!, CultureInfo.InvariantCulture);
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // Stopped.
+            }
+        })).ToList();
+        var wait = Stopwatch.StartNew();
+        while (Volatile.Read(ref connected) < subscribers && wait.Elapsed < TimeSpan.FromSeconds(120))
+        {
+            await Task.Delay(100);
+        }
+
+        await Task.Delay(1000);
+        var rssConnected = Rss();
+        var (_, token) = customers[0];
+        var changes = 40;
+        for (var i = 0; i < changes / 2; i++)
+        {
+            using var hold = await http.SendAsync(Authorized(HttpMethod.Post, $"/shows/{show}/holds", new { category = "economy", quantity = 1 }, token));
+            var body = (await hold.Content.ReadFromJsonAsync<JsonObject>())!;
+            (await http.SendAsync(Authorized(HttpMethod.Delete, $"/holds/{body["hold_id"]}", null, token))).Dispose();
+            await Task.Delay(100);
+        }
+
+        var drain = Stopwatch.StartNew();
+        while (received.Count < subscribers * changes && drain.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            await Task.Delay(100);
+        }
+
+        await stop.CancelAsync();
+        await Task.WhenAll(readers);
+
+        // Forced reconnect: everyone is gone; more changes happen; each resumes from its last id.
+        var resumeFrom = lastIds.Take(Math.Min(200, subscribers)).ToArray();
+        for (var i = 0; i < 5; i++)
+        {
+            using var hold = await http.SendAsync(Authorized(HttpMethod.Post, $"/shows/{show}/holds", new { category = "economy", quantity = 1 }, token));
+            var body = (await hold.Content.ReadFromJsonAsync<JsonObject>())!;
+            (await http.SendAsync(Authorized(HttpMethod.Delete, $"/holds/{body["hold_id"]}", null, token))).Dispose();
+        }
+
+        await using var current = db.CreateCommand("select last_seq from seat_feed where show_id = @show");
+        current.Parameters.AddWithValue("show", show);
+        var latest = (long)(await current.ExecuteScalarAsync())!;
+        var lost = 0L;
+        await Parallel.ForEachAsync(resumeFrom, new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (from, ct) =>
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"/shows/{show}/seats/stream");
+            request.Headers.Add("Last-Event-ID", from.ToString(CultureInfo.InvariantCulture));
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(timeout.Token));
+            var expected = from + 1;
+            string? line;
+            while (expected <= latest && (line = await reader.ReadLineAsync(timeout.Token)) is not null)
+            {
+                if (line.StartsWith("id: ", StringComparison.Ordinal) && long.Parse(line[4..], CultureInfo.InvariantCulture) == expected)
+                {
+                    expected++;
+                }
+            }
+
+            Interlocked.Add(ref lost, latest - expected + 1);
+        });
+
+        var sorted = received.Order().ToArray();
+        var how = $"{subscribers:N0} SSE clients on one flight, {changes} seat changes 100 ms apart; latency = client receipt − event occurred_at; {received.Count:N0} deliveries";
+        Add($"feed, {subscribers:N0} subscribers", "commit-to-client p50", P(sorted, 50), "ms", "", null, how);
+        Add($"feed, {subscribers:N0} subscribers", "commit-to-client p99", P(sorted, 99), "ms", "≤ 250", P(sorted, 99) <= 250, how);
+        Add($"feed, {subscribers:N0} subscribers", "deliveries missing", subscribers * changes - received.Count, "", "0", received.Count >= subscribers * changes, how);
+        Add($"feed, {subscribers:N0} subscribers", "events lost after forced reconnect", lost, "", "0", lost == 0,
+            $"{resumeFrom.Length} clients disconnected, 10 changes, reconnected with Last-Event-ID");
+        Add($"feed, {subscribers:N0} subscribers", "server RSS added", (rssConnected - rssBefore) / 1024.0 / 1024, "MB", "≤ 2048", (rssConnected - rssBefore) / 1024.0 / 1024 <= 2048,
+            "app VmRSS with the clients connected minus before");
+    }
+
+    private long Rss()
+    {
+        var status = File.ReadAllLines($"/proc/{args.AppPid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return long.Parse(status.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+    }
+
+    private static double P(double[] sorted, int percentile) =>
+        sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(percentile / 100.0 * sorted.Length) - 1)];
+
+    private void Add(string scenario, string metric, double value, string unit, string target, bool? met, string how)
+    {
+        figures.Add(new Figure(scenario, metric, value, unit, target, met, how));
+        Console.WriteLine($"  {scenario,-26} {metric,-36} {value,10:0.##} {unit,-3} {target,-7} {(met is null ? "" : met.Value ? "met" : "MISSED")}");
+    }
+
+    private void Report()
+    {
+        var commit = Environment.GetEnvironmentVariable("HOLDFAST_COMMIT") ?? "unknown";
+        var machine = $"{Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 1024 / 1024 / 1024} GiB, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}";
+        var table = new StringBuilder();
+        table.AppendLine(CultureInfo.InvariantCulture, $"Holdfast benchmark — commit {commit} — {machine} — everything on one box");
+        table.AppendLine("| scenario | metric | value | target | | how |");
+        table.AppendLine("| --- | --- | ---: | --- | --- | --- |");
+        foreach (var f in figures)
+        {
+            table.AppendLine(CultureInfo.InvariantCulture, $"| {f.Scenario} | {f.Metric} | {f.Value:0.##} {f.Unit} | {f.Target} | {(f.Met is null ? "" : f.Met.Value ? "met" : "missed")} | {f.How} |");
+        }
+
+        Console.WriteLine();
+        Console.WriteLine(table);
+        File.WriteAllText(args.Out, JsonSerializer.Serialize(new { commit, machine, at = DateTimeOffset.UtcNow, figures },
+            new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+        Console.WriteLine($"JSON: {args.Out}");
+    }
+}

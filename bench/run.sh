@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The benchmark suite, one command: bench/run.sh [--quick]
+# Starts a private PostgreSQL in a temp folder, migrates, seeds the real catalogue for 55 days
+# (about 10,000 shows and 2,000,000 show seats), starts Holdfast (Release) as its own process on
+# 127.0.0.1:8090, then runs the load generator (bench/Holdfast.Bench) as a separate process on
+# loopback. It prints a table and writes bench/results/<commit>.json. Everything stops at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/postgres.sh
+
+ensure_postgres_binaries
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true   # 5,000 SSE clients need the sockets
+DIR=$(mktemp -d /tmp/holdfast-bench-XXXXXX)
+chmod 755 "$DIR"
+PG_PORT="${HOLDFAST_BENCH_PG_PORT:-55433}"
+URL="http://127.0.0.1:${HOLDFAST_BENCH_PORT:-8090}"
+APP_PID=""
+cleanup() {
+  [ -n "$APP_PID" ] && kill "$APP_PID" 2>/dev/null && wait "$APP_PID" 2>/dev/null
+  stop_cluster "$DIR"
+  rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+start_cluster "$DIR" "$PG_PORT"
+"$(pg_bin_dir)/createdb" -h 127.0.0.1 -p "$PG_PORT" -U holdfast holdfast
+CONNECTION="Host=127.0.0.1;Port=$PG_PORT;Username=holdfast;Database=holdfast;Maximum Pool Size=100;No Reset On Close=true"
+
+dotnet build Holdfast.slnx -c Release -nologo -v quiet
+APP=src/bin/Release/net10.0/Holdfast.dll
+export ConnectionStrings__Holdfast="$CONNECTION"
+export ASPNETCORE_ENVIRONMENT=Development
+dotnet "$APP" migrate
+echo "Seeding the catalogue..."
+dotnet "$APP" seed --days "${HOLDFAST_BENCH_DAYS:-55}"
+
+# Limits raised so the load is measured, not throttled; 5-second holds for the expiry scenario.
+export Logging__LogLevel__Default=Warning
+export RateLimits__AuthPerMinute=1000000 RateLimits__HoldBurst=1000000 RateLimits__HoldsPerSecond=1000000 RateLimits__GlobalConcurrency=100000
+export Holds__DurationSeconds=5 Holds__MaxSeatsPerCustomerPerShow=1000
+export Email__PickupDirectory="$DIR/mail" WebPush__KeyFile="$DIR/vapid.json"
+dotnet "$APP" --urls "$URL" > "$DIR/app.log" 2>&1 &
+APP_PID=$!
+for _ in $(seq 1 120); do curl -fs -o /dev/null "$URL/openapi/v1.json" && break; sleep 0.5; done
+
+mkdir -p bench/results
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+HOLDFAST_COMMIT="$COMMIT" dotnet bench/Holdfast.Bench/bin/Release/net10.0/Holdfast.Bench.dll \
+  --base-url "$URL" --connection "$CONNECTION" --app-pid "$APP_PID" --pgbench "$(pg_bin_dir)/pgbench" \
+  --out "bench/results/$COMMIT.json" "$@"
