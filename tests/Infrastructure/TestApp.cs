@@ -31,7 +31,8 @@ public sealed class TestApp : WebApplicationFactory<Program>
     /// <summary>A data source on the same database, for arranging and asserting in SQL.</summary>
     public NpgsqlDataSource DataSource { get; }
 
-    public static async Task<TestApp> StartAsync(PostgresServer server, IDictionary<string, string?>? overrides = null)
+    /// <summary>Starts an app on a fresh database, or, with <paramref name="connectionString"/>, as another node on an existing one.</summary>
+    public static async Task<TestApp> StartAsync(PostgresServer server, IDictionary<string, string?>? overrides = null, string? connectionString = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -50,7 +51,7 @@ public sealed class TestApp : WebApplicationFactory<Program>
             settings[key] = value;
         }
 
-        var app = new TestApp(await server.CreateDatabaseAsync(), settings);
+        var app = new TestApp(connectionString ?? await server.CreateDatabaseAsync(), settings);
         settings["ConnectionStrings:Holdfast"] = app.ConnectionString;
         _ = app.Server; // start the host now
         await app.Services.GetRequiredService<SeatFeedHub>().Listening.WaitAsync(TimeSpan.FromSeconds(30));

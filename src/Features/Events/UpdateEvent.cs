@@ -60,6 +60,7 @@ public sealed class UpdateEvent : ICarterModule
 
             await AuditLog.RecordAsync(connection, http.User.UserId(), "event.updated", "event", eventId,
                 System.Text.Json.JsonDocument.Parse(before).RootElement, request, now, cancellationToken);
+            await Holdfast.Infrastructure.Caching.ReadCache.NotifyCatalogueChangedAsync(connection, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             return TypedResults.NoContent();
         }

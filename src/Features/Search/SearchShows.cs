@@ -3,10 +3,12 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Caching;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
-using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Http.Json;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -77,20 +79,33 @@ public sealed class SearchShows : ICarterModule
                 "Query: origin, destination (IATA code or city name), date (yyyy-MM-dd, local to the origin or venue), kind (film|flight|trip), " +
                 "q (title contains), currency, min_price, max_price (minor units, on the lowest available price), category with min_seats " +
                 "(at least that many available; min_seats alone means any category), sort (departure|price), limit (1–100, default 20), cursor. " +
-                "400 names each invalid parameter.");
+                "400 names each invalid parameter. Answers carry an ETag; If-None-Match gives 304.")
+            .Produces<Response>(StatusCodes.Status200OK)
+            .ProducesValidationProblem();
 
-    internal static async Task<Results<Ok<Response>, ValidationProblem>> HandleAsync(
-        HttpRequest request, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
+    internal static async Task<IResult> HandleAsync(
+        HttpContext http, NpgsqlDataSource db, ReadCache cache, IOptions<JsonOptions> json, TimeProvider time, CancellationToken cancellationToken)
     {
         var validation = new Validation();
-        var query = Parse(request.Query, validation);
+        var query = Parse(http.Request.Query, validation);
         if (!validation.IsValid)
         {
             return validation.Problem();
         }
 
+        // The parsed query (a record) is the cache key: equal searches share an entry however written.
+        var cached = await cache.GetOrAddAsync("search:" + query, async () =>
+        {
+            var response = await RunAsync(db, query!, time.GetUtcNow(), cancellationToken);
+            return (JsonSerializer.SerializeToUtf8Bytes(response, json.Value.SerializerOptions), response.Items.Select(i => i.ShowId));
+        });
+        return ReadCache.Write(http, cached);
+    }
+
+    private static async Task<Response> RunAsync(NpgsqlDataSource db, Query query, DateTimeOffset now, CancellationToken cancellationToken)
+    {
         await using var command = db.CreateCommand(SearchSql);
-        Bind(command, query!, time.GetUtcNow());
+        Bind(command, query, now);
         var items = new List<Item>();
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
@@ -108,14 +123,14 @@ public sealed class SearchShows : ICarterModule
         }
 
         string? next = null;
-        if (items.Count > query!.Limit)
+        if (items.Count > query.Limit)
         {
             items.RemoveAt(items.Count - 1);
             var last = items[^1];
             next = Encode(new Cursor(query.Sort, last.StartsAt, query.Sort == "price" ? last.LowestPriceMinor : null, last.ShowId));
         }
 
-        return TypedResults.Ok(new Response(items, next));
+        return new Response(items, next);
     }
 
     private static Query? Parse(IQueryCollection q, Validation validation)

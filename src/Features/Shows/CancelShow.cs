@@ -66,6 +66,7 @@ public sealed class CancelShow : ICarterModule
 
         await AuditLog.RecordAsync(connection, http.User.UserId(), "show.cancelled", "show", showId,
             new { Status = status }, new { Status = "cancelled", HoldsReleased = released }, now, cancellationToken);
+        await Holdfast.Infrastructure.Caching.ReadCache.NotifyCatalogueChangedAsync(connection, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return TypedResults.Ok(new Response(showId, "cancelled", released));
     }

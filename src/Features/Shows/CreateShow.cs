@@ -108,6 +108,7 @@ public sealed partial class CreateShow : ICarterModule
             await AuditLog.RecordAsync(connection, http.User.UserId(), "show.created", "show", created.ShowId, null,
                 new { request.EventId, request.VenueId, StartsAt = request.StartsAt!.Value.ToUniversalTime(), request.Currency, request.Prices, SalesOpensAt = opens, SalesClosesAt = closes },
                 now, cancellationToken);
+            await Holdfast.Infrastructure.Caching.ReadCache.NotifyCatalogueChangedAsync(connection, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             return TypedResults.Created($"/shows/{created.ShowId}", created);
         }

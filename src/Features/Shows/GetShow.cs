@@ -1,7 +1,10 @@
+using System.Text.Json;
 using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Caching;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
-using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Holdfast.Features.Shows;
@@ -42,9 +45,29 @@ public sealed class GetShow : ICarterModule
         app.MapGet("/shows/{showId:long}", HandleAsync)
             .WithTags("Shows")
             .WithSummary("Get a show")
-            .WithDescription("404 when there is no such show.");
+            .WithDescription("404 when there is no such show. Answers carry an ETag; If-None-Match gives 304.")
+            .Produces<Response>(StatusCodes.Status200OK)
+            .ProducesProblem(StatusCodes.Status404NotFound);
 
-    internal static async Task<Results<Ok<Response>, ProblemHttpResult>> HandleAsync(long showId, NpgsqlDataSource db, CancellationToken cancellationToken)
+    internal static async Task<IResult> HandleAsync(
+        long showId, HttpContext http, NpgsqlDataSource db, ReadCache cache, IOptions<JsonOptions> json, CancellationToken cancellationToken)
+    {
+        Response? found = null;
+        var cached = await cache.GetOrAddAsync($"show:{showId}", async () =>
+        {
+            found = await LoadAsync(db, showId, cancellationToken);
+            return (found is null ? [] : JsonSerializer.SerializeToUtf8Bytes(found, json.Value.SerializerOptions), [showId]);
+        });
+        if (cached.Body.Length == 0)
+        {
+            cache.InvalidateShow(showId);
+            return Problems.NotFound("Show");
+        }
+
+        return ReadCache.Write(http, cached);
+    }
+
+    private static async Task<Response?> LoadAsync(NpgsqlDataSource db, long showId, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(ShowSql);
         command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
@@ -66,7 +89,7 @@ public sealed class GetShow : ICarterModule
             }
         }
 
-        return show is null ? Problems.NotFound("Show") : TypedResults.Ok(show);
+        return show;
     }
 
     private const string ShowSql = """

@@ -100,6 +100,7 @@ public sealed class UpdateShow : ICarterModule
         await AuditLog.RecordAsync(connection, http.User.UserId(), "show.updated", "show", showId,
             new { current.StartsAt, current.SalesOpensAt, current.SalesClosesAt, Prices = System.Text.Json.JsonDocument.Parse(current.Prices).RootElement },
             new { StartsAt = startsAt, SalesOpensAt = opens, SalesClosesAt = closes, request.Prices }, now, cancellationToken);
+        await Holdfast.Infrastructure.Caching.ReadCache.NotifyCatalogueChangedAsync(connection, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return TypedResults.NoContent();
     }

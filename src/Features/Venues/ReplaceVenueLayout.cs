@@ -66,6 +66,7 @@ public sealed class ReplaceVenueLayout : ICarterModule
             await replace.ExecuteNonQueryAsync(cancellationToken);
             await AuditLog.RecordAsync(connection, http.User.UserId(), "venue.layout_replaced", "venue", venueId,
                 new { SeatCount = seatsBefore }, new { SeatCount = seats.Count, Layout = request.Layout }, time.GetUtcNow(), cancellationToken);
+            await Holdfast.Infrastructure.Caching.ReadCache.NotifyCatalogueChangedAsync(connection, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             return TypedResults.NoContent();
         }

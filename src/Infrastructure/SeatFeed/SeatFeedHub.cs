@@ -51,7 +51,7 @@ public sealed class SeatFeedSubscription : IDisposable
 /// committed through any node reaches subscribers on all of them. After the listening connection
 /// drops and comes back, subscribed shows are caught up from <c>seat_event</c>, so nothing is lost.
 /// </summary>
-public sealed class SeatFeedHub(NpgsqlDataSource dataSource, ILogger<SeatFeedHub> logger) : BackgroundService
+public sealed class SeatFeedHub(NpgsqlDataSource dataSource, Caching.ReadCache cache, ILogger<SeatFeedHub> logger) : BackgroundService
 {
     /// <summary>The NOTIFY channel <c>seat_feed_append</c> announces on.</summary>
     public const string ChannelName = "holdfast_seat_events";
@@ -110,13 +110,25 @@ public sealed class SeatFeedHub(NpgsqlDataSource dataSource, ILogger<SeatFeedHub
             try
             {
                 await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
-                connection.Notification += (_, e) => OnNotification(e.Payload);
-                await using (var listen = new NpgsqlCommand($"listen {ChannelName}", connection))
+                connection.Notification += (_, e) =>
+                {
+                    if (e.Channel == Caching.ReadCache.CatalogueChannel)
+                    {
+                        cache.InvalidateAll();
+                    }
+                    else
+                    {
+                        OnNotification(e.Payload);
+                    }
+                };
+                await using (var listen = new NpgsqlCommand($"listen {ChannelName}; listen {Caching.ReadCache.CatalogueChannel}", connection))
                 {
                     await listen.ExecuteNonQueryAsync(stoppingToken);
                 }
 
                 listening.TrySetResult();
+                // Whatever changed while nobody listened is unknown: start the cache afresh.
+                cache.InvalidateAll();
                 delay = TimeSpan.FromMilliseconds(200);
                 await CatchUpAsync(stoppingToken);
                 while (!stoppingToken.IsCancellationRequested)
@@ -156,6 +168,7 @@ public sealed class SeatFeedHub(NpgsqlDataSource dataSource, ILogger<SeatFeedHub
             return;
         }
 
+        cache.InvalidateShow(showId);
         if (!shows.TryGetValue(showId, out var subscribers))
         {
             return;

@@ -1,0 +1,125 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+using Npgsql;
+
+namespace Holdfast.Infrastructure.Caching;
+
+/// <summary>Settings under <c>Cache</c> in configuration.</summary>
+public sealed class ReadCacheOptions
+{
+    /// <summary>Serve cached search and show reads (default true).</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>
+    /// Longest life of an entry, in milliseconds (default 2000). Entries are dropped at once when a
+    /// show they list changes; the lifetime only bounds how late a show that newly matches a search
+    /// (seats freed elsewhere) can appear in it.
+    /// </summary>
+    public int LifetimeMilliseconds { get; set; } = 2000;
+}
+
+/// <summary>A cached response body and its entity tag.</summary>
+/// <param name="Body">UTF-8 JSON.</param>
+/// <param name="ETag">Strong entity tag (RFC 9110 §8.8.3) of <paramref name="Body"/>.</param>
+public sealed record CachedResponse(byte[] Body, string ETag);
+
+/// <summary>
+/// The read cache of one node for search results and show details. Each entry records the shows it
+/// lists; a seat change of any of them (every node hears it on <c>holdfast_seat_events</c>) drops
+/// it, and a catalogue change (<c>holdfast_catalogue</c>: a show created, moved, repriced or
+/// cancelled) drops everything, so all nodes stay as fresh as the database within a notification.
+/// </summary>
+public sealed class ReadCache(IMemoryCache memory, IOptions<ReadCacheOptions> options)
+{
+    /// <summary>The NOTIFY channel for catalogue changes.</summary>
+    public const string CatalogueChannel = "holdfast_catalogue";
+
+    private readonly ConcurrentDictionary<long, ConcurrentDictionary<string, byte>> keysByShow = new();
+    private readonly ConcurrentDictionary<string, byte> allKeys = new(StringComparer.Ordinal);
+    private long hits;
+    private long misses;
+
+    /// <summary>Hits and misses since start (for the benchmark suite).</summary>
+    public (long Hits, long Misses) Stats => (Interlocked.Read(ref hits), Interlocked.Read(ref misses));
+
+    /// <summary>Returns the cached response for <paramref name="key"/>, or builds, stores and returns it.</summary>
+    /// <param name="key">Identifies the read, e.g. the normalised query string.</param>
+    /// <param name="build">Produces the body and the shows it depends on.</param>
+    public async Task<CachedResponse> GetOrAddAsync(string key, Func<Task<(byte[] Body, IEnumerable<long> Shows)>> build)
+    {
+        if (options.Value.Enabled && memory.TryGetValue(key, out CachedResponse? cached) && cached is not null)
+        {
+            Interlocked.Increment(ref hits);
+            return cached;
+        }
+
+        Interlocked.Increment(ref misses);
+        var (body, shows) = await build();
+        var response = new CachedResponse(body, "\"" + Convert.ToBase64String(SHA256.HashData(body).AsSpan(0, 12)) + "\"");
+        if (options.Value.Enabled)
+        {
+            // Register the dependencies before publishing the entry, so an invalidation that races
+            // the build finds it.
+            foreach (var show in shows)
+            {
+                keysByShow.GetOrAdd(show, _ => new ConcurrentDictionary<string, byte>(StringComparer.Ordinal))[key] = 0;
+            }
+
+            allKeys[key] = 0;
+            memory.Set(key, response, new MemoryCacheEntryOptions
+            {
+                AbsoluteExpirationRelativeToNow = TimeSpan.FromMilliseconds(options.Value.LifetimeMilliseconds),
+                Size = body.Length,
+            }.RegisterPostEvictionCallback((k, _, _, _) => allKeys.TryRemove((string)k, out _)));
+        }
+
+        return response;
+    }
+
+    /// <summary>Drops every entry that lists <paramref name="showId"/>.</summary>
+    public void InvalidateShow(long showId)
+    {
+        if (keysByShow.TryRemove(showId, out var keys))
+        {
+            foreach (var key in keys.Keys)
+            {
+                memory.Remove(key);
+            }
+        }
+    }
+
+    /// <summary>Drops everything (a catalogue change).</summary>
+    public void InvalidateAll()
+    {
+        foreach (var key in allKeys.Keys)
+        {
+            memory.Remove(key);
+        }
+
+        keysByShow.Clear();
+    }
+
+    /// <summary>
+    /// Writes <paramref name="response"/> with its <c>ETag</c>, or 304 Not Modified when the request's
+    /// <c>If-None-Match</c> already names it (RFC 9110 §13.1.2).
+    /// </summary>
+    public static IResult Write(HttpContext http, CachedResponse response)
+    {
+        http.Response.Headers.ETag = response.ETag;
+        http.Response.Headers.CacheControl = "no-cache";
+        var ifNoneMatch = http.Request.Headers.IfNoneMatch;
+        return ifNoneMatch.Count > 0 && EntityTagHeaderValue.TryParseList(ifNoneMatch, out var tags) && tags.Any(t => t.Tag == response.ETag || t.Tag == "*")
+            ? TypedResults.StatusCode(StatusCodes.Status304NotModified)
+            : TypedResults.Bytes(response.Body, "application/json");
+    }
+
+    /// <summary>Announces a catalogue change to every node's cache, at the commit of the caller's transaction.</summary>
+    public static async Task NotifyCatalogueChangedAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand($"select pg_notify('{CatalogueChannel}', '')", connection);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+}
