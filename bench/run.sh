@@ -39,12 +39,20 @@ export Logging__LogLevel__Default=Warning
 export RateLimits__AuthPerMinute=1000000 RateLimits__HoldBurst=1000000 RateLimits__HoldsPerSecond=1000000 RateLimits__GlobalConcurrency=100000
 export Holds__DurationSeconds=5 Holds__MaxSeatsPerCustomerPerShow=1000
 export Email__PickupDirectory="$DIR/mail" WebPush__KeyFile="$DIR/vapid.json"
-dotnet "$APP" --urls "$URL" > "$DIR/app.log" 2>&1 &
-APP_PID=$!
-for _ in $(seq 1 120); do curl -fs -o /dev/null "$URL/openapi/v1.json" && break; sleep 0.5; done
+start_app() {
+  Cache__Enabled="$1" dotnet "$APP" --urls "$URL" > "$DIR/app-$1.log" 2>&1 &
+  APP_PID=$!
+  for _ in $(seq 1 120); do curl -fs -o /dev/null "$URL/openapi/v1.json" && break; sleep 0.5; done
+}
 
 mkdir -p bench/results
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-HOLDFAST_COMMIT="$COMMIT" dotnet bench/Holdfast.Bench/bin/Release/net10.0/Holdfast.Bench.dll \
-  --base-url "$URL" --connection "$CONNECTION" --app-pid "$APP_PID" --pgbench "$(pg_bin_dir)/pgbench" \
-  --out "bench/results/$COMMIT.json" "$@"
+BENCH="dotnet bench/Holdfast.Bench/bin/Release/net10.0/Holdfast.Bench.dll --base-url $URL --pgbench $(pg_bin_dir)/pgbench"
+
+# Search with the read cache off first, to measure what the cache gains.
+start_app false
+HOLDFAST_COMMIT="$COMMIT" $BENCH --connection "$CONNECTION" --app-pid "$APP_PID" --only search --label " (cache off)" --out "$DIR/cache-off.json" "$@"
+kill "$APP_PID"; wait "$APP_PID" 2>/dev/null || true
+
+start_app true
+HOLDFAST_COMMIT="$COMMIT" $BENCH --connection "$CONNECTION" --app-pid "$APP_PID" --merge "$DIR/cache-off.json" --out "bench/results/$COMMIT.json" "$@"
