@@ -163,8 +163,9 @@ public sealed class PruneJobs(NpgsqlDataSource dataSource, IOptions<JobOptions> 
 }
 
 /// <summary>
-/// <c>jobs.noop</c>: does nothing. It measures the engine itself (claim, run, complete) in the
-/// benchmark suite, and makes a cheap end-to-end health probe of the job pipeline.
+/// <c>jobs.noop</c>: does nothing, or with payload <c>{"sleep_ms": n}</c> waits n milliseconds. It
+/// measures the engine itself (claim, run, complete) in the benchmark suite, and in failure drills
+/// keeps a job leased while its node is killed.
 /// </summary>
 public sealed class NoopJob : IJobHandler
 {
@@ -175,5 +176,8 @@ public sealed class NoopJob : IJobHandler
     public string Kind => JobKind;
 
     /// <inheritdoc />
-    public Task HandleAsync(JobContext job, CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task HandleAsync(JobContext job, CancellationToken cancellationToken) =>
+        job.Payload.ValueKind == System.Text.Json.JsonValueKind.Object && job.Payload.TryGetProperty("sleep_ms", out var sleep)
+            ? Task.Delay(sleep.GetInt32(), cancellationToken)
+            : Task.CompletedTask;
 }

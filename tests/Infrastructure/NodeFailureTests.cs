@@ -1,0 +1,157 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+
+namespace Holdfast.Tests.Infrastructure;
+
+/// <summary>Node 1 in-process; rescues lapsed leases every second.</summary>
+public sealed class SurvivorFixture : AppFixture
+{
+    protected override IDictionary<string, string?> Settings => new Dictionary<string, string?>
+    {
+        ["Jobs:RescueIntervalSeconds"] = "1",
+    };
+}
+
+public sealed class NodeFailureTests(SurvivorFixture fixture) : IClassFixture<SurvivorFixture>
+{
+    [Fact]
+    public async Task Killing_a_node_mid_load_loses_no_confirmed_booking_and_its_leased_jobs_are_rescued()
+    {
+        var survivor = fixture.App;
+        var port = FreePort();
+        using var victim = StartNode(survivor.ConnectionString, port);
+        using var toVictim = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        await WaitReadyAsync(toVictim, victim);
+
+        // Jobs only the victim works (queue "drill"), each long enough to still be leased when it dies.
+        await using (var insert = survivor.DataSource.CreateCommand(
+            "insert into job (kind, queue, run_at, payload) select 'jobs.noop', 'drill', now(), '{\"sleep_ms\": 60000}' from generate_series(1, 4)"))
+        {
+            await insert.ExecuteNonQueryAsync();
+        }
+
+        await Eventually.EqualAsync(4L, () => Count(survivor, $"select count(*) from job where queue = 'drill' and state = 'running' and leased_by like '%:{victim.Id}:%'"), TimeSpan.FromSeconds(20));
+
+        // Load through both nodes; the victim dies in the middle of it.
+        var show = await TestCatalogue.ShowAsync(survivor.DataSource, rows: 20, seatsPerRow: 10, premiumRows: 0);
+        var confirmed = new ConcurrentBag<long>();
+        var customers = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => survivor.CustomerAsync()));
+        var load = customers.Select((c, i) => Task.Run(async () =>
+        {
+            var client = i % 2 == 0 ? c.Client : WithToken(toVictim, c.Client);
+            for (var n = 0; n < 6; n++)
+            {
+                try
+                {
+                    using var hold = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { category = "standard", quantity = 1 });
+                    if (hold.StatusCode != HttpStatusCode.Created)
+                    {
+                        continue;
+                    }
+
+                    var holdId = (await hold.Content.ReadFromJsonAsync<JsonObject>())!["hold_id"]!.GetValue<long>();
+                    using var booking = await client.PostAsync($"/holds/{holdId}/booking", null);
+                    if (booking.StatusCode == HttpStatusCode.Created)
+                    {
+                        var body = (await booking.Content.ReadFromJsonAsync<JsonObject>())!;
+                        if (body["status"]!.GetValue<string>() == "confirmed")
+                        {
+                            confirmed.Add(body["booking_id"]!.GetValue<long>());
+                        }
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                    // The victim died under this request; the client would retry elsewhere.
+                }
+            }
+        })).ToList();
+        await Task.Delay(300);
+        victim.Kill(entireProcessTree: true);
+        await Task.WhenAll(load);
+
+        Assert.NotEmpty(confirmed);
+        foreach (var bookingId in confirmed)
+        {
+            Assert.Equal(1L, await Count(survivor, $"select count(*) from booking where booking_id = {bookingId} and status = 'confirmed'"));
+            Assert.Equal(await Count(survivor, $"select count(*) from hold_seat hs join booking b on b.hold_id = hs.hold_id where b.booking_id = {bookingId}"),
+                await Count(survivor, $"select count(*) from show_seat where booking_id = {bookingId} and state = 'booked'"));
+        }
+
+        // The survivor finds the dead node's leases lapsed (2 s) and hands the jobs back.
+        await Eventually.EqualAsync(0L, () => Count(survivor, "select count(*) from job where queue = 'drill' and state = 'running'"), TimeSpan.FromSeconds(20));
+        Assert.Equal(4L, await Count(survivor, "select count(*) from job where queue = 'drill' and state = 'retryable' and errors::text like '%lease lapsed%'"));
+    }
+
+    private static HttpClient WithToken(HttpClient target, HttpClient source)
+    {
+        var client = new HttpClient { BaseAddress = target.BaseAddress };
+        client.DefaultRequestHeaders.Authorization = source.DefaultRequestHeaders.Authorization;
+        return client;
+    }
+
+    private static async Task<long> Count(TestApp app, string sql)
+    {
+        await using var command = app.DataSource.CreateCommand(sql);
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    private static Process StartNode(string connectionString, int port)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Holdfast.dll"));
+        start.ArgumentList.Add("--urls");
+        start.ArgumentList.Add($"http://127.0.0.1:{port}");
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
+        start.Environment["ConnectionStrings__Holdfast"] = connectionString;
+        start.Environment["Database__MigrateOnStartup"] = "false";
+        start.Environment["Jobs__Queues__0"] = "drill";
+        start.Environment["Jobs__LeaseSeconds"] = "2";
+        start.Environment["RateLimits__AuthPerMinute"] = "100000";
+        start.Environment["RateLimits__HoldBurst"] = "100000";
+        start.Environment["RateLimits__HoldsPerSecond"] = "100000";
+        start.Environment["Email__PickupDirectory"] = Path.Combine(Path.GetTempPath(), "holdfast-test-mail");
+        start.Environment["WebPush__KeyFile"] = Path.Combine(Path.GetTempPath(), $"holdfast-test-vapid-{Environment.ProcessId}.json");
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static async Task WaitReadyAsync(HttpClient client, Process process)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            Assert.False(process.HasExited, "the second node exited at start");
+            try
+            {
+                using var response = await client.GetAsync("/openapi/v1.json");
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // Not listening yet.
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "the second node did not start");
+            await Task.Delay(100);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
