@@ -24,7 +24,7 @@ trap cleanup EXIT
 
 start_cluster "$DIR" "$PG_PORT"
 "$(pg_bin_dir)/createdb" -h 127.0.0.1 -p "$PG_PORT" -U holdfast holdfast
-CONNECTION="Host=127.0.0.1;Port=$PG_PORT;Username=holdfast;Database=holdfast;Maximum Pool Size=100;No Reset On Close=true"
+CONNECTION="Host=127.0.0.1;Port=$PG_PORT;Username=holdfast;Database=holdfast;Maximum Pool Size=16"
 
 dotnet build Holdfast.slnx -c Release -nologo -v quiet
 APP=src/bin/Release/net10.0/Holdfast.dll

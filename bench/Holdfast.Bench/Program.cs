@@ -50,13 +50,6 @@ internal sealed class Bench(Args args)
     public async Task RunAsync()
     {
         db = NpgsqlDataSource.Create(args.Connection);
-        if (args.Only == "search")
-        {
-            await SearchAsync();
-            Report();
-            return;
-        }
-
         if (!string.IsNullOrEmpty(args.Merge) && File.Exists(args.Merge))
         {
             using var previous = JsonDocument.Parse(File.ReadAllText(args.Merge));
@@ -68,17 +61,47 @@ internal sealed class Bench(Args args)
             }
         }
 
-        customers = await CustomersAsync(args.Quick ? 60 : 220);
-        await RawCeilingAsync();
-        await UncontendedHoldsAsync();
-        await ContentionAsync();
-        await SearchAsync();
-        await JobsAsync();
-        await ExpiryLatenessAsync();
-        await FeedAsync(1000);
-        if (!args.Quick)
+        // --only a,b,c runs just those scenarios (raw, holds, contention, search, jobs, feed); default all.
+        var only = string.IsNullOrEmpty(args.Only) ? null : args.Only.Split(',').ToHashSet();
+        bool Runs(string name) => only is null || only.Contains(name);
+        if (only is null || only.Overlaps(["raw", "holds", "contention", "jobs", "feed"]))
         {
-            await FeedAsync(5000);
+            customers = await CustomersAsync(args.Quick ? 60 : 220);
+        }
+
+        if (Runs("raw") || Runs("holds"))
+        {
+            await RawCeilingAsync();
+        }
+
+        if (Runs("holds"))
+        {
+            await UncontendedHoldsAsync();
+        }
+
+        if (Runs("contention"))
+        {
+            await ContentionAsync();
+        }
+
+        if (Runs("search"))
+        {
+            await SearchAsync();
+        }
+
+        if (Runs("jobs"))
+        {
+            await JobsAsync();
+            await ExpiryLatenessAsync();
+        }
+
+        if (Runs("feed"))
+        {
+            await FeedAsync(1000);
+            if (!args.Quick)
+            {
+                await FeedAsync(5000);
+            }
         }
 
         Report();
@@ -131,7 +154,7 @@ internal sealed class Bench(Args args)
         var script = Path.Combine(AppContext.BaseDirectory, "pgbench", "hold_release.sql");
         var csb = new NpgsqlConnectionStringBuilder(args.Connection);
         var start = new ProcessStartInfo(args.PgBench) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "-n", "-h", csb.Host!, "-p", csb.Port.ToString(CultureInfo.InvariantCulture), "-U", csb.Username!, "-c", "16", "-j", "2",
+        foreach (var a in new[] { "-n", "-M", "prepared", "-h", csb.Host!, "-p", csb.Port.ToString(CultureInfo.InvariantCulture), "-U", csb.Username!, "-c", "16", "-j", "2",
                      "-T", ((int)Duration.TotalSeconds).ToString(CultureInfo.InvariantCulture), "-f", script,
                      "-D", $"min_show={shows.Min()}", "-D", $"max_show={shows.Min() + 1999}",
                      "-D", $"min_uid={customers.Min(c => c.Id)}", "-D", $"max_uid={customers.Max(c => c.Id)}", csb.Database! })
@@ -153,7 +176,7 @@ internal sealed class Bench(Args args)
 
         rawCeiling = tps;
         Add("raw ceiling (pgbench)", "hold+release cycles/s", tps, "/s", "", null,
-            $"pgbench -c 16 -j 2 -T {Duration.TotalSeconds:0} -f hold_release.sql over 2,000 flights; latency avg {latency}");
+            $"pgbench -M prepared -c 16 -j 2 -T {Duration.TotalSeconds:0} -f hold_release.sql over 2,000 flights; latency avg {latency}");
     }
 
     private double rawCeiling;

@@ -94,17 +94,17 @@ public sealed class SearchShows : ICarterModule
         }
 
         // The parsed query (a record) is the cache key: equal searches share an entry however written.
-        var cached = await cache.GetOrAddAsync("search:" + query, async () =>
+        var cached = await cache.GetOrAddAsync("search:" + query, async ct =>
         {
-            var response = await RunAsync(db, query!, time.GetUtcNow(), cancellationToken);
+            var response = await RunAsync(db, query!, time.GetUtcNow(), ct);
             return (JsonSerializer.SerializeToUtf8Bytes(response, json.Value.SerializerOptions), response.Items.Select(i => i.ShowId));
-        });
+        }, cancellationToken);
         return ReadCache.Write(http, cached);
     }
 
     private static async Task<Response> RunAsync(NpgsqlDataSource db, Query query, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand(SearchSql);
+        await using var command = db.CreateCommand(BuildSql(query));
         Bind(command, query, now);
         var items = new List<Item>();
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
@@ -212,29 +212,138 @@ public sealed class SearchShows : ICarterModule
         return new Query(origin, destination, date, kind, pattern, currency, minPrice, maxPrice, category, category is null ? minSeats : minSeats ?? 1, sort, limit, after);
     }
 
+    // Only the filters asked for become SQL: each combination is its own statement, prepared once
+    // per connection with a plan made for it. One catch-all statement with "@x is null or ..." was
+    // planned afresh on every call (8 ms) and could not use the date window as an index condition
+    // (docs/decisions/0008-hot-path-sql.md).
+    private static string BuildSql(Query query)
+    {
+        var seatsOk = query.MinSeats is null ? "null::boolean"
+            : query.Category is null ? "coalesce(bool_or(c.available >= @min_seats), false)"
+            : "coalesce(bool_or(c.category = @category and c.available >= @min_seats), false)";
+        var sql = new StringBuilder(SelectSql.Replace("@seats_ok", seatsOk, StringComparison.Ordinal));
+        void And(string predicate) => sql.Append("\n  and ").Append(predicate);
+        // A route names a handful of events: resolve them first, so the plan starts from their shows
+        // (show_event_local_day_idx) rather than from every show in the date window.
+        var route = new List<string>();
+        if (query.Origin is not null)
+        {
+            route.Add("(ev.origin_airport_id = (select airport_id from airport where iata = upper(@origin)::bpchar) " +
+                      "or ev.origin_city_id in (select city_id from city where lower(name) = lower(@origin)))");
+        }
+
+        if (query.Destination is not null)
+        {
+            route.Add("(ev.destination_airport_id = (select airport_id from airport where iata = upper(@destination)::bpchar) " +
+                      "or ev.destination_city_id in (select city_id from city where lower(name) = lower(@destination)))");
+        }
+
+        if (route.Count > 0)
+        {
+            And($"s.event_id = any(array(select ev.event_id from event ev where {string.Join(" and ", route)}))");
+        }
+
+        if (query.Date is not null)
+        {
+            // Local dates span UTC−12 to UTC+14: the window is the index condition, AT TIME ZONE decides.
+            And("s.starts_at >= @window_from and s.starts_at < @window_to and (s.starts_at at time zone s.time_zone)::date = @date");
+        }
+
+        if (query.Kind is not null)
+        {
+            And("e.kind = @kind");
+        }
+
+        if (query.TitlePattern is not null)
+        {
+            And("e.title ilike @title_pattern");
+        }
+
+        if (query.Currency is not null)
+        {
+            And("s.currency = @currency");
+        }
+
+        if (query.MinPrice is not null)
+        {
+            And("a.lowest_price_minor >= @min_price");
+        }
+
+        if (query.MaxPrice is not null)
+        {
+            And("a.lowest_price_minor <= @max_price");
+        }
+
+        if (query.MinSeats is not null)
+        {
+            And("a.seats_ok");
+        }
+
+        var byPrice = query.Sort == "price";
+        if (byPrice)
+        {
+            And("a.lowest_price_minor is not null");
+        }
+
+        if (query.After is not null)
+        {
+            And(byPrice
+                ? "(a.lowest_price_minor, s.starts_at, s.show_id) > (@after_price, @after_starts_at, @after_id)"
+                : "(s.starts_at, s.show_id) > (@after_starts_at, @after_id)");
+        }
+
+        sql.Append(byPrice ? "\norder by a.lowest_price_minor, s.starts_at, s.show_id" : "\norder by s.starts_at, s.show_id");
+        sql.Append("\nlimit @limit");
+        return sql.ToString();
+    }
+
     private static void Bind(NpgsqlCommand command, Query query, DateTimeOffset now)
     {
         var p = command.Parameters;
         p.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-        p.Add(new NpgsqlParameter("origin", NpgsqlDbType.Text) { Value = (object?)query.Origin ?? DBNull.Value });
-        p.Add(new NpgsqlParameter("destination", NpgsqlDbType.Text) { Value = (object?)query.Destination ?? DBNull.Value });
-        p.Add(new NpgsqlParameter("date", NpgsqlDbType.Date) { Value = (object?)query.Date ?? DBNull.Value });
-        // Local dates span UTC−12 to UTC+14: this window narrows the index scan, the AT TIME ZONE test decides.
-        var dayStart = query.Date is { } d ? new DateTimeOffset(d.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero) : (DateTimeOffset?)null;
-        p.Add(new NpgsqlParameter("window_from", NpgsqlDbType.TimestampTz) { Value = (object?)dayStart?.AddHours(-14) ?? DBNull.Value });
-        p.Add(new NpgsqlParameter("window_to", NpgsqlDbType.TimestampTz) { Value = (object?)dayStart?.AddHours(24 + 12) ?? DBNull.Value });
-        p.Add(new NpgsqlParameter("kind", NpgsqlDbType.Text) { Value = (object?)query.Kind ?? DBNull.Value });
-        p.Add(new NpgsqlParameter("title_pattern", NpgsqlDbType.Text) { Value = (object?)query.TitlePattern ?? DBNull.Value });
-        p.Add(new NpgsqlParameter("currency", NpgsqlDbType.Text) { Value = (object?)query.Currency ?? DBNull.Value });
-        p.Add(new NpgsqlParameter("min_price", NpgsqlDbType.Bigint) { Value = (object?)query.MinPrice ?? DBNull.Value });
-        p.Add(new NpgsqlParameter("max_price", NpgsqlDbType.Bigint) { Value = (object?)query.MaxPrice ?? DBNull.Value });
-        p.Add(new NpgsqlParameter("category", NpgsqlDbType.Text) { Value = (object?)query.Category ?? DBNull.Value });
-        p.Add(new NpgsqlParameter("min_seats", NpgsqlDbType.Integer) { Value = (object?)query.MinSeats ?? DBNull.Value });
-        p.Add(new NpgsqlParameter<bool>("by_price", query.Sort == "price"));
-        p.Add(new NpgsqlParameter("after_starts_at", NpgsqlDbType.TimestampTz) { Value = (object?)query.After?.StartsAt ?? DBNull.Value });
-        p.Add(new NpgsqlParameter("after_price", NpgsqlDbType.Bigint) { Value = (object?)query.After?.Price ?? DBNull.Value });
-        p.Add(new NpgsqlParameter("after_id", NpgsqlDbType.Bigint) { Value = (object?)query.After?.ShowId ?? DBNull.Value });
         p.Add(new NpgsqlParameter<int>("limit", query.Limit + 1));
+        void Text(string name, string? value)
+        {
+            if (value is not null)
+            {
+                p.Add(new NpgsqlParameter<string>(name, value));
+            }
+        }
+
+        void Number(string name, long? value)
+        {
+            if (value is not null)
+            {
+                p.Add(new NpgsqlParameter<long>(name, value.Value));
+            }
+        }
+
+        Text("origin", query.Origin);
+        Text("destination", query.Destination);
+        if (query.Date is { } date)
+        {
+            var dayStart = new DateTimeOffset(date.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
+            p.Add(new NpgsqlParameter<DateOnly>("date", date));
+            p.Add(new NpgsqlParameter<DateTimeOffset>("window_from", dayStart.AddHours(-14)));
+            p.Add(new NpgsqlParameter<DateTimeOffset>("window_to", dayStart.AddHours(24 + 12)));
+        }
+
+        Text("kind", query.Kind);
+        Text("title_pattern", query.TitlePattern);
+        Text("currency", query.Currency);
+        Number("min_price", query.MinPrice);
+        Number("max_price", query.MaxPrice);
+        Text("category", query.MinSeats is null ? null : query.Category);
+        Number("min_seats", query.MinSeats);
+        if (query.After is { } after)
+        {
+            p.Add(new NpgsqlParameter<DateTimeOffset>("after_starts_at", after.StartsAt));
+            p.Add(new NpgsqlParameter<long>("after_id", after.ShowId));
+            if (query.Sort == "price")
+            {
+                p.Add(new NpgsqlParameter<long>("after_price", after.Price!.Value));
+            }
+        }
     }
 
     private static string Encode(Cursor cursor) => WebEncoders.Base64UrlEncode(JsonSerializer.SerializeToUtf8Bytes(cursor));
@@ -251,10 +360,10 @@ public sealed class SearchShows : ICarterModule
         }
     }
 
-    // Availability is counted from show_seat rows (GUIDE §7: no counter to drift). The keyset
-    // predicates compare row values in the same order as ORDER BY, so each page starts exactly
-    // after the last row of the previous one.
-    private const string SearchSql = """
+    // Availability is counted from show_seat rows (GUIDE §7: no counter to drift), one grouped scan
+    // of the show's seats per show. The keyset predicates compare row values in the same order as
+    // ORDER BY, so each page starts exactly after the last row of the previous one.
+    private const string SelectSql = """
         select s.show_id, e.event_id, e.kind, e.title, e.code,
                coalesce(oa.iata, oc.name), coalesce(da.iata, dc.name), v.name,
                s.starts_at, s.ends_at, s.starts_at at time zone s.time_zone, s.time_zone, s.currency,
@@ -272,31 +381,15 @@ public sealed class SearchShows : ICarterModule
                                    order by c.amount_minor desc, c.category), '[]')::text as categories,
                  min(c.amount_minor) filter (where c.available > 0) as lowest_price_minor,
                  coalesce(sum(c.available), 0)::int as seats_available,
-                 coalesce(bool_or((@category::text is null or c.category = @category) and c.available >= @min_seats::int), false) as seats_ok
-          from (select p.category, p.amount_minor,
-                       (select count(*)::int from show_seat ss
-                        where ss.show_id = p.show_id and ss.category = p.category and ss.state = 'available') as available
+                 @seats_ok as seats_ok
+          from (select p.category, p.amount_minor, count(ss.seat_id)::int as available
                 from show_price p
-                where p.show_id = s.show_id) as c
+                left join show_seat ss on ss.show_id = p.show_id and ss.category = p.category and ss.state = 'available'
+                where p.show_id = s.show_id
+                group by p.category, p.amount_minor) as c
         ) as a
         where s.status = 'on_sale'
           and s.starts_at > @now
-          and (@origin::text is null or oa.iata = upper(@origin) or lower(oc.name) = lower(@origin))
-          and (@destination::text is null or da.iata = upper(@destination) or lower(dc.name) = lower(@destination))
-          and (@date::date is null
-               or (s.starts_at >= @window_from and s.starts_at < @window_to
-                   and (s.starts_at at time zone s.time_zone)::date = @date::date))
-          and (@kind::text is null or e.kind = @kind)
-          and (@title_pattern::text is null or e.title ilike @title_pattern)
-          and (@currency::text is null or s.currency = @currency)
-          and (@min_price::bigint is null or a.lowest_price_minor >= @min_price)
-          and (@max_price::bigint is null or a.lowest_price_minor <= @max_price)
-          and (@min_seats::int is null or a.seats_ok)
-          and (not @by_price or a.lowest_price_minor is not null)
-          and (@after_id::bigint is null
-               or (not @by_price and (s.starts_at, s.show_id) > (@after_starts_at, @after_id))
-               or (@by_price and (a.lowest_price_minor, s.starts_at, s.show_id) > (@after_price, @after_starts_at, @after_id)))
-        order by case when @by_price then a.lowest_price_minor end, s.starts_at, s.show_id
-        limit @limit
         """;
+
 }

@@ -2,6 +2,7 @@ using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using Holdfast.Features.Shows;
 using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Caching;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.SeatFeed;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -54,6 +55,7 @@ public sealed class StreamSeatMap : ICarterModule
         HttpContext http,
         NpgsqlDataSource db,
         SeatFeedHub hub,
+        ReadCache cache,
         IOptions<SeatStreamOptions> options,
         CancellationToken cancellationToken)
     {
@@ -72,18 +74,18 @@ public sealed class StreamSeatMap : ICarterModule
         // Subscribe before reading the starting point, so nothing committed in between is missed;
         // anything seen twice is dropped by sequence number.
         var subscription = hub.Subscribe(showId);
-        var current = await CurrentSeqAsync(db, showId, cancellationToken);
+        var current = await GetSeatMap.CurrentSeqAsync(db, showId, cancellationToken);
         if (current is null)
         {
             subscription.Dispose();
             return Problems.NotFound("Show");
         }
 
-        return TypedResults.ServerSentEvents(StreamAsync(showId, lastEventId, current.Value, subscription, db, hub, options.Value, cancellationToken));
+        return TypedResults.ServerSentEvents(StreamAsync(showId, lastEventId, current.Value, subscription, db, hub, cache, options.Value, cancellationToken));
     }
 
     private static async IAsyncEnumerable<SseItem<string>> StreamAsync(
-        long showId, long? lastEventId, long current, SeatFeedSubscription subscription, NpgsqlDataSource db, SeatFeedHub hub,
+        long showId, long? lastEventId, long current, SeatFeedSubscription subscription, NpgsqlDataSource db, SeatFeedHub hub, ReadCache cache,
         SeatStreamOptions settings, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         using var _ = subscription;
@@ -99,14 +101,14 @@ public sealed class StreamSeatMap : ICarterModule
         }
         else
         {
-            var snapshot = await GetSeatMap.ReadSnapshotAsync(db, showId, cancellationToken);
+            var snapshot = await GetSeatMap.ReadSnapshotAsync(db, cache, showId, current, cancellationToken);
             if (snapshot is null)
             {
                 yield break;
             }
 
-            sent = SeqOf(snapshot);
-            yield return new SseItem<string>(snapshot, "snapshot") { EventId = sent.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+            sent = SeqOf(snapshot.Body);
+            yield return new SseItem<string>(System.Text.Encoding.UTF8.GetString(snapshot.Body), "snapshot") { EventId = sent.ToString(System.Globalization.CultureInfo.InvariantCulture) };
         }
 
         var heartbeat = TimeSpan.FromSeconds(settings.HeartbeatSeconds);
@@ -155,18 +157,22 @@ public sealed class StreamSeatMap : ICarterModule
     private static SseItem<string> Item(SeatChange change) =>
         new(change.Json, "seats") { EventId = change.Seq.ToString(System.Globalization.CultureInfo.InvariantCulture) };
 
-    private static long SeqOf(string snapshot)
+    // The snapshot's top-level "seq", read without parsing the seats that follow it.
+    private static long SeqOf(byte[] snapshot)
     {
-        using var document = System.Text.Json.JsonDocument.Parse(snapshot);
-        return document.RootElement.GetProperty("seq").GetInt64();
-    }
+        var reader = new System.Text.Json.Utf8JsonReader(snapshot);
+        reader.Read();
+        while (reader.Read() && reader.CurrentDepth == 1)
+        {
+            if (reader.TokenType == System.Text.Json.JsonTokenType.PropertyName && reader.ValueTextEquals("seq"u8))
+            {
+                reader.Read();
+                return reader.GetInt64();
+            }
 
-    private static async Task<long?> CurrentSeqAsync(NpgsqlDataSource db, long showId, CancellationToken cancellationToken)
-    {
-        await using var command = db.CreateCommand(CurrentSeqSql);
-        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
-        return (long?)await command.ExecuteScalarAsync(cancellationToken);
-    }
+            reader.Skip();
+        }
 
-    private const string CurrentSeqSql = "select last_seq from seat_feed where show_id = @show_id";
+        throw new InvalidOperationException("Seat map snapshot without seq.");
+    }
 }

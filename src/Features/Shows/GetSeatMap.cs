@@ -1,6 +1,6 @@
 using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Caching;
 using Holdfast.Infrastructure.Http;
-using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 
 namespace Holdfast.Features.Shows;
@@ -18,24 +18,48 @@ public sealed class GetSeatMap : ICarterModule
             .WithTags("Shows")
             .WithSummary("Get a show's seat map")
             .WithDescription("JSON: {show_id, seq, currency, currency_exponent, prices: {category: minor units}, seats: [{seat_id, label, section, row, number, " +
-                             "category, x, y, state}]} where state is available, held, booked or blocked. 404 when there is no such show.")
+                             "category, x, y, state}]} where state is available, held, booked or blocked. 404 when there is no such show. " +
+                             "Answers carry an ETag; If-None-Match gives 304.")
             .Produces(StatusCodes.Status200OK, contentType: "application/json");
 
-    internal static async Task<Results<ContentHttpResult, ProblemHttpResult>> HandleAsync(long showId, NpgsqlDataSource db, CancellationToken cancellationToken)
+    internal static async Task<IResult> HandleAsync(long showId, HttpContext http, NpgsqlDataSource db, ReadCache cache, CancellationToken cancellationToken)
     {
-        var json = await ReadSnapshotAsync(db, showId, cancellationToken);
-        return json is null ? Problems.NotFound("Show") : TypedResults.Text(json, "application/json");
+        var seq = await CurrentSeqAsync(db, showId, cancellationToken);
+        var snapshot = seq is null ? null : await ReadSnapshotAsync(db, cache, showId, seq.Value, cancellationToken);
+        return snapshot is null ? Problems.NotFound("Show") : ReadCache.Write(http, snapshot);
+    }
+
+    /// <summary>The show's last seat event number (<c>seat_feed.last_seq</c>), or null when there is no such show.</summary>
+    internal static async Task<long?> CurrentSeqAsync(NpgsqlDataSource db, long showId, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("select last_seq from seat_feed where show_id = @show_id");
+        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+        return (long?)await command.ExecuteScalarAsync(cancellationToken);
     }
 
     /// <summary>
-    /// The seat map as JSON built by PostgreSQL (no per-seat objects in .NET), or null when the show
-    /// does not exist. Also the SSE stream's <c>snapshot</c> event.
+    /// The seat map as UTF-8 JSON built by PostgreSQL (no per-seat objects in .NET) with its ETag, or
+    /// null when the show does not exist; its <c>seq</c> is <paramref name="atLeastSeq"/> or later.
+    /// Cached per seat event number, so a reader who just changed seats (and so knows a later
+    /// number) never gets a map from before the change, however late the cache hears of it.
+    /// Also the SSE stream's <c>snapshot</c> event.
     /// </summary>
-    internal static async Task<string?> ReadSnapshotAsync(NpgsqlDataSource db, long showId, CancellationToken cancellationToken)
+    internal static async Task<CachedResponse?> ReadSnapshotAsync(NpgsqlDataSource db, ReadCache cache, long showId, long atLeastSeq, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand(SnapshotSql);
-        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
-        return (string?)await command.ExecuteScalarAsync(cancellationToken);
+        var cached = await cache.GetOrAddAsync($"seats:{showId}:{atLeastSeq}", async ct =>
+        {
+            await using var command = db.CreateCommand(SnapshotSql);
+            command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+            var json = (string?)await command.ExecuteScalarAsync(ct);
+            return (json is null ? [] : System.Text.Encoding.UTF8.GetBytes(json), [showId]);
+        }, cancellationToken);
+        if (cached.Body.Length == 0)
+        {
+            cache.InvalidateShow(showId);
+            return null;
+        }
+
+        return cached;
     }
 
     private const string SnapshotSql = """

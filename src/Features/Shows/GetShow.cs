@@ -52,12 +52,19 @@ public sealed class GetShow : ICarterModule
     internal static async Task<IResult> HandleAsync(
         long showId, HttpContext http, NpgsqlDataSource db, ReadCache cache, IOptions<JsonOptions> json, CancellationToken cancellationToken)
     {
-        Response? found = null;
-        var cached = await cache.GetOrAddAsync($"show:{showId}", async () =>
+        // Keyed by the show's seat event number, so a customer who just held seats never sees the
+        // availability from before; catalogue edits reach the entry through the cache's notification.
+        var seq = await GetSeatMap.CurrentSeqAsync(db, showId, cancellationToken);
+        if (seq is null)
         {
-            found = await LoadAsync(db, showId, cancellationToken);
+            return Problems.NotFound("Show");
+        }
+
+        var cached = await cache.GetOrAddAsync($"show:{showId}:{seq}", async ct =>
+        {
+            var found = await LoadAsync(db, showId, ct);
             return (found is null ? [] : JsonSerializer.SerializeToUtf8Bytes(found, json.Value.SerializerOptions), [showId]);
-        });
+        }, cancellationToken);
         if (cached.Body.Length == 0)
         {
             cache.InvalidateShow(showId);

@@ -14,11 +14,11 @@ public sealed class ReadCacheOptions
     public bool Enabled { get; set; } = true;
 
     /// <summary>
-    /// Longest life of an entry, in milliseconds (default 2000). Entries are dropped at once when a
+    /// Longest life of an entry, in milliseconds (default 10000). Entries are dropped at once when a
     /// show they list changes; the lifetime only bounds how late a show that newly matches a search
     /// (seats freed elsewhere) can appear in it.
     /// </summary>
-    public int LifetimeMilliseconds { get; set; } = 2000;
+    public int LifetimeMilliseconds { get; set; } = 10_000;
 }
 
 /// <summary>A cached response body and its entity tag.</summary>
@@ -39,49 +39,94 @@ public sealed class ReadCache(IMemoryCache memory, IOptions<ReadCacheOptions> op
 
     private readonly ConcurrentDictionary<long, ConcurrentDictionary<string, byte>> keysByShow = new();
     private readonly ConcurrentDictionary<string, byte> allKeys = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<Task<CachedResponse>>> building = new(StringComparer.Ordinal);
+
+    // Every invalidation takes the next number; a build that started before a show's (or the
+    // whole cache's) last invalidation may hold data older than it and is not kept.
+    private readonly ConcurrentDictionary<long, long> showInvalidatedAt = new();
+    private long invalidations;
+    private long allInvalidatedAt;
     private long hits;
     private long misses;
 
     /// <summary>Hits and misses since start (for the benchmark suite).</summary>
     public (long Hits, long Misses) Stats => (Interlocked.Read(ref hits), Interlocked.Read(ref misses));
 
-    /// <summary>Returns the cached response for <paramref name="key"/>, or builds, stores and returns it.</summary>
+    /// <summary>
+    /// Returns the cached response for <paramref name="key"/>, or builds, stores and returns it.
+    /// Concurrent misses of one key share one build (a thousand clients opening one seat map cost
+    /// one query). The build runs without the caller's cancellation, since other callers may be
+    /// waiting on it; <paramref name="cancellationToken"/> only stops this caller's wait.
+    /// </summary>
     /// <param name="key">Identifies the read, e.g. the normalised query string.</param>
     /// <param name="build">Produces the body and the shows it depends on.</param>
-    public async Task<CachedResponse> GetOrAddAsync(string key, Func<Task<(byte[] Body, IEnumerable<long> Shows)>> build)
+    /// <param name="cancellationToken">Stops waiting (throws <see cref="OperationCanceledException"/>).</param>
+    public async Task<CachedResponse> GetOrAddAsync(string key, Func<CancellationToken, Task<(byte[] Body, IEnumerable<long> Shows)>> build, CancellationToken cancellationToken)
     {
-        if (options.Value.Enabled && memory.TryGetValue(key, out CachedResponse? cached) && cached is not null)
+        if (!options.Value.Enabled)
+        {
+            Interlocked.Increment(ref misses);
+            var (body, _) = await build(cancellationToken);
+            return new CachedResponse(body, ETagOf(body));
+        }
+
+        if (memory.TryGetValue(key, out CachedResponse? cached) && cached is not null)
         {
             Interlocked.Increment(ref hits);
             return cached;
         }
 
-        Interlocked.Increment(ref misses);
-        var (body, shows) = await build();
-        var response = new CachedResponse(body, "\"" + Convert.ToBase64String(SHA256.HashData(body).AsSpan(0, 12)) + "\"");
-        if (options.Value.Enabled)
-        {
-            // Register the dependencies before publishing the entry, so an invalidation that races
-            // the build finds it.
-            foreach (var show in shows)
-            {
-                keysByShow.GetOrAdd(show, _ => new ConcurrentDictionary<string, byte>(StringComparer.Ordinal))[key] = 0;
-            }
+        var flight = building.GetOrAdd(key, k => new Lazy<Task<CachedResponse>>(() => BuildAndStoreAsync(k, build)));
+        return await flight.Value.WaitAsync(cancellationToken);
+    }
 
-            allKeys[key] = 0;
-            memory.Set(key, response, new MemoryCacheEntryOptions
-            {
-                AbsoluteExpirationRelativeToNow = TimeSpan.FromMilliseconds(options.Value.LifetimeMilliseconds),
-                Size = body.Length,
-            }.RegisterPostEvictionCallback((k, _, _, _) => allKeys.TryRemove((string)k, out _)));
+    private async Task<CachedResponse> BuildAndStoreAsync(string key, Func<CancellationToken, Task<(byte[] Body, IEnumerable<long> Shows)>> build)
+    {
+        Interlocked.Increment(ref misses);
+        var started = Interlocked.Read(ref invalidations);
+        (byte[] Body, IEnumerable<long> Shows) built;
+        try
+        {
+            built = await build(CancellationToken.None);
+        }
+        finally
+        {
+            // Only the stored flight of a key ever runs, so this removes our own.
+            building.TryRemove(key, out _);
+        }
+
+        var (body, dependencies) = built;
+        var shows = dependencies.ToArray();
+        var response = new CachedResponse(body, ETagOf(body));
+
+        // Publish, then look for an invalidation since the build began. An invalidation either
+        // finds the published entry and drops it, or is seen here; it cannot slip between.
+        foreach (var show in shows)
+        {
+            keysByShow.GetOrAdd(show, _ => new ConcurrentDictionary<string, byte>(StringComparer.Ordinal))[key] = 0;
+        }
+
+        allKeys[key] = 0;
+        memory.Set(key, response, new MemoryCacheEntryOptions
+        {
+            AbsoluteExpirationRelativeToNow = TimeSpan.FromMilliseconds(options.Value.LifetimeMilliseconds),
+            Size = body.Length,
+        }.RegisterPostEvictionCallback((k, _, _, _) => allKeys.TryRemove((string)k, out _)));
+        if (Interlocked.Read(ref allInvalidatedAt) > started
+            || shows.Any(show => showInvalidatedAt.TryGetValue(show, out var at) && at > started))
+        {
+            memory.Remove(key);
         }
 
         return response;
     }
 
+    private static string ETagOf(byte[] body) => "\"" + Convert.ToBase64String(SHA256.HashData(body).AsSpan(0, 12)) + "\"";
+
     /// <summary>Drops every entry that lists <paramref name="showId"/>.</summary>
     public void InvalidateShow(long showId)
     {
+        showInvalidatedAt[showId] = Interlocked.Increment(ref invalidations);
         if (keysByShow.TryRemove(showId, out var keys))
         {
             foreach (var key in keys.Keys)
@@ -94,6 +139,7 @@ public sealed class ReadCache(IMemoryCache memory, IOptions<ReadCacheOptions> op
     /// <summary>Drops everything (a catalogue change).</summary>
     public void InvalidateAll()
     {
+        Interlocked.Exchange(ref allInvalidatedAt, Interlocked.Increment(ref invalidations));
         foreach (var key in allKeys.Keys)
         {
             memory.Remove(key);

@@ -33,6 +33,12 @@ public static class DatabaseSetup
         return services;
     }
 
+    /// <summary>
+    /// Statements Npgsql keeps prepared per physical connection when the connection string does not
+    /// set <c>Max Auto Prepare</c> itself; a statement is prepared on its fifth use.
+    /// </summary>
+    public const int DefaultMaxAutoPrepare = 256;
+
     /// <summary>Builds a data source from configuration; used by the web host and the CLI commands alike.</summary>
     public static NpgsqlDataSource CreateDataSource(IConfiguration configuration, ILoggerFactory? loggerFactory = null)
     {
@@ -44,6 +50,13 @@ public static class DatabaseSetup
         }
 
         var builder = new NpgsqlDataSourceBuilder(connectionString);
+        if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0)
+        {
+            // Server-side prepared statements for the hot paths: planning the hold and release
+            // statements costs more than running them (docs/decisions/0008-prepared-statements.md).
+            builder.ConnectionStringBuilder.MaxAutoPrepare = DefaultMaxAutoPrepare;
+        }
+
         if (loggerFactory is not null)
         {
             builder.UseLoggerFactory(loggerFactory);
