@@ -361,21 +361,21 @@ public sealed class SearchShows : ICarterModule
     }
 
     // Availability is counted from show_seat rows (GUIDE §7: no counter to drift), one grouped scan
-    // of the show's seats per show. The keyset predicates compare row values in the same order as
+    // of the show's seats per show. Names come from scalar subqueries, run for the rows returned
+    // only; as joins they made planning this statement cost 10–14 ms. The keyset predicates compare row values in the same order as
     // ORDER BY, so each page starts exactly after the last row of the previous one.
     private const string SelectSql = """
         select s.show_id, e.event_id, e.kind, e.title, e.code,
-               coalesce(oa.iata, oc.name), coalesce(da.iata, dc.name), v.name,
+               coalesce((select iata from airport where airport_id = e.origin_airport_id)::text,
+                        (select name from city where city_id = e.origin_city_id)),
+               coalesce((select iata from airport where airport_id = e.destination_airport_id)::text,
+                        (select name from city where city_id = e.destination_city_id)),
+               (select name from venue where venue_id = s.venue_id),
                s.starts_at, s.ends_at, s.starts_at at time zone s.time_zone, s.time_zone, s.currency,
-               a.lowest_price_minor, a.seats_available, a.categories, cur.exponent
+               a.lowest_price_minor, a.seats_available, a.categories,
+               (select exponent from currency where code = s.currency)
         from show s
-        join currency cur on cur.code = s.currency
         join event e on e.event_id = s.event_id
-        join venue v on v.venue_id = s.venue_id
-        left join airport oa on oa.airport_id = e.origin_airport_id
-        left join airport da on da.airport_id = e.destination_airport_id
-        left join city oc on oc.city_id = e.origin_city_id
-        left join city dc on dc.city_id = e.destination_city_id
         cross join lateral (
           select coalesce(json_agg(json_build_object('category', c.category, 'price_minor', c.amount_minor, 'seats_available', c.available)
                                    order by c.amount_minor desc, c.category), '[]')::text as categories,
