@@ -72,6 +72,13 @@ public sealed partial class HoldSeats : ICarterModule
         var now = time.GetUtcNow();
 
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        if (request.Seats is { } named && await TakenAlreadyAsync(connection, showId, named, now, cancellationToken) is { Length: > 0 } taken)
+        {
+            // Answered from committed state in one round trip, with no lock taken: in a rush most
+            // requests for a seat arrive after someone else has it, and they should cost little.
+            return SeatsGone(taken);
+        }
+
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
 
         var show = await LockLimitAndReadShowAsync(connection, showId, userId, cancellationToken);
@@ -256,9 +263,32 @@ public sealed partial class HoldSeats : ICarterModule
                 extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["seats"] = [$"Unknown seats: {string.Join(", ", unknown)}."] } });
         }
 
-        var gone = wanted.Except(locked.Select(s => s.Label), StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+        return SeatsGone(wanted.Except(locked.Select(s => s.Label), StringComparer.Ordinal).ToArray());
+    }
+
+    private static ProblemHttpResult SeatsGone(string[] labels)
+    {
+        var gone = labels.Order(StringComparer.Ordinal).ToArray();
         return Problems.Conflict("Seats not available.", $"These seats are held or sold: {string.Join(", ", gone)}. Nothing was held.",
             new Dictionary<string, object?> { ["unavailable_seats"] = gone });
+    }
+
+    // Labels among the requested seats that are already held, sold or blocked, on a show that is
+    // otherwise open for holds (so a closed show still gets its own answer from the full path).
+    private static async Task<string[]> TakenAlreadyAsync(NpgsqlConnection connection, long showId, string[] labels, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(TakenAlreadySql, connection);
+        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+        command.Parameters.Add(new NpgsqlParameter<string[]>("labels", labels));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        var taken = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            taken.Add(reader.GetString(0));
+        }
+
+        return [.. taken];
     }
 
     private static async Task<ProblemHttpResult> BestSeatsProblemAsync(
@@ -361,6 +391,16 @@ public sealed partial class HoldSeats : ICarterModule
         select (select hold_id from new_hold),
                (select count(*) from marked),
                seat_feed_append(@show_id, 'held', 'held', (select array_agg(seat_id order by seat_id) from marked), @now)
+        """;
+
+    private const string TakenAlreadySql = """
+        select se.label
+        from show s
+        join seat se on se.venue_id = s.venue_id and se.label = any(@labels)
+        join show_seat ss on ss.show_id = s.show_id and ss.seat_id = se.seat_id
+        where s.show_id = @show_id and s.status = 'on_sale'
+          and s.sales_opens_at <= @now and @now < s.sales_closes_at
+          and ss.state <> 'available'
         """;
 
     private const string KnownLabelsSql = """

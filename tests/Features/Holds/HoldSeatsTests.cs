@@ -47,6 +47,29 @@ public sealed class HoldSeatsTests(AppFixture fixture) : IClassFixture<AppFixtur
     }
 
     [Fact]
+    public async Task A_request_for_a_seat_already_taken_is_answered_without_waiting_for_locks()
+    {
+        var show = await TestCatalogue.ShowAsync(App.DataSource);
+        var (first, _) = await App.CustomerAsync();
+        var (second, secondId) = await App.CustomerAsync();
+        await first.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "2A" } }).ExpectAsync(HttpStatusCode.Created);
+
+        // Another request of the same customer is mid-hold: it owns the per-customer lock.
+        await using var busy = await App.DataSource.OpenConnectionAsync();
+        await using var transaction = await busy.BeginTransactionAsync();
+        await using (var take = new NpgsqlCommand($"select pg_advisory_xact_lock(hashtextextended('hold-limit:{show.ShowId}:{secondId}', 0))", busy, transaction))
+        {
+            await take.ExecuteNonQueryAsync();
+        }
+
+        var answer = second.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "2A" } });
+        var finished = await Task.WhenAny(answer, Task.Delay(TimeSpan.FromSeconds(10)));
+        Assert.Same(answer, finished);
+        var problem = await answer.ExpectAsync(HttpStatusCode.Conflict);
+        Assert.Equal(["2A"], problem["unavailable_seats"].Strings());
+    }
+
+    [Fact]
     public async Task Best_available_takes_the_best_ranked_seats_of_the_category()
     {
         var show = await TestCatalogue.ShowAsync(App.DataSource, premiumRows: 2);
