@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/postgres.sh
+. scripts/lib/nginx.sh
 
 ensure_postgres_binaries
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true   # 5,000 SSE clients need the sockets
@@ -15,7 +16,10 @@ chmod 755 "$DIR"
 PG_PORT="${HOLDFAST_BENCH_PG_PORT:-55433}"
 URL="http://127.0.0.1:${HOLDFAST_BENCH_PORT:-8090}"
 APP_PID=""
+SECOND_PID=""
 cleanup() {
+  [ -f "$DIR/nginx.pid" ] && kill "$(cat "$DIR/nginx.pid")" 2>/dev/null
+  [ -n "$SECOND_PID" ] && kill "$SECOND_PID" 2>/dev/null && wait "$SECOND_PID" 2>/dev/null
   [ -n "$APP_PID" ] && kill "$APP_PID" 2>/dev/null && wait "$APP_PID" 2>/dev/null
   stop_cluster "$DIR"
   rm -rf "$DIR"
@@ -55,4 +59,26 @@ HOLDFAST_COMMIT="$COMMIT" $BENCH --connection "$CONNECTION" --app-pid "$APP_PID"
 kill "$APP_PID"; wait "$APP_PID" 2>/dev/null || true
 
 start_app true
-HOLDFAST_COMMIT="$COMMIT" $BENCH --connection "$CONNECTION" --app-pid "$APP_PID" --merge "$DIR/cache-off.json" --out "bench/results/$COMMIT.json" "$@"
+HOLDFAST_COMMIT="$COMMIT" $BENCH --connection "$CONNECTION" --app-pid "$APP_PID" --merge "$DIR/cache-off.json" --out "$DIR/one-box.json" "$@"
+RESULT="$DIR/one-box.json"
+
+# Several nodes: the holds scenario through nginx with one app node, then with two.
+if [ "${HOLDFAST_BENCH_NODES:-1}" = 1 ] && ensure_nginx; then
+  NGINX_URL="http://127.0.0.1:${HOLDFAST_BENCH_LB_PORT:-8092}"
+  nginx_with() {
+    sed -e "s|@UPSTREAMS@|$1|" -e "s|@DIR@|$DIR|g" -e "s|127.0.0.1:8080|${NGINX_URL#http://}|" deploy/nginx.conf.template > "$DIR/nginx.conf"
+    if [ -f "$DIR/nginx.pid" ]; then nginx -c "$DIR/nginx.conf" -p "$DIR" -s reload; sleep 1; else nginx -c "$DIR/nginx.conf" -p "$DIR"; fi
+  }
+  NODE_BENCH="dotnet bench/Holdfast.Bench/bin/Release/net10.0/Holdfast.Bench.dll --base-url $NGINX_URL --pgbench $(pg_bin_dir)/pgbench"
+  nginx_with "    server ${URL#http://};\n"
+  HOLDFAST_COMMIT="$COMMIT" $NODE_BENCH --connection "$CONNECTION" --app-pid "$APP_PID" --only holds --label " (1 node behind nginx)" --merge "$RESULT" --out "$DIR/one-node.json" "$@"
+  SECOND_URL="http://127.0.0.1:${HOLDFAST_BENCH_SECOND_PORT:-8091}"
+  Cache__Enabled=true dotnet "$APP" --urls "$SECOND_URL" > "$DIR/app-second.log" 2>&1 &
+  SECOND_PID=$!
+  for _ in $(seq 1 120); do curl -fs -o /dev/null "$SECOND_URL/openapi/v1.json" && break; sleep 0.5; done
+  nginx_with "    server ${URL#http://};\n    server ${SECOND_URL#http://};\n"
+  HOLDFAST_COMMIT="$COMMIT" $NODE_BENCH --connection "$CONNECTION" --app-pid "$APP_PID" --only holds --label " (2 nodes behind nginx)" --merge "$DIR/one-node.json" --out "$DIR/two-nodes.json" "$@"
+  RESULT="$DIR/two-nodes.json"
+fi
+cp "$RESULT" "bench/results/$COMMIT.json"
+echo "Results: bench/results/$COMMIT.json"

@@ -9,12 +9,10 @@ NODES="${1:-2}"
 cd "$(dirname "$0")/.."
 . scripts/lib/postgres.sh
 
+. scripts/lib/nginx.sh
+
 ensure_postgres_binaries
-if ! command -v nginx >/dev/null; then
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q nginx-light || \
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q nginx
-fi
+ensure_nginx
 
 PG_DIR="$PWD/.data/postgres"
 PG_PORT=55432

@@ -76,7 +76,7 @@ internal sealed class Bench(Args args)
             customers = await CustomersAsync(args.Quick ? 60 : 220);
         }
 
-        if (Runs("raw") || Runs("holds"))
+        if (Runs("raw"))
         {
             await RawCeilingAsync();
         }
@@ -236,6 +236,13 @@ internal sealed class Bench(Args args)
         Add("holds, no contention", "p95", P(sorted, 95), "ms", "", null, how);
         Add("holds, no contention", "p99", P(sorted, 99), "ms", "≤ 50", P(sorted, 99) <= 50, how);
         Add("holds, no contention", "errors (non-2xx, 409s aside)", errors, "", "0", errors == 0, $"{conflicts} 409s");
+        var oneNode = figures.FirstOrDefault(f => f.Scenario == "holds, no contention (1 node behind nginx)" && f.Metric == "holds/s");
+        if (args.Label == " (2 nodes behind nginx)" && oneNode is not null)
+        {
+            Add("holds, no contention", "2 nodes / 1 node", apiHoldsPerSecond / oneNode.Value, "×", "", null,
+                "holds/s through nginx with two app nodes over holds/s with one; both nodes, nginx, PostgreSQL and the load share the 2 cores");
+        }
+
         if (rawCeiling > 0)
         {
             Add("holds, no contention", "API / raw ceiling", apiHoldsPerSecond / rawCeiling, "×", "≥ 0.5", apiHoldsPerSecond / rawCeiling >= 0.5,
@@ -387,7 +394,7 @@ internal sealed class Bench(Args args)
         await OpenLoopAsync(Duration, record: true);
         var sorted = latencies.Order().ToArray();
         var how = $"open loop at {rate} req/s for {Duration.TotalSeconds:0}s after 5 s unmeasured warm-up, 500 origin+destination+local-date queries of real routes, repeating; {catalogue}; {failures} failures";
-        var scenario = "search" + args.Label;
+        var scenario = "search";
         Add(scenario, "p50", P(sorted, 50), "ms", "", null, how);
         Add(scenario, "p95", P(sorted, 95), "ms", "", null, how);
         Add(scenario, "p99", P(sorted, 99), "ms", "≤ 75", P(sorted, 99) <= 75, how);
@@ -618,6 +625,7 @@ internal sealed class Bench(Args args)
 
     private void Add(string scenario, string metric, double value, string unit, string target, bool? met, string how)
     {
+        scenario += args.Label;
         figures.Add(new Figure(scenario, metric, value, unit, target, met, how));
         Console.WriteLine($"  {scenario,-26} {metric,-36} {value,10:0.##} {unit,-3} {target,-7} {(met is null ? "" : met.Value ? "met" : "MISSED")}");
     }
