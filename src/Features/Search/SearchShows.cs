@@ -215,7 +215,7 @@ public sealed class SearchShows : ICarterModule
     // Only the filters asked for become SQL: each combination is its own statement, prepared once
     // per connection with a plan made for it. One catch-all statement with "@x is null or ..." was
     // planned afresh on every call (8 ms) and could not use the date window as an index condition
-    // (docs/decisions/0008-hot-path-sql.md).
+    // (docs/decisions/0008-hot-paths.md).
     private static string BuildSql(Query query)
     {
         var seatsOk = query.MinSeats is null ? "null::boolean"

@@ -53,7 +53,7 @@ public static class DatabaseSetup
         if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0)
         {
             // Server-side prepared statements for the hot paths: planning the hold and release
-            // statements costs more than running them (docs/decisions/0008-prepared-statements.md).
+            // statements costs more than running them (docs/decisions/0008-hot-paths.md).
             builder.ConnectionStringBuilder.MaxAutoPrepare = DefaultMaxAutoPrepare;
         }
 
