@@ -28,7 +28,6 @@ public static class HoldfastApp
         services.AddHoldfastRateLimiting();
         services.AddSingleton(new RecurringJob("idempotency.prune", "17 * * * *", PruneIdempotencyKeys.JobKind));
         services.AddJobs(builder.Configuration, assembly);
-        services.AddMemoryCache(o => o.SizeLimit = 256L * 1024 * 1024);
         services.Configure<Holdfast.Infrastructure.Caching.ReadCacheOptions>(builder.Configuration.GetSection("Cache"));
         services.AddSingleton<Holdfast.Infrastructure.Caching.ReadCache>();
         services.AddSingleton<SeatFeedHub>();

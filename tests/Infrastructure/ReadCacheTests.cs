@@ -1,5 +1,4 @@
 using Holdfast.Infrastructure.Caching;
-using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
 
 namespace Holdfast.Tests.Infrastructure;
@@ -8,12 +7,12 @@ namespace Holdfast.Tests.Infrastructure;
 public sealed class ReadCacheTests
 {
     private static ReadCache NewCache() =>
-        new(new MemoryCache(new MemoryCacheOptions { SizeLimit = 1 << 20 }), Options.Create(new ReadCacheOptions()));
+        new(Options.Create(new ReadCacheOptions()));
 
     [Fact]
     public async Task Concurrent_misses_of_one_key_share_one_build()
     {
-        var cache = NewCache();
+        using var cache = NewCache();
         var release = new TaskCompletionSource();
         var builds = 0;
         var readers = Enumerable.Range(0, 50).Select(_ => cache.GetOrAddAsync("k", async _ =>
@@ -32,7 +31,7 @@ public sealed class ReadCacheTests
     [Fact]
     public async Task An_invalidation_during_a_build_keeps_its_result_out_of_the_cache()
     {
-        var cache = NewCache();
+        using var cache = NewCache();
         var reading = new TaskCompletionSource();
         var release = new TaskCompletionSource();
         var builds = 0;
@@ -60,7 +59,7 @@ public sealed class ReadCacheTests
     [Fact]
     public async Task A_waiter_that_gives_up_does_not_cancel_the_build_for_the_others()
     {
-        var cache = NewCache();
+        using var cache = NewCache();
         var release = new TaskCompletionSource();
         using var impatient = new CancellationTokenSource();
         var patient = cache.GetOrAddAsync("k", async ct =>

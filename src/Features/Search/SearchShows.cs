@@ -104,8 +104,8 @@ public sealed class SearchShows : ICarterModule
 
     private static async Task<Response> RunAsync(NpgsqlDataSource db, Query query, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand(BuildSql(query));
-        Bind(command, query, now);
+        await using var command = db.CreateCommand();
+        Compose(command, query, now);
         var items = new List<Item>();
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
@@ -215,27 +215,49 @@ public sealed class SearchShows : ICarterModule
     // Only the filters asked for become SQL: each combination is its own statement, prepared once
     // per connection with a plan made for it. One catch-all statement with "@x is null or ..." was
     // planned afresh on every call (8 ms) and could not use the date window as an index condition
-    // (docs/decisions/0008-hot-paths.md).
-    private static string BuildSql(Query query)
+    // (docs/decisions/0008-hot-paths.md). Each predicate is added with its parameters.
+    private static void Compose(NpgsqlCommand command, Query query, DateTimeOffset now)
     {
-        var seatsOk = query.MinSeats is null ? "null::boolean"
-            : query.Category is null ? "coalesce(bool_or(c.available >= @min_seats), false)"
-            : "coalesce(bool_or(c.category = @category and c.available >= @min_seats), false)";
+        var p = command.Parameters;
+        p.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        p.Add(new NpgsqlParameter<int>("limit", query.Limit + 1));
+        var seatsOk = "null::boolean";
+        if (query.MinSeats is { } minSeats)
+        {
+            p.Add(new NpgsqlParameter<long>("min_seats", minSeats));
+            seatsOk = "coalesce(bool_or(c.available >= @min_seats), false)";
+            if (query.Category is { } category)
+            {
+                p.Add(new NpgsqlParameter<string>("category", category));
+                seatsOk = "coalesce(bool_or(c.category = @category and c.available >= @min_seats), false)";
+            }
+        }
+
         var sql = new StringBuilder(SelectSql.Replace("@seats_ok", seatsOk, StringComparison.Ordinal));
-        void And(string predicate) => sql.Append("\n  and ").Append(predicate);
+        void And(string predicate, string? name = null, object? value = null)
+        {
+            sql.Append("\n  and ").Append(predicate);
+            if (name is not null)
+            {
+                p.AddWithValue(name, value!);
+            }
+        }
+
         // A route names a handful of events: resolve them first, so the plan starts from their shows
         // (show_event_local_day_idx) rather than from every show in the date window.
         var route = new List<string>();
-        if (query.Origin is not null)
+        if (query.Origin is { } origin)
         {
             route.Add("(ev.origin_airport_id = (select airport_id from airport where iata = upper(@origin)::bpchar) " +
                       "or ev.origin_city_id in (select city_id from city where lower(name) = lower(@origin)))");
+            p.Add(new NpgsqlParameter<string>("origin", origin));
         }
 
-        if (query.Destination is not null)
+        if (query.Destination is { } destination)
         {
             route.Add("(ev.destination_airport_id = (select airport_id from airport where iata = upper(@destination)::bpchar) " +
                       "or ev.destination_city_id in (select city_id from city where lower(name) = lower(@destination)))");
+            p.Add(new NpgsqlParameter<string>("destination", destination));
         }
 
         if (route.Count > 0)
@@ -243,35 +265,38 @@ public sealed class SearchShows : ICarterModule
             And($"s.event_id = any(array(select ev.event_id from event ev where {string.Join(" and ", route)}))");
         }
 
-        if (query.Date is not null)
+        if (query.Date is { } date)
         {
             // Local dates span UTC−12 to UTC+14: the window is the index condition, AT TIME ZONE decides.
-            And("s.starts_at >= @window_from and s.starts_at < @window_to and (s.starts_at at time zone s.time_zone)::date = @date");
+            var dayStart = new DateTimeOffset(date.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
+            p.Add(new NpgsqlParameter<DateTimeOffset>("window_from", dayStart.AddHours(-14)));
+            p.Add(new NpgsqlParameter<DateTimeOffset>("window_to", dayStart.AddHours(24 + 12)));
+            And("s.starts_at >= @window_from and s.starts_at < @window_to and (s.starts_at at time zone s.time_zone)::date = @date", "date", date);
         }
 
-        if (query.Kind is not null)
+        if (query.Kind is { } kind)
         {
-            And("e.kind = @kind");
+            And("e.kind = @kind", "kind", kind);
         }
 
-        if (query.TitlePattern is not null)
+        if (query.TitlePattern is { } pattern)
         {
-            And("e.title ilike @title_pattern");
+            And("e.title ilike @title_pattern", "title_pattern", pattern);
         }
 
-        if (query.Currency is not null)
+        if (query.Currency is { } currency)
         {
-            And("s.currency = @currency");
+            And("s.currency = @currency", "currency", currency);
         }
 
-        if (query.MinPrice is not null)
+        if (query.MinPrice is { } minPrice)
         {
-            And("a.lowest_price_minor >= @min_price");
+            And("a.lowest_price_minor >= @min_price", "min_price", minPrice);
         }
 
-        if (query.MaxPrice is not null)
+        if (query.MaxPrice is { } maxPrice)
         {
-            And("a.lowest_price_minor <= @max_price");
+            And("a.lowest_price_minor <= @max_price", "max_price", maxPrice);
         }
 
         if (query.MinSeats is not null)
@@ -285,65 +310,23 @@ public sealed class SearchShows : ICarterModule
             And("a.lowest_price_minor is not null");
         }
 
-        if (query.After is not null)
-        {
-            And(byPrice
-                ? "(a.lowest_price_minor, s.starts_at, s.show_id) > (@after_price, @after_starts_at, @after_id)"
-                : "(s.starts_at, s.show_id) > (@after_starts_at, @after_id)");
-        }
-
-        sql.Append(byPrice ? "\norder by a.lowest_price_minor, s.starts_at, s.show_id" : "\norder by s.starts_at, s.show_id");
-        sql.Append("\nlimit @limit");
-        return sql.ToString();
-    }
-
-    private static void Bind(NpgsqlCommand command, Query query, DateTimeOffset now)
-    {
-        var p = command.Parameters;
-        p.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-        p.Add(new NpgsqlParameter<int>("limit", query.Limit + 1));
-        void Text(string name, string? value)
-        {
-            if (value is not null)
-            {
-                p.Add(new NpgsqlParameter<string>(name, value));
-            }
-        }
-
-        void Number(string name, long? value)
-        {
-            if (value is not null)
-            {
-                p.Add(new NpgsqlParameter<long>(name, value.Value));
-            }
-        }
-
-        Text("origin", query.Origin);
-        Text("destination", query.Destination);
-        if (query.Date is { } date)
-        {
-            var dayStart = new DateTimeOffset(date.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
-            p.Add(new NpgsqlParameter<DateOnly>("date", date));
-            p.Add(new NpgsqlParameter<DateTimeOffset>("window_from", dayStart.AddHours(-14)));
-            p.Add(new NpgsqlParameter<DateTimeOffset>("window_to", dayStart.AddHours(24 + 12)));
-        }
-
-        Text("kind", query.Kind);
-        Text("title_pattern", query.TitlePattern);
-        Text("currency", query.Currency);
-        Number("min_price", query.MinPrice);
-        Number("max_price", query.MaxPrice);
-        Text("category", query.MinSeats is null ? null : query.Category);
-        Number("min_seats", query.MinSeats);
         if (query.After is { } after)
         {
             p.Add(new NpgsqlParameter<DateTimeOffset>("after_starts_at", after.StartsAt));
             p.Add(new NpgsqlParameter<long>("after_id", after.ShowId));
-            if (query.Sort == "price")
+            if (byPrice)
             {
-                p.Add(new NpgsqlParameter<long>("after_price", after.Price!.Value));
+                And("(a.lowest_price_minor, s.starts_at, s.show_id) > (@after_price, @after_starts_at, @after_id)", "after_price", after.Price!.Value);
+            }
+            else
+            {
+                And("(s.starts_at, s.show_id) > (@after_starts_at, @after_id)");
             }
         }
+
+        sql.Append(byPrice ? "\norder by a.lowest_price_minor, s.starts_at, s.show_id" : "\norder by s.starts_at, s.show_id");
+        sql.Append("\nlimit @limit");
+        command.CommandText = sql.ToString();
     }
 
     private static string Encode(Cursor cursor) => WebEncoders.Base64UrlEncode(JsonSerializer.SerializeToUtf8Bytes(cursor));

@@ -102,11 +102,6 @@ public sealed class StreamSeatMap : ICarterModule
         else
         {
             var snapshot = await GetSeatMap.ReadSnapshotAsync(db, cache, showId, current, cancellationToken);
-            if (snapshot is null)
-            {
-                yield break;
-            }
-
             sent = SeqOf(snapshot.Body);
             yield return new SseItem<string>(System.Text.Encoding.UTF8.GetString(snapshot.Body), "snapshot") { EventId = sent.ToString(System.Globalization.CultureInfo.InvariantCulture) };
         }

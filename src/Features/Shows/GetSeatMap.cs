@@ -25,8 +25,7 @@ public sealed class GetSeatMap : ICarterModule
     internal static async Task<IResult> HandleAsync(long showId, HttpContext http, NpgsqlDataSource db, ReadCache cache, CancellationToken cancellationToken)
     {
         var seq = await CurrentSeqAsync(db, showId, cancellationToken);
-        var snapshot = seq is null ? null : await ReadSnapshotAsync(db, cache, showId, seq.Value, cancellationToken);
-        return snapshot is null ? Problems.NotFound("Show") : ReadCache.Write(http, snapshot);
+        return seq is null ? Problems.NotFound("Show") : ReadCache.Write(http, await ReadSnapshotAsync(db, cache, showId, seq.Value, cancellationToken));
     }
 
     /// <summary>The show's last seat event number (<c>seat_feed.last_seq</c>), or null when there is no such show.</summary>
@@ -38,29 +37,21 @@ public sealed class GetSeatMap : ICarterModule
     }
 
     /// <summary>
-    /// The seat map as UTF-8 JSON built by PostgreSQL (no per-seat objects in .NET) with its ETag, or
-    /// null when the show does not exist; its <c>seq</c> is <paramref name="atLeastSeq"/> or later.
-    /// Cached per seat event number, so a reader who just changed seats (and so knows a later
-    /// number) never gets a map from before the change, however late the cache hears of it.
-    /// Also the SSE stream's <c>snapshot</c> event.
+    /// The seat map of an existing show (see <see cref="CurrentSeqAsync"/>) as UTF-8 JSON built by
+    /// PostgreSQL (no per-seat objects in .NET) with its ETag; its <c>seq</c> is
+    /// <paramref name="atLeastSeq"/> or later. Cached per seat event number, so a reader who just
+    /// changed seats (and so knows a later number) never gets a map from before the change, however
+    /// late the cache hears of it. Also the SSE stream's <c>snapshot</c> event.
     /// </summary>
-    internal static async Task<CachedResponse?> ReadSnapshotAsync(NpgsqlDataSource db, ReadCache cache, long showId, long atLeastSeq, CancellationToken cancellationToken)
-    {
-        var cached = await cache.GetOrAddAsync($"seats:{showId}:{atLeastSeq}", async ct =>
+    internal static Task<CachedResponse> ReadSnapshotAsync(NpgsqlDataSource db, ReadCache cache, long showId, long atLeastSeq, CancellationToken cancellationToken) =>
+        cache.GetOrAddAsync($"seats:{showId}:{atLeastSeq}", async ct =>
         {
             await using var command = db.CreateCommand(SnapshotSql);
             command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
-            var json = (string?)await command.ExecuteScalarAsync(ct);
-            return (json is null ? [] : System.Text.Encoding.UTF8.GetBytes(json), [showId]);
+            // The seat_feed row exists only with its show, and shows are never deleted.
+            var json = (string?)await command.ExecuteScalarAsync(ct) ?? throw new InvalidOperationException($"Show {showId} has a seat feed but no row.");
+            return (System.Text.Encoding.UTF8.GetBytes(json), [showId]);
         }, cancellationToken);
-        if (cached.Body.Length == 0)
-        {
-            cache.InvalidateShow(showId);
-            return null;
-        }
-
-        return cached;
-    }
 
     private const string SnapshotSql = """
         select json_build_object(

@@ -62,15 +62,10 @@ public sealed class GetShow : ICarterModule
 
         var cached = await cache.GetOrAddAsync($"show:{showId}:{seq}", async ct =>
         {
-            var found = await LoadAsync(db, showId, ct);
-            return (found is null ? [] : JsonSerializer.SerializeToUtf8Bytes(found, json.Value.SerializerOptions), [showId]);
+            // The seat_feed row just read exists only with its show, and shows are never deleted.
+            var found = await LoadAsync(db, showId, ct) ?? throw new InvalidOperationException($"Show {showId} has a seat feed but no row.");
+            return (JsonSerializer.SerializeToUtf8Bytes(found, json.Value.SerializerOptions), [showId]);
         }, cancellationToken);
-        if (cached.Body.Length == 0)
-        {
-            cache.InvalidateShow(showId);
-            return Problems.NotFound("Show");
-        }
-
         return ReadCache.Write(http, cached);
     }
 

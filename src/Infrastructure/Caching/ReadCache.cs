@@ -19,6 +19,9 @@ public sealed class ReadCacheOptions
     /// (seats freed elsewhere) can appear in it.
     /// </summary>
     public int LifetimeMilliseconds { get; set; } = 10_000;
+
+    /// <summary>Most bytes of response bodies kept at once (default 256 MiB); beyond it, entries are evicted.</summary>
+    public long SizeLimitBytes { get; set; } = 256L * 1024 * 1024;
 }
 
 /// <summary>A cached response body and its entity tag.</summary>
@@ -27,18 +30,19 @@ public sealed class ReadCacheOptions
 public sealed record CachedResponse(byte[] Body, string ETag);
 
 /// <summary>
-/// The read cache of one node for search results and show details. Each entry records the shows it
+/// The read cache of one node for search results, show details and seat maps. Each entry records the shows it
 /// lists; a seat change of any of them (every node hears it on <c>holdfast_seat_events</c>) drops
 /// it, and a catalogue change (<c>holdfast_catalogue</c>: a show created, moved, repriced or
 /// cancelled) drops everything, so all nodes stay as fresh as the database within a notification.
 /// </summary>
-public sealed class ReadCache(IMemoryCache memory, IOptions<ReadCacheOptions> options)
+public sealed class ReadCache(IOptions<ReadCacheOptions> options) : IDisposable
 {
     /// <summary>The NOTIFY channel for catalogue changes.</summary>
     public const string CatalogueChannel = "holdfast_catalogue";
 
+    // Its own store, so dropping everything on a catalogue change touches nothing else.
+    private readonly MemoryCache memory = new(new MemoryCacheOptions { SizeLimit = options.Value.SizeLimitBytes });
     private readonly ConcurrentDictionary<long, ConcurrentDictionary<string, byte>> keysByShow = new();
-    private readonly ConcurrentDictionary<string, byte> allKeys = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Lazy<Task<CachedResponse>>> building = new(StringComparer.Ordinal);
 
     // Every invalidation takes the next number; a build that started before a show's (or the
@@ -49,7 +53,7 @@ public sealed class ReadCache(IMemoryCache memory, IOptions<ReadCacheOptions> op
     private long hits;
     private long misses;
 
-    /// <summary>Hits and misses since start (for the benchmark suite).</summary>
+    /// <summary>Hits and misses since start.</summary>
     public (long Hits, long Misses) Stats => (Interlocked.Read(ref hits), Interlocked.Read(ref misses));
 
     /// <summary>
@@ -106,12 +110,11 @@ public sealed class ReadCache(IMemoryCache memory, IOptions<ReadCacheOptions> op
             keysByShow.GetOrAdd(show, _ => new ConcurrentDictionary<string, byte>(StringComparer.Ordinal))[key] = 0;
         }
 
-        allKeys[key] = 0;
         memory.Set(key, response, new MemoryCacheEntryOptions
         {
             AbsoluteExpirationRelativeToNow = TimeSpan.FromMilliseconds(options.Value.LifetimeMilliseconds),
             Size = body.Length,
-        }.RegisterPostEvictionCallback((k, _, _, _) => allKeys.TryRemove((string)k, out _)));
+        });
         if (Interlocked.Read(ref allInvalidatedAt) > started
             || shows.Any(show => showInvalidatedAt.TryGetValue(show, out var at) && at > started))
         {
@@ -140,13 +143,12 @@ public sealed class ReadCache(IMemoryCache memory, IOptions<ReadCacheOptions> op
     public void InvalidateAll()
     {
         Interlocked.Exchange(ref allInvalidatedAt, Interlocked.Increment(ref invalidations));
-        foreach (var key in allKeys.Keys)
-        {
-            memory.Remove(key);
-        }
-
+        memory.Clear();
         keysByShow.Clear();
     }
+
+    /// <inheritdoc />
+    public void Dispose() => memory.Dispose();
 
     /// <summary>
     /// Writes <paramref name="response"/> with its <c>ETag</c>, or 304 Not Modified when the request's
