@@ -27,12 +27,12 @@ public sealed class JobEngineTests
 
     private static async Task<NpgsqlDataSource> DatabaseAsync() => NpgsqlDataSource.Create(await PostgresServer.Instance.CreateDatabaseAsync());
 
-    private static JobWorker Worker(NpgsqlDataSource db, TimeProvider time, IJobHandler handler, int pollMilliseconds = 50, int graceSeconds = 10) =>
+    private static JobWorker Worker(NpgsqlDataSource db, TimeProvider time, IJobHandler handler, int pollMilliseconds = 50, int graceSeconds = 10, int leaseSeconds = 30) =>
         new(db, [handler], Options.Create(new JobOptions
         {
             PollIntervalMilliseconds = pollMilliseconds,
             BatchSize = 10,
-            LeaseSeconds = 30,
+            LeaseSeconds = leaseSeconds,
             RescueIntervalSeconds = 1,
             ShutdownGraceSeconds = graceSeconds,
         }), time, NullLogger<JobWorker>.Instance);
@@ -113,6 +113,32 @@ public sealed class JobEngineTests
         Assert.Equal(1, handler.Runs[jobId]);
         Assert.Contains("lease lapsed", await Scalar<string>(db, $"select errors::text from job where job_id = {jobId}"), StringComparison.Ordinal);
         Assert.Equal(2, await Scalar<int>(db, $"select attempt from job where job_id = {jobId}"));
+    }
+
+    [Fact]
+    public async Task A_job_that_finished_early_keeps_its_lease_while_its_batch_waits_for_a_slow_one()
+    {
+        await using var db = await DatabaseAsync();
+        await Scalar<long>(db, """
+            with j as (insert into job (kind, run_at, payload) values
+              ('test.batch', now() - interval '1 second', '{"slow": false}'),
+              ('test.batch', now() - interval '1 second', '{"slow": true}') returning 1)
+            select count(*) from j
+            """);
+        var handler = new Recorder("test.batch", (job, ct) =>
+            job.Payload.GetProperty("slow").GetBoolean() ? Task.Delay(TimeSpan.FromSeconds(7), ct) : Task.CompletedTask);
+        var first = Worker(db, TimeProvider.System, handler, leaseSeconds: 3);
+        await first.StartAsync(CancellationToken.None);
+        await Eventually.EqualAsync(2L, () => Scalar<long>(db, "select count(*) from job where state = 'running' or state = 'completed'"));
+
+        // A second worker rescues every second whatever lease has lapsed: the fast job's must not.
+        var second = Worker(db, TimeProvider.System, handler, leaseSeconds: 3);
+        await second.StartAsync(CancellationToken.None);
+        await Eventually.EqualAsync(2L, () => Scalar<long>(db, "select count(*) from job where state = 'completed'"), TimeSpan.FromSeconds(30));
+        await Task.WhenAll(first.StopAsync(CancellationToken.None), second.StopAsync(CancellationToken.None));
+
+        Assert.All(handler.Runs.Values, n => Assert.Equal(1, n));
+        Assert.Equal(2L, await Scalar<long>(db, "select sum(attempt) from job"));
     }
 
     [Fact]

@@ -156,7 +156,20 @@ public sealed class JobWorker(
                     var succeeded = new ConcurrentBag<long>();
                     running.AddRange(jobs.Select(job => RunAsync(job, succeeded, graceful.Token)));
                     await Task.WhenAll(running);
-                    await CompleteAsync(succeeded.ToArray());
+                    var done = succeeded.ToArray();
+                    try
+                    {
+                        await CompleteAsync(done);
+                    }
+                    finally
+                    {
+                        // Succeeded jobs stay leased (heartbeated) until their completion is written:
+                        // one that finished early must not lapse while the batch's slowest runs.
+                        foreach (var jobId in done)
+                        {
+                            inFlight.TryRemove(jobId, out _);
+                        }
+                    }
                 }
                 catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
                 {
@@ -257,6 +270,7 @@ public sealed class JobWorker(
 
     private async Task RunAsync(JobContext job, ConcurrentBag<long> succeeded, CancellationToken cancellationToken)
     {
+        var ok = false;
         try
         {
             if (!handlersByKind.TryGetValue(job.Kind, out var handler))
@@ -267,6 +281,7 @@ public sealed class JobWorker(
 
             await handler.HandleAsync(job, cancellationToken);
             succeeded.Add(job.JobId);
+            ok = true;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -284,7 +299,10 @@ public sealed class JobWorker(
         }
         finally
         {
-            inFlight.TryRemove(job.JobId, out _);
+            if (!ok)
+            {
+                inFlight.TryRemove(job.JobId, out _);
+            }
         }
     }
 
