@@ -28,41 +28,44 @@ public sealed class ReleaseHold : ICarterModule
         var admin = http.User.IsAdmin();
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        // Lock the hold first, then look for a checkout in a statement of its own, so a checkout
-        // that committed while we waited for the lock is seen.
-        await using (var lockHold = new NpgsqlCommand("select 1 from hold where hold_id = @hold_id for update", connection))
+        // One round trip, two statements: lock the caller's hold, then look for a checkout in a
+        // statement of its own, so a checkout that committed while we waited for the lock is seen.
+        await using var batch = new NpgsqlBatch(connection)
         {
-            lockHold.Parameters.Add(new NpgsqlParameter<long>("hold_id", holdId));
-            await lockHold.ExecuteNonQueryAsync(cancellationToken);
+            BatchCommands = { new NpgsqlBatchCommand(LockOwnHoldSql), new NpgsqlBatchCommand(PendingCheckoutSql) },
+        };
+        batch.BatchCommands[0].Parameters.Add(new NpgsqlParameter<long>("hold_id", holdId));
+        batch.BatchCommands[0].Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
+        batch.BatchCommands[0].Parameters.Add(new NpgsqlParameter<bool>("is_admin", admin));
+        batch.BatchCommands[1].Parameters.Add(new NpgsqlParameter<long>("hold_id", holdId));
+
+        string? status;
+        long? bookingId;
+        await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
+        {
+            status = await reader.ReadAsync(cancellationToken) ? reader.GetString(0) : null;
+            await reader.NextResultAsync(cancellationToken);
+            bookingId = await reader.ReadAsync(cancellationToken) ? reader.GetInt64(0) : null;
         }
 
-        await using (var pending = new NpgsqlCommand(PendingCheckoutSql, connection))
+        if (status is null)
         {
-            pending.Parameters.Add(new NpgsqlParameter<long>("hold_id", holdId));
-            pending.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
-            pending.Parameters.Add(new NpgsqlParameter<bool>("is_admin", admin));
-            if (await pending.ExecuteScalarAsync(cancellationToken) is long bookingId)
-            {
-                return Problems.Conflict("Checkout in progress.", $"Booking {bookingId} is paying for these seats; pay, or let its deadline pass.",
-                    new Dictionary<string, object?> { ["booking_id"] = bookingId });
-            }
+            return Problems.NotFound("Hold");
         }
 
-        var ended = await EndHoldAsync(connection, holdId, admin ? null : http.User.UserId(), "released", time.GetUtcNow(), cancellationToken);
-        if (ended)
+        if (bookingId is not null)
+        {
+            return Problems.Conflict("Checkout in progress.", $"Booking {bookingId} is paying for these seats; pay, or let its deadline pass.",
+                new Dictionary<string, object?> { ["booking_id"] = bookingId });
+        }
+
+        if (status == "active" && await EndHoldAsync(connection, holdId, admin ? null : http.User.UserId(), "released", time.GetUtcNow(), cancellationToken))
         {
             await transaction.CommitAsync(cancellationToken);
             return TypedResults.NoContent();
         }
 
-        await using var command = new NpgsqlCommand(StatusSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("hold_id", holdId));
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
-        command.Parameters.Add(new NpgsqlParameter<bool>("is_admin", admin));
-        var status = (string?)await command.ExecuteScalarAsync(cancellationToken);
-        return status is null
-            ? Problems.NotFound("Hold")
-            : Problems.Conflict("Hold already ended.", $"Hold {holdId} is {status}.", new Dictionary<string, object?> { ["hold_status"] = status });
+        return Problems.Conflict("Hold already ended.", $"Hold {holdId} is {status}.", new Dictionary<string, object?> { ["hold_status"] = status });
     }
 
     /// <summary>
@@ -121,12 +124,12 @@ public sealed class ReleaseHold : ICarterModule
         from ended
         """;
 
-    private const string PendingCheckoutSql = """
-        select b.booking_id from booking b join hold h on h.hold_id = b.hold_id
-        where b.hold_id = @hold_id and b.status = 'pending_payment' and (h.app_user_id = @user_id or @is_admin)
+    // Another customer's hold is not found (and not locked).
+    private const string LockOwnHoldSql = """
+        select status from hold where hold_id = @hold_id and (app_user_id = @user_id or @is_admin) for update
         """;
 
-    private const string StatusSql = """
-        select status from hold where hold_id = @hold_id and (app_user_id = @user_id or @is_admin)
+    private const string PendingCheckoutSql = """
+        select booking_id from booking where hold_id = @hold_id and status = 'pending_payment'
         """;
 }
