@@ -76,3 +76,27 @@ public sealed class RateLimitTests(TightLimitsFixture fixture) : IClassFixture<T
         await quiet.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { category = "standard", quantity = 1 }).ExpectAsync(HttpStatusCode.Created);
     }
 }
+
+public sealed class OneRequestAtATimeFixture : AppFixture
+{
+    protected override IDictionary<string, string?> Settings => new Dictionary<string, string?>
+    {
+        ["RateLimits:GlobalConcurrency"] = "1",
+    };
+}
+
+public sealed class GlobalConcurrencyTests(OneRequestAtATimeFixture fixture) : IClassFixture<OneRequestAtATimeFixture>
+{
+    [Fact]
+    public async Task Open_seat_map_streams_do_not_use_up_the_nodes_request_cap()
+    {
+        var show = await TestCatalogue.ShowAsync(fixture.App.DataSource, rows: 1, seatsPerRow: 2, premiumRows: 0);
+        using var client = fixture.App.CreateClient();
+        await using var first = await SseSubscriber.OpenAsync(client, $"/shows/{show.ShowId}/seats/stream");
+        await using var second = await SseSubscriber.OpenAsync(client, $"/shows/{show.ShowId}/seats/stream");
+        Assert.Equal("snapshot", (await first.NextAsync()).Type);
+        Assert.Equal("snapshot", (await second.NextAsync()).Type);
+
+        await client.GetAsync("/shows?limit=1").ExpectAsync(HttpStatusCode.OK);
+    }
+}

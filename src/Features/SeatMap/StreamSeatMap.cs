@@ -45,6 +45,8 @@ public sealed class StreamSeatMap : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapGet("/shows/{showId:long}/seats/stream", HandleAsync)
+            // A stream holds its request open for minutes; it must not use up the node's request cap.
+            .DisableRateLimiting()
             .WithTags("Shows")
             .WithSummary("Follow a show's seat map live (Server-Sent Events)")
             .WithDescription("text/event-stream: snapshot, then seats events (id = per-show sequence number), heartbeats. " +

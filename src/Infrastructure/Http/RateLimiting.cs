@@ -62,15 +62,14 @@ public static class RateLimiting
                     ReplenishmentPeriod = TimeSpan.FromSeconds(1),
                     QueueLimit = 0,
                 }));
+            // Endpoints that hold their request open (the live seat-map stream) opt out with
+            // DisableRateLimiting, which exempts them from this cap too.
             limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http =>
-                // A live seat-map stream holds its request open for minutes; it must not use up the cap.
-                http.Request.Path.Value?.EndsWith("/seats/stream", StringComparison.Ordinal) == true
-                    ? RateLimitPartition.GetNoLimiter("streams")
-                    : RateLimitPartition.GetConcurrencyLimiter("node", _ => new ConcurrencyLimiterOptions
-                    {
-                        PermitLimit = Settings(http).GlobalConcurrency,
-                        QueueLimit = 0,
-                    }));
+                RateLimitPartition.GetConcurrencyLimiter("node", _ => new ConcurrencyLimiterOptions
+                {
+                    PermitLimit = Settings(http).GlobalConcurrency,
+                    QueueLimit = 0,
+                }));
         });
         return services;
     }
