@@ -129,8 +129,10 @@ public sealed class BookHold : ICarterModule
           returning booking_id
         ), extended as (
           update hold set expires_at = greatest(expires_at, @deadline) where hold_id = @hold_id
-        ), moved as (
-          update job set run_at = greatest(run_at, @deadline)
+        ), handed_over as (
+          -- From here the payments.deadline job alone ends the hold: it may wait on a payment still
+          -- processing, and a hold.expire at the same instant would free the seats under it.
+          update job set state = 'cancelled', finalized_at = @now
           where kind = 'hold.expire' and unique_key = 'hold:' || @hold_id and state in ('available', 'retryable')
         ), audited as (
           insert into audit_log (occurred_at, actor_user_id, action, entity, entity_id, before, after)
