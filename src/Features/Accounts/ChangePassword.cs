@@ -27,10 +27,10 @@ public sealed class ChangePassword : ICarterModule
     internal static async Task<Results<NoContent, ValidationProblem>> HandleAsync(
         Request request, HttpContext http, NpgsqlDataSource db, IPasswordHasher<PasswordOwner> hasher, TimeProvider time, CancellationToken cancellationToken)
     {
+        var weakPassword = PasswordPolicy.Check(request.NewPassword, http.User.FindFirst("email")?.Value);
         var validation = new Validation()
             .Require(!string.IsNullOrEmpty(request.CurrentPassword), "current_password", "Required.")
-            .Require(PasswordPolicy.Check(request.NewPassword, http.User.FindFirst("email")?.Value) is null, "new_password",
-                PasswordPolicy.Check(request.NewPassword, http.User.FindFirst("email")?.Value) ?? "");
+            .Require(weakPassword is null, "new_password", weakPassword ?? "");
         if (!validation.IsValid)
         {
             return validation.Problem();

@@ -41,22 +41,11 @@ public sealed class LoginSecondStep : ICarterModule
             return Refused("The code is wrong or was already used.");
         }
 
-        await using var account = new NpgsqlCommand(AccountSql, connection);
-        account.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
-        string email, role;
-        await using (var reader = await account.ExecuteReaderAsync(cancellationToken))
-        {
-            await reader.ReadAsync(cancellationToken);
-            (email, role) = (reader.GetString(0), reader.GetString(1));
-        }
-
-        var pair = await Sessions.IssueAsync(connection, userId, email, role, Guid.NewGuid(), tokens, sessions.Value, now, cancellationToken);
+        var pair = await Sessions.IssueAsync(connection, userId, state.Email, state.Role, Guid.NewGuid(), tokens, sessions.Value, now, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return TypedResults.Ok(pair);
     }
 
     private static ProblemHttpResult Refused(string detail) =>
         TypedResults.Problem(title: "Second factor refused.", detail: detail, statusCode: StatusCodes.Status401Unauthorized);
-
-    private const string AccountSql = "select email, role from app_user where app_user_id = @user_id";
 }

@@ -15,9 +15,6 @@ namespace Holdfast.Features.Accounts;
 /// <summary><c>POST /auth/register</c>: creates a customer account and signs it in.</summary>
 public sealed class Register : ICarterModule
 {
-    /// <summary>Shortest password accepted, in characters (NIST SP 800-63B asks for at least 8; we ask 10).</summary>
-    public const int MinimumPasswordLength = PasswordPolicy.MinimumLength;
-
     /// <summary>The new account's email (unique, case-insensitive), password and display name.</summary>
     public sealed record Request(string? Email, string? Password, string? DisplayName);
 
@@ -50,9 +47,10 @@ public sealed class Register : ICarterModule
         CancellationToken cancellationToken)
     {
         var email = request.Email?.Trim() ?? "";
+        var weakPassword = PasswordPolicy.Check(request.Password, email);
         var validation = new Validation()
             .Require(IsEmail(email), "email", "Must be an email address such as ana@example.com.")
-            .Require(PasswordPolicy.Check(request.Password, email) is null, "password", PasswordPolicy.Check(request.Password, email) ?? "")
+            .Require(weakPassword is null, "password", weakPassword ?? "")
             .Require(request.DisplayName is null || request.DisplayName.Trim().Length is >= 1 and <= 100, "display_name",
                 "Must be 1 to 100 characters long when given.");
         if (!validation.IsValid)

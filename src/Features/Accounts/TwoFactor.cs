@@ -115,7 +115,7 @@ public sealed class TwoFactor : ICarterModule
     }
 
     /// <summary>The account's two-factor state, row-locked so two uses of one code cannot both pass.</summary>
-    internal sealed record State(byte[]? Secret, bool Enabled, long? LastStep);
+    internal sealed record State(byte[]? Secret, bool Enabled, long? LastStep, string Email, string Role);
 
     internal static async Task<State> LockAsync(NpgsqlConnection connection, long userId, CancellationToken cancellationToken)
     {
@@ -123,7 +123,8 @@ public sealed class TwoFactor : ICarterModule
         command.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
-        return new State(reader.IsDBNull(0) ? null : reader.GetFieldValue<byte[]>(0), reader.GetBoolean(1), reader.IsDBNull(2) ? null : reader.GetInt64(2));
+        return new State(reader.IsDBNull(0) ? null : reader.GetFieldValue<byte[]>(0), reader.GetBoolean(1), reader.IsDBNull(2) ? null : reader.GetInt64(2),
+            reader.GetString(3), reader.GetString(4));
     }
 
     /// <summary>
@@ -170,7 +171,7 @@ public sealed class TwoFactor : ICarterModule
         """;
 
     private const string LockSql = """
-        select totp_secret, totp_enabled_at is not null, totp_last_step from app_user where app_user_id = @user_id for update
+        select totp_secret, totp_enabled_at is not null, totp_last_step, email, role from app_user where app_user_id = @user_id for update
         """;
 
     private const string EnableSql = """

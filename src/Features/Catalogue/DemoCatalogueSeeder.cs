@@ -227,9 +227,9 @@ public sealed class DemoCatalogueSeeder(NpgsqlDataSource db, TimeProvider time)
           where e.kind = 'trip' and e.code = 'SC900'
         ),
         inserted as (
-          insert into show (event_id, venue_id, starts_at, ends_at, time_zone, currency, status, sales_opens_at, sales_closes_at, exclusive_venue)
+          insert into show (event_id, venue_id, starts_at, ends_at, time_zone, currency, status, sales_opens_at, sales_closes_at)
           select event_id, venue_id, starts_at, starts_at + make_interval(mins => duration_minutes), time_zone, currency, 'on_sale',
-                 @now, starts_at, kind <> 'flight'
+                 @now, starts_at
           from candidate
           where starts_at > @now + interval '1 hour'
           on conflict (event_id, venue_id, starts_at) do nothing

@@ -177,19 +177,19 @@ public sealed class ManageJobs : ICarterModule
     private const string OneSql = "select " + Columns + " from job where job_id = @job_id";
 
     // A retried job gets at least one more attempt; a finished one is un-finalized.
-    private const string RetrySql = """
+    private const string RetrySql = $"""
         update job
         set state = 'available', run_at = @now, finalized_at = null, max_attempts = greatest(max_attempts, attempt + 1)
         where job_id = @job_id and state in ('discarded', 'cancelled', 'completed', 'retryable');
-        select pg_notify('holdfast_jobs', queue) from job where job_id = @job_id and state = 'available';
+        select pg_notify('{JobOutbox.Channel}', queue) from job where job_id = @job_id and state = 'available';
         """;
 
     private const string CancelSql = """
         update job set state = 'cancelled', finalized_at = @now where job_id = @job_id and state in ('available', 'retryable')
         """;
 
-    private const string RunNowSql = """
+    private const string RunNowSql = $"""
         update job set run_at = @now where job_id = @job_id and state in ('available', 'retryable');
-        select pg_notify('holdfast_jobs', queue) from job where job_id = @job_id and state in ('available', 'retryable') and run_at = @now;
+        select pg_notify('{JobOutbox.Channel}', queue) from job where job_id = @job_id and state in ('available', 'retryable') and run_at = @now;
         """;
 }

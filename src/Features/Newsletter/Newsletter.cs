@@ -188,10 +188,13 @@ public sealed class NewsletterIssues : ICarterModule
     }
 
     private const string ProgressSql = """
-        select i.subject, i.status, i.queued,
-               (select count(*) from job where kind = 'email.send' and unique_key like 'newsletter:' || i.newsletter_issue_id || ':%' and state = 'completed'),
-               (select count(*) from job where kind = 'email.send' and unique_key like 'newsletter:' || i.newsletter_issue_id || ':%' and state = 'discarded')
-        from newsletter_issue i where i.newsletter_issue_id = @issue_id
+        select i.subject, i.status, i.queued, sent.completed, sent.discarded
+        from newsletter_issue i
+        cross join lateral (
+          select count(*) filter (where state = 'completed') as completed, count(*) filter (where state = 'discarded') as discarded
+          from job where kind = 'email.send' and unique_key like 'newsletter:' || i.newsletter_issue_id || ':%'
+        ) sent
+        where i.newsletter_issue_id = @issue_id
         """;
 }
 

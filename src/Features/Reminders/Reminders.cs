@@ -89,8 +89,7 @@ public sealed class SendReminder(NpgsqlDataSource db, JobOutbox outbox, TimeProv
         }
 
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await outbox.EnqueueAsync(connection, new JobRequest(SendEmail.JobKind, new { template = "reminder", booking_id = bookingId },
-            UniqueKey: $"reminder:{bookingId}:{offset}", MaxAttempts: 10), cancellationToken);
+        await outbox.EnqueueAsync(connection, SendEmail.ForBooking("reminder", bookingId) with { UniqueKey = $"reminder:{bookingId}:{offset}" }, cancellationToken);
         if (await SendEmail.LoadBookingAsync(db, bookingId, cancellationToken) is { } booking)
         {
             await using var push = new NpgsqlCommand(SendPush.EnqueueForUserSql, connection);

@@ -135,7 +135,7 @@ public sealed partial class CreateShow : ICarterModule
           left join city oc on oc.city_id = e.origin_city_id
           where e.event_id = @event_id and (e.owner_app_user_id = @user_id or @is_admin)
         ), v as (
-          select v.venue_id, v.kind, c.time_zone as zone
+          select v.venue_id, c.time_zone as zone
           from venue v left join city c on c.city_id = v.city_id
           where v.venue_id = @venue_id and (v.owner_app_user_id = @user_id or @is_admin)
         ), unknown_category as (
@@ -143,13 +143,12 @@ public sealed partial class CreateShow : ICarterModule
           where not exists (select 1 from seat s where s.venue_id = @venue_id and s.category = p.category)
           limit 1
         ), ok as (
-          select e.event_id, v.venue_id, e.duration_minutes, v.kind, coalesce(e.zone, v.zone) as zone
+          select e.event_id, v.venue_id, e.duration_minutes, coalesce(e.zone, v.zone) as zone
           from e, v
           where not exists (select 1 from unknown_category) and coalesce(e.zone, v.zone) is not null
         ), new_show as (
-          insert into show (event_id, venue_id, starts_at, ends_at, time_zone, currency, status, sales_opens_at, sales_closes_at, exclusive_venue)
-          select event_id, venue_id, @starts_at, @starts_at + make_interval(mins => duration_minutes), zone, @currency, 'on_sale', @opens, @closes,
-                 kind in ('cinema_hall', 'coach')
+          insert into show (event_id, venue_id, starts_at, ends_at, time_zone, currency, status, sales_opens_at, sales_closes_at)
+          select event_id, venue_id, @starts_at, @starts_at + make_interval(mins => duration_minutes), zone, @currency, 'on_sale', @opens, @closes
           from ok
           returning show_id
         ), prices as (

@@ -67,5 +67,5 @@ public sealed class JobOutbox(TimeProvider time)
         returning job_id
         """;
 
-    private const string InsertAndNotifySql = InsertSql + ";\nselect pg_notify('holdfast_jobs', @queue);";
+    private const string InsertAndNotifySql = InsertSql + ";\nselect pg_notify('" + Channel + "', @queue);";
 }

@@ -68,7 +68,8 @@ public sealed class JobScheduler(
             await using var claim = new NpgsqlCommand(ClaimSql, connection);
             claim.Parameters.Add(new NpgsqlParameter<string>("name", name));
             claim.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("slot", slotAt));
-            claim.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("next", schedule.Cron.Next(slotAt > now ? slotAt : now)));
+            // A due slot is never after now, so the next one comes after now (missed slots are skipped).
+            claim.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("next", schedule.Cron.Next(now)));
             if (await claim.ExecuteNonQueryAsync(cancellationToken) == 1)
             {
                 await outbox.EnqueueAsync(connection, new JobRequest(schedule.Job.Kind, new { schedule = name, slot = slotAt }, slotAt, schedule.Job.Queue,

@@ -45,27 +45,28 @@ public sealed class StripeGateway : IPaymentGateway
 {
     private readonly HttpClient http;
     private readonly StripeOptions options;
-    private readonly ResiliencePipeline<HttpResponseMessage> retry;
+
+    // Stateless and thread-safe: one pipeline serves every client instance.
+    private static readonly ResiliencePipeline<HttpResponseMessage> Retry = new ResiliencePipelineBuilder<HttpResponseMessage>()
+        .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
+        {
+            MaxRetryAttempts = 3,
+            Delay = TimeSpan.FromMilliseconds(250),
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            ShouldHandle = new PredicateBuilder<HttpResponseMessage>()
+                .Handle<HttpRequestException>()
+                .Handle<TaskCanceledException>(ex => !ex.CancellationToken.IsCancellationRequested)
+                .HandleResult(r => r.StatusCode == HttpStatusCode.TooManyRequests || (int)r.StatusCode >= 500
+                                   || (r.Headers.TryGetValues("Stripe-Should-Retry", out var v) && v.Contains("true"))),
+        })
+        .Build();
 
     /// <summary>Creates the client; <paramref name="http"/> comes from the HTTP client factory.</summary>
     public StripeGateway(HttpClient http, IOptions<StripeOptions> options)
     {
         this.http = http;
         this.options = options.Value;
-        retry = new ResiliencePipelineBuilder<HttpResponseMessage>()
-            .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
-            {
-                MaxRetryAttempts = 3,
-                Delay = TimeSpan.FromMilliseconds(250),
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                ShouldHandle = new PredicateBuilder<HttpResponseMessage>()
-                    .Handle<HttpRequestException>()
-                    .Handle<TaskCanceledException>(ex => !ex.CancellationToken.IsCancellationRequested)
-                    .HandleResult(r => r.StatusCode == HttpStatusCode.TooManyRequests || (int)r.StatusCode >= 500
-                                       || (r.Headers.TryGetValues("Stripe-Should-Retry", out var v) && v.Contains("true"))),
-            })
-            .Build();
     }
 
     /// <inheritdoc />
@@ -204,7 +205,7 @@ public sealed class StripeGateway : IPaymentGateway
         HttpResponseMessage response;
         try
         {
-            response = await retry.ExecuteAsync(async token =>
+            response = await Retry.ExecuteAsync(async token =>
             {
                 using var request = new HttpRequestMessage(method, new Uri(new Uri(options.BaseUrl), path));
                 request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", options.SecretKey);

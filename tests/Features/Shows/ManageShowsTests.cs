@@ -153,6 +153,15 @@ public sealed class ManageShowsTests(AppFixture fixture) : IClassFixture<AppFixt
     }
 
     [Fact]
+    public async Task A_show_written_by_plain_SQL_still_gets_its_venues_overlap_rule()
+    {
+        // TestCatalogue inserts into show without naming exclusive_venue; its venue is a cinema hall.
+        var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 1, seatsPerRow: 1, premiumRows: 0);
+        await using var command = App.DataSource.CreateCommand($"select exclusive_venue from show where show_id = {show.ShowId}");
+        Assert.True((bool)(await command.ExecuteScalarAsync())!);
+    }
+
+    [Fact]
     public async Task Moving_and_repricing_a_show_keeps_locked_prices_and_the_overlap_rule()
     {
         var (organizer, _) = await OrganizerAsync();
