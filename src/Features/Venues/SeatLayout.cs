@@ -48,7 +48,7 @@ public static partial class SeatLayout
             return seats;
         }
 
-        var rows = new List<(string Section, string Category, string Label, List<string> Seats, HashSet<string> Aisles, IReadOnlyList<Override> Overrides, string Path)>();
+        var rows = new List<(string Section, string Category, string Label, List<string> Seats, HashSet<string> Aisles, List<CategoryArea> Overrides, string Path)>();
         for (var i = 0; i < sections.Count; i++)
         {
             var section = sections[i];
@@ -63,10 +63,11 @@ public static partial class SeatLayout
                 validation.Add($"{path}.category", "Required: lower-case letters and _, e.g. economy.");
             }
 
+            var overrides = Areas(section.Categories ?? [], $"{path}.categories", validation);
             foreach (var (label, seatText) in SectionRows(section, $"{path}.rows", validation))
             {
                 var seatNames = Seats(seatText, $"{path}.seats", validation);
-                rows.Add((section.Name ?? "", section.Category ?? "", label, seatNames, [.. section.AislesAfter ?? []], section.Categories ?? [], path));
+                rows.Add((section.Name ?? "", section.Category ?? "", label, seatNames, [.. section.AislesAfter ?? []], overrides, path));
             }
         }
 
@@ -92,7 +93,7 @@ public static partial class SeatLayout
                     return seats;
                 }
 
-                var category = row.Overrides.LastOrDefault(o => Covers(o, row.Label, seatName, validation, row.Path))?.Category ?? row.Category;
+                var category = row.Overrides.LastOrDefault(o => o.Rows.Contains(row.Label) && o.Seats.Contains(seatName))?.Category ?? row.Category;
                 seats.Add(new SeatMaps.SeatSpec(row.Section, row.Label, n + 1, label, category, x, y, (y * 1000) + x));
                 x += row.Aisles.Contains(seatName) ? 2 : 1;
             }
@@ -179,15 +180,24 @@ public static partial class SeatLayout
         return [];
     }
 
-    private static bool Covers(Override o, string row, string seat, Validation validation, string path)
+    // A section's category overrides, each read and checked once (not once per seat it might cover).
+    private sealed record CategoryArea(string Category, HashSet<string> Rows, HashSet<string> Seats);
+
+    private static List<CategoryArea> Areas(IReadOnlyList<Override> overrides, string path, Validation validation)
     {
-        if (o.Category is null || !Category().IsMatch(o.Category) || o.Rows is null || o.Seats is null)
+        var areas = new List<CategoryArea>();
+        foreach (var o in overrides)
         {
-            validation.Add($"{path}.categories", "Each needs category, rows and seats.");
-            return false;
+            if (o.Category is null || !Category().IsMatch(o.Category) || o.Rows is null || o.Seats is null)
+            {
+                validation.Add(path, "Each needs category, rows and seats.");
+                continue;
+            }
+
+            areas.Add(new CategoryArea(o.Category, [.. Range(o.Rows, path, validation)], [.. Seats(o.Seats, path, validation)]));
         }
 
-        return Range(o.Rows, $"{path}.categories", validation).Contains(row) && Seats(o.Seats, $"{path}.categories", validation).Contains(seat);
+        return areas;
     }
 
     [GeneratedRegex("^[A-Za-z0-9 _-]{1,32}$")]

@@ -82,6 +82,16 @@ public sealed class VenueTests(AppFixture fixture) : IClassFixture<AppFixture>
     }
 
     [Fact]
+    public async Task A_bad_category_override_is_reported_once_not_once_per_seat()
+    {
+        var (organizer, _) = await OrganizerAsync();
+        const string body = """{"name":"x","kind":"coach","layout":{"sections":[{"name":"a","category":"std","rows":"1-10","seats":"ABCD","categories":[{"category":"premium","rows":"1"}]}]}}""";
+        using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
+        var problem = await organizer.PostAsync("/venues", content).ExpectAsync(HttpStatusCode.BadRequest);
+        Assert.Equal(["Each needs category, rows and seats."], problem["errors"]!["layout.sections[0].categories"]!.AsArray().Select(e => e!.GetValue<string>()));
+    }
+
+    [Fact]
     public async Task A_layout_can_change_until_a_show_on_the_venue_has_a_hold()
     {
         var (organizer, organizerId) = await OrganizerAsync();
