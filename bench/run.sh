@@ -27,7 +27,7 @@ cleanup() {
 trap cleanup EXIT
 
 start_cluster "$DIR" "$PG_PORT"
-"$(pg_bin_dir)/createdb" -h 127.0.0.1 -p "$PG_PORT" -U holdfast holdfast
+ensure_database "$PG_PORT" holdfast
 CONNECTION="Host=127.0.0.1;Port=$PG_PORT;Username=holdfast;Database=holdfast;Maximum Pool Size=16"
 
 dotnet build Holdfast.slnx -c Release -nologo -v quiet
@@ -46,7 +46,7 @@ export Email__PickupDirectory="$DIR/mail" WebPush__KeyFile="$DIR/vapid.json"
 start_app() {
   Cache__Enabled="$1" dotnet "$APP" --urls "$URL" > "$DIR/app-$1.log" 2>&1 &
   APP_PID=$!
-  for _ in $(seq 1 120); do curl -fs -o /dev/null "$URL/openapi/v1.json" && break; sleep 0.5; done
+  wait_for_http "$URL/openapi/v1.json"
 }
 
 mkdir -p bench/results
@@ -75,7 +75,7 @@ if [ "${HOLDFAST_BENCH_NODES:-1}" = 1 ] && ensure_nginx; then
   SECOND_URL="http://127.0.0.1:${HOLDFAST_BENCH_SECOND_PORT:-8091}"
   Cache__Enabled=true dotnet "$APP" --urls "$SECOND_URL" > "$DIR/app-second.log" 2>&1 &
   SECOND_PID=$!
-  for _ in $(seq 1 120); do curl -fs -o /dev/null "$SECOND_URL/openapi/v1.json" && break; sleep 0.5; done
+  wait_for_http "$SECOND_URL/openapi/v1.json"
   nginx_with "    server ${URL#http://};\n    server ${SECOND_URL#http://};\n"
   HOLDFAST_COMMIT="$COMMIT" $NODE_BENCH --connection "$CONNECTION" --app-pid "$APP_PID" --only holds --label " (2 nodes behind nginx)" --merge "$DIR/one-node.json" --out "$DIR/two-nodes.json" "$@"
   RESULT="$DIR/two-nodes.json"

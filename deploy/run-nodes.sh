@@ -15,10 +15,9 @@ ensure_postgres_binaries
 ensure_nginx
 
 PG_DIR="$PWD/.data/postgres"
-PG_PORT=55432
+PG_PORT="${HOLDFAST_PG_PORT:-55432}"
 start_cluster "$PG_DIR" "$PG_PORT"
-"$(pg_bin_dir)/psql" -h 127.0.0.1 -p "$PG_PORT" -U holdfast -d postgres -tAq -c "select 1 from pg_database where datname = 'holdfast'" | grep -q 1 \
-  || "$(pg_bin_dir)/createdb" -h 127.0.0.1 -p "$PG_PORT" -U holdfast holdfast
+ensure_database "$PG_PORT" holdfast
 
 dotnet build src -c Release -nologo -v quiet
 APP="$PWD/src/bin/Release/net10.0/Holdfast.dll"
@@ -53,7 +52,7 @@ for i in $(seq 1 "$NODES"); do
   UPSTREAMS="$UPSTREAMS    server 127.0.0.1:$port;\n"
 done
 for i in $(seq 1 "$NODES"); do
-  for _ in $(seq 1 120); do curl -fs -o /dev/null "http://127.0.0.1:$((8100 + i))/openapi/v1.json" && break; sleep 0.5; done
+  wait_for_http "http://127.0.0.1:$((8100 + i))/openapi/v1.json"
 done
 
 sed -e "s|@UPSTREAMS@|$UPSTREAMS|" -e "s|@DIR@|$NGINX_DIR|g" deploy/nginx.conf.template > "$NGINX_DIR/nginx.conf"

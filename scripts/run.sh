@@ -22,9 +22,7 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-"$(pg_bin_dir)/psql" -h 127.0.0.1 -p "$PG_PORT" -U holdfast -d postgres -tAq \
-  -c "select 1 from pg_database where datname = 'holdfast'" | grep -q 1 \
-  || "$(pg_bin_dir)/createdb" -h 127.0.0.1 -p "$PG_PORT" -U holdfast holdfast
+ensure_database "$PG_PORT" holdfast
 
 dotnet build src -c Release -nologo -v quiet
 APP="dotnet src/bin/Release/net10.0/Holdfast.dll"

@@ -62,3 +62,23 @@ stop_cluster() {
   bin=$(pg_bin_dir)
   as_pg_user "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
+
+# ensure_database PORT NAME: creates database NAME on the cluster at PORT unless it exists.
+ensure_database() {
+  local port=$1 name=$2 bin
+  bin=$(pg_bin_dir)
+  "$bin/psql" -h 127.0.0.1 -p "$port" -U holdfast -d postgres -tAq \
+    -c "select 1 from pg_database where datname = '$name'" | grep -q 1 \
+    || "$bin/createdb" -h 127.0.0.1 -p "$port" -U holdfast "$name"
+}
+
+# wait_for_http URL [SECONDS]: waits until URL answers 2xx; fails after SECONDS (default 60).
+wait_for_http() {
+  local url=$1 tries=$(( ${2:-60} * 2 ))
+  for _ in $(seq 1 "$tries"); do
+    curl -fs -o /dev/null "$url" && return 0
+    sleep 0.5
+  done
+  echo "No answer from $url" >&2
+  return 1
+}
