@@ -81,9 +81,5 @@ public sealed class IdempotencyTests(AppFixture fixture) : IClassFixture<AppFixt
         Assert.Equal(1L, await Scalar($"select count(*) from hold where app_user_id = {userId}"));
     }
 
-    private async Task<long> Scalar(string sql)
-    {
-        await using var command = App.DataSource.CreateCommand(sql);
-        return (long)(await command.ExecuteScalarAsync())!;
-    }
+    private Task<long> Scalar(string sql) => App.DataSource.ScalarAsync<long>(sql);
 }

@@ -37,11 +37,7 @@ public sealed class JobEngineTests
             ShutdownGraceSeconds = graceSeconds,
         }), time, NullLogger<JobWorker>.Instance);
 
-    private static async Task<T> Scalar<T>(NpgsqlDataSource db, string sql)
-    {
-        await using var command = db.CreateCommand(sql);
-        return (T)(await command.ExecuteScalarAsync())!;
-    }
+    private static Task<T> Scalar<T>(NpgsqlDataSource db, string sql) => db.ScalarAsync<T>(sql);
 
     [Fact]
     public async Task Two_workers_never_run_one_job()

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 
 namespace Holdfast.Tests.Infrastructure;
@@ -22,7 +21,7 @@ public sealed class NodeFailureTests(SurvivorFixture fixture) : IClassFixture<Su
     public async Task Killing_a_node_mid_load_loses_no_confirmed_booking_and_its_leased_jobs_are_rescued()
     {
         var survivor = fixture.App;
-        var port = FreePort();
+        var port = PostgresServer.FreePort();
         using var victim = StartNode(survivor.ConnectionString, port);
         using var toVictim = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
         await WaitReadyAsync(toVictim, victim);
@@ -94,11 +93,7 @@ public sealed class NodeFailureTests(SurvivorFixture fixture) : IClassFixture<Su
         return client;
     }
 
-    private static async Task<long> Count(TestApp app, string sql)
-    {
-        await using var command = app.DataSource.CreateCommand(sql);
-        return (long)(await command.ExecuteScalarAsync())!;
-    }
+    private static Task<long> Count(TestApp app, string sql) => app.DataSource.ScalarAsync<long>(sql);
 
     private static Process StartNode(string connectionString, int port)
     {
@@ -106,16 +101,16 @@ public sealed class NodeFailureTests(SurvivorFixture fixture) : IClassFixture<Su
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Holdfast.dll"));
         start.ArgumentList.Add("--urls");
         start.ArgumentList.Add($"http://127.0.0.1:{port}");
+        var settings = TestApp.DefaultSettings();
+        settings["ConnectionStrings:Holdfast"] = connectionString;
+        settings["Jobs:Queues:0"] = "drill";
+        settings["Jobs:LeaseSeconds"] = "2";
+        foreach (var (key, value) in settings)
+        {
+            start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
+        }
+
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
-        start.Environment["ConnectionStrings__Holdfast"] = connectionString;
-        start.Environment["Database__MigrateOnStartup"] = "false";
-        start.Environment["Jobs__Queues__0"] = "drill";
-        start.Environment["Jobs__LeaseSeconds"] = "2";
-        start.Environment["RateLimits__AuthPerMinute"] = "100000";
-        start.Environment["RateLimits__HoldBurst"] = "100000";
-        start.Environment["RateLimits__HoldsPerSecond"] = "100000";
-        start.Environment["Email__PickupDirectory"] = Path.Combine(Path.GetTempPath(), "holdfast-test-mail");
-        start.Environment["WebPush__KeyFile"] = Path.Combine(Path.GetTempPath(), $"holdfast-test-vapid-{Environment.ProcessId}.json");
         var process = Process.Start(start)!;
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
@@ -148,10 +143,4 @@ public sealed class NodeFailureTests(SurvivorFixture fixture) : IClassFixture<Su
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

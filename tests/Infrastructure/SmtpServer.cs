@@ -19,11 +19,7 @@ public sealed class SmtpServer : IAsyncLifetime
     {
         const string python = "/usr/bin/python3";
         folder = Directory.CreateTempSubdirectory("holdfast-smtp-").FullName;
-        using (var listener = new TcpListener(IPAddress.Loopback, 0))
-        {
-            listener.Start();
-            Port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
+        Port = PostgresServer.FreePort();
 
         var start = new ProcessStartInfo(python) { RedirectStandardError = true, RedirectStandardOutput = true };
         foreach (var arg in new[] { "-m", "aiosmtpd", "-n", "-l", $"127.0.0.1:{Port}", "-c", "aiosmtpd.handlers.Mailbox", Path.Combine(folder, "maildir") })

@@ -41,35 +41,15 @@ public sealed class SseSubscriber : IAsyncDisposable
         return new SseEvent(item.EventType, item.EventId, JsonNode.Parse(item.Data)!.AsObject());
     }
 
-    /// <summary>The next event that is not a heartbeat; fails the test after <paramref name="timeout"/> (default 10 s).</summary>
+    /// <summary>The next event that is not a heartbeat; fails the test after <paramref name="timeout"/> (default 10 s) per event.</summary>
     public async Task<SseEvent> NextAsync(TimeSpan? timeout = null)
     {
         while (true)
         {
-            var next = await events.MoveNextAsync().AsTask().WaitAsync(timeout ?? TimeSpan.FromSeconds(10));
-            Assert.True(next, "The event stream ended.");
-            var item = events.Current;
-            if (item.EventType == "heartbeat")
+            var next = await NextRawAsync(timeout ?? TimeSpan.FromSeconds(10));
+            if (next.Type != "heartbeat")
             {
-                continue;
-            }
-
-            return new SseEvent(item.EventType, item.EventId, JsonNode.Parse(item.Data)!.AsObject());
-        }
-    }
-
-    /// <summary>Reads events until one satisfies <paramref name="match"/>; returns all read, the match last.</summary>
-    public async Task<List<SseEvent>> UntilAsync(Func<SseEvent, bool> match, TimeSpan? timeout = null)
-    {
-        var seen = new List<SseEvent>();
-        using var deadline = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(15));
-        while (true)
-        {
-            var next = await NextAsync(timeout ?? TimeSpan.FromSeconds(15)).WaitAsync(deadline.Token);
-            seen.Add(next);
-            if (match(next))
-            {
-                return seen;
+                return next;
             }
         }
     }

@@ -34,18 +34,7 @@ public sealed class TestApp : WebApplicationFactory<Program>
     /// <summary>Starts an app on a fresh database, or, with <paramref name="connectionString"/>, as another node on an existing one.</summary>
     public static async Task<TestApp> StartAsync(PostgresServer server, IDictionary<string, string?>? overrides = null, string? connectionString = null)
     {
-        var settings = new Dictionary<string, string?>
-        {
-            ["Database:MigrateOnStartup"] = "false",
-            ["Jobs:PollIntervalMilliseconds"] = "100",
-            ["Logging:LogLevel:Default"] = "Warning",
-            ["Email:PickupDirectory"] = Path.Combine(Path.GetTempPath(), "holdfast-test-mail"),
-            ["WebPush:KeyFile"] = Path.Combine(Path.GetTempPath(), $"holdfast-test-vapid-{Environment.ProcessId}.json"),
-            // Tests register hundreds of customers from one address; RateLimitTests sets real limits.
-            ["RateLimits:AuthPerMinute"] = "1000000",
-            ["RateLimits:HoldBurst"] = "1000000",
-            ["RateLimits:HoldsPerSecond"] = "1000000",
-        };
+        var settings = DefaultSettings();
         foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
         {
             settings[key] = value;
@@ -57,6 +46,20 @@ public sealed class TestApp : WebApplicationFactory<Program>
         await app.Services.GetRequiredService<SeatFeedHub>().Listening.WaitAsync(TimeSpan.FromSeconds(30));
         return app;
     }
+
+    /// <summary>The settings every test node runs with (configuration keys, <c>Section:Key</c>).</summary>
+    public static Dictionary<string, string?> DefaultSettings() => new()
+    {
+        ["Database:MigrateOnStartup"] = "false",
+        ["Jobs:PollIntervalMilliseconds"] = "100",
+        ["Logging:LogLevel:Default"] = "Warning",
+        ["Email:PickupDirectory"] = Path.Combine(Path.GetTempPath(), "holdfast-test-mail"),
+        ["WebPush:KeyFile"] = Path.Combine(Path.GetTempPath(), $"holdfast-test-vapid-{Environment.ProcessId}.json"),
+        // Tests register hundreds of customers from one address; RateLimitTests sets real limits.
+        ["RateLimits:AuthPerMinute"] = "1000000",
+        ["RateLimits:HoldBurst"] = "1000000",
+        ["RateLimits:HoldsPerSecond"] = "1000000",
+    };
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
@@ -76,6 +79,22 @@ public sealed class TestApp : WebApplicationFactory<Program>
         return (client, body["user_id"]!.GetValue<long>());
     }
 
+    /// <summary>
+    /// Creates an account with <paramref name="role"/> (admin, organizer, customer) directly in the
+    /// database and returns a client carrying a bearer token for it, and its user id.
+    /// </summary>
+    public async Task<(HttpClient Client, long UserId)> AccountAsync(string role)
+    {
+        var email = $"{role}{Guid.NewGuid():N}@example.com";
+        await using var command = DataSource.CreateCommand("insert into app_user (email, display_name, role) values (@email, @role, @role) returning app_user_id");
+        command.Parameters.AddWithValue("email", email);
+        command.Parameters.AddWithValue("role", role);
+        var id = (long)(await command.ExecuteScalarAsync())!;
+        var client = CreateClient();
+        client.DefaultRequestHeaders.Authorization = new("Bearer", Services.GetRequiredService<Holdfast.Infrastructure.Auth.TokenIssuer>().Issue(id, email, role, DateTimeOffset.UtcNow).AccessToken);
+        return (client, id);
+    }
+
     public override async ValueTask DisposeAsync()
     {
         await base.DisposeAsync();
@@ -86,12 +105,6 @@ public sealed class TestApp : WebApplicationFactory<Program>
 /// <summary>Small helpers for reading JSON and problem details in assertions.</summary>
 public static class Http
 {
-    public static async Task<JsonObject> JsonAsync(this HttpResponseMessage response)
-    {
-        var text = await response.Content.ReadAsStringAsync();
-        return JsonNode.Parse(text)?.AsObject() ?? throw new JsonException($"Not a JSON object: {text}");
-    }
-
     public static async Task<JsonObject> ExpectAsync(this Task<HttpResponseMessage> send, System.Net.HttpStatusCode status)
     {
         using var response = await send;

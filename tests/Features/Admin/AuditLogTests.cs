@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Json;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Holdfast.Tests.Features.Admin;
 
@@ -13,8 +12,8 @@ public sealed class AuditLogTests(AppFixture fixture) : IClassFixture<AppFixture
     [Fact]
     public async Task Catalogue_changes_and_bookings_are_recorded_with_who_and_before_after()
     {
-        var (organizer, organizerId) = await AccountAsync(Roles.Organizer);
-        var (admin, _) = await AccountAsync(Roles.Admin);
+        var (organizer, organizerId) = await App.AccountAsync(Roles.Organizer);
+        var (admin, _) = await App.AccountAsync(Roles.Admin);
         var venue = await organizer.PostAsJsonAsync("/venues", new
         {
             name = $"Coach {Guid.NewGuid():N}",
@@ -47,7 +46,7 @@ public sealed class AuditLogTests(AppFixture fixture) : IClassFixture<AppFixture
     [Fact]
     public async Task The_audit_log_refuses_updates_and_deletes()
     {
-        var (organizer, _) = await AccountAsync(Roles.Organizer);
+        var (organizer, _) = await App.AccountAsync(Roles.Organizer);
         await organizer.PostAsJsonAsync("/events", new { kind = "film", title = "Audited", duration_minutes = 60 }).ExpectAsync(HttpStatusCode.Created);
 
         foreach (var sql in new[] { "update audit_log set action = 'nothing'", "delete from audit_log" })
@@ -58,15 +57,4 @@ public sealed class AuditLogTests(AppFixture fixture) : IClassFixture<AppFixture
         }
     }
 
-    private async Task<(HttpClient Client, long Id)> AccountAsync(string role)
-    {
-        await using var command = App.DataSource.CreateCommand(
-            "insert into app_user (email, display_name, role) values (@email, 'x', @role) returning app_user_id");
-        command.Parameters.AddWithValue("email", $"{role}{Guid.NewGuid():N}@example.com");
-        command.Parameters.AddWithValue("role", role);
-        var id = (long)(await command.ExecuteScalarAsync())!;
-        var client = App.CreateClient();
-        client.DefaultRequestHeaders.Authorization = new("Bearer", App.Services.GetRequiredService<TokenIssuer>().Issue(id, "x@example.com", role, DateTimeOffset.UtcNow).AccessToken);
-        return (client, id);
-    }
 }

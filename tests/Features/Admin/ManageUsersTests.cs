@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Json;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Holdfast.Tests.Features.Admin;
 
@@ -41,14 +40,5 @@ public sealed class ManageUsersTests(AppFixture fixture) : IClassFixture<AppFixt
         return users.Select(u => u!["user_id"]!.GetValue<long>()).ToArray();
     }
 
-    private async Task<(HttpClient Client, long Id)> AdminAsync()
-    {
-        await using var command = App.DataSource.CreateCommand(
-            "insert into app_user (email, display_name, role) values (@email, 'Admin', 'admin') returning app_user_id");
-        command.Parameters.AddWithValue("email", $"admin{Guid.NewGuid():N}@example.com");
-        var id = (long)(await command.ExecuteScalarAsync())!;
-        var client = App.CreateClient();
-        client.DefaultRequestHeaders.Authorization = new("Bearer", App.Services.GetRequiredService<TokenIssuer>().Issue(id, "admin@example.com", Roles.Admin, DateTimeOffset.UtcNow).AccessToken);
-        return (client, id);
-    }
+    private Task<(HttpClient Client, long UserId)> AdminAsync() => App.AccountAsync(Roles.Admin);
 }

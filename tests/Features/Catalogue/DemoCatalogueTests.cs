@@ -55,15 +55,7 @@ public sealed class DemoCatalogueTests(AppFixture fixture) : IClassFixture<AppFi
             """));
     }
 
-    private async Task<long> Scalar(string sql)
-    {
-        await using var command = App.DataSource.CreateCommand(sql);
-        return (long)(await command.ExecuteScalarAsync())!;
-    }
+    private Task<long> Scalar(string sql) => App.DataSource.ScalarAsync<long>(sql);
 
-    private async Task<string> Text(string sql)
-    {
-        await using var command = App.DataSource.CreateCommand(sql);
-        return (string)(await command.ExecuteScalarAsync())!;
-    }
+    private Task<string> Text(string sql) => App.DataSource.ScalarAsync<string>(sql);
 }

@@ -199,9 +199,5 @@ public sealed class HoldSeatsTests(AppFixture fixture) : IClassFixture<AppFixtur
         await command.ExecuteNonQueryAsync();
     }
 
-    private async Task<T> Scalar<T>(string sql)
-    {
-        await using var command = App.DataSource.CreateCommand(sql);
-        return (T)(await command.ExecuteScalarAsync())!;
-    }
+    private Task<T> Scalar<T>(string sql) => App.DataSource.ScalarAsync<T>(sql);
 }

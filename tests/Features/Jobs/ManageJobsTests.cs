@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Holdfast.Tests.Features.Jobs;
 
@@ -42,17 +41,7 @@ public sealed class ManageJobsTests(AppFixture fixture) : IClassFixture<AppFixtu
         await admin.GetAsync("/admin/jobs?state=sleeping").ExpectAsync(HttpStatusCode.BadRequest);
     }
 
-    private async Task<long> Scalar(string sql)
-    {
-        await using var command = App.DataSource.CreateCommand(sql);
-        return (long)(await command.ExecuteScalarAsync())!;
-    }
+    private Task<long> Scalar(string sql) => App.DataSource.ScalarAsync<long>(sql);
 
-    private async Task<HttpClient> AdminAsync()
-    {
-        var id = await Scalar($"insert into app_user (email, display_name, role) values ('a{Guid.NewGuid():N}@example.com', 'A', 'admin') returning app_user_id");
-        var client = App.CreateClient();
-        client.DefaultRequestHeaders.Authorization = new("Bearer", App.Services.GetRequiredService<TokenIssuer>().Issue(id, "a@example.com", Roles.Admin, DateTimeOffset.UtcNow).AccessToken);
-        return client;
-    }
+    private async Task<HttpClient> AdminAsync() => (await App.AccountAsync(Roles.Admin)).Client;
 }

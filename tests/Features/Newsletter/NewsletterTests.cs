@@ -4,7 +4,6 @@ using System.Text.RegularExpressions;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Tests.Features.Notifications;
 using Holdfast.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Holdfast.Tests.Features.Newsletter;
 
@@ -58,9 +57,7 @@ public sealed partial class NewsletterTests(SmtpFixture fixture) : IClassFixture
     [Fact]
     public async Task An_organizer_notice_reaches_everyone_booked_by_email()
     {
-        var organizerId = await Scalar($"insert into app_user (email, display_name, role) values ('org{Guid.NewGuid():N}@example.com', 'Org', 'organizer') returning app_user_id");
-        var organizer = App.CreateClient();
-        organizer.DefaultRequestHeaders.Authorization = new("Bearer", App.Services.GetRequiredService<TokenIssuer>().Issue(organizerId, "o@example.com", Roles.Organizer, DateTimeOffset.UtcNow).AccessToken);
+        var (organizer, organizerId) = await App.AccountAsync(Roles.Organizer);
         var show = await TestCatalogue.ShowAsync(App.DataSource, ownerId: organizerId);
         var emails = new List<string>();
         foreach (var seat in new[] { "1A", "2A" })
@@ -92,19 +89,9 @@ public sealed partial class NewsletterTests(SmtpFixture fixture) : IClassFixture
         return (string)(await command.ExecuteScalarAsync())!;
     }
 
-    private async Task<long> Scalar(string sql)
-    {
-        await using var command = App.DataSource.CreateCommand(sql);
-        return (long)(await command.ExecuteScalarAsync())!;
-    }
+    private Task<long> Scalar(string sql) => App.DataSource.ScalarAsync<long>(sql);
 
-    private async Task<HttpClient> AdminAsync()
-    {
-        var id = await Scalar($"insert into app_user (email, display_name, role) values ('a{Guid.NewGuid():N}@example.com', 'A', 'admin') returning app_user_id");
-        var client = App.CreateClient();
-        client.DefaultRequestHeaders.Authorization = new("Bearer", App.Services.GetRequiredService<TokenIssuer>().Issue(id, "a@example.com", Roles.Admin, DateTimeOffset.UtcNow).AccessToken);
-        return client;
-    }
+    private async Task<HttpClient> AdminAsync() => (await App.AccountAsync(Roles.Admin)).Client;
 
     [GeneratedRegex(@"http://127\.0\.0\.1:8080(?<path>/newsletter/confirm\?token=[A-Za-z0-9_-]+)")]
     private static partial Regex Link();

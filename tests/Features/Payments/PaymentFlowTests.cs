@@ -163,9 +163,5 @@ public sealed class PaymentFlowTests(AppFixture fixture) : IClassFixture<AppFixt
         await Holdfast.Features.Holds.ReleaseHold.EndHoldAsync(connection, await Scalar<long>($"select hold_id from booking where booking_id = {bookingId}"), null, "expired", DateTimeOffset.UtcNow, CancellationToken.None);
     }
 
-    private async Task<T> Scalar<T>(string sql)
-    {
-        await using var command = App.DataSource.CreateCommand(sql);
-        return (T)(await command.ExecuteScalarAsync())!;
-    }
+    private Task<T> Scalar<T>(string sql) => App.DataSource.ScalarAsync<T>(sql);
 }

@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using Holdfast.Features.Payments;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Holdfast.Tests.Features.Payments;
 
@@ -75,9 +74,7 @@ public sealed class RefundTests(AppFixture fixture) : IClassFixture<AppFixture>
     [Fact]
     public async Task Cancelling_a_show_refunds_every_booking_in_full_through_jobs()
     {
-        var organizerId = await Scalar($"insert into app_user (email, display_name, role) values ('org{Guid.NewGuid():N}@example.com', 'O', 'organizer') returning app_user_id");
-        var organizer = App.CreateClient();
-        organizer.DefaultRequestHeaders.Authorization = new("Bearer", App.Services.GetRequiredService<TokenIssuer>().Issue(organizerId, "o@example.com", Roles.Organizer, DateTimeOffset.UtcNow).AccessToken);
+        var (organizer, organizerId) = await App.AccountAsync(Roles.Organizer);
         var show = await TestCatalogue.ShowAsync(App.DataSource, ownerId: organizerId, startsAt: DateTimeOffset.UtcNow.AddHours(1));
         var (_, first) = await BookAsync(show.ShowId, "1A");
         var (_, second) = await BookAsync(show.ShowId, "4A", "4B");
@@ -114,9 +111,5 @@ public sealed class RefundTests(AppFixture fixture) : IClassFixture<AppFixture>
         return (customer, booking["booking_id"]!.GetValue<long>());
     }
 
-    private async Task<long> Scalar(string sql)
-    {
-        await using var command = App.DataSource.CreateCommand(sql);
-        return (long)(await command.ExecuteScalarAsync())!;
-    }
+    private Task<long> Scalar(string sql) => App.DataSource.ScalarAsync<long>(sql);
 }

@@ -205,9 +205,5 @@ public sealed class StripeTests(StripeFixture fixture) : IClassFixture<StripeFix
     private Task<JsonObject> DeliverAsync(string body, string secret) =>
         PostWebhookAsync(body, FakeStripe.Sign(body, secret, DateTimeOffset.UtcNow)).ExpectAsync(HttpStatusCode.OK);
 
-    private async Task<T> Scalar<T>(string sql)
-    {
-        await using var command = App.DataSource.CreateCommand(sql);
-        return (T)(await command.ExecuteScalarAsync())!;
-    }
+    private Task<T> Scalar<T>(string sql) => App.DataSource.ScalarAsync<T>(sql);
 }

@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Json;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Holdfast.Tests.Features.Places;
 
@@ -43,13 +42,5 @@ public sealed class PlacesTests(AppFixture fixture) : IClassFixture<AppFixture>
         Assert.True(problem["errors"]!.AsObject().ContainsKey(field), problem.ToJsonString());
     }
 
-    private async Task<HttpClient> AdminAsync()
-    {
-        await using var command = App.DataSource.CreateCommand("insert into app_user (email, display_name, role) values (@email, 'A', 'admin') returning app_user_id");
-        command.Parameters.AddWithValue("email", $"a{Guid.NewGuid():N}@example.com");
-        var id = (long)(await command.ExecuteScalarAsync())!;
-        var client = App.CreateClient();
-        client.DefaultRequestHeaders.Authorization = new("Bearer", App.Services.GetRequiredService<TokenIssuer>().Issue(id, "a@example.com", Roles.Admin, DateTimeOffset.UtcNow).AccessToken);
-        return client;
-    }
+    private async Task<HttpClient> AdminAsync() => (await App.AccountAsync(Roles.Admin)).Client;
 }

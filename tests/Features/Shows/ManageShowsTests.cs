@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Json;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Holdfast.Tests.Features.Shows;
 
@@ -221,14 +220,5 @@ public sealed class ManageShowsTests(AppFixture fixture) : IClassFixture<AppFixt
         return (venue["venue_id"]!.GetValue<long>(), film["event_id"]!.GetValue<long>());
     }
 
-    private async Task<(HttpClient Client, long Id)> OrganizerAsync()
-    {
-        await using var command = App.DataSource.CreateCommand(
-            "insert into app_user (email, display_name, role) values (@email, 'Org', 'organizer') returning app_user_id");
-        command.Parameters.AddWithValue("email", $"org{Guid.NewGuid():N}@example.com");
-        var id = (long)(await command.ExecuteScalarAsync())!;
-        var client = App.CreateClient();
-        client.DefaultRequestHeaders.Authorization = new("Bearer", App.Services.GetRequiredService<TokenIssuer>().Issue(id, "org@example.com", Roles.Organizer, DateTimeOffset.UtcNow).AccessToken);
-        return (client, id);
-    }
+    private Task<(HttpClient Client, long UserId)> OrganizerAsync() => App.AccountAsync(Roles.Organizer);
 }

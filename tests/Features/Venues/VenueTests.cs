@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Holdfast.Tests.Features.Venues;
 
@@ -126,14 +125,5 @@ public sealed class VenueTests(AppFixture fixture) : IClassFixture<AppFixture>
         return (long)(await command.ExecuteScalarAsync())!;
     }
 
-    private async Task<(HttpClient Client, long Id)> OrganizerAsync()
-    {
-        await using var command = App.DataSource.CreateCommand(
-            "insert into app_user (email, display_name, role) values (@email, 'Org', 'organizer') returning app_user_id");
-        command.Parameters.AddWithValue("email", $"org{Guid.NewGuid():N}@example.com");
-        var id = (long)(await command.ExecuteScalarAsync())!;
-        var client = App.CreateClient();
-        client.DefaultRequestHeaders.Authorization = new("Bearer", App.Services.GetRequiredService<TokenIssuer>().Issue(id, "org@example.com", Roles.Organizer, DateTimeOffset.UtcNow).AccessToken);
-        return (client, id);
-    }
+    private Task<(HttpClient Client, long UserId)> OrganizerAsync() => App.AccountAsync(Roles.Organizer);
 }
