@@ -63,9 +63,9 @@ public sealed class Login : ICarterModule
         var email = request.Email!.Trim();
         var now = time.GetUtcNow();
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
-        var lockedUntil = await connection.ExecuteScalarAsync<DateTime?>(new CommandDefinition(
-            LockedUntilSql, new { email, now }, cancellationToken: cancellationToken));
-        if (lockedUntil is { } until)
+        var throttle = await connection.QuerySingleOrDefaultAsync<Throttle>(new CommandDefinition(
+            ThrottleSql, new { email }, cancellationToken: cancellationToken));
+        if (throttle?.LockedUntil is { } until && until > now.UtcDateTime)
         {
             var seconds = Math.Max(1, (int)Math.Ceiling((until - now.UtcDateTime).TotalSeconds));
             http.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -82,7 +82,10 @@ public sealed class Login : ICarterModule
             return TypedResults.Problem(title: "Email or password is incorrect.", statusCode: StatusCodes.Status401Unauthorized);
         }
 
-        await connection.ExecuteAsync(new CommandDefinition(SuccessSql, new { email }, cancellationToken: cancellationToken));
+        if (throttle is not null)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(SuccessSql, new { email }, cancellationToken: cancellationToken));
+        }
 
         if (account.TotpEnabled)
         {
@@ -95,8 +98,11 @@ public sealed class Login : ICarterModule
         return TypedResults.Ok(pair);
     }
 
-    private const string LockedUntilSql = """
-        select locked_until from login_throttle where email_key = lower(@email) and locked_until > @now
+    // Failures recorded for this email, if any (a success then clears them).
+    private sealed record Throttle(DateTime? LockedUntil);
+
+    private const string ThrottleSql = """
+        select locked_until from login_throttle where email_key = lower(@email)
         """;
 
     // Failures beyond the free ones lock the email for 1, 2, 4, … seconds, at most max_lock.

@@ -83,17 +83,19 @@ public sealed class SendReminder(NpgsqlDataSource db, JobOutbox outbox, TimeProv
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var check = new NpgsqlCommand(LiveSql, connection);
         check.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
-        if (await check.ExecuteScalarAsync(cancellationToken) is not true)
+        if (await check.ExecuteScalarAsync(cancellationToken) is not long ownerId)
         {
             return;
         }
 
+        // Read before the transaction: it would otherwise hold this connection while taking another.
+        var booking = await SendEmail.LoadBookingAsync(db, bookingId, cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await outbox.EnqueueAsync(connection, SendEmail.ForBooking("reminder", bookingId) with { UniqueKey = $"reminder:{bookingId}:{offset}" }, cancellationToken);
-        if (await SendEmail.LoadBookingAsync(db, bookingId, cancellationToken) is { } booking)
+        if (booking is not null)
         {
             await using var push = new NpgsqlCommand(SendPush.EnqueueForUserSql, connection);
-            push.Parameters.Add(new NpgsqlParameter<long>("user_id", await OwnerAsync(connection, bookingId, cancellationToken)));
+            push.Parameters.Add(new NpgsqlParameter<long>("user_id", ownerId));
             push.Parameters.Add(new NpgsqlParameter<string>("title", $"Reminder: {booking.Title}"));
             push.Parameters.Add(new NpgsqlParameter<string>("body", $"{EmailTemplates.Local(booking)} · seats {string.Join(", ", booking.Seats)}"));
             push.Parameters.Add(new NpgsqlParameter<string>("url", $"/bookings/{bookingId}"));
@@ -104,17 +106,11 @@ public sealed class SendReminder(NpgsqlDataSource db, JobOutbox outbox, TimeProv
         await transaction.CommitAsync(cancellationToken);
     }
 
-    private static async Task<long> OwnerAsync(NpgsqlConnection connection, long bookingId, CancellationToken cancellationToken)
-    {
-        await using var command = new NpgsqlCommand("select app_user_id from booking where booking_id = @booking_id", connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
-        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
-    }
-
+    // The booking's owner when it is still worth reminding: confirmed, on a show still to come.
     private const string LiveSql = """
-        select b.status = 'confirmed' and s.status not in ('cancelled', 'completed')
+        select b.app_user_id
         from booking b join show s on s.show_id = b.show_id
-        where b.booking_id = @booking_id
+        where b.booking_id = @booking_id and b.status = 'confirmed' and s.status not in ('cancelled', 'completed')
         """;
 }
 
