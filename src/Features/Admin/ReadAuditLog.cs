@@ -54,25 +54,18 @@ public sealed class ReadAuditLog : ICarterModule
         while (await reader.ReadAsync(cancellationToken))
         {
             entries.Add(new Entry(reader.GetInt64(0), reader.GetFieldValue<DateTimeOffset>(1), reader.IsDBNull(2) ? null : reader.GetInt64(2),
-                reader.GetString(3), reader.GetString(4), reader.GetInt64(5), Parse(reader, 6), Parse(reader, 7)));
+                reader.GetString(3), reader.GetString(4), reader.GetInt64(5), Json(reader, 6), Json(reader, 7)));
         }
 
         return TypedResults.Ok(entries);
     }
 
-    private static JsonElement? Parse(NpgsqlDataReader reader, int column)
-    {
-        if (reader.IsDBNull(column))
-        {
-            return null;
-        }
-
-        using var document = JsonDocument.Parse(reader.GetString(column));
-        return document.RootElement.Clone();
-    }
+    // Npgsql reads jsonb straight into a JsonElement.
+    private static JsonElement? Json(NpgsqlDataReader reader, int column) =>
+        reader.IsDBNull(column) ? null : reader.GetFieldValue<JsonElement>(column);
 
     private const string ListSql = """
-        select audit_log_id, occurred_at, actor_user_id, action, entity, entity_id, before::text, after::text
+        select audit_log_id, occurred_at, actor_user_id, action, entity, entity_id, before, after
         from audit_log
         where audit_log_id < @before_id
           and (@entity::text is null or entity = @entity)
