@@ -27,25 +27,37 @@ public sealed class ReleaseHold : ICarterModule
         // Admins may release anyone's hold (e.g. for a customer on the phone); everyone else only their own.
         var admin = http.User.IsAdmin();
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        // One round trip, two statements: lock the caller's hold, then look for a checkout in a
-        // statement of its own, so a checkout that committed while we waited for the lock is seen.
+        // One round trip. A batch outside a transaction runs as one implicit transaction (the
+        // protocol's Sync ends it), so the row lock of the first statement holds to the end, and
+        // each later statement's snapshot is taken after it was granted: a checkout that committed
+        // while we waited is seen. The release statement only acts when the hold is the caller's,
+        // still active, and no checkout is paying for it; the first two results say why it did not.
         await using var batch = new NpgsqlBatch(connection)
         {
-            BatchCommands = { new NpgsqlBatchCommand(LockOwnHoldSql), new NpgsqlBatchCommand(PendingCheckoutSql) },
+            BatchCommands = { new NpgsqlBatchCommand(LockOwnHoldSql), new NpgsqlBatchCommand(PendingCheckoutSql), new NpgsqlBatchCommand(EndHoldSql) },
         };
+        var userId = http.User.UserId();
         batch.BatchCommands[0].Parameters.Add(new NpgsqlParameter<long>("hold_id", holdId));
-        batch.BatchCommands[0].Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
+        batch.BatchCommands[0].Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
         batch.BatchCommands[0].Parameters.Add(new NpgsqlParameter<bool>("is_admin", admin));
         batch.BatchCommands[1].Parameters.Add(new NpgsqlParameter<long>("hold_id", holdId));
+        AddEndHoldParameters(batch.BatchCommands[2].Parameters, holdId, admin ? null : userId, "released", time.GetUtcNow());
 
         string? status;
         long? bookingId;
+        bool released;
         await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
         {
             status = await reader.ReadAsync(cancellationToken) ? reader.GetString(0) : null;
             await reader.NextResultAsync(cancellationToken);
             bookingId = await reader.ReadAsync(cancellationToken) ? reader.GetInt64(0) : null;
+            await reader.NextResultAsync(cancellationToken);
+            released = await reader.ReadAsync(cancellationToken);
+        }
+
+        if (released)
+        {
+            return TypedResults.NoContent();
         }
 
         if (status is null)
@@ -59,12 +71,6 @@ public sealed class ReleaseHold : ICarterModule
                 new Dictionary<string, object?> { ["booking_id"] = bookingId });
         }
 
-        if (status == "active" && await EndHoldAsync(connection, holdId, admin ? null : http.User.UserId(), "released", time.GetUtcNow(), cancellationToken))
-        {
-            await transaction.CommitAsync(cancellationToken);
-            return TypedResults.NoContent();
-        }
-
         return Problems.Conflict("Hold already ended.", $"Hold {holdId} is {status}.", new Dictionary<string, object?> { ["hold_status"] = status });
     }
 
@@ -76,7 +82,8 @@ public sealed class ReleaseHold : ICarterModule
     /// <param name="connection">An open connection (autocommit: the statement is its own transaction).</param>
     /// <param name="holdId">The hold.</param>
     /// <param name="ownerId">Only end it if this account owns it; null for the expiry job.</param>
-    /// <param name="endStatus"><c>released</c> or <c>expired</c>; <c>expired</c> also requires <c>expires_at &lt;= now</c>.</param>
+    /// <param name="endStatus"><c>released</c> or <c>expired</c>; <c>expired</c> also requires <c>expires_at &lt;= now</c>,
+    /// <c>released</c> that no checkout of the hold awaits payment.</param>
     /// <param name="now">The current instant (UTC).</param>
     /// <param name="cancellationToken">Cancels the statement.</param>
     /// <returns>True when this call ended the hold; false when it was not active (or not yet due, or not the owner's).</returns>
@@ -84,16 +91,22 @@ public sealed class ReleaseHold : ICarterModule
         NpgsqlConnection connection, long holdId, long? ownerId, string endStatus, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(EndHoldSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("hold_id", holdId));
-        command.Parameters.Add(new NpgsqlParameter<long?>("owner_id", ownerId));
-        command.Parameters.Add(new NpgsqlParameter<string>("end_status", endStatus));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        AddEndHoldParameters(command.Parameters, holdId, ownerId, endStatus, now);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken);
     }
 
-    // An expiry only ends a hold that is past due; a release only the owner's. The seat flip checks
-    // hold_id so it can never free a seat that has since moved to another hold or a booking.
+    private static void AddEndHoldParameters(NpgsqlParameterCollection parameters, long holdId, long? ownerId, string endStatus, DateTimeOffset now)
+    {
+        parameters.Add(new NpgsqlParameter<long>("hold_id", holdId));
+        parameters.Add(new NpgsqlParameter<long?>("owner_id", ownerId));
+        parameters.Add(new NpgsqlParameter<string>("end_status", endStatus));
+        parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+    }
+
+    // An expiry only ends a hold that is past due; a release only the owner's, and not while a
+    // checkout is paying for it. The seat flip checks hold_id so it can never free a seat that has
+    // since moved to another hold or a booking.
     private const string EndHoldSql = """
         with ended as (
           update hold
@@ -102,6 +115,8 @@ public sealed class ReleaseHold : ICarterModule
             and status = 'active'
             and (@owner_id::bigint is null or app_user_id = @owner_id)
             and (@end_status <> 'expired' or expires_at <= @now)
+            and (@end_status <> 'released'
+                 or not exists (select 1 from booking b where b.hold_id = hold.hold_id and b.status = 'pending_payment'))
           returning hold_id, show_id
         ), freed as (
           update show_seat ss

@@ -112,6 +112,37 @@ public sealed class BookHoldTests(AppFixture fixture) : IClassFixture<AppFixture
     }
 
     [Fact]
+    public async Task A_release_queued_behind_a_checkout_sees_the_checkout_and_keeps_the_seats()
+    {
+        var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 1, seatsPerRow: 2, premiumRows: 0);
+        var (client, _) = await App.CustomerAsync();
+        var hold = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "1A", "1B" } }).ExpectAsync(HttpStatusCode.Created);
+        var holdId = hold["hold_id"]!.GetValue<long>();
+        const string waiting = "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()";
+
+        // Hold the hold row so that the checkout queues on it first and the release second. A
+        // release that judged "no checkout" from a snapshot taken before its lock was granted would
+        // free the seats under the checkout that committed ahead of it.
+        await using var blocker = await App.DataSource.OpenConnectionAsync();
+        await using var transaction = await blocker.BeginTransactionAsync();
+        await using (var take = new Npgsql.NpgsqlCommand($"select 1 from hold where hold_id = {holdId} for update", blocker, transaction))
+        {
+            await take.ExecuteScalarAsync();
+        }
+
+        var book = client.PostAsync($"/holds/{holdId}/booking", null);
+        await Eventually.EqualAsync(1L, () => App.DataSource.ScalarAsync<long>(waiting));
+        var release = client.DeleteAsync($"/holds/{holdId}");
+        await Eventually.EqualAsync(2L, () => App.DataSource.ScalarAsync<long>(waiting));
+        await transaction.CommitAsync();
+
+        await book.ExpectAsync(HttpStatusCode.Created);
+        var problem = await release.ExpectAsync(HttpStatusCode.Conflict);
+        Assert.Contains(problem["title"]!.GetValue<string>(), new[] { "Checkout in progress.", "Hold already ended." });
+        Assert.Equal("booked", await App.DataSource.ScalarAsync<string>($"select string_agg(distinct state, ',') from show_seat where show_id = {show.ShowId}"));
+    }
+
+    [Fact]
     public async Task The_schema_refuses_a_second_live_sale_of_a_seat()
     {
         var show = await TestCatalogue.ShowAsync(App.DataSource);
