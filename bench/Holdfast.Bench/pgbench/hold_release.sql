@@ -1,10 +1,11 @@
 -- The raw ceiling: the hold and release paths' own statements (HoldSeats.cs best-available branch,
--- ReleaseHold.cs), run by pgbench against the same database the API is measured on.
+-- ReleaseHold.cs, whose batch is one implicit transaction: BEGIN/COMMIT here), run by pgbench against the same database the API is measured on.
 -- Variables: min_show, max_show, min_uid, max_uid (set with -D). One pgbench transaction here is a
 -- hold (one transaction) followed by its release (a second one), as one API hold + DELETE cycle.
 \set show random(:min_show, :max_show)
 \set uid random(:min_uid, :max_uid)
 BEGIN;
+SET LOCAL plan_cache_mode = force_generic_plan;
 SELECT pg_advisory_xact_lock(hashtextextended('hold-limit:' || :show || ':' || :uid, 0));
 SELECT s.status, s.starts_at, s.currency, s.venue_id,
        (SELECT coalesce(sum(h.seat_count), 0) FROM hold h WHERE h.show_id = s.show_id AND h.app_user_id = :uid AND h.status = 'active')
@@ -30,9 +31,13 @@ WITH new_hold AS (
 SELECT (SELECT hold_id FROM new_hold) AS hold_id, (SELECT count(*) FROM marked) AS marked,
        seat_feed_append(:show, 'held', 'held', (SELECT array_agg(seat_id ORDER BY seat_id) FROM marked), now()) AS seq \gset
 COMMIT;
+BEGIN;
+SELECT status FROM hold WHERE hold_id = :hold_id AND (app_user_id = :uid OR false) FOR UPDATE;
+SELECT booking_id FROM booking WHERE hold_id = :hold_id AND status = 'pending_payment';
 WITH ended AS (
   UPDATE hold SET status = 'released', ended_at = now()
-  WHERE hold_id = :hold_id AND status = 'active' AND app_user_id = :uid RETURNING hold_id, show_id
+  WHERE hold_id = :hold_id AND status = 'active' AND app_user_id = :uid
+    AND NOT EXISTS (SELECT 1 FROM booking b WHERE b.hold_id = hold.hold_id AND b.status = 'pending_payment') RETURNING hold_id, show_id
 ), freed AS (
   UPDATE show_seat ss SET state = 'available', hold_id = NULL FROM ended, hold_seat hs
   WHERE hs.hold_id = ended.hold_id AND ss.show_id = ended.show_id AND ss.seat_id = hs.seat_id AND ss.hold_id = ended.hold_id RETURNING ss.seat_id
@@ -41,3 +46,4 @@ WITH ended AS (
   WHERE job.kind = 'hold.expire' AND job.unique_key = 'hold:' || ended.hold_id AND job.state IN ('available', 'retryable')
 )
 SELECT ended.hold_id, seat_feed_append(ended.show_id, 'released', 'available', (SELECT array_agg(seat_id ORDER BY seat_id) FROM freed), now()) FROM ended;
+COMMIT;
