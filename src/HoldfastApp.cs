@@ -30,8 +30,11 @@ public static class HoldfastApp
         services.AddJobs(builder.Configuration, assembly);
         services.Configure<Holdfast.Infrastructure.Caching.ReadCacheOptions>(builder.Configuration.GetSection("Cache"));
         services.AddSingleton<Holdfast.Infrastructure.Caching.ReadCache>();
+        services.Configure<SeatFeedOptions>(builder.Configuration.GetSection("SeatFeed"));
         services.AddSingleton<SeatFeedHub>();
         services.AddHostedService(sp => sp.GetRequiredService<SeatFeedHub>());
+        services.AddSingleton<SeatFeedAnnouncer>();
+        services.AddHostedService(sp => sp.GetRequiredService<SeatFeedAnnouncer>());
         // Payments:Provider picks the gateway: the built-in fake (default) or Stripe.
         services.Configure<StripeOptions>(builder.Configuration.GetSection("Payments:Stripe"));
         services.AddSingleton<FakePaymentGateway>();

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net.ServerSentEvents;
 using System.Text.Json.Nodes;
 
@@ -41,12 +42,19 @@ public sealed class SseSubscriber : IAsyncDisposable
         return new SseEvent(item.EventType, item.EventId, JsonNode.Parse(item.Data)!.AsObject());
     }
 
-    /// <summary>The next event that is not a heartbeat; fails the test after <paramref name="timeout"/> (default 10 s) per event.</summary>
+    /// <summary>
+    /// The next event that is not a heartbeat; fails the test when none comes within
+    /// <paramref name="timeout"/> (default 10 s), however many heartbeats arrive meanwhile.
+    /// </summary>
     public async Task<SseEvent> NextAsync(TimeSpan? timeout = null)
     {
+        var deadline = Stopwatch.StartNew();
+        var limit = timeout ?? TimeSpan.FromSeconds(10);
         while (true)
         {
-            var next = await NextRawAsync(timeout ?? TimeSpan.FromSeconds(10));
+            var left = limit - deadline.Elapsed;
+            Assert.True(left > TimeSpan.Zero, $"No event but heartbeats for {limit.TotalSeconds:0} s.");
+            var next = await NextRawAsync(left);
             if (next.Type != "heartbeat")
             {
                 return next;

@@ -52,6 +52,9 @@ public sealed class TestApp : WebApplicationFactory<Program>
     {
         ["Database:MigrateOnStartup"] = "false",
         ["Jobs:PollIntervalMilliseconds"] = "100",
+        // The seat feed's poll is a safety net; with it out of reach, a writer that forgets to
+        // announce its change fails its SSE test instead of passing a second late.
+        ["SeatFeed:PollMilliseconds"] = "3600000",
         ["Logging:LogLevel:Default"] = "Warning",
         ["Email:PickupDirectory"] = Path.Combine(Path.GetTempPath(), "holdfast-test-mail"),
         ["WebPush:KeyFile"] = Path.Combine(Path.GetTempPath(), $"holdfast-test-vapid-{Environment.ProcessId}.json"),

@@ -4,6 +4,7 @@ using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.Jobs;
+using Holdfast.Infrastructure.SeatFeed;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.ModelBinding;
@@ -44,7 +45,7 @@ public sealed class CancelBooking : ICarterModule
 
     internal static async Task<Results<Ok<Response>, ValidationProblem, ProblemHttpResult>> HandleAsync(
         long bookingId, [FromBody(EmptyBodyBehavior = EmptyBodyBehavior.Allow)] Request? request, HttpContext http, NpgsqlDataSource db,
-        JobOutbox outbox, IOptions<RefundOptions> policy, TimeProvider time, CancellationToken cancellationToken)
+        JobOutbox outbox, SeatFeedAnnouncer announcer, IOptions<RefundOptions> policy, TimeProvider time, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
@@ -101,6 +102,7 @@ public sealed class CancelBooking : ICarterModule
         }
 
         await transaction.CommitAsync(cancellationToken);
+        announcer.Changed(showId);
         return TypedResults.Ok(new Response(bookingId, allGone ? "cancelled" : "confirmed", wanted.Order().ToArray(), percent, amount));
     }
 

@@ -1,4 +1,5 @@
 using Holdfast.Infrastructure.Jobs;
+using Holdfast.Infrastructure.SeatFeed;
 using Npgsql;
 
 namespace Holdfast.Features.Holds;
@@ -8,7 +9,7 @@ namespace Holdfast.Features.Holds;
 /// <c>run_at = expires_at</c>: releases the seats of a hold nobody booked, and announces it on the
 /// seat feed. Idempotent: a hold that was released or booked meanwhile is left alone.
 /// </summary>
-public sealed class ExpireHold(NpgsqlDataSource db, TimeProvider time) : IJobHandler
+public sealed class ExpireHold(NpgsqlDataSource db, SeatFeedAnnouncer announcer, TimeProvider time) : IJobHandler
 {
     /// <summary>The job kind.</summary>
     public const string JobKind = "hold.expire";
@@ -22,8 +23,9 @@ public sealed class ExpireHold(NpgsqlDataSource db, TimeProvider time) : IJobHan
         var holdId = job.Payload.GetProperty("hold_id").GetInt64();
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         var now = time.GetUtcNow();
-        if (await ReleaseHold.EndHoldAsync(connection, holdId, ownerId: null, "expired", now, cancellationToken))
+        if (await ReleaseHold.EndHoldAsync(connection, holdId, ownerId: null, "expired", now, cancellationToken) is { } showId)
         {
+            announcer.Changed(showId);
             return;
         }
 

@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
+using Holdfast.Infrastructure.SeatFeed;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -56,6 +57,7 @@ public sealed partial class HoldSeats : ICarterModule
         Request request,
         HttpContext http,
         NpgsqlDataSource db,
+        SeatFeedAnnouncer announcer,
         IOptions<HoldOptions> options,
         TimeProvider time,
         CancellationToken cancellationToken)
@@ -117,6 +119,7 @@ public sealed partial class HoldSeats : ICarterModule
         var expiresAt = now.AddSeconds(settings.DurationSeconds);
         var holdId = await InsertHoldAsync(connection, showId, userId, show.Currency, seats, now, expiresAt, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        announcer.Changed(showId);
 
         var ordered = seats.OrderBy(s => s.SeatId).ToList();
         return TypedResults.Created($"/holds/{holdId}",
@@ -374,7 +377,7 @@ public sealed partial class HoldSeats : ICarterModule
         """;
 
     // One statement: the hold, its priced seats, the seat flips, the expiry job (outbox: it commits
-    // or rolls back with the hold) and the seat event with its notification.
+    // or rolls back with the hold) and the seat event, announced once the transaction commits.
     private const string InsertHoldSql = """
         with new_hold as (
           insert into hold (show_id, app_user_id, currency, total_minor, seat_count, created_at, expires_at)

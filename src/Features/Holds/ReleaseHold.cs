@@ -1,6 +1,7 @@
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
+using Holdfast.Infrastructure.SeatFeed;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 
@@ -22,7 +23,7 @@ public sealed class ReleaseHold : ICarterModule
                              "or a checkout of it awaits payment.");
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> HandleAsync(
-        long holdId, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
+        long holdId, HttpContext http, NpgsqlDataSource db, SeatFeedAnnouncer announcer, TimeProvider time, CancellationToken cancellationToken)
     {
         // Admins may release anyone's hold (e.g. for a customer on the phone); everyone else only their own.
         var admin = http.User.IsAdmin();
@@ -45,18 +46,19 @@ public sealed class ReleaseHold : ICarterModule
 
         string? status;
         long? bookingId;
-        bool released;
+        long? releasedShowId;
         await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
         {
             status = await reader.ReadAsync(cancellationToken) ? reader.GetString(0) : null;
             await reader.NextResultAsync(cancellationToken);
             bookingId = await reader.ReadAsync(cancellationToken) ? reader.GetInt64(0) : null;
             await reader.NextResultAsync(cancellationToken);
-            released = await reader.ReadAsync(cancellationToken);
+            releasedShowId = await reader.ReadAsync(cancellationToken) ? reader.GetInt64(1) : null;
         }
 
-        if (released)
+        if (releasedShowId is { } releasedFrom)
         {
+            announcer.Changed(releasedFrom);
             return TypedResults.NoContent();
         }
 
@@ -86,14 +88,15 @@ public sealed class ReleaseHold : ICarterModule
     /// <c>released</c> that no checkout of the hold awaits payment.</param>
     /// <param name="now">The current instant (UTC).</param>
     /// <param name="cancellationToken">Cancels the statement.</param>
-    /// <returns>True when this call ended the hold; false when it was not active (or not yet due, or not the owner's).</returns>
-    internal static async Task<bool> EndHoldAsync(
+    /// <returns>The hold's show when this call ended the hold (announce it with <see cref="SeatFeedAnnouncer.Changed"/>
+    /// once the transaction commits); null when it was not active (or not yet due, or not the owner's).</returns>
+    internal static async Task<long?> EndHoldAsync(
         NpgsqlConnection connection, long holdId, long? ownerId, string endStatus, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(EndHoldSql, connection);
         AddEndHoldParameters(command.Parameters, holdId, ownerId, endStatus, now);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? reader.GetInt64(1) : null;
     }
 
     private static void AddEndHoldParameters(NpgsqlParameterCollection parameters, long holdId, long? ownerId, string endStatus, DateTimeOffset now)
@@ -133,7 +136,7 @@ public sealed class ReleaseHold : ICarterModule
           where job.kind = 'hold.expire' and job.unique_key = 'hold:' || ended.hold_id
             and job.state in ('available', 'retryable')
         )
-        select ended.hold_id,
+        select ended.hold_id, ended.show_id,
                seat_feed_append(ended.show_id, @end_status, 'available',
                                 (select array_agg(seat_id order by seat_id) from freed), @now)
         from ended

@@ -2,6 +2,7 @@ using Holdfast.Features.Holds;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Jobs;
 using Holdfast.Infrastructure.Payments;
+using Holdfast.Infrastructure.SeatFeed;
 using Npgsql;
 
 namespace Holdfast.Features.Payments;
@@ -79,7 +80,7 @@ public sealed class ProcessRefund(NpgsqlDataSource db, IPaymentGateway gateway, 
 /// little longer if one is still processing, and otherwise cancels them, expires the booking and
 /// releases its seats (announced on the seat feed).
 /// </summary>
-public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway, PaymentProcessing payments, TimeProvider time) : IJobHandler
+public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway, PaymentProcessing payments, SeatFeedAnnouncer announcer, TimeProvider time) : IJobHandler
 {
     /// <summary>The job kind.</summary>
     public const string JobKind = "payments.deadline";
@@ -164,8 +165,12 @@ public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway
             await due.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        await ReleaseHold.EndHoldAsync(connection, holdId, ownerId: null, "expired", now, cancellationToken);
+        var endedOn = await ReleaseHold.EndHoldAsync(connection, holdId, ownerId: null, "expired", now, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        if (endedOn is { } showId)
+        {
+            announcer.Changed(showId);
+        }
     }
 }
 

@@ -2,6 +2,7 @@ using Holdfast.Features.Notifications;
 using Holdfast.Features.Reminders;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Jobs;
+using Holdfast.Infrastructure.SeatFeed;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -51,7 +52,7 @@ public enum PaymentOutcome
 /// back if they are still free, and otherwise is refunded automatically; a booking is never
 /// confirmed on seats someone else holds (GUIDE §4).
 /// </summary>
-public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, IOptions<ReminderOptions> reminders, TimeProvider time)
+public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, SeatFeedAnnouncer announcer, IOptions<ReminderOptions> reminders, TimeProvider time)
 {
     /// <summary>Records that PaymentIntent <paramref name="paymentIntentId"/> succeeded with <paramref name="amountReceived"/> minor units.</summary>
     /// <param name="provider">The provider (<c>fake</c>, <c>stripe</c>).</param>
@@ -105,6 +106,11 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, IOp
         }
 
         await transaction.CommitAsync(cancellationToken);
+        if (outcome == PaymentOutcome.Confirmed)
+        {
+            announcer.Changed(row.ShowId);
+        }
+
         return outcome;
     }
 

@@ -83,6 +83,9 @@ public sealed class StreamSeatMap : ICarterModule
             return Problems.NotFound("Show");
         }
 
+        // The stream starts from `current` (snapshot or replay), so the hub may too.
+        subscription.StartFrom(current.Value);
+
         return TypedResults.ServerSentEvents(StreamAsync(showId, lastEventId, current.Value, subscription, db, hub, cache, options.Value, cancellationToken));
     }
 

@@ -2,6 +2,7 @@ using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
+using Holdfast.Infrastructure.SeatFeed;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 
@@ -30,7 +31,7 @@ public sealed class CancelShow : ICarterModule
             .WithDescription("The organizer owning its venue or event, or an admin. 200; 404 when not yours; 409 when already cancelled or completed.");
 
     internal static async Task<Results<Ok<Response>, ProblemHttpResult>> HandleAsync(
-        long showId, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
+        long showId, HttpContext http, NpgsqlDataSource db, SeatFeedAnnouncer announcer, TimeProvider time, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -68,6 +69,7 @@ public sealed class CancelShow : ICarterModule
             new { Status = status }, new { Status = "cancelled", HoldsReleased = released }, now, cancellationToken);
         await Holdfast.Infrastructure.Caching.ReadCache.NotifyCatalogueChangedAsync(connection, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        announcer.Changed(showId);
         return TypedResults.Ok(new Response(showId, "cancelled", released));
     }
 

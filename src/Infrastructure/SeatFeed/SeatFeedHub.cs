@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Threading.Channels;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Holdfast.Infrastructure.SeatFeed;
@@ -18,11 +19,13 @@ public sealed record SeatChange(long ShowId, long Seq, string Json);
 public sealed class SeatFeedSubscription : IDisposable
 {
     private readonly Action<SeatFeedSubscription> leave;
+    private readonly Action<SeatFeedSubscription, long> startFrom;
 
-    internal SeatFeedSubscription(long showId, int capacity, Action<SeatFeedSubscription> leave)
+    internal SeatFeedSubscription(long showId, int capacity, Action<SeatFeedSubscription> leave, Action<SeatFeedSubscription, long> startFrom)
     {
         ShowId = showId;
         this.leave = leave;
+        this.startFrom = startFrom;
         // A slow reader loses its oldest buffered changes rather than stalling the hub; it sees the
         // jump in Seq on its next read and fills the gap from seat_event.
         Channel = System.Threading.Channels.Channel.CreateBounded<SeatChange>(new BoundedChannelOptions(capacity)
@@ -41,19 +44,46 @@ public sealed class SeatFeedSubscription : IDisposable
     /// <summary>Changes in commit order; may skip some (see <see cref="SeatChange.Seq"/>) if the reader falls behind.</summary>
     public ChannelReader<SeatChange> Reader => Channel.Reader;
 
+    /// <summary>
+    /// Tells the hub that the subscriber has the show's state up to event <paramref name="seq"/>
+    /// (its snapshot or replay). Until the first subscriber of a show says so, the hub does not know
+    /// where to start reading the show's events, and reads none.
+    /// </summary>
+    public void StartFrom(long seq) => startFrom(this, seq);
+
     /// <inheritdoc />
     public void Dispose() => leave(this);
+}
+
+/// <summary>Settings of the seat feed hub (section <c>SeatFeed</c>).</summary>
+public sealed class SeatFeedOptions
+{
+    /// <summary>
+    /// How often, in milliseconds, a node compares <c>seat_feed.last_seq</c> of the shows it has
+    /// subscribers on with what it delivered (default 1000). This bounds how late an event is
+    /// whose announcement never came: its writer died between commit and announcement, or it was
+    /// written by plain SQL.
+    /// </summary>
+    public int PollMilliseconds { get; set; } = 1000;
 }
 
 /// <summary>
 /// The process's one LISTEN connection on <c>holdfast_seat_events</c>, fanned out in memory to every
 /// SSE subscriber of this node (GUIDE §5). Every node listens to the same database, so a change
-/// committed through any node reaches subscribers on all of them. After the listening connection
-/// drops and comes back, subscribed shows are caught up from <c>seat_event</c>, so nothing is lost.
+/// committed through any node reaches subscribers on all of them.
 /// </summary>
-public sealed class SeatFeedHub(NpgsqlDataSource dataSource, Caching.ReadCache cache, ILogger<SeatFeedHub> logger) : BackgroundService
+/// <remarks>
+/// A notification names shows whose feeds changed (<see cref="SeatFeedAnnouncer"/>); the events
+/// themselves are read from <c>seat_event</c>, once per show for all of this node's subscribers, in
+/// sequence order from the last one delivered. So a late, merged or missing notification can delay
+/// an event but never lose or reorder it: the next notification for the show, the poll of
+/// <c>seat_feed</c> every <see cref="SeatFeedOptions.PollMilliseconds"/>, or the catch-up after the
+/// listening connection comes back delivers everything after the last event delivered
+/// (docs/decisions/0009-seat-feed-announced-after-commit.md).
+/// </remarks>
+public sealed class SeatFeedHub(NpgsqlDataSource dataSource, Caching.ReadCache cache, IOptions<SeatFeedOptions> options, ILogger<SeatFeedHub> logger) : BackgroundService
 {
-    /// <summary>The NOTIFY channel <c>seat_feed_append</c> announces on.</summary>
+    /// <summary>The NOTIFY channel on which <see cref="SeatFeedAnnouncer"/> names the shows whose seat feeds changed.</summary>
     public const string ChannelName = "holdfast_seat_events";
 
     private const int SubscriberCapacity = 256;
@@ -66,7 +96,7 @@ public sealed class SeatFeedHub(NpgsqlDataSource dataSource, Caching.ReadCache c
     /// <summary>Subscribes to <paramref name="showId"/>'s changes from now on.</summary>
     public SeatFeedSubscription Subscribe(long showId)
     {
-        var subscription = new SeatFeedSubscription(showId, SubscriberCapacity, Leave);
+        var subscription = new SeatFeedSubscription(showId, SubscriberCapacity, Leave, StartFrom);
         while (true)
         {
             var subscribers = shows.GetOrAdd(showId, _ => new ShowSubscribers());
@@ -104,6 +134,19 @@ public sealed class SeatFeedHub(NpgsqlDataSource dataSource, Caching.ReadCache c
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var poll = PollAsync(stoppingToken);
+        try
+        {
+            await ListenAsync(stoppingToken);
+        }
+        finally
+        {
+            await poll;
+        }
+    }
+
+    private async Task ListenAsync(CancellationToken stoppingToken)
+    {
         var delay = TimeSpan.FromMilliseconds(200);
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -130,7 +173,7 @@ public sealed class SeatFeedHub(NpgsqlDataSource dataSource, Caching.ReadCache c
                 // Whatever changed while nobody listened is unknown: start the cache afresh.
                 cache.InvalidateAll();
                 delay = TimeSpan.FromMilliseconds(200);
-                await CatchUpAsync(stoppingToken);
+                CatchUpAll();
                 while (!stoppingToken.IsCancellationRequested)
                 {
                     await connection.WaitAsync(stoppingToken);
@@ -149,18 +192,26 @@ public sealed class SeatFeedHub(NpgsqlDataSource dataSource, Caching.ReadCache c
         }
     }
 
+    // The payload is a JSON array of show ids. A JSON object with a show_id (what seat_feed_append
+    // sent before migration 0020, or a hand-written pg_notify) is read the same way.
     private void OnNotification(string payload)
     {
-        long showId;
-        long seq;
-        bool complete;
+        var changed = new List<long>();
         try
         {
             using var document = JsonDocument.Parse(payload);
             var root = document.RootElement;
-            showId = root.GetProperty("show_id").GetInt64();
-            seq = root.GetProperty("seq").GetInt64();
-            complete = root.GetProperty("seat_ids").ValueKind == JsonValueKind.Array;
+            if (root.ValueKind == JsonValueKind.Array)
+            {
+                foreach (var show in root.EnumerateArray())
+                {
+                    changed.Add(show.GetInt64());
+                }
+            }
+            else
+            {
+                changed.Add(root.GetProperty("show_id").GetInt64());
+            }
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
@@ -168,35 +219,92 @@ public sealed class SeatFeedHub(NpgsqlDataSource dataSource, Caching.ReadCache c
             return;
         }
 
-        cache.InvalidateShow(showId);
-        if (!shows.TryGetValue(showId, out var subscribers))
+        foreach (var showId in changed)
+        {
+            cache.InvalidateShow(showId);
+            if (shows.TryGetValue(showId, out var subscribers))
+            {
+                CatchUp(showId, subscribers);
+            }
+        }
+    }
+
+    // Reads the show's events after the last one delivered and hands them to its subscribers. One
+    // read at a time per show, so events are delivered in order; a request that arrives during a
+    // read makes it read again, so nothing committed before the request is left behind.
+    private void CatchUp(long showId, ShowSubscribers subscribers)
+    {
+        lock (subscribers)
+        {
+            subscribers.Wanted = true;
+            if (subscribers.Reading || subscribers.LastSeq is null)
+            {
+                return;
+            }
+
+            subscribers.Reading = true;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            while (true)
+            {
+                long after;
+                lock (subscribers)
+                {
+                    if (!subscribers.Wanted || subscribers.Removed)
+                    {
+                        subscribers.Reading = false;
+                        return;
+                    }
+
+                    subscribers.Wanted = false;
+                    after = subscribers.LastSeq!.Value;
+                }
+
+                try
+                {
+                    foreach (var change in await ReadAsync(showId, after, long.MaxValue, CancellationToken.None))
+                    {
+                        Dispatch(subscribers, change);
+                    }
+                }
+                catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException)
+                {
+                    logger.LogWarning(ex, "Could not read seat events of show {Show}; the next poll tries again", showId);
+                    lock (subscribers)
+                    {
+                        subscribers.Reading = false;
+                    }
+
+                    return;
+                }
+            }
+        });
+    }
+
+    private void StartFrom(SeatFeedSubscription subscription, long seq)
+    {
+        if (!shows.TryGetValue(subscription.ShowId, out var subscribers))
         {
             return;
         }
 
-        if (complete)
+        bool wanted;
+        lock (subscribers)
         {
-            Dispatch(subscribers, new SeatChange(showId, seq, payload));
-        }
-        else
-        {
-            // Too large for the payload: read it back once for all of this node's subscribers.
-            _ = FetchAndDispatchAsync(subscribers, showId, seq);
-        }
-    }
-
-    private async Task FetchAndDispatchAsync(ShowSubscribers subscribers, long showId, long seq)
-    {
-        try
-        {
-            foreach (var change in await ReadAsync(showId, seq - 1, seq, CancellationToken.None))
+            if (subscribers.LastSeq is not null)
             {
-                Dispatch(subscribers, change);
+                return;
             }
+
+            subscribers.LastSeq = seq;
+            wanted = subscribers.Wanted;
         }
-        catch (NpgsqlException ex)
+
+        if (wanted)
         {
-            logger.LogWarning(ex, "Could not read seat event {Show}/{Seq}; subscribers fill the gap on their next change", showId, seq);
+            CatchUp(subscription.ShowId, subscribers);
         }
     }
 
@@ -204,10 +312,12 @@ public sealed class SeatFeedHub(NpgsqlDataSource dataSource, Caching.ReadCache c
     {
         lock (subscribers)
         {
-            if (change.Seq > subscribers.LastSeq)
+            if (change.Seq <= subscribers.LastSeq)
             {
-                subscribers.LastSeq = change.Seq;
+                return;
             }
+
+            subscribers.LastSeq = change.Seq;
         }
 
         foreach (var subscription in subscribers.Members)
@@ -217,25 +327,53 @@ public sealed class SeatFeedHub(NpgsqlDataSource dataSource, Caching.ReadCache c
     }
 
     // After (re)connecting, deliver whatever committed while nobody was listening.
-    private async Task CatchUpAsync(CancellationToken cancellationToken)
+    private void CatchUpAll()
     {
         foreach (var (showId, subscribers) in shows)
         {
-            long after;
-            lock (subscribers)
-            {
-                after = subscribers.LastSeq;
-            }
+            CatchUp(showId, subscribers);
+        }
+    }
 
-            if (after == 0)
+    // The safety net under the notifications: compare each subscribed show's last sequence number
+    // with what was delivered, and catch up the ones behind.
+    private async Task PollAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Max(10, options.Value.PollMilliseconds)));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                continue;
-            }
+                var subscribed = shows.Keys.ToArray();
+                if (subscribed.Length == 0)
+                {
+                    continue;
+                }
 
-            foreach (var change in await ReadAsync(showId, after, long.MaxValue, cancellationToken))
-            {
-                Dispatch(subscribers, change);
+                try
+                {
+                    await using var command = dataSource.CreateCommand(LastSeqSql);
+                    command.Parameters.Add(new NpgsqlParameter<long[]>("show_ids", subscribed));
+                    await using var reader = await command.ExecuteReaderAsync(stoppingToken);
+                    while (await reader.ReadAsync(stoppingToken))
+                    {
+                        var showId = reader.GetInt64(0);
+                        var lastSeq = reader.GetInt64(1);
+                        if (shows.TryGetValue(showId, out var subscribers) && lastSeq > (subscribers.LastSeq ?? long.MaxValue))
+                        {
+                            cache.InvalidateShow(showId);
+                            CatchUp(showId, subscribers);
+                        }
+                    }
+                }
+                catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
+                {
+                    logger.LogWarning(ex, "Seat feed poll failed; trying again in {Interval} ms", options.Value.PollMilliseconds);
+                }
             }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
         }
     }
 
@@ -263,10 +401,20 @@ public sealed class SeatFeedHub(NpgsqlDataSource dataSource, Caching.ReadCache c
         // Copy-on-write: dispatch iterates a snapshot without taking the lock.
         public System.Collections.Immutable.ImmutableArray<SeatFeedSubscription> Members { get; set; } = [];
 
-        public long LastSeq { get; set; }
+        // The last event delivered; null until the first subscriber says where it starts.
+        public long? LastSeq { get; set; }
+
+        // A catch-up was asked for; Reading: one is running.
+        public bool Wanted { get; set; }
+
+        public bool Reading { get; set; }
 
         public bool Removed { get; set; }
     }
+
+    private const string LastSeqSql = """
+        select show_id, last_seq from seat_feed where show_id = any(@show_ids)
+        """;
 
     private const string ReadEventsSql = """
         select seq,

@@ -33,6 +33,28 @@ public sealed class StreamSeatMapTests(AppFixture fixture) : IClassFixture<AppFi
     }
 
     [Fact]
+    public async Task A_change_nobody_announced_reaches_subscribers_through_the_poll()
+    {
+        // The test nodes' poll is an hour away; this node polls every 100 ms.
+        await using var app = await TestApp.StartAsync(PostgresServer.Instance, new Dictionary<string, string?> { ["SeatFeed:PollMilliseconds"] = "100" });
+        var show = await TestCatalogue.ShowAsync(app.DataSource, rows: 1, seatsPerRow: 2);
+        await using var feed = await SseSubscriber.OpenAsync(app.CreateClient(), $"/shows/{show.ShowId}/seats/stream");
+        Assert.Equal("snapshot", (await feed.NextAsync()).Type);
+
+        // What a node that died between its commit and its announcement leaves behind, or a DBA's
+        // hand-written change: a seat event that no notification names.
+        var seatId = await app.DataSource.ScalarAsync<long>($"select min(seat_id) from show_seat where show_id = {show.ShowId}");
+        await app.DataSource.ScalarAsync<long>($"""
+            with blocked as (update show_seat set state = 'blocked' where show_id = {show.ShowId} and seat_id = {seatId} returning seat_id)
+            select seat_feed_append({show.ShowId}, 'blocked', 'blocked', (select array_agg(seat_id) from blocked), now())
+            """);
+
+        var change = await feed.NextAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(("seats", "1", "blocked"), (change.Type, change.Id, change.Data["state"]!.GetValue<string>()));
+        Assert.Equal([seatId], change.Data["seat_ids"]!.AsArray().Select(s => s!.GetValue<long>()).ToArray());
+    }
+
+    [Fact]
     public async Task Reconnecting_with_Last_Event_ID_replays_exactly_the_missed_events()
     {
         var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 4, seatsPerRow: 6);
