@@ -78,7 +78,11 @@ public sealed class Register : ICarterModule
         }
     }
 
-    private static bool IsEmail(string value) =>
+    /// <summary>
+    /// True for a single plain address of 3–254 characters whose domain has a dot, as
+    /// <see cref="MailAddress"/> parses it with nothing left over (no display name).
+    /// </summary>
+    internal static bool IsEmail(string value) =>
         value.Length is >= 3 and <= 254
         && MailAddress.TryCreate(value, out var address)
         && address.Address == value

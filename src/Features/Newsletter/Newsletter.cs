@@ -1,4 +1,3 @@
-using System.Net.Mail;
 using Holdfast.Features.Notifications;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
@@ -60,7 +59,7 @@ public sealed class NewsletterSubscriptions : ICarterModule
         Request request, NpgsqlDataSource db, JobOutbox outbox, TimeProvider time, CancellationToken cancellationToken)
     {
         var email = request.Email?.Trim() ?? "";
-        if (!MailAddress.TryCreate(email, out var address) || address.Address != email || email.Length > 254)
+        if (!Accounts.Register.IsEmail(email))
         {
             return new Validation().Add("email", "Must be an email address such as ana@example.com.").Problem();
         }
