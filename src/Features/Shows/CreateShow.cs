@@ -53,10 +53,7 @@ public sealed partial class CreateShow : ICarterModule
             .Require(request.Prices is { Count: > 0 }, "prices", "Give at least one category's price.")
             .Require(closes is null || closes > opens, "sales_closes_at", "Must be after sales_opens_at.")
             .Require(closes is null || request.StartsAt is null || closes <= request.StartsAt, "sales_closes_at", "Must not be after starts_at.");
-        foreach (var (category, amount) in request.Prices ?? [])
-        {
-            validation.Require(amount is >= 0 and <= 100_000_000_000, $"prices.{category}", "Must be 0 or more minor units.");
-        }
+        RequireValidPrices(validation, request.Prices);
 
         if (!validation.IsValid)
         {
@@ -124,6 +121,18 @@ public sealed partial class CreateShow : ICarterModule
 
     [GeneratedRegex("^[A-Z]{3}$")]
     private static partial Regex Currency();
+
+    /// <summary>
+    /// Adds an error under <c>prices.{category}</c> for each price outside 0 to 100,000,000,000 minor
+    /// units. Shared by <see cref="UpdateShow"/>.
+    /// </summary>
+    internal static void RequireValidPrices(Validation validation, Dictionary<string, long>? prices)
+    {
+        foreach (var (category, amount) in prices ?? [])
+        {
+            validation.Require(amount is >= 0 and <= 100_000_000_000, $"prices.{category}", "Must be 0 to 100,000,000,000 minor units.");
+        }
+    }
 
     // One statement: checks ownership, categories and time zone, then writes the show, its prices,
     // its inventory and its feed row, or nothing.

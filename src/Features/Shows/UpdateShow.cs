@@ -37,10 +37,7 @@ public sealed class UpdateShow : ICarterModule
     {
         var now = time.GetUtcNow();
         var validation = new Validation().Require(request.StartsAt is null || request.StartsAt > now, "starts_at", "Must be in the future.");
-        foreach (var (category, amount) in request.Prices ?? [])
-        {
-            validation.Require(amount is >= 0 and <= 100_000_000_000, $"prices.{category}", "Must be 0 or more minor units.");
-        }
+        CreateShow.RequireValidPrices(validation, request.Prices);
 
         if (!validation.IsValid)
         {

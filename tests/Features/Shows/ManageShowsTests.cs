@@ -183,6 +183,8 @@ public sealed class ManageShowsTests(AppFixture fixture) : IClassFixture<AppFixt
 
         await organizer.PatchAsJsonAsync($"/shows/{show}", new { starts_at = DateTimeOffset.UtcNow.AddDays(-1) }).ExpectAsync(HttpStatusCode.BadRequest);
         await organizer.PatchAsJsonAsync($"/shows/{show}", new { prices = new Dictionary<string, long> { ["royal_box"] = 1 } }).ExpectAsync(HttpStatusCode.BadRequest);
+        var negative = await organizer.PatchAsJsonAsync($"/shows/{show}", new { prices = new Dictionary<string, long> { ["standard"] = -1 } }).ExpectAsync(HttpStatusCode.BadRequest);
+        Assert.NotNull(negative["errors"]!["prices.standard"]);
         var (stranger, _) = await OrganizerAsync();
         await stranger.PatchAsJsonAsync($"/shows/{show}", new { prices = new Dictionary<string, long> { ["standard"] = 1 } }).ExpectAsync(HttpStatusCode.NotFound);
     }
