@@ -174,8 +174,10 @@ public sealed class JobEngineTests
         Assert.Equal(7, await Scalar<int>(db, $"select (payload->>'booking_id')::int from job where job_id = {later}"));
     }
 
-    [Fact]
-    public async Task A_job_due_now_wakes_an_idle_worker_through_notify()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_job_due_now_wakes_an_idle_worker_through_notify(bool insertedByOwnSql)
     {
         await using var db = await DatabaseAsync();
         var handler = new Recorder("test.wake");
@@ -187,7 +189,23 @@ public sealed class JobEngineTests
 
         await using (var connection = await db.OpenConnectionAsync())
         {
-            await new JobOutbox(TimeProvider.System).EnqueueAsync(connection, new JobRequest("test.wake"), CancellationToken.None);
+            var outbox = new JobOutbox(TimeProvider.System);
+            if (insertedByOwnSql)
+            {
+                // As CancelShow does: a set of jobs in the slice's own statement, then a wake-up.
+                await using var transaction = await connection.BeginTransactionAsync();
+                await using (var insert = new NpgsqlCommand("insert into job (kind, queue, payload, run_at) values ('test.wake', 'default', '{}', now())", connection, transaction))
+                {
+                    await insert.ExecuteNonQueryAsync();
+                }
+
+                await outbox.WakeAsync(connection, "default", CancellationToken.None);
+                await transaction.CommitAsync();
+            }
+            else
+            {
+                await outbox.EnqueueAsync(connection, new JobRequest("test.wake"), CancellationToken.None);
+            }
         }
 
         await Eventually.EqualAsync(1L, () => Scalar<long>(db, "select count(*) from job where kind = 'test.wake' and state = 'completed'"), TimeSpan.FromSeconds(10));

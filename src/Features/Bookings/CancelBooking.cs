@@ -101,6 +101,8 @@ public sealed class CancelBooking : ICarterModule
             await outbox.EnqueueAsync(connection, SendEmail.ForBooking("booking_cancelled", bookingId), cancellationToken);
         }
 
+        await outbox.WakeAsync(connection, "default", cancellationToken); // the refund job CancelSql queued
+
         await transaction.CommitAsync(cancellationToken);
         announcer.Changed(showId);
         return TypedResults.Ok(new Response(bookingId, allGone ? "cancelled" : "confirmed", wanted.Order().ToArray(), percent, amount));

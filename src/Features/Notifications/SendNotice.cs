@@ -3,6 +3,7 @@ using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
+using Holdfast.Infrastructure.Jobs;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 
@@ -34,7 +35,7 @@ public sealed class SendNotice : ICarterModule
             .WithDescription("The owning organizer or an admin. 202 with what was queued; 400 names a bad field; 404 when the show is not yours.");
 
     internal static async Task<Results<Accepted<Response>, ValidationProblem, ProblemHttpResult>> HandleAsync(
-        long showId, Request request, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
+        long showId, Request request, HttpContext http, NpgsqlDataSource db, JobOutbox outbox, TimeProvider time, CancellationToken cancellationToken)
     {
         var validation = new Validation()
             .Require(request.Subject is { Length: >= 1 and <= 200 }, "subject", "Required: 1 to 200 characters.")
@@ -69,6 +70,7 @@ public sealed class SendNotice : ICarterModule
         }
 
         await AuditLog.RecordAsync(connection, http.User.UserId(), "show.notice_sent", "show", showId, null, new { response.NoticeId, request.Subject }, now, cancellationToken);
+        await outbox.WakeAsync(connection, "default", cancellationToken); // the email and push jobs QueueSql queued
         await transaction.CommitAsync(cancellationToken);
         return TypedResults.Accepted($"/shows/{showId}", response);
     }

@@ -2,6 +2,7 @@ using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
+using Holdfast.Infrastructure.Jobs;
 using Holdfast.Infrastructure.SeatFeed;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
@@ -31,7 +32,7 @@ public sealed class CancelShow : ICarterModule
             .WithDescription("The organizer owning its venue or event, or an admin. 200; 404 when not yours; 409 when already cancelled or completed.");
 
     internal static async Task<Results<Ok<Response>, ProblemHttpResult>> HandleAsync(
-        long showId, HttpContext http, NpgsqlDataSource db, SeatFeedAnnouncer announcer, TimeProvider time, CancellationToken cancellationToken)
+        long showId, HttpContext http, NpgsqlDataSource db, JobOutbox outbox, SeatFeedAnnouncer announcer, TimeProvider time, CancellationToken cancellationToken)
     {
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -68,6 +69,7 @@ public sealed class CancelShow : ICarterModule
         await AuditLog.RecordAsync(connection, http.User.UserId(), "show.cancelled", "show", showId,
             new { Status = status }, new { Status = "cancelled", HoldsReleased = released }, now, cancellationToken);
         await Holdfast.Infrastructure.Caching.ReadCache.NotifyCatalogueChangedAsync(connection, cancellationToken);
+        await outbox.WakeAsync(connection, "default", cancellationToken); // the refund and email jobs CancelSql queued
         await transaction.CommitAsync(cancellationToken);
         announcer.Changed(showId);
         return TypedResults.Ok(new Response(showId, "cancelled", released));

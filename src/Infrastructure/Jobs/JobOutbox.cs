@@ -52,6 +52,24 @@ public sealed class JobOutbox(TimeProvider time)
         return await command.ExecuteScalarAsync(cancellationToken) as long?;
     }
 
+    /// <summary>
+    /// Wakes the workers of <paramref name="queue"/> for jobs due now that the caller inserted with
+    /// its own SQL (a set of them in one statement), under the same per-queue limit as
+    /// <see cref="EnqueueAsync"/>. The notification is sent when the caller's transaction commits;
+    /// without it, such jobs wait for the workers' next poll.
+    /// </summary>
+    public async Task WakeAsync(NpgsqlConnection connection, string queue, CancellationToken cancellationToken)
+    {
+        if (!ShouldNotify(queue, time.GetUtcNow()))
+        {
+            return;
+        }
+
+        await using var command = new NpgsqlCommand(NotifySql, connection);
+        command.Parameters.Add(new NpgsqlParameter<string>("queue", queue));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
     private bool ShouldNotify(string queue, DateTimeOffset now)
     {
         var ticks = now.UtcTicks;
@@ -67,5 +85,7 @@ public sealed class JobOutbox(TimeProvider time)
         returning job_id
         """;
 
-    private const string InsertAndNotifySql = InsertSql + ";\nselect pg_notify('" + Channel + "', @queue);";
+    private const string NotifySql = "select pg_notify('" + Channel + "', @queue)";
+
+    private const string InsertAndNotifySql = InsertSql + ";\n" + NotifySql + ";";
 }
