@@ -1,3 +1,4 @@
+using Holdfast.Features.Shows;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
@@ -119,7 +120,7 @@ public sealed class GetBooking : ICarterModule
         return booking;
     }
 
-    private const string BookingSql = """
+    private const string BookingSql = $$"""
         select b.booking_id, b.status, b.hold_id, b.show_id, e.title, s.starts_at,
                s.starts_at at time zone s.time_zone,
                s.time_zone, b.currency, b.total_minor, b.payment_provider, b.payment_reference, b.created_at, b.confirmed_at,
@@ -144,7 +145,7 @@ public sealed class GetBooking : ICarterModule
           where hs.hold_id = b.hold_id and not exists (select 1 from booking_seat x where x.booking_id = b.booking_id)
         ) seats
         where b.booking_id = @booking_id
-          and (b.app_user_id = @user_id or @is_admin or v.owner_app_user_id = @user_id or e.owner_app_user_id = @user_id)
+          and (b.app_user_id = @user_id or {{ShowOwnership.Condition}})
         order by seats.seat_id
         """;
 }

@@ -1,4 +1,5 @@
 using Holdfast.Features.Push;
+using Holdfast.Features.Shows;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
@@ -50,8 +51,7 @@ public sealed class SendNotice : ICarterModule
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var command = new NpgsqlCommand(QueueSql, connection);
         command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
-        command.Parameters.Add(new NpgsqlParameter<bool>("is_admin", http.User.IsAdmin()));
+        ShowOwnership.Bind(command.Parameters, http.User);
         command.Parameters.Add(new NpgsqlParameter<string>("subject", request.Subject!));
         command.Parameters.Add(new NpgsqlParameter<string>("message", request.Message!));
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
@@ -76,11 +76,11 @@ public sealed class SendNotice : ICarterModule
     }
 
     // The notice, one email job per confirmed booking and one push job per subscription of those customers.
-    private const string QueueSql = """
+    private const string QueueSql = $$"""
         with target as (
           select s.show_id, e.title
           from show s join venue v on v.venue_id = s.venue_id join event e on e.event_id = s.event_id
-          where s.show_id = @show_id and (@is_admin or v.owner_app_user_id = @user_id or e.owner_app_user_id = @user_id)
+          where s.show_id = @show_id and {{ShowOwnership.Condition}}
         ), notice as (
           insert into show_notice (show_id, subject, message, created_by, created_at)
           select show_id, @subject, @message, @user_id, @now from target

@@ -1,3 +1,4 @@
+using Holdfast.Features.Shows;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
@@ -44,8 +45,7 @@ public sealed class DailyRevenueReport : ICarterModule
         await using var command = db.CreateCommand(ReportSql);
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("from", new DateTimeOffset(first.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero)));
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("to", new DateTimeOffset(last.AddDays(1).ToDateTime(TimeOnly.MinValue), TimeSpan.Zero)));
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
-        command.Parameters.Add(new NpgsqlParameter<bool>("is_admin", http.User.IsAdmin()));
+        ShowOwnership.Bind(command.Parameters, http.User);
         var rows = new List<Row>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
@@ -56,7 +56,7 @@ public sealed class DailyRevenueReport : ICarterModule
         return TypedResults.Ok(rows);
     }
 
-    private const string ReportSql = """
+    private const string ReportSql = $$"""
         select (b.confirmed_at at time zone 'UTC')::date as day, b.currency, count(distinct b.booking_id)::int,
                coalesce(sum(bs.price_minor) filter (where bs.active), 0)::bigint
         from booking b
@@ -65,7 +65,7 @@ public sealed class DailyRevenueReport : ICarterModule
         join venue v on v.venue_id = s.venue_id
         join booking_seat bs on bs.booking_id = b.booking_id
         where b.confirmed_at >= @from and b.confirmed_at < @to
-          and (@is_admin or v.owner_app_user_id = @user_id or e.owner_app_user_id = @user_id)
+          and {{ShowOwnership.Condition}}
         group by day, b.currency
         order by day, b.currency
         """;

@@ -1,3 +1,4 @@
+using Holdfast.Features.Shows;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
@@ -49,8 +50,7 @@ public sealed class ShowSalesReport : ICarterModule
         await using var command = db.CreateCommand(ReportSql);
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("from", start.ToUniversalTime()));
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("to", end.ToUniversalTime()));
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
-        command.Parameters.Add(new NpgsqlParameter<bool>("is_admin", http.User.IsAdmin()));
+        ShowOwnership.Bind(command.Parameters, http.User);
         command.Parameters.Add(new NpgsqlParameter<int>("limit", limit ?? 100));
         var rows = new List<Row>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -64,7 +64,7 @@ public sealed class ShowSalesReport : ICarterModule
     }
 
     // Counted from the seat rows themselves, never from a counter that could drift (GUIDE §7).
-    private const string ReportSql = """
+    private const string ReportSql = $$"""
         select s.show_id, e.title, s.starts_at, s.status,
                count(*) filter (where ss.state = 'booked')::int,
                count(*) filter (where ss.state = 'held')::int,
@@ -76,7 +76,7 @@ public sealed class ShowSalesReport : ICarterModule
         join venue v on v.venue_id = s.venue_id
         join show_seat ss on ss.show_id = s.show_id
         where s.starts_at >= @from and s.starts_at < @to
-          and (@is_admin or v.owner_app_user_id = @user_id or e.owner_app_user_id = @user_id)
+          and {{ShowOwnership.Condition}}
         group by s.show_id, e.title
         order by s.starts_at, s.show_id
         limit @limit

@@ -40,8 +40,7 @@ public sealed class CancelShow : ICarterModule
         await using (var lockShow = new NpgsqlCommand(LockSql, connection))
         {
             lockShow.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
-            lockShow.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
-            lockShow.Parameters.Add(new NpgsqlParameter<bool>("is_admin", http.User.IsAdmin()));
+            ShowOwnership.Bind(lockShow.Parameters, http.User);
             status = (string?)await lockShow.ExecuteScalarAsync(cancellationToken);
         }
 
@@ -77,12 +76,12 @@ public sealed class CancelShow : ICarterModule
 
     // FOR UPDATE conflicts with the KEY SHARE every hold takes on its show, so holds in flight
     // finish first (and are released below) and later ones see the cancellation.
-    private const string LockSql = """
+    private const string LockSql = $$"""
         select s.status
         from show s
         join venue v on v.venue_id = s.venue_id
         join event e on e.event_id = s.event_id
-        where s.show_id = @show_id and (@is_admin or v.owner_app_user_id = @user_id or e.owner_app_user_id = @user_id)
+        where s.show_id = @show_id and {{ShowOwnership.Condition}}
         for update of s
         """;
 

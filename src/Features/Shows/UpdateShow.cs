@@ -106,8 +106,7 @@ public sealed class UpdateShow : ICarterModule
     {
         await using var command = new NpgsqlCommand(LockSql, connection);
         command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
-        command.Parameters.Add(new NpgsqlParameter<bool>("is_admin", http.User.IsAdmin()));
+        ShowOwnership.Bind(command.Parameters, http.User);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
             ? new Current(reader.GetString(0), reader.GetDateTime(1), reader.GetDateTime(2), reader.GetDateTime(3), reader.GetInt32(4), reader.GetString(5))
@@ -115,13 +114,13 @@ public sealed class UpdateShow : ICarterModule
     }
 
     // FOR UPDATE, like a cancellation: holds in flight finish first, later ones see the new window.
-    private const string LockSql = """
+    private const string LockSql = $$"""
         select s.status, s.starts_at, s.sales_opens_at, s.sales_closes_at, e.duration_minutes,
                coalesce((select json_object_agg(category, amount_minor) from show_price where show_id = s.show_id), '{}')::text
         from show s
         join venue v on v.venue_id = s.venue_id
         join event e on e.event_id = s.event_id
-        where s.show_id = @show_id and (@is_admin or v.owner_app_user_id = @user_id or e.owner_app_user_id = @user_id)
+        where s.show_id = @show_id and {{ShowOwnership.Condition}}
         for update of s
         """;
 
