@@ -42,12 +42,15 @@ public sealed class StripeWebhook : ICarterModule
 
         string id, type;
         JsonElement data;
+        PaymentIntent? intent;
         try
         {
             using var document = JsonDocument.Parse(body);
             id = document.RootElement.GetProperty("id").GetString()!;
             type = document.RootElement.GetProperty("type").GetString()!;
             data = document.RootElement.GetProperty("data").GetProperty("object").Clone();
+            // Read here, so a malformed PaymentIntent is a 400 like any other malformed event.
+            intent = type.StartsWith("payment_intent.", StringComparison.Ordinal) ? StripeGateway.ReadPaymentIntent(data) : null;
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
         {
@@ -57,9 +60,8 @@ public sealed class StripeWebhook : ICarterModule
         var stripeEvent = new ProviderEvent("stripe", id, type, body);
         var outcome = type switch
         {
-            "payment_intent.succeeded" => (await payments.SucceededAsync("stripe", data.GetProperty("id").GetString()!, data.GetProperty("amount_received").GetInt64(),
-                cancellationToken, stripeEvent)).ToString(),
-            "payment_intent.payment_failed" => await FailedAsync(payments, data, stripeEvent, cancellationToken),
+            "payment_intent.succeeded" => (await payments.SucceededAsync("stripe", intent!.Id, intent.AmountReceived, cancellationToken, stripeEvent)).ToString(),
+            "payment_intent.payment_failed" => await FailedAsync(payments, intent!, stripeEvent, cancellationToken),
             "charge.refunded" => await ChargeRefundedAsync(payments, data, stripeEvent, cancellationToken),
             "refund.created" or "refund.updated" or "refund.failed" => await RefundAsync(payments, data, stripeEvent, cancellationToken),
             _ => await payments.RecordOnlyAsync(stripeEvent, cancellationToken) ? "Recorded" : "AlreadyProcessed",
@@ -67,11 +69,9 @@ public sealed class StripeWebhook : ICarterModule
         return TypedResults.Ok(new Response(true, outcome));
     }
 
-    private static async Task<string> FailedAsync(PaymentProcessing payments, JsonElement intent, ProviderEvent stripeEvent, CancellationToken cancellationToken)
+    private static async Task<string> FailedAsync(PaymentProcessing payments, PaymentIntent intent, ProviderEvent stripeEvent, CancellationToken cancellationToken)
     {
-        var message = intent.TryGetProperty("last_payment_error", out var error) && error.ValueKind == JsonValueKind.Object && error.TryGetProperty("message", out var m)
-            ? m.GetString() : null;
-        await payments.FailedAsync("stripe", intent.GetProperty("id").GetString()!, intent.GetProperty("status").GetString()!, message, cancellationToken, stripeEvent);
+        await payments.FailedAsync("stripe", intent.Id, intent.Status, intent.LastError, cancellationToken, stripeEvent);
         return "Failed";
     }
 

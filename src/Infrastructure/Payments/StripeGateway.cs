@@ -102,14 +102,14 @@ public sealed class StripeGateway : IPaymentGateway
                 error.TryGetProperty("message", out var message) ? message.GetString() : "Your card was declined.");
         }
 
-        return Read(root);
+        return ReadPaymentIntent(root);
     }
 
     /// <inheritdoc />
     public async Task<PaymentIntent> RetrievePaymentIntentAsync(string id, CancellationToken cancellationToken)
     {
         using var document = await SendAsync(HttpMethod.Get, $"/v1/payment_intents/{Uri.EscapeDataString(id)}", null, null, cancellationToken);
-        return Read(document.RootElement);
+        return ReadPaymentIntent(document.RootElement);
     }
 
     /// <inheritdoc />
@@ -186,7 +186,12 @@ public sealed class StripeGateway : IPaymentGateway
         });
     }
 
-    private static PaymentIntent Read(JsonElement intent) => new(
+    /// <summary>
+    /// Reads a PaymentIntent object as Stripe sends it, in API responses and in webhook events'
+    /// <c>data.object</c> (https://docs.stripe.com/api/payment_intents/object). Missing optional
+    /// fields read as null or 0; a missing <c>id</c> or <c>status</c> throws <see cref="KeyNotFoundException"/>.
+    /// </summary>
+    public static PaymentIntent ReadPaymentIntent(JsonElement intent) => new(
         intent.GetProperty("id").GetString()!,
         intent.GetProperty("status").GetString()!,
         intent.TryGetProperty("client_secret", out var secret) ? secret.GetString() : null,
