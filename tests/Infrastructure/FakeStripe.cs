@@ -61,6 +61,15 @@ public sealed class FakeStripe : IAsyncDisposable
         return Event("payment_intent.succeeded", intent);
     }
 
+    /// <summary>What a declined card would do. Returns the <c>payment_intent.payment_failed</c> event.</summary>
+    public string Decline(string paymentIntentId, string message)
+    {
+        var intent = intents[paymentIntentId];
+        intent["status"] = "requires_payment_method";
+        intent["last_payment_error"] = new JsonObject { ["type"] = "card_error", ["code"] = "card_declined", ["message"] = message };
+        return Event("payment_intent.payment_failed", intent);
+    }
+
     /// <summary>A webhook event around <paramref name="data"/> with a new event id.</summary>
     public static string Event(string type, JsonObject data) => new JsonObject
     {

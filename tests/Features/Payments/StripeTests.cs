@@ -62,6 +62,23 @@ public sealed class StripeTests(StripeFixture fixture) : IClassFixture<StripeFix
     }
 
     [Fact]
+    public async Task A_payment_failed_webhook_records_the_decline_and_leaves_the_booking_payable()
+    {
+        var (customer, holdId, _) = await HoldAsync();
+        var pending = await customer.PostAsync($"/holds/{holdId}/booking", null).ExpectAsync(HttpStatusCode.Created);
+        var intent = pending["payment"]!["payment_intent_id"]!.GetValue<string>();
+
+        var failed = await DeliverAsync(Stripe.Decline(intent, "Your card was declined."), "whsec_new");
+
+        Assert.Equal("Failed", failed["outcome"]!.GetValue<string>());
+        Assert.Equal(("requires_payment_method", "Your card was declined."),
+            (await Scalar<string>($"select status from payment_attempt where provider_payment_id = '{intent}'"),
+             await Scalar<string>($"select last_error from payment_attempt where provider_payment_id = '{intent}'")));
+        var booking = await customer.GetAsync($"/bookings/{pending["booking_id"]}").ExpectAsync(HttpStatusCode.OK);
+        Assert.Equal("pending_payment", booking["status"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Tampered_stale_unsigned_or_wrongly_signed_webhooks_are_rejected_and_change_nothing()
     {
         var (customer, holdId, _) = await HoldAsync();
