@@ -44,7 +44,7 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, NpgsqlDataSource
         await http.Request.Body.CopyToAsync(body, http.RequestAborted);
         http.Request.Body.Position = 0;
         var hash = SHA256.HashData(body.ToArray());
-        var caller = http.User.FindFirstValue("sub") is { } sub ? "user:" + sub : "ip:" + http.Connection.RemoteIpAddress;
+        var caller = RateLimiting.CallerKey(http);
         var path = http.Request.Path.Value ?? "";
 
         await using (var claim = db.CreateCommand(ClaimSql))

@@ -4,6 +4,7 @@ using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
 
 namespace Holdfast.Infrastructure.Http;
 
@@ -55,7 +56,7 @@ public static class RateLimiting
                 QueueLimit = 0,
             }));
             limiter.AddPolicy(Holds, http => RateLimitPartition.GetTokenBucketLimiter(
-                http.User.FindFirstValue("sub") ?? "ip:" + ClientIp(http), _ => new TokenBucketRateLimiterOptions
+                CallerKey(http), _ => new TokenBucketRateLimiterOptions
                 {
                     TokenLimit = Settings(http).HoldBurst,
                     TokensPerPeriod = Settings(http).HoldsPerSecond,
@@ -77,6 +78,13 @@ public static class RateLimiting
     private static RateLimitOptions Settings(HttpContext http) => http.RequestServices.GetRequiredService<IOptions<RateLimitOptions>>().Value;
 
     private static string ClientIp(HttpContext http) => http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+
+    /// <summary>
+    /// Who is calling, for per-caller limits and idempotency keys: <c>user:{id}</c> for a signed-in
+    /// account (the token's <c>sub</c>), otherwise <c>ip:{address}</c>.
+    /// </summary>
+    internal static string CallerKey(HttpContext http) =>
+        http.User.FindFirstValue(JwtRegisteredClaimNames.Sub) is { } sub ? "user:" + sub : "ip:" + ClientIp(http);
 
     private static async ValueTask WriteProblemAsync(OnRejectedContext context, CancellationToken cancellationToken)
     {
