@@ -67,8 +67,7 @@ public sealed class Login : ICarterModule
             ThrottleSql, new { email }, cancellationToken: cancellationToken));
         if (throttle?.LockedUntil is { } until && until > now.UtcDateTime)
         {
-            var seconds = Math.Max(1, (int)Math.Ceiling((until - now.UtcDateTime).TotalSeconds));
-            http.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var seconds = Problems.SetRetryAfter(http.Response, until - now.UtcDateTime);
             return TypedResults.Problem(title: "Too many failed logins.", detail: $"Try again in {seconds} s.",
                 statusCode: StatusCodes.Status429TooManyRequests);
         }

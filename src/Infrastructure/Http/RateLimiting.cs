@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Security.Claims;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Mvc;
@@ -95,9 +94,7 @@ public static class RateLimiting
         var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var known) ? known
             : policy == Auth ? AuthWindow / AuthSegments
             : TimeSpan.FromSeconds(1);
-        var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
-        http.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
-        var detail = $"Try again in {seconds} s.";
+        var detail = $"Try again in {Problems.SetRetryAfter(http.Response, retryAfter)} s.";
 
         await http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
         {

@@ -38,6 +38,17 @@ public sealed class Validation
 /// <summary>Problem-details results the slices share, so the same situation reads the same everywhere.</summary>
 public static class Problems
 {
+    /// <summary>
+    /// Sets <c>Retry-After</c> (RFC 9110 §10.2.3) to <paramref name="wait"/> in whole seconds, rounded
+    /// up and at least 1, and returns those seconds for the problem's detail.
+    /// </summary>
+    public static int SetRetryAfter(HttpResponse response, TimeSpan wait)
+    {
+        var seconds = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds));
+        response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return seconds;
+    }
+
     /// <summary>404 for a resource that does not exist or that the caller may not see.</summary>
     public static ProblemHttpResult NotFound(string what) =>
         TypedResults.Problem(title: $"{what} not found.", statusCode: StatusCodes.Status404NotFound);
