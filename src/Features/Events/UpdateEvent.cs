@@ -53,13 +53,18 @@ public sealed class UpdateEvent : ICarterModule
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
         try
         {
-            if (await command.ExecuteScalarAsync(cancellationToken) is not string before)
+            System.Text.Json.JsonElement before;
+            await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
             {
-                return Problems.NotFound("Event");
+                if (!await reader.ReadAsync(cancellationToken))
+                {
+                    return Problems.NotFound("Event");
+                }
+
+                before = reader.GetFieldValue<System.Text.Json.JsonElement>(0);
             }
 
-            await AuditLog.RecordAsync(connection, http.User.UserId(), "event.updated", "event", eventId,
-                System.Text.Json.JsonDocument.Parse(before).RootElement, request, now, cancellationToken);
+            await AuditLog.RecordAsync(connection, http.User.UserId(), "event.updated", "event", eventId, before, request, now, cancellationToken);
             await Holdfast.Infrastructure.Caching.ReadCache.NotifyCatalogueChangedAsync(connection, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             return TypedResults.NoContent();
@@ -77,7 +82,7 @@ public sealed class UpdateEvent : ICarterModule
     // Returns the event as it was (for the audit log), or nothing when it is not the caller's.
     private const string UpdateSql = """
         with previous as (
-          select e.event_id, json_build_object('title', e.title, 'code', e.code, 'duration_minutes', e.duration_minutes)::text as before
+          select e.event_id, json_build_object('title', e.title, 'code', e.code, 'duration_minutes', e.duration_minutes) as before
           from event e
           where e.event_id = @event_id and (e.owner_app_user_id = @user_id or @is_admin)
           for update

@@ -21,7 +21,7 @@ public sealed class UpdateShow : ICarterModule
     /// <param name="SalesClosesAt">New close of sales (not after the start).</param>
     public sealed record Request(DateTimeOffset? StartsAt, Dictionary<string, long>? Prices, DateTimeOffset? SalesOpensAt, DateTimeOffset? SalesClosesAt);
 
-    private sealed record Current(string Status, DateTime StartsAt, DateTime SalesOpensAt, DateTime SalesClosesAt, int DurationMinutes, string Prices);
+    private sealed record Current(string Status, DateTime StartsAt, DateTime SalesOpensAt, DateTime SalesClosesAt, int DurationMinutes, System.Text.Json.JsonElement Prices);
 
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
@@ -95,7 +95,7 @@ public sealed class UpdateShow : ICarterModule
         }
 
         await AuditLog.RecordAsync(connection, http.User.UserId(), "show.updated", "show", showId,
-            new { current.StartsAt, current.SalesOpensAt, current.SalesClosesAt, Prices = System.Text.Json.JsonDocument.Parse(current.Prices).RootElement },
+            new { current.StartsAt, current.SalesOpensAt, current.SalesClosesAt, current.Prices },
             new { StartsAt = startsAt, SalesOpensAt = opens, SalesClosesAt = closes, request.Prices }, now, cancellationToken);
         await Holdfast.Infrastructure.Caching.ReadCache.NotifyCatalogueChangedAsync(connection, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
@@ -109,14 +109,14 @@ public sealed class UpdateShow : ICarterModule
         ShowOwnership.Bind(command.Parameters, http.User);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
-            ? new Current(reader.GetString(0), reader.GetDateTime(1), reader.GetDateTime(2), reader.GetDateTime(3), reader.GetInt32(4), reader.GetString(5))
+            ? new Current(reader.GetString(0), reader.GetDateTime(1), reader.GetDateTime(2), reader.GetDateTime(3), reader.GetInt32(4), reader.GetFieldValue<System.Text.Json.JsonElement>(5))
             : null;
     }
 
     // FOR UPDATE, like a cancellation: holds in flight finish first, later ones see the new window.
     private const string LockSql = $$"""
         select s.status, s.starts_at, s.sales_opens_at, s.sales_closes_at, e.duration_minutes,
-               coalesce((select json_object_agg(category, amount_minor) from show_price where show_id = s.show_id), '{}')::text
+               coalesce((select json_object_agg(category, amount_minor) from show_price where show_id = s.show_id), '{}'::json)
         from show s
         join venue v on v.venue_id = s.venue_id
         join event e on e.event_id = s.event_id

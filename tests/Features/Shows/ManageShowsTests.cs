@@ -175,6 +175,9 @@ public sealed class ManageShowsTests(AppFixture fixture) : IClassFixture<AppFixt
         await organizer.PatchAsJsonAsync($"/shows/{show}", new { prices = new Dictionary<string, long> { ["standard"] = 1100 } }).ExpectAsync(HttpStatusCode.NoContent);
         var after = await customer.PostAsJsonAsync($"/shows/{show}/holds", new { seats = new[] { "A2" } }).ExpectAsync(HttpStatusCode.Created);
         Assert.Equal((900L, 1100L), (before["total_minor"]!.GetValue<long>(), after["total_minor"]!.GetValue<long>()));
+        // The audit log keeps the prices as they were, as JSON.
+        Assert.Equal(900L, await App.DataSource.ScalarAsync<long>(
+            $"select (before->'prices'->>'standard')::bigint from audit_log where action = 'show.updated' and entity_id = {show} order by audit_log_id limit 1"));
 
         await organizer.PatchAsJsonAsync($"/shows/{show}", new { starts_at = startsAt.AddHours(3).AddMinutes(10) }).ExpectAsync(HttpStatusCode.Conflict);
         await organizer.PatchAsJsonAsync($"/shows/{show}", new { starts_at = startsAt.AddHours(-2) }).ExpectAsync(HttpStatusCode.NoContent);
@@ -205,6 +208,8 @@ public sealed class ManageShowsTests(AppFixture fixture) : IClassFixture<AppFixt
         var show = await organizer.GetAsync($"/shows/{first}").ExpectAsync(HttpStatusCode.OK);
         Assert.Equal("Sherlock Jr. (1924), restored", show["title"]!.GetValue<string>());
         Assert.Equal(startsAt.AddMinutes(50).ToUnixTimeSeconds(), show["ends_at"]!.GetValue<DateTimeOffset>().ToUnixTimeSeconds());
+        Assert.Equal("Sherlock Jr. (1924)", await App.DataSource.ScalarAsync<string>(
+            $"select before->>'title' from audit_log where action = 'event.updated' and entity_id = {eventId} order by audit_log_id limit 1"));
 
         await organizer.PatchAsJsonAsync($"/events/{eventId}", new { duration_minutes = 90 }).ExpectAsync(HttpStatusCode.Conflict);
         await organizer.PatchAsJsonAsync($"/events/{eventId}", new { duration_minutes = 0 }).ExpectAsync(HttpStatusCode.BadRequest);
