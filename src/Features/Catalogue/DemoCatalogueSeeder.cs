@@ -215,7 +215,9 @@ public sealed class DemoCatalogueSeeder(NpgsqlDataSource db, TimeProvider time)
                lateral (select event_id, duration_minutes,
                                row_number() over (order by code) - 1 as film_index
                         from event where kind = 'film') as e
-          where e.film_index = (d + slot.n) % 4
+          -- Keyed to the calendar date, not to the day of seeding, so a later run plans the same
+          -- film in a slot that an earlier run already filled.
+          where e.film_index = ((((@now at time zone hall.time_zone)::date + d) - date '2000-01-01') + slot.n) % 4
           union all
           select e.event_id, coach.venue_id, c.time_zone, 'GBP',
                  ((((@now at time zone c.time_zone)::date + d) + t.local_time) at time zone c.time_zone),
@@ -232,6 +234,11 @@ public sealed class DemoCatalogueSeeder(NpgsqlDataSource db, TimeProvider time)
                  @now, starts_at
           from candidate
           where starts_at > @now + interval '1 hour'
+            -- A hall or coach already busy then (a show an organizer added) keeps its show.
+            and not exists (
+              select 1 from show s
+              where s.venue_id = candidate.venue_id and s.exclusive_venue and s.status <> 'cancelled'
+                and tstzrange(s.starts_at, s.ends_at) && tstzrange(candidate.starts_at, candidate.starts_at + make_interval(mins => candidate.duration_minutes)))
           on conflict (event_id, venue_id, starts_at) do nothing
           returning show_id, event_id, venue_id, starts_at
         )

@@ -1,6 +1,7 @@
 using Holdfast.Features.Catalogue;
 using Holdfast.Features.Demo;
 using Holdfast.Tests.Infrastructure;
+using Npgsql;
 
 namespace Holdfast.Tests.Features.Catalogue;
 
@@ -36,6 +37,25 @@ public sealed class DemoCatalogueTests(AppFixture fixture) : IClassFixture<AppFi
             """));
         Assert.Equal(0L, await Scalar("select count(*) from show s where not exists (select 1 from show_seat ss where ss.show_id = s.show_id)"));
         Assert.Equal(0L, await Scalar("select count(*) from show s where not exists (select 1 from show_price p where p.show_id = s.show_id)"));
+    }
+
+    [Fact]
+    public async Task Seeding_again_on_a_later_day_adds_that_day_without_a_clash_in_the_hall()
+    {
+        await using var db = NpgsqlDataSource.Create(await PostgresServer.Instance.CreateDatabaseAsync());
+        var today = DateTimeOffset.UtcNow;
+        await new DemoCatalogueSeeder(db, new ManualTime(today)).SeedAsync(days: 2, CancellationToken.None);
+        var before = await db.ScalarAsync<long>("select count(*) from show");
+
+        // `scripts/run.sh` on the next day seeds over yesterday's catalogue.
+        await new DemoCatalogueSeeder(db, new ManualTime(today.AddDays(1))).SeedAsync(days: 2, CancellationToken.None);
+
+        Assert.True(await db.ScalarAsync<long>("select count(*) from show") > before);
+        Assert.Equal(0L, await db.ScalarAsync<long>("""
+            select count(*) from show a join show b on a.venue_id = b.venue_id and a.show_id < b.show_id
+            where a.exclusive_venue and a.status <> 'cancelled' and b.status <> 'cancelled'
+              and tstzrange(a.starts_at, a.ends_at) && tstzrange(b.starts_at, b.ends_at)
+            """));
     }
 
     [Fact]
