@@ -62,6 +62,27 @@ public sealed class SseSubscriber : IAsyncDisposable
         }
     }
 
+    /// <summary>True when the server ends the stream within <paramref name="timeout"/> (events before the end are skipped).</summary>
+    public async Task<bool> EndsWithinAsync(TimeSpan timeout)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < timeout)
+        {
+            var next = events.MoveNextAsync().AsTask();
+            if (await Task.WhenAny(next, Task.Delay(timeout - deadline.Elapsed)) != next)
+            {
+                return false;
+            }
+
+            if (!await next)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     public async ValueTask DisposeAsync()
     {
         await lifetime.CancelAsync();

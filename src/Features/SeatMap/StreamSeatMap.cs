@@ -59,6 +59,7 @@ public sealed class StreamSeatMap : ICarterModule
         SeatFeedHub hub,
         ReadCache cache,
         IOptions<SeatStreamOptions> options,
+        IHostApplicationLifetime lifetime,
         CancellationToken cancellationToken)
     {
         var lastEventIdText = http.Request.Headers["Last-Event-ID"].FirstOrDefault() ?? http.Request.Query["last_event_id"].FirstOrDefault();
@@ -86,12 +87,12 @@ public sealed class StreamSeatMap : ICarterModule
         // The stream starts from `current` (snapshot or replay), so the hub may too.
         subscription.StartFrom(current.Value);
 
-        return TypedResults.ServerSentEvents(StreamAsync(showId, lastEventId, current.Value, subscription, db, hub, cache, options.Value, cancellationToken));
+        return TypedResults.ServerSentEvents(StreamAsync(showId, lastEventId, current.Value, subscription, db, hub, cache, options.Value, lifetime.ApplicationStopping, cancellationToken));
     }
 
     private static async IAsyncEnumerable<SseItem<string>> StreamAsync(
         long showId, long? lastEventId, long current, SeatFeedSubscription subscription, NpgsqlDataSource db, SeatFeedHub hub, ReadCache cache,
-        SeatStreamOptions settings, [EnumeratorCancellation] CancellationToken cancellationToken)
+        SeatStreamOptions settings, CancellationToken stopping, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         using var _ = subscription;
         long sent;
@@ -114,7 +115,15 @@ public sealed class StreamSeatMap : ICarterModule
         var heartbeat = TimeSpan.FromSeconds(settings.HeartbeatSeconds);
         while (!cancellationToken.IsCancellationRequested)
         {
-            var change = await NextAsync(subscription, heartbeat, cancellationToken);
+            var change = await NextAsync(subscription, heartbeat, stopping, cancellationToken);
+            if (stopping.IsCancellationRequested)
+            {
+                // The node is stopping: end the stream now rather than hold shutdown until the host
+                // gives up. The client reconnects with Last-Event-ID (to another node behind the
+                // balancer) and misses nothing.
+                yield break;
+            }
+
             if (change is null)
             {
                 yield return new SseItem<string>("{}", "heartbeat");
@@ -140,9 +149,10 @@ public sealed class StreamSeatMap : ICarterModule
         }
     }
 
-    private static async Task<SeatChange?> NextAsync(SeatFeedSubscription subscription, TimeSpan heartbeat, CancellationToken cancellationToken)
+    // The next change; null when the heartbeat is due or the node is stopping.
+    private static async Task<SeatChange?> NextAsync(SeatFeedSubscription subscription, TimeSpan heartbeat, CancellationToken stopping, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, stopping);
         timeout.CancelAfter(heartbeat);
         try
         {

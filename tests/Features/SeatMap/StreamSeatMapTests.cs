@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using Holdfast.Tests.Infrastructure;
@@ -52,6 +53,23 @@ public sealed class StreamSeatMapTests(AppFixture fixture) : IClassFixture<AppFi
         var change = await feed.NextAsync(TimeSpan.FromSeconds(5));
         Assert.Equal(("seats", "1", "blocked"), (change.Type, change.Id, change.Data["state"]!.GetValue<string>()));
         Assert.Equal([seatId], change.Data["seat_ids"]!.AsArray().Select(s => s!.GetValue<long>()).ToArray());
+    }
+
+    [Fact]
+    public async Task Stopping_the_node_ends_open_streams_at_once()
+    {
+        var app = await TestApp.StartAsync(PostgresServer.Instance);
+        var show = await TestCatalogue.ShowAsync(app.DataSource, rows: 1, seatsPerRow: 2);
+        await using var feed = await SseSubscriber.OpenAsync(app.CreateClient(), $"/shows/{show.ShowId}/seats/stream");
+        Assert.Equal("snapshot", (await feed.NextAsync()).Type);
+
+        var stopped = Stopwatch.StartNew();
+        var stop = app.DisposeAsync().AsTask();
+
+        // Well inside the host's 30 s shutdown timeout, which an open stream used to run out.
+        Assert.True(await feed.EndsWithinAsync(TimeSpan.FromSeconds(10)), "The stream stayed open while the node stopped.");
+        await stop;
+        Assert.True(stopped.Elapsed < TimeSpan.FromSeconds(10), $"Stopping took {stopped.Elapsed.TotalSeconds:0.0} s.");
     }
 
     [Fact]
