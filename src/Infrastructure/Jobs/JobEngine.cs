@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Reflection;
 using System.Text.Json;
+using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
@@ -47,7 +48,7 @@ public sealed class JobOptions
     /// <summary>Longest wait between claim attempts when idle, in milliseconds (default 250).</summary>
     public int PollIntervalMilliseconds { get; set; } = 250;
 
-    /// <summary>Most jobs claimed, and run concurrently, per batch (default 16).</summary>
+    /// <summary>Most jobs run concurrently by this node (default 16); a free slot is claimed again at once.</summary>
     public int BatchSize { get; set; } = 16;
 
     /// <summary>Lease length in seconds; heartbeats renew it at a third of that (default 60).</summary>
@@ -87,8 +88,9 @@ public static class JobSetup
 
 /// <summary>
 /// The claim loop: takes due jobs with <c>FOR UPDATE SKIP LOCKED</c> (so any number of nodes share
-/// the table without blocking each other), leases them, runs their handlers, and completes them in
-/// one statement per batch. Failures retry with exponential backoff and jitter; a lease that lapses
+/// the table without blocking each other), leases them, runs up to <see cref="JobOptions.BatchSize"/>
+/// handlers at once, claims again as soon as one finishes, and writes completions in batches as they
+/// come. Failures retry with exponential backoff and jitter; a lease that lapses
 /// (its node died) is rescued by any node. Modelled on riverqueue/river's <c>JobGetAvailable</c>.
 /// </summary>
 public sealed class JobWorker(
@@ -99,7 +101,11 @@ public sealed class JobWorker(
     ILogger<JobWorker> logger) : BackgroundService
 {
     private readonly Dictionary<string, IJobHandler> handlersByKind = handlers.ToDictionary(h => h.Kind, StringComparer.Ordinal);
+    // Jobs this worker holds a lease on: running, or succeeded and waiting for their completion to
+    // be written. The heartbeat renews exactly these.
     private readonly ConcurrentDictionary<long, byte> inFlight = new();
+    private readonly ConcurrentDictionary<long, Task> running = new();
+    private readonly Channel<long> completions = Channel.CreateUnbounded<long>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim wake = new(0, 1);
     private readonly string workerId = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
 
@@ -126,13 +132,13 @@ public sealed class JobWorker(
         }
 
         using var graceful = new CancellationTokenSource();
-        // The grace period starts when stopping starts: a batch still running then gets that long
-        // to finish, after which its handlers are cancelled and their jobs handed back.
+        // The grace period starts when stopping starts: jobs still running then get that long to
+        // finish, after which their handlers are cancelled and their jobs handed back.
         using var stopping = stoppingToken.Register(() => graceful.CancelAfter(TimeSpan.FromSeconds(settings.ShutdownGraceSeconds)));
         var heartbeat = HeartbeatAsync(stoppingToken);
         var listener = ListenAsync(settings, stoppingToken);
+        var completer = CompleteLoopAsync();
         var nextRescue = DateTimeOffset.MinValue;
-        var running = new List<Task>();
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -145,30 +151,29 @@ public sealed class JobWorker(
                         nextRescue = time.GetUtcNow().AddSeconds(settings.RescueIntervalSeconds);
                     }
 
-                    var jobs = await ClaimAsync(settings, stoppingToken);
-                    if (jobs.Count == 0)
+                    // Claim only as many as there are free slots, and claim again as soon as one
+                    // frees: a job that hangs (an SMTP server that never answers) holds its own slot
+                    // and nothing else, so hold expiry never waits behind email.
+                    var free = settings.BatchSize - running.Count;
+                    if (free <= 0)
                     {
                         await WaitForWorkAsync(settings, stoppingToken);
                         continue;
                     }
 
-                    running.Clear();
-                    var succeeded = new ConcurrentBag<long>();
-                    running.AddRange(jobs.Select(job => RunAsync(job, succeeded, graceful.Token)));
-                    await Task.WhenAll(running);
-                    var done = succeeded.ToArray();
-                    try
+                    var jobs = await ClaimAsync(settings, free, stoppingToken);
+                    foreach (var job in jobs)
                     {
-                        await CompleteAsync(done);
+                        // The job is entered in `running` before it may start, so its own removal
+                        // when it ends can never come first and leave a finished job holding a slot.
+                        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                        running[job.JobId] = RunAsync(job, entered.Task, graceful.Token);
+                        entered.SetResult();
                     }
-                    finally
+
+                    if (jobs.Count < free)
                     {
-                        // Succeeded jobs stay leased (heartbeated) until their completion is written:
-                        // one that finished early must not lapse while the batch's slowest runs.
-                        foreach (var jobId in done)
-                        {
-                            inFlight.TryRemove(jobId, out _);
-                        }
+                        await WaitForWorkAsync(settings, stoppingToken);
                     }
                 }
                 catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -184,7 +189,9 @@ public sealed class JobWorker(
         }
         finally
         {
-            await Task.WhenAll(running);
+            await Task.WhenAll(running.Values);
+            completions.Writer.TryComplete();
+            await completer;
             await heartbeat;
             await listener;
         }
@@ -243,13 +250,13 @@ public sealed class JobWorker(
         }
     }
 
-    private async Task<List<JobContext>> ClaimAsync(JobOptions settings, CancellationToken cancellationToken)
+    private async Task<List<JobContext>> ClaimAsync(JobOptions settings, int limit, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         await using var command = dataSource.CreateCommand(ClaimSql);
         command.Parameters.Add(new NpgsqlParameter<string[]>("queues", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = settings.Queues });
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-        command.Parameters.Add(new NpgsqlParameter<int>("limit", settings.BatchSize));
+        command.Parameters.Add(new NpgsqlParameter<int>("limit", limit));
         command.Parameters.Add(new NpgsqlParameter<string>("worker", workerId));
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("lease_until", now.AddSeconds(settings.LeaseSeconds)));
         var jobs = new List<JobContext>();
@@ -268,20 +275,50 @@ public sealed class JobWorker(
         return jobs;
     }
 
-    private async Task RunAsync(JobContext job, ConcurrentBag<long> succeeded, CancellationToken cancellationToken)
+    private async Task RunAsync(JobContext job, Task entered, CancellationToken cancellationToken)
     {
+        await entered; // completes asynchronously: the claim loop goes on while this job runs
         var ok = false;
+        try
+        {
+            ok = await RunHandlerAsync(job, cancellationToken);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException or IOException)
+        {
+            // Recording the failure or hand-back did not reach the database: the lease lapses and
+            // any node's rescue retries the job.
+            logger.LogWarning(ex, "Job {JobId} ({Kind}): its outcome could not be recorded; it will be rescued", job.JobId, job.Kind);
+        }
+        finally
+        {
+            if (ok)
+            {
+                // Stays leased (heartbeated) until the completer has written it.
+                completions.Writer.TryWrite(job.JobId);
+            }
+            else
+            {
+                inFlight.TryRemove(job.JobId, out _);
+            }
+
+            running.TryRemove(job.JobId, out _);
+            Wake(); // a slot is free
+        }
+    }
+
+    // True when the handler succeeded; failures are recorded (retry or discard) before returning.
+    private async Task<bool> RunHandlerAsync(JobContext job, CancellationToken cancellationToken)
+    {
         try
         {
             if (!handlersByKind.TryGetValue(job.Kind, out var handler))
             {
                 await FailAsync(job, $"No handler for job kind '{job.Kind}'.", discard: true);
-                return;
+                return false;
             }
 
             await handler.HandleAsync(job, cancellationToken);
-            succeeded.Add(job.JobId);
-            ok = true;
+            return true;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -297,16 +334,46 @@ public sealed class JobWorker(
             logger.LogWarning(ex, "Job {JobId} ({Kind}) attempt {Attempt} failed", job.JobId, job.Kind, job.Attempt);
             await FailAsync(job, ex.Message, discard: false);
         }
-        finally
+
+        return false;
+    }
+
+    // Writes completions as jobs finish, in one statement for whatever has finished meanwhile
+    // (River's batched completer does the same), so one slow job never holds back the others'.
+    // A failed write is retried: the jobs stay leased by the heartbeat until it lands.
+    private async Task CompleteLoopAsync()
+    {
+        var batch = new List<long>();
+        while (await completions.Reader.WaitToReadAsync(CancellationToken.None))
         {
-            if (!ok)
+            while (batch.Count < 1000 && completions.Reader.TryRead(out var jobId))
             {
-                inFlight.TryRemove(job.JobId, out _);
+                batch.Add(jobId);
             }
+
+            while (true)
+            {
+                try
+                {
+                    await CompleteAsync([.. batch]);
+                    break;
+                }
+                catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException or IOException)
+                {
+                    logger.LogWarning(ex, "Completing {Count} jobs failed; retrying", batch.Count);
+                    await Task.Delay(TimeSpan.FromSeconds(1), time, CancellationToken.None);
+                }
+            }
+
+            foreach (var jobId in batch)
+            {
+                inFlight.TryRemove(jobId, out _);
+            }
+
+            batch.Clear();
         }
     }
 
-    // One statement completes a whole batch (River's batched completer does the same).
     private async Task CompleteAsync(long[] jobIds)
     {
         if (jobIds.Length == 0)
@@ -356,6 +423,9 @@ public sealed class JobWorker(
         }
     }
 
+    // Renews the leases of everything in flight. A failed beat (a database blip) is logged and the
+    // next one tried: the catch sits inside the loop, so one error never ends the heartbeat and
+    // lets leases lapse under jobs that are still running.
     private async Task HeartbeatAsync(CancellationToken stoppingToken)
     {
         var settings = options.Value;
@@ -370,20 +440,23 @@ public sealed class JobWorker(
                     continue;
                 }
 
-                await using var command = dataSource.CreateCommand(HeartbeatSql);
-                command.Parameters.Add(new NpgsqlParameter<long[]>("job_ids", ids));
-                command.Parameters.Add(new NpgsqlParameter<string>("worker", workerId));
-                command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("lease_until", time.GetUtcNow().AddSeconds(settings.LeaseSeconds)));
-                await command.ExecuteNonQueryAsync(stoppingToken);
+                try
+                {
+                    await using var command = dataSource.CreateCommand(HeartbeatSql);
+                    command.Parameters.Add(new NpgsqlParameter<long[]>("job_ids", ids));
+                    command.Parameters.Add(new NpgsqlParameter<string>("worker", workerId));
+                    command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("lease_until", time.GetUtcNow().AddSeconds(settings.LeaseSeconds)));
+                    await command.ExecuteNonQueryAsync(stoppingToken);
+                }
+                catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException or IOException)
+                {
+                    logger.LogWarning(ex, "Job heartbeat failed; trying again at the next beat");
+                }
             }
         }
         catch (OperationCanceledException)
         {
             // Shutting down.
-        }
-        catch (NpgsqlException ex)
-        {
-            logger.LogWarning(ex, "Job heartbeat failed; leases may lapse and be rescued");
         }
     }
 
