@@ -49,10 +49,10 @@ for i in $(seq 1 "$NODES"); do
   port=$((8100 + i))
   (cd src && exec dotnet "$APP" --urls "http://127.0.0.1:$port") > "$NGINX_DIR/node-$i.log" 2>&1 &
   PIDS+=($!)
-  UPSTREAMS="$UPSTREAMS    server 127.0.0.1:$port;\n"
+  UPSTREAMS="$UPSTREAMS    server 127.0.0.1:$port max_fails=1 fail_timeout=5s;\n"
 done
 for i in $(seq 1 "$NODES"); do
-  wait_for_http "http://127.0.0.1:$((8100 + i))/openapi/v1.json"
+  wait_for_http "http://127.0.0.1:$((8100 + i))/health/ready"
 done
 
 sed -e "s|@UPSTREAMS@|$UPSTREAMS|" -e "s|@DIR@|$NGINX_DIR|g" deploy/nginx.conf.template > "$NGINX_DIR/nginx.conf"

@@ -21,8 +21,14 @@ public static class HoldfastApp
         var assembly = typeof(HoldfastApp).Assembly;
 
         services.AddSingleton(TimeProvider.System);
-        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+            o.SerializerOptions.Converters.Add(new StorableStringConverter());
+        });
+        services.Configure<HttpLimitsOptions>(builder.Configuration.GetSection("Http"));
         services.AddHoldfastProblemDetails();
+        services.AddHoldfastHealth();
         services.AddHoldfastDatabase(builder.Configuration);
         services.AddHoldfastAuth();
         services.AddHoldfastRateLimiting();
@@ -60,10 +66,13 @@ public static class HoldfastApp
         app.UseHoldfastProblemDetails();
         app.UseDefaultFiles();
         app.UseStaticFiles();
+        app.UseMiddleware<StorableTextMiddleware>();
+        app.UseRequestBodyLimits();
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseRateLimiter();
         app.UseMiddleware<IdempotencyMiddleware>();
+        app.MapHoldfastHealth();
         app.MapOpenApi();
         app.MapCarter();
         return app;

@@ -172,6 +172,8 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
             }),
         new("POST", "/payments/stripe/webhook", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/payments/stripe/webhook", new { id = "evt_unsigned" })),
             a => Public(a, HttpStatusCode.BadRequest)),
+        new("GET", "/health/live", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/health/live")), a => Public(a, HttpStatusCode.OK)),
+        new("GET", "/health/ready", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/health/ready")), a => Public(a, HttpStatusCode.OK)),
         new("GET", "/openapi/{documentName}.json", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/openapi/v1.json")), a => Public(a, HttpStatusCode.OK)),
     ];
 

@@ -145,7 +145,7 @@ public sealed class NewsletterIssues : ICarterModule
     public void AddRoutes(IEndpointRouteBuilder app)
     {
         var admin = app.MapGroup("/admin").RequireAuthorization(Roles.Admin).WithTags("Newsletter");
-        admin.MapPost("/newsletters", SendAsync).WithSummary("Send a newsletter issue to every confirmed subscriber");
+        admin.MapPost("/newsletters", SendAsync).AcceptsBodyUpTo(1024 * 1024).WithSummary("Send a newsletter issue to every confirmed subscriber");
         admin.MapGet("/newsletters/{issueId:long}", ProgressAsync).WithSummary("How far an issue has gone out");
     }
 

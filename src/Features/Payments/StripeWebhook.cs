@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.Payments;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -23,6 +24,7 @@ public sealed class StripeWebhook : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/payments/stripe/webhook", HandleAsync)
+            .AcceptsBodyUpTo(512 * 1024) // an event carries a whole object (a PaymentIntent with its charges)
             .WithTags("Payments")
             .WithSummary("Stripe webhook endpoint")
             .WithDescription("200 once recorded and processed; 400 when the Stripe-Signature is missing, wrong or stale (over 5 minutes).")

@@ -20,6 +20,7 @@ public sealed class ReplaceVenueLayout : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPut("/venues/{venueId:long}/layout", HandleAsync)
+            .AcceptsBodyUpTo(256 * 1024) // a seat layout; compact, but a large venue has many sections
             .RequireAuthorization(Roles.Organizer)
             .WithTags("Venues")
             .WithSummary("Replace a venue's seat map")

@@ -11,11 +11,35 @@ namespace Holdfast.Infrastructure.Http;
 /// </summary>
 public static class ProblemDetailsSetup
 {
-    /// <summary>Registers problem details and the exception handler that turns binding failures into 400s.</summary>
+    /// <summary>
+    /// Registers problem details and the exception handler that turns binding failures into 400s.
+    /// Binding failures throw in every environment (ASP.NET Core throws only in Development by
+    /// default, and elsewhere answers a bare 400 that cannot name the field).
+    /// </summary>
     public static IServiceCollection AddHoldfastProblemDetails(this IServiceCollection services)
     {
+        services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
-            context.ProblemDetails.Extensions.TryAdd("trace_id", context.HttpContext.TraceIdentifier));
+        {
+            context.ProblemDetails.Extensions.TryAdd("trace_id", context.HttpContext.TraceIdentifier);
+            // A body over the endpoint's limit is refused wherever it is noticed (by us up front, by
+            // the server, or by minimal APIs reading the body, which answer a bare 413): one shape.
+            if (context.ProblemDetails.Status == StatusCodes.Status413PayloadTooLarge)
+            {
+                var limit = RequestBodyLimits.LimitOf(context.HttpContext);
+                context.ProblemDetails.Title = "The request body is too large.";
+                string[] reason = [limit is null ? "The body is larger than this endpoint takes." : $"The body is larger than this endpoint takes ({limit} bytes)."];
+                if (context.ProblemDetails is HttpValidationProblemDetails validation)
+                {
+                    validation.Errors.Clear();
+                    validation.Errors["body"] = reason;
+                }
+                else
+                {
+                    context.ProblemDetails.Extensions["errors"] = new Dictionary<string, string[]> { ["body"] = reason };
+                }
+            }
+        });
         services.AddExceptionHandler<BadRequestExceptionHandler>();
         return services;
     }
@@ -46,7 +70,12 @@ internal sealed class BadRequestExceptionHandler(IProblemDetailsService problemD
         var problem = new HttpValidationProblemDetails(new Dictionary<string, string[]> { [field] = [reason] })
         {
             Status = badRequest.StatusCode,
-            Title = badRequest.StatusCode == StatusCodes.Status400BadRequest ? "The request is not valid." : "The request could not be read.",
+            Title = badRequest.StatusCode switch
+            {
+                StatusCodes.Status400BadRequest => "The request is not valid.",
+                StatusCodes.Status413PayloadTooLarge => "The request body is too large.",
+                _ => "The request could not be read.",
+            },
         };
         httpContext.Response.StatusCode = badRequest.StatusCode;
         return await problemDetails.TryWriteAsync(new ProblemDetailsContext
@@ -63,7 +92,7 @@ internal sealed class BadRequestExceptionHandler(IProblemDetailsService problemD
         {
             // Path is like "$.seats[1]" or "$.quantity"; report it without the "$." root.
             var path = json.Path is null or "$" ? "body" : json.Path.TrimStart('$', '.');
-            return (path, "The value is not valid JSON of the expected type.");
+            return (path, json is UnstorableTextException ? json.Message : "The value is not valid JSON of the expected type.");
         }
 
         // ASP.NET Core says: Failed to bind parameter "int limit" from "abc".

@@ -1,0 +1,146 @@
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Npgsql;
+
+namespace Holdfast.Infrastructure.Http;
+
+/// <summary>
+/// Knows whether this node can reach PostgreSQL. The first request that fails for want of the
+/// database opens an outage: it is logged once (not once per request), answered 503, and a probe
+/// (<c>select 1</c> every second) closes it and logs how long it lasted.
+/// </summary>
+public sealed class DatabaseOutage(NpgsqlDataSource dataSource, TimeProvider time, ILogger<DatabaseOutage> logger)
+{
+    private readonly Lock gate = new();
+    private DateTimeOffset? since;
+    private int outages;
+
+    /// <summary>How long a client should wait before retrying while the database is unreachable (2 s).</summary>
+    public static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(2);
+
+    /// <summary>Outages this node has seen since it started (each logged once).</summary>
+    public int Count => Volatile.Read(ref outages);
+
+    /// <summary>True while an outage is open.</summary>
+    public bool IsOpen
+    {
+        get
+        {
+            lock (gate)
+            {
+                return since is not null;
+            }
+        }
+    }
+
+    /// <summary>
+    /// True when <paramref name="exception"/> (or an inner one) means the database cannot be reached
+    /// or will not take work now: a socket or timeout failure, the pool exhausted, or PostgreSQL's
+    /// connection-exception class 08, shutdown 57P01–57P03, or insufficient resources class 53.
+    /// Serialization failures and deadlocks are not outages.
+    /// </summary>
+    public static bool IsUnavailable(Exception? exception) => exception switch
+    {
+        null => false,
+        PostgresException pg => pg.SqlState.StartsWith("08", StringComparison.Ordinal)
+            || pg.SqlState.StartsWith("53", StringComparison.Ordinal)
+            || pg.SqlState is PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow,
+        NpgsqlException npgsql => npgsql.IsTransient || npgsql.InnerException is SocketException or IOException or TimeoutException,
+        SocketException => true,
+        _ => IsUnavailable(exception.InnerException),
+    };
+
+    /// <summary>Records a failure caused by the database being unavailable; logs and starts the probe on the first.</summary>
+    public void Report(Exception exception)
+    {
+        lock (gate)
+        {
+            if (since is not null)
+            {
+                return;
+            }
+
+            since = time.GetUtcNow();
+            outages++;
+        }
+
+        logger.LogError(exception, "Database unavailable: answering 503 until it is back");
+        _ = ProbeAsync();
+    }
+
+    private async Task ProbeAsync()
+    {
+        while (true)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1), time);
+            try
+            {
+                await using var command = dataSource.CreateCommand("select 1");
+                await command.ExecuteScalarAsync();
+            }
+            catch (Exception ex) when (IsUnavailable(ex))
+            {
+                continue;
+            }
+
+            DateTimeOffset started;
+            lock (gate)
+            {
+                started = since!.Value;
+                since = null;
+            }
+
+            logger.LogWarning("Database available again after {Seconds:F1} s", (time.GetUtcNow() - started).TotalSeconds);
+            return;
+        }
+    }
+}
+
+/// <summary>
+/// Answers a request that failed because the database is unreachable with 503 problem details and
+/// <c>Retry-After</c> (RFC 9110 §15.6.4, §10.2.3) instead of a 500, and reports the outage once.
+/// </summary>
+internal sealed class DatabaseUnavailableExceptionHandler(IProblemDetailsService problemDetails, DatabaseOutage outage) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+    {
+        if (!DatabaseOutage.IsUnavailable(exception))
+        {
+            return false;
+        }
+
+        outage.Report(exception);
+        httpContext.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+        var seconds = Problems.SetRetryAfter(httpContext.Response, DatabaseOutage.RetryAfter);
+        return await problemDetails.TryWriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = httpContext,
+            ProblemDetails = new Microsoft.AspNetCore.Mvc.ProblemDetails
+            {
+                Status = StatusCodes.Status503ServiceUnavailable,
+                Title = "The service is temporarily unavailable.",
+                Detail = $"Its database cannot be reached. Retry after {seconds} s.",
+            },
+            Exception = exception,
+        });
+    }
+}
+
+/// <summary>Readiness: the database answers <c>select 1</c> within the check's time.</summary>
+internal sealed class DatabaseHealthCheck(NpgsqlDataSource dataSource) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await using var command = dataSource.CreateCommand("select 1");
+            await command.ExecuteScalarAsync(cancellationToken);
+            return HealthCheckResult.Healthy();
+        }
+        catch (Exception ex) when (DatabaseOutage.IsUnavailable(ex))
+        {
+            return HealthCheckResult.Unhealthy("The database cannot be reached.");
+        }
+    }
+}
