@@ -286,4 +286,53 @@ public sealed class JobEngineTests
     public void Cron_schedules_find_the_next_slot(string schedule, string after, string next) =>
         Assert.Equal(DateTimeOffset.Parse(next, System.Globalization.CultureInfo.InvariantCulture),
             Cron.Parse(schedule).Next(DateTimeOffset.Parse(after, System.Globalization.CultureInfo.InvariantCulture)));
+
+    // Cronos reads more than the old parser did (decision 0014).
+    [Theory]
+    [InlineData("0 22-2 * * *", "2026-03-29T23:30:00Z", "2026-03-30T00:00:00Z")] // a reversed range wraps past midnight
+    [InlineData("0 0 * * 7", "2026-03-29T12:00:00Z", "2026-04-05T00:00:00Z")] // 7 is Sunday too
+    [InlineData("30 9 * * MON-FRI", "2026-03-28T12:00:00Z", "2026-03-30T09:30:00Z")]
+    [InlineData("0 0 L * *", "2026-02-01T00:00:00Z", "2026-02-28T00:00:00Z")] // last day of the month
+    [InlineData("@daily", "2026-03-29T10:07:00Z", "2026-03-30T00:00:00Z")]
+    [InlineData("@hourly", "2026-03-29T10:07:00Z", "2026-03-29T11:00:00Z")]
+    public void Cron_names_macros_L_and_wrapping_ranges_are_read_as_Cronos_reads_them(string schedule, string after, string next) =>
+        Cron_schedules_find_the_next_slot(schedule, after, next);
+
+    // Vixie cron and crontab(5): with both day fields restricted a day matches if either does
+    // (Cronos alone reads AND, which would give only Fridays the 13th).
+    [Fact]
+    public void When_both_day_fields_are_restricted_a_day_matching_either_is_a_slot()
+    {
+        var cron = Cron.Parse("0 0 13 * 5");
+        var slots = new List<DateTimeOffset>();
+        var at = new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.Zero); // a Sunday
+        for (var i = 0; i < 4; i++)
+        {
+            at = cron.Next(at);
+            slots.Add(at);
+        }
+
+        // Fridays 6, 13 (also the 13th), 20, 27 March 2026; then Monday 13 April would follow Friday 10 April.
+        Assert.Equal([6, 13, 20, 27], slots.Select(s => s.Day));
+        Assert.Equal(new DateTimeOffset(2026, 4, 13, 0, 0, 0, TimeSpan.Zero), cron.Next(new DateTimeOffset(2026, 4, 10, 0, 0, 0, TimeSpan.Zero)));
+    }
+
+    [Theory]
+    [InlineData("* * * * * *", "five fields")] // seconds
+    [InlineData("@every_second", "no seconds")]
+    [InlineData("* * * *", "five fields")]
+    [InlineData("60 * * * *", "Minutes")]
+    [InlineData("*/0 * * * *", "Minutes")]
+    [InlineData("H * * * *", "jitter")]
+    [InlineData("@reboot", "Macro")]
+    [InlineData("0 0 30 2 *", "never fires")] // 30 February
+    [InlineData("@every 10x", "unit")]
+    [InlineData("@every 0m", "@every <n>s|m|h")]
+    [InlineData("@every m", "@every <n>s|m|h")]
+    public void Invalid_schedules_are_rejected_with_a_message_that_names_them(string schedule, string reason)
+    {
+        var error = Assert.ThrowsAny<FormatException>(() => Cron.Parse(schedule));
+        Assert.StartsWith($"'{schedule}': ", error.Message, StringComparison.Ordinal);
+        Assert.Contains(reason, error.Message, StringComparison.Ordinal);
+    }
 }

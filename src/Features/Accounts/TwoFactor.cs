@@ -52,7 +52,7 @@ public sealed class TwoFactor : ICarterModule
         var email = (string?)await command.ExecuteScalarAsync(cancellationToken);
         return email is null
             ? Problems.Conflict("Two-factor already on.", "Disable it first to enrol a new authenticator.")
-            : TypedResults.Ok(new Enrolment(Base32.Encode(secret), Totp.OtpAuthUri("Holdfast", email, secret)));
+            : TypedResults.Ok(new Enrolment(OtpNet.Base32Encoding.ToString(secret), Totp.OtpAuthUri("Holdfast", email, secret)));
     }
 
     internal static async Task<Results<Ok<Confirmation>, ValidationProblem, ProblemHttpResult>> ConfirmAsync(
@@ -157,7 +157,7 @@ public sealed class TwoFactor : ICarterModule
 
     private static string NewRecoveryCode()
     {
-        var text = Base32.Encode(RandomNumberGenerator.GetBytes(5)).ToLowerInvariant();
+        var text = OtpNet.Base32Encoding.ToString(RandomNumberGenerator.GetBytes(5)).ToLowerInvariant(); // 40 bits: 8 characters, no padding
         return $"{text[..4]}-{text[4..]}";
     }
 

@@ -1,68 +1,53 @@
+using Cronos;
+
 namespace Holdfast.Infrastructure.Jobs;
 
 /// <summary>
-/// A recurring schedule in UTC: five-field cron (<c>minute hour day-of-month month day-of-week</c>,
-/// each <c>*</c>, a number, a range <c>a-b</c>, a list <c>a,b</c>, or a step <c>*/n</c> or <c>a-b/n</c>;
-/// day-of-week 0–6 from Sunday), or <c>@every 30s</c> / <c>@every 5m</c> / <c>@every 1h</c> (slots
-/// aligned to the Unix epoch). No cron library restores here (docs/decisions/0006-cron.md).
-/// When both day fields are restricted, a day matches if either does, as in Vixie cron.
+/// A recurring schedule in UTC (docs/decisions/0014-cronos.md), one of:
+/// <list type="bullet">
+/// <item>five-field cron, <c>minute hour day-of-month month day-of-week</c>, read by Cronos
+/// (https://github.com/HangfireIO/Cronos): <c>*</c>, numbers, ranges <c>a-b</c> (a reversed range wraps,
+/// <c>22-2</c> is 22,23,0,1,2), lists, steps <c>*/n</c>, names (<c>JAN</c>, <c>MON</c>), day-of-week 0–7
+/// (0 and 7 are Sunday), <c>L</c>, <c>W</c>, <c>#</c>, <c>?</c>, and the macros <c>@yearly</c>,
+/// <c>@annually</c>, <c>@monthly</c>, <c>@weekly</c>, <c>@daily</c>, <c>@midnight</c>, <c>@hourly</c>,
+/// <c>@every_minute</c>. No seconds field, no <c>@every_second</c>, no <c>H</c> (jitter: nodes would
+/// disagree on the slots). When both day fields are restricted (neither starts with <c>*</c> or
+/// <c>?</c>), a day matches if either does, as in Vixie cron and crontab(5); Cronos alone would require both.</item>
+/// <item><c>@every 30s</c> / <c>@every 5m</c> / <c>@every 1h</c>: an interval with slots aligned to the
+/// Unix epoch. Ours: Cronos has no intervals.</item>
+/// </list>
 /// </summary>
 public sealed class Cron
 {
+    private const string EveryPrefix = "@every ";
     private readonly TimeSpan? every;
-    private readonly bool[] minutes = new bool[60];
-    private readonly bool[] hours = new bool[24];
-    private readonly bool[] days = new bool[32];
-    private readonly bool[] months = new bool[13];
-    private readonly bool[] weekdays = new bool[7];
-    private readonly bool anyDay;
-    private readonly bool anyWeekday;
+    private readonly CronExpression[] expressions = [];
 
     private Cron(string text)
     {
         Text = text;
-        if (text.StartsWith("@every ", StringComparison.Ordinal))
+        if (text.StartsWith(EveryPrefix, StringComparison.Ordinal))
         {
-            var value = text[7..].Trim();
-            var unit = value[^1];
-            if (!int.TryParse(value[..^1], out var n) || n <= 0)
-            {
-                throw new FormatException($"'{text}': expected @every <n>s|m|h.");
-            }
-
-            every = unit switch
-            {
-                's' => TimeSpan.FromSeconds(n),
-                'm' => TimeSpan.FromMinutes(n),
-                'h' => TimeSpan.FromHours(n),
-                _ => throw new FormatException($"'{text}': the unit is s, m or h."),
-            };
+            every = ParseInterval(text);
             return;
         }
 
-        var fields = text.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        if (fields.Length != 5)
+        expressions = ParseCron(text);
+        if (NextOccurrence(DateTime.UnixEpoch) is null)
         {
-            throw new FormatException($"'{text}': a cron schedule has five fields.");
+            throw new FormatException($"'{text}': this schedule never fires (no such date).");
         }
-
-        Fill(minutes, fields[0], 0, 59);
-        Fill(hours, fields[1], 0, 23);
-        Fill(days, fields[2], 1, 31);
-        Fill(months, fields[3], 1, 12);
-        Fill(weekdays, fields[4], 0, 6);
-        anyDay = fields[2] == "*";
-        anyWeekday = fields[4] == "*";
     }
 
-    /// <summary>The schedule as written.</summary>
+    /// <summary>The schedule as written (trimmed).</summary>
     public string Text { get; }
 
     /// <summary>Parses <paramref name="text"/>.</summary>
-    /// <exception cref="FormatException">Not a schedule this class understands.</exception>
+    /// <exception cref="FormatException">Not a schedule this class understands; the message names the schedule and the fault.</exception>
     public static Cron Parse(string text) => new(text.Trim());
 
     /// <summary>The first slot strictly after <paramref name="after"/> (UTC), at whole seconds (cron: whole minutes).</summary>
+    /// <exception cref="InvalidOperationException">No slot before the end of <see cref="DateTime"/> (year 9999).</exception>
     public DateTimeOffset Next(DateTimeOffset after)
     {
         if (every is { } interval)
@@ -72,78 +57,74 @@ public sealed class Cron
             return DateTimeOffset.UnixEpoch.AddTicks(slot);
         }
 
-        var t = new DateTimeOffset(after.UtcDateTime.Year, after.UtcDateTime.Month, after.UtcDateTime.Day, after.UtcDateTime.Hour, after.UtcDateTime.Minute, 0, TimeSpan.Zero)
-            .AddMinutes(1);
-        var limit = t.AddYears(5);
-        while (t < limit)
-        {
-            if (!months[t.Month] || !DayMatches(t))
-            {
-                t = new DateTimeOffset(t.Year, t.Month, t.Day, 0, 0, 0, TimeSpan.Zero).AddDays(1);
-                continue;
-            }
-
-            if (!hours[t.Hour])
-            {
-                t = new DateTimeOffset(t.Year, t.Month, t.Day, t.Hour, 0, 0, TimeSpan.Zero).AddHours(1);
-                continue;
-            }
-
-            if (!minutes[t.Minute])
-            {
-                t = t.AddMinutes(1);
-                continue;
-            }
-
-            return t;
-        }
-
-        throw new InvalidOperationException($"'{Text}' has no slot in the next five years.");
+        return NextOccurrence(after.UtcDateTime) is { } next
+            ? new DateTimeOffset(next, TimeSpan.Zero)
+            : throw new InvalidOperationException($"'{Text}' has no slot after {after:O}.");
     }
 
-    private bool DayMatches(DateTimeOffset t)
+    /// <summary>The earliest occurrence of any expression strictly after <paramref name="fromUtc"/> (Vixie's either-day rule).</summary>
+    private DateTime? NextOccurrence(DateTime fromUtc) =>
+        expressions.Select(e => e.GetNextOccurrence(fromUtc, inclusive: false)).Min();
+
+    private static TimeSpan ParseInterval(string text)
     {
-        var day = days[t.Day];
-        var weekday = weekdays[(int)t.DayOfWeek];
-        return anyDay && anyWeekday ? true : anyDay ? weekday : anyWeekday ? day : day || weekday;
+        var value = text[EveryPrefix.Length..].Trim();
+        if (value.Length < 2 || !int.TryParse(value[..^1], out var n) || n <= 0)
+        {
+            throw new FormatException($"'{text}': expected @every <n>s|m|h.");
+        }
+
+        return value[^1] switch
+        {
+            's' => TimeSpan.FromSeconds(n),
+            'm' => TimeSpan.FromMinutes(n),
+            'h' => TimeSpan.FromHours(n),
+            _ => throw new FormatException($"'{text}': the unit is s, m or h."),
+        };
     }
 
-    private static void Fill(bool[] slots, string field, int min, int max)
+    /// <summary>
+    /// One Cronos expression, or two when both day fields are restricted: one with day-of-week set to
+    /// <c>*</c> and one with day-of-month set to <c>*</c>, whose union is Vixie's either-day rule.
+    /// </summary>
+    private static CronExpression[] ParseCron(string text)
     {
-        foreach (var part in field.Split(','))
+        if (text.StartsWith('@'))
         {
-            var (range, step) = part.Split('/') switch
-            {
-                [var r] => (r, 1),
-                [var r, var s] when int.TryParse(s, out var n) && n > 0 => (r, n),
-                _ => throw new FormatException($"'{part}' is not a cron field."),
-            };
-            int from, to;
-            if (range == "*")
-            {
-                (from, to) = (min, max);
-            }
-            else if (range.Split('-') is [var a, var b] && int.TryParse(a, out from) && int.TryParse(b, out to))
-            {
-            }
-            else if (int.TryParse(range, out from))
-            {
-                to = step > 1 ? max : from;
-            }
-            else
-            {
-                throw new FormatException($"'{part}' is not a cron field.");
-            }
-
-            if (from < min || to > max || from > to)
-            {
-                throw new FormatException($"'{part}' is outside {min}-{max}.");
-            }
-
-            for (var v = from; v <= to; v += step)
-            {
-                slots[v] = true;
-            }
+            return [Expression(text, text)];
         }
+
+        var fields = text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        if (fields.Length != 5)
+        {
+            throw new FormatException($"'{text}': a cron schedule has five fields (minute hour day-of-month month day-of-week), not {fields.Length}; no seconds field.");
+        }
+
+        static bool Restricted(string field) => !field.StartsWith('*') && !field.StartsWith('?');
+        return Restricted(fields[2]) && Restricted(fields[4])
+            ? [Expression(text, string.Join(' ', fields[..4]) + " *"), Expression(text, string.Join(' ', [.. fields[..2], "*", fields[3], fields[4]]))]
+            : [Expression(text, string.Join(' ', fields))];
+    }
+
+    private static CronExpression Expression(string text, string expression)
+    {
+        CronExpression parsed;
+        try
+        {
+            parsed = CronExpression.Parse(expression, CronFormat.Standard);
+        }
+        catch (CronFormatException ex)
+        {
+            throw new FormatException($"'{text}': {ex.Message}", ex);
+        }
+        catch (MissingSeedException ex)
+        {
+            throw new FormatException($"'{text}': H (jitter) is not supported; every node must compute the same slots.", ex);
+        }
+
+        // Cronos's @every_second macro is six-field even in the standard format.
+        return parsed == CronExpression.EverySecond
+            ? throw new FormatException($"'{text}': no seconds field in a cron schedule; write @every 1s.")
+            : parsed;
     }
 }
