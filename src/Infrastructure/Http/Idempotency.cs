@@ -16,12 +16,18 @@ public sealed class IdempotentAttribute : Attribute;
 /// <c>idempotency_key</c>; a retry with the same method, path and body gets that response again
 /// (<c>Idempotent-Replayed: true</c>); with a different body, 422; while the first is still running,
 /// 409. Keys are scoped to the caller (the account, or the client IP when anonymous) and pruned
-/// after 24 h. A request that fails with a 5xx releases its key so it can be retried.
+/// after 24 h. A request that fails with a 5xx releases its key so it can be retried. A key in
+/// flight is leased (<see cref="LeaseSeconds"/>, renewed while the request runs): if the node dies
+/// mid-request, a retry with the same key and body takes it over once the lease lapses and runs
+/// again (the handlers are idempotent on state), instead of getting 409 until the prune.
 /// </summary>
 public sealed class IdempotencyMiddleware(RequestDelegate next, NpgsqlDataSource db, TimeProvider time)
 {
     /// <summary>The request header.</summary>
     public const string Header = "Idempotency-Key";
+
+    /// <summary>Lease on a key in flight, in seconds (30); renewed every 10 s while its request runs.</summary>
+    public const int LeaseSeconds = 30;
 
     /// <summary>Runs the request under its key.</summary>
     public async Task InvokeAsync(HttpContext http)
@@ -55,6 +61,7 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, NpgsqlDataSource
             claim.Parameters.Add(new NpgsqlParameter<string>("path", path));
             claim.Parameters.Add(new NpgsqlParameter<byte[]>("hash", hash));
             claim.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+            claim.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("locked_until", time.GetUtcNow().AddSeconds(LeaseSeconds)));
             if (await claim.ExecuteScalarAsync(http.RequestAborted) is null)
             {
                 await ReplayAsync(http, caller, key, path, hash);
@@ -65,6 +72,8 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, NpgsqlDataSource
         var original = http.Response.Body;
         using var captured = new MemoryStream();
         http.Response.Body = captured;
+        using var done = new CancellationTokenSource();
+        var renewing = RenewLeaseAsync(caller, key, done.Token);
         try
         {
             await next(http);
@@ -77,6 +86,8 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, NpgsqlDataSource
         finally
         {
             http.Response.Body = original;
+            await done.CancelAsync();
+            await renewing;
         }
 
         if (http.Response.StatusCode >= 500)
@@ -135,6 +146,35 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, NpgsqlDataSource
         await http.Response.Body.WriteAsync(reader.GetFieldValue<byte[]>(5), http.RequestAborted);
     }
 
+    // Keeps the key leased while its request runs. A failed renewal is not fatal: the next one may
+    // land, and at worst the lease lapses and a retry runs the (idempotent) handler again.
+    private async Task RenewLeaseAsync(string caller, string key, CancellationToken done)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(LeaseSeconds / 3), time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(done))
+            {
+                try
+                {
+                    await using var renew = db.CreateCommand("update idempotency_key set locked_until = @locked_until where caller = @caller and key = @key and response_status is null");
+                    renew.Parameters.Add(new NpgsqlParameter<string>("caller", caller));
+                    renew.Parameters.Add(new NpgsqlParameter<string>("key", key));
+                    renew.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("locked_until", time.GetUtcNow().AddSeconds(LeaseSeconds)));
+                    await renew.ExecuteNonQueryAsync(done);
+                }
+                catch (NpgsqlException)
+                {
+                    // Try again at the next tick.
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The request finished.
+        }
+    }
+
     private async Task ReleaseAsync(string caller, string key)
     {
         await using var release = db.CreateCommand("delete from idempotency_key where caller = @caller and key = @key and response_status is null");
@@ -153,11 +193,15 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, NpgsqlDataSource
         });
     }
 
-    // Returns a row only when this request claimed the key.
+    // Returns a row only when this request claimed the key: a new key, or the same request (method,
+    // path, body) whose earlier run died in flight and let its lease lapse.
     private const string ClaimSql = """
-        insert into idempotency_key (caller, key, method, path, request_hash, created_at)
-        values (@caller, @key, @method, @path, @hash, @now)
-        on conflict (caller, key) do nothing
+        insert into idempotency_key (caller, key, method, path, request_hash, created_at, locked_until)
+        values (@caller, @key, @method, @path, @hash, @now, @locked_until)
+        on conflict (caller, key) do update set locked_until = excluded.locked_until
+        where idempotency_key.response_status is null
+          and coalesce(idempotency_key.locked_until, '-infinity') < @now
+          and (idempotency_key.method, idempotency_key.path, idempotency_key.request_hash) = (excluded.method, excluded.path, excluded.request_hash)
         returning 1
         """;
 
