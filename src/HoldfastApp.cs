@@ -22,6 +22,7 @@ public static class HoldfastApp
 
         services.AddSingleton(TimeProvider.System);
         services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
+        services.AddHoldfastServer(builder.Configuration);
         services.AddHoldfastProblemDetails();
         services.AddHoldfastDatabase(builder.Configuration);
         services.AddHoldfastAuth();
@@ -57,6 +58,7 @@ public static class HoldfastApp
             app.Logger.LogInformation("Migrations applied at start-up: {Count}", report.Applied.Count);
         }
 
+        app.UseHoldfastDrain();
         app.UseHoldfastProblemDetails();
         app.UseDefaultFiles();
         app.UseStaticFiles();
