@@ -27,6 +27,7 @@ public static class HoldfastApp
             o.SerializerOptions.Converters.Add(new StorableStringConverter());
         });
         services.Configure<HttpLimitsOptions>(builder.Configuration.GetSection("Http"));
+        services.AddHoldfastServer(builder.Configuration);
         services.AddHoldfastProblemDetails();
         services.AddHoldfastHealth();
         services.AddHoldfastDatabase(builder.Configuration);
@@ -63,6 +64,7 @@ public static class HoldfastApp
             app.Logger.LogInformation("Migrations applied at start-up: {Count}", report.Applied.Count);
         }
 
+        app.UseHoldfastDrain();
         app.UseHoldfastProblemDetails();
         app.UseDefaultFiles();
         app.UseStaticFiles();

@@ -109,7 +109,7 @@ public static class HoldfastCommands
             return 1;
         }
 
-        Console.WriteLine($"{email} is now {role} (from their next login or token refresh).");
+        Console.WriteLine($"{email} is now {role}; access tokens with the old role are refused, so they refresh or sign in again.");
         return 0;
     }
 

@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Holdfast.Infrastructure.Auth;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Holdfast.Tests.Infrastructure;
 
@@ -84,5 +86,25 @@ public sealed class MultiNodeTests(TwoNodesFixture nodes) : IClassFixture<TwoNod
         await using var reader = await attempts.ExecuteReaderAsync();
         await reader.ReadAsync();
         Assert.Equal((1, 300L), (reader.GetInt32(0), reader.GetInt64(1)));
+    }
+
+    [Fact]
+    public async Task A_session_ended_through_one_node_is_refused_by_the_other_within_a_second()
+    {
+        var gate = nodes.First.Services.GetRequiredService<SessionGate>();
+        await gate.Listening.WaitAsync(TimeSpan.FromSeconds(30));
+        using var client = nodes.First.CreateClient();
+        var tokens = await client.PostAsJsonAsync("/auth/register", new { email = $"n{Guid.NewGuid():N}@example.com", password = "a long enough password" })
+            .ExpectAsync(HttpStatusCode.Created);
+        client.DefaultRequestHeaders.Authorization = new("Bearer", tokens["access_token"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.OK, await SessionGateTests.StatusAsync(client.GetAsync("/auth/sessions")));
+        var hits = gate.Stats.Hits;
+        Assert.Equal(HttpStatusCode.OK, await SessionGateTests.StatusAsync(client.GetAsync("/auth/sessions")));
+        Assert.Equal(hits + 1, gate.Stats.Hits);
+
+        using var throughSecond = nodes.Second.CreateClient();
+        await throughSecond.PostAsJsonAsync("/auth/logout", new { refresh_token = tokens["refresh_token"]!.GetValue<string>() }).ExpectAsync(HttpStatusCode.NoContent);
+
+        await Eventually.EqualAsync(HttpStatusCode.Unauthorized, () => SessionGateTests.StatusAsync(client.GetAsync("/auth/sessions")), TimeSpan.FromSeconds(1));
     }
 }

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
@@ -22,9 +21,13 @@ public sealed class NodeFailureTests(SurvivorFixture fixture) : IClassFixture<Su
     {
         var survivor = fixture.App;
         var port = PostgresServer.FreePort();
-        using var victim = StartNode(survivor.ConnectionString, port);
+        using var victim = NodeProcess.Start(survivor.ConnectionString, port, new Dictionary<string, string?>
+        {
+            ["Jobs:Queues:0"] = "drill",
+            ["Jobs:LeaseSeconds"] = "2",
+        });
         using var toVictim = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-        await WaitReadyAsync(toVictim, victim);
+        await NodeProcess.WaitReadyAsync(toVictim, victim);
 
         // Jobs only the victim works (queue "drill"), each long enough to still be leased when it dies.
         await using (var insert = survivor.DataSource.CreateCommand(
@@ -94,53 +97,4 @@ public sealed class NodeFailureTests(SurvivorFixture fixture) : IClassFixture<Su
     }
 
     private static Task<long> Count(TestApp app, string sql) => app.DataSource.ScalarAsync<long>(sql);
-
-    private static Process StartNode(string connectionString, int port)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Holdfast.dll"));
-        start.ArgumentList.Add("--urls");
-        start.ArgumentList.Add($"http://127.0.0.1:{port}");
-        var settings = TestApp.DefaultSettings();
-        settings["ConnectionStrings:Holdfast"] = connectionString;
-        settings["Jobs:Queues:0"] = "drill";
-        settings["Jobs:LeaseSeconds"] = "2";
-        foreach (var (key, value) in settings)
-        {
-            start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
-        }
-
-        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
-
-    private static async Task WaitReadyAsync(HttpClient client, Process process)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            Assert.False(process.HasExited, "the second node exited at start");
-            try
-            {
-                using var response = await client.GetAsync("/openapi/v1.json");
-                if (response.IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-                // Not listening yet.
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, "the second node did not start");
-            await Task.Delay(100);
-        }
-    }
-
 }

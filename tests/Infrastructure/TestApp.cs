@@ -56,6 +56,8 @@ public sealed class TestApp : WebApplicationFactory<Program>
         // announce its change fails its SSE test instead of passing a second late.
         ["SeatFeed:PollMilliseconds"] = "3600000",
         ["Logging:LogLevel:Default"] = "Warning",
+        // A stopping test node stops at once; GracefulShutdownTests sets a real drain.
+        ["Server:DrainSeconds"] = "0",
         ["Email:PickupDirectory"] = Path.Combine(Path.GetTempPath(), "holdfast-test-mail"),
         ["WebPush:KeyFile"] = Path.Combine(Path.GetTempPath(), $"holdfast-test-vapid-{Environment.ProcessId}.json"),
         // Tests register hundreds of customers from one address; RateLimitTests sets real limits.

@@ -25,7 +25,8 @@ public sealed class ChangePassword : ICarterModule
             .WithDescription("204; every session but this one is revoked. 400 when current_password is wrong or new_password fails the policy.");
 
     internal static async Task<Results<NoContent, ValidationProblem>> HandleAsync(
-        Request request, HttpContext http, NpgsqlDataSource db, IPasswordHasher<PasswordOwner> hasher, TimeProvider time, CancellationToken cancellationToken)
+        Request request, HttpContext http, NpgsqlDataSource db, IPasswordHasher<PasswordOwner> hasher, SessionGate gate, TimeProvider time,
+        CancellationToken cancellationToken)
     {
         var weakPassword = PasswordPolicy.Check(request.NewPassword, http.User.FindFirst("email")?.Value);
         var validation = new Validation()
@@ -61,6 +62,7 @@ public sealed class ChangePassword : ICarterModule
         }
 
         await transaction.CommitAsync(cancellationToken);
+        gate.Forget(userId);
         return TypedResults.NoContent();
     }
 

@@ -1,4 +1,5 @@
 using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Auth;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 
@@ -6,8 +7,8 @@ namespace Holdfast.Features.Accounts;
 
 /// <summary>
 /// <c>POST /auth/logout</c>: ends the session the refresh token belongs to (its whole family).
-/// Always 204, so the endpoint reveals nothing about which tokens exist. Access tokens already
-/// issued stay valid until they expire (at most <c>Auth:AccessTokenMinutes</c>).
+/// Always 204, so the endpoint reveals nothing about which tokens exist. The session's access
+/// tokens are refused from then on (<see cref="SessionGate"/>).
 /// </summary>
 public sealed class Logout : ICarterModule
 {
@@ -21,22 +22,27 @@ public sealed class Logout : ICarterModule
             .WithSummary("Log out (revoke the session of a refresh token)")
             .WithDescription("Always 204.");
 
-    internal static async Task<NoContent> HandleAsync(Request request, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
+    internal static async Task<NoContent> HandleAsync(Request request, NpgsqlDataSource db, SessionGate gate, TimeProvider time, CancellationToken cancellationToken)
     {
         if (Sessions.HashOf(request.RefreshToken) is { } hash)
         {
             await using var command = db.CreateCommand(RevokeSql);
             command.Parameters.Add(new NpgsqlParameter<byte[]>("token_hash", hash));
             command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
-            await command.ExecuteNonQueryAsync(cancellationToken);
+            if (await command.ExecuteScalarAsync(cancellationToken) is long userId)
+            {
+                gate.Forget(userId);
+            }
         }
 
         return TypedResults.NoContent();
     }
 
+    // The account, so this node forgets the session at once (the trigger tells the others).
     private const string RevokeSql = """
         update refresh_token set revoked_at = @now
         where revoked_at is null
           and family_id = (select family_id from refresh_token where token_hash = @token_hash)
+        returning app_user_id
         """;
 }

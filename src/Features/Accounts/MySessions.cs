@@ -27,7 +27,7 @@ public sealed class MySessions : ICarterModule
         auth.MapGet("/sessions", ListAsync).WithSummary("List my sessions").WithDescription("Newest first.");
         auth.MapDelete("/sessions/{sessionId:guid}", RevokeAsync)
             .WithSummary("Revoke one of my sessions")
-            .WithDescription("204; 404 when it is not a live session of mine. Its access tokens stay valid until they expire.");
+            .WithDescription("204; 404 when it is not a live session of mine. Its access tokens are refused from then on.");
     }
 
     internal static async Task<Ok<List<Session>>> ListAsync(HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
@@ -49,13 +49,19 @@ public sealed class MySessions : ICarterModule
     }
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> RevokeAsync(
-        Guid sessionId, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
+        Guid sessionId, HttpContext http, NpgsqlDataSource db, SessionGate gate, TimeProvider time, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(RevokeSql);
         command.Parameters.Add(new NpgsqlParameter<Guid>("family_id", sessionId));
         command.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
-        return await command.ExecuteNonQueryAsync(cancellationToken) > 0 ? TypedResults.NoContent() : Problems.NotFound("Session");
+        if (await command.ExecuteNonQueryAsync(cancellationToken) == 0)
+        {
+            return Problems.NotFound("Session");
+        }
+
+        gate.Forget(http.User.UserId());
+        return TypedResults.NoContent();
     }
 
     // A session is live while its family has an unrevoked, unexpired, unspent token.

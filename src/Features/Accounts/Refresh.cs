@@ -30,7 +30,8 @@ public sealed class Refresh : ICarterModule
                              "(reuse revokes every token of that session).");
 
     internal static async Task<Results<Ok<TokenPair>, ValidationProblem, ProblemHttpResult>> HandleAsync(
-        Request request, NpgsqlDataSource db, TokenIssuer tokens, IOptions<SessionOptions> sessions, TimeProvider time, CancellationToken cancellationToken)
+        Request request, NpgsqlDataSource db, TokenIssuer tokens, IOptions<SessionOptions> sessions, SessionGate gate, TimeProvider time,
+        CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(request.RefreshToken))
         {
@@ -59,6 +60,7 @@ public sealed class Refresh : ICarterModule
             revoke.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
             await revoke.ExecuteNonQueryAsync(cancellationToken);
             await transaction.CommitAsync(cancellationToken);
+            gate.Forget(presented.AppUserId);
             return Unauthorized("This refresh token was already used, so the session has been revoked. Log in again.");
         }
 

@@ -8,8 +8,8 @@ namespace Holdfast.Features.Admin;
 
 /// <summary>
 /// <c>GET /admin/users</c> and <c>PUT /admin/users/{id}/role</c>: admins find accounts and set
-/// their role. A role change applies from the account's next access token (at most
-/// <c>Auth:AccessTokenMinutes</c> later); its sessions are revoked so it cannot refresh into the old role.
+/// their role. A role change revokes the account's sessions, and its access tokens are refused at
+/// once (<see cref="SessionGate"/>): the account signs in again and gets a token with the new role.
 /// </summary>
 public sealed class ManageUsers : ICarterModule
 {
@@ -64,7 +64,8 @@ public sealed class ManageUsers : ICarterModule
     }
 
     internal static async Task<Results<Ok<User>, ValidationProblem, ProblemHttpResult>> SetRoleAsync(
-        long userId, RoleRequest request, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
+        long userId, RoleRequest request, HttpContext http, NpgsqlDataSource db, SessionGate gate, TimeProvider time,
+        CancellationToken cancellationToken)
     {
         if (request.Role is not (Roles.Admin or Roles.Organizer or Roles.Customer))
         {
@@ -87,7 +88,10 @@ public sealed class ManageUsers : ICarterModule
             return Problems.NotFound("User");
         }
 
-        return TypedResults.Ok(new User(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetFieldValue<DateTimeOffset>(4)));
+        var user = new User(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetFieldValue<DateTimeOffset>(4));
+        await reader.CloseAsync();
+        gate.Forget(userId);
+        return TypedResults.Ok(user);
     }
 
     private const string ListSql = """

@@ -22,6 +22,14 @@ public sealed class AuthOptions
 
     /// <summary>Access-token lifetime in minutes (default 15).</summary>
     public int AccessTokenMinutes { get; set; } = 15;
+
+    /// <summary>
+    /// Longest life, in seconds, of a node's memory that a session is live and an account has a role
+    /// (default 60; 0 reads the database on every request). Entries are dropped at once when a
+    /// session is revoked or a role changes; this only bounds the damage of a notification lost
+    /// without the listening connection noticing (<see cref="SessionGate"/>).
+    /// </summary>
+    public int SessionCacheSeconds { get; set; } = 60;
 }
 
 /// <summary>
@@ -71,16 +79,43 @@ public static class AuthSetup
                 "Auth:SigningKey is the development key, which is public; set a secret key outside Development.")
             .Validate(o => string.IsNullOrEmpty(o.SigningKey) || Encoding.UTF8.GetByteCount(o.SigningKey) >= 32, "Auth:SigningKey must be at least 32 bytes.")
             .Validate(o => o.AccessTokenMinutes is >= 1 and <= 1440, "Auth:AccessTokenMinutes must be 1 to 1440.")
+            .Validate(o => o.SessionCacheSeconds is >= 0 and <= 3600, "Auth:SessionCacheSeconds must be 0 to 3600.")
             .ValidateOnStart();
         services.AddSingleton<TokenIssuer>();
+        services.AddSingleton<SessionGate>();
+        services.AddHostedService(sp => sp.GetRequiredService<SessionGate>());
         services.AddSingleton<LinkTokens>();
         services.AddSingleton<IPasswordHasher<PasswordOwner>, PasswordHasher<PasswordOwner>>();
 
         services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
         services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
-            .Configure<IOptions<AuthOptions>>((jwt, auth) =>
+            .Configure<IOptions<AuthOptions>, SessionGate>((jwt, auth, gate) =>
             {
                 jwt.MapInboundClaims = false;
+                jwt.Events = new JwtBearerEvents
+                {
+                    // A signature says who the token was issued to; the database says whether that
+                    // still holds: the session not revoked, the role unchanged (SessionGate).
+                    OnTokenValidated = async context =>
+                    {
+                        var principal = context.Principal!;
+                        if (!long.TryParse(principal.FindFirstValue(JwtRegisteredClaimNames.Sub), out var userId)
+                            || !await gate.AdmitsAsync(userId, principal.SessionId(), principal.FindFirstValue("role"), context.HttpContext.RequestAborted))
+                        {
+                            context.Fail(new SessionEndedException());
+                        }
+                    },
+                    // RFC 6750 §3: 401 with WWW-Authenticate: Bearer error="invalid_token" and a reason.
+                    OnChallenge = context =>
+                    {
+                        if (context.AuthenticateFailure is SessionEndedException ended)
+                        {
+                            context.ErrorDescription = ended.Message;
+                        }
+
+                        return Task.CompletedTask;
+                    },
+                };
                 jwt.TokenValidationParameters = new TokenValidationParameters
                 {
                     ValidIssuer = auth.Value.Issuer,
@@ -114,6 +149,13 @@ public static class AuthSetup
             ? id
             : throw new InvalidOperationException("No authenticated user.");
 }
+
+/// <summary>
+/// Why a validly signed access token was refused: its session was revoked (logout, a revoked session,
+/// refresh-token reuse, a password change, a role change) or the account's role is no longer the
+/// token's.
+/// </summary>
+public sealed class SessionEndedException() : Exception("The session has ended or the account's role has changed; sign in again.");
 
 /// <summary>The type argument of <see cref="PasswordHasher{TUser}"/>; the v3 hasher does not read it.</summary>
 public sealed class PasswordOwner;

@@ -6,7 +6,8 @@ namespace Holdfast.Infrastructure.Http;
 /// <summary>
 /// Liveness and readiness endpoints for nginx and orchestrators, on ASP.NET Core's health checks:
 /// <c>GET /health/live</c> answers 200 while the process serves HTTP (it touches nothing else);
-/// <c>GET /health/ready</c> answers 200 when the database answers, else 503. Both are plain text
+/// <c>GET /health/ready</c> answers 200 when the database answers and the node is not draining
+/// after SIGTERM (<see cref="GracefulDrain"/>), else 503. Both are plain text
 /// (<c>Healthy</c> / <c>Unhealthy</c>), anonymous and outside rate limiting.
 /// </summary>
 public static class Health
@@ -18,7 +19,9 @@ public static class Health
     {
         services.AddSingleton<DatabaseOutage>();
         services.AddExceptionHandler<DatabaseUnavailableExceptionHandler>();
-        services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: [ReadyTag], timeout: TimeSpan.FromSeconds(3));
+        services.AddHealthChecks()
+            .AddCheck<DatabaseHealthCheck>("database", tags: [ReadyTag], timeout: TimeSpan.FromSeconds(3))
+            .AddCheck<DrainingHealthCheck>("draining", tags: [ReadyTag]);
         return services;
     }
 
@@ -31,4 +34,11 @@ public static class Health
             .WithMetadata(new HttpMethodMetadata(["GET"])).DisableRateLimiting().ExcludeFromDescription();
         return app;
     }
+}
+
+/// <summary>Readiness: not ready once the node is draining, so balancers stop sending it work.</summary>
+internal sealed class DrainingHealthCheck(GracefulDrain drain) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(drain.IsDraining ? HealthCheckResult.Unhealthy("The node is draining after SIGTERM.") : HealthCheckResult.Healthy());
 }
