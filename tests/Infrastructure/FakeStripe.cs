@@ -46,7 +46,8 @@ public sealed class FakeStripe : IAsyncDisposable
 
     /// <summary>
     /// Answer the next <paramref name="count"/> requests with <paramref name="status"/>: 500
-    /// (<c>api_error</c>) or 429 (<c>rate_limit</c>, https://docs.stripe.com/rate-limits).
+    /// (<c>api_error</c>), 429 (<c>rate_limit</c>, https://docs.stripe.com/rate-limits), or any
+    /// other status with an HTML page, as a proxy in between would.
     /// </summary>
     public void FailNext(int count, int status = 500)
     {
@@ -152,9 +153,13 @@ public sealed class FakeStripe : IAsyncDisposable
         }
         else if (Interlocked.Decrement(ref failNext) >= 0)
         {
-            reply = failStatus == 429
-                ? (429, Error("invalid_request_error", "rate_limit", "Request rate limit exceeded.").ToJsonString())
-                : (failStatus, Error("api_error", null, "Something went wrong on Stripe's end.").ToJsonString());
+            reply = failStatus switch
+            {
+                429 => (429, Error("invalid_request_error", "rate_limit", "Request rate limit exceeded.").ToJsonString()),
+                500 => (500, Error("api_error", null, "Something went wrong on Stripe's end.").ToJsonString()),
+                // What a proxy between us and Stripe answers: a page, not Stripe's error object.
+                _ => (failStatus, $"<html><body><h1>{failStatus} Bad Gateway</h1></body></html>"),
+            };
         }
         else if (key is not null && replies.TryGetValue(key, out var stored))
         {
@@ -195,7 +200,7 @@ public sealed class FakeStripe : IAsyncDisposable
         }
 
         http.Response.StatusCode = reply.Status;
-        http.Response.ContentType = "application/json";
+        http.Response.ContentType = reply.Body.StartsWith('<') ? "text/html" : "application/json";
         await http.Response.WriteAsync(reply.Body);
     }
 
