@@ -45,7 +45,9 @@ public static class HoldfastApp
         // Payments:Provider picks the gateway: the built-in fake (default) or Stripe.
         services.Configure<StripeOptions>(builder.Configuration.GetSection("Payments:Stripe"));
         services.AddSingleton<FakePaymentGateway>();
-        services.AddHttpClient<StripeGateway>(client => client.Timeout = TimeSpan.FromSeconds(30));
+        // Stripe.net sends over this client, so the timeout is ours (Stripe.net's own default is 80 s).
+        services.AddHttpClient<StripeGateway>((sp, client) =>
+            client.Timeout = TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<StripeOptions>>().Value.TimeoutSeconds));
         services.AddTransient<IPaymentGateway>(sp =>
             string.Equals(sp.GetRequiredService<IConfiguration>()["Payments:Provider"], "stripe", StringComparison.OrdinalIgnoreCase)
                 ? sp.GetRequiredService<StripeGateway>()

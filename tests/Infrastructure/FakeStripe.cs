@@ -12,16 +12,31 @@ namespace Holdfast.Tests.Infrastructure;
 
 /// <summary>
 /// A local stand-in for api.stripe.com, on Kestrel at a free loopback port: PaymentIntents create,
-/// retrieve and cancel, and Refunds create, form-encoded, with Stripe's error objects, idempotency
-/// keys replayed, and failures on demand. It also builds signed webhook events.
+/// retrieve and cancel, and Refunds create, form-encoded, with Stripe's error objects and failures
+/// on demand. It also builds signed webhook events.
+/// Idempotent requests behave as https://docs.stripe.com/api/idempotent_requests says: the first
+/// result for a key (status and body) is saved and replayed for every later request with that key,
+/// marked <c>Idempotent-Replayed: true</c>; the same key with other parameters is a 400
+/// <c>idempotency_error</c>. Injected failures (<see cref="FailNext"/>, <see cref="HangNext"/>) stand
+/// for requests that never reached the endpoint, so nothing is saved for them.
 /// </summary>
 public sealed class FakeStripe : IAsyncDisposable
 {
     public const string SecretKey = "sk_test_holdfast";
+
+    /// <summary>
+    /// The API version Stripe renders events at for an endpoint set to Stripe.net 53's version
+    /// (https://docs.stripe.com/webhooks/versioning); webhook events carry it as <c>api_version</c>.
+    /// </summary>
+    public const string ApiVersion = "2026-10-28.endive";
+
     private readonly ConcurrentDictionary<string, JsonObject> intents = new();
-    private readonly ConcurrentDictionary<string, (int Status, string Body)> replies = new();
+    private readonly ConcurrentDictionary<string, (string Request, int Status, string Body)> replies = new();
+    private readonly ConcurrentDictionary<string, byte> inFlight = new();
     private WebApplication? app;
     private int failNext;
+    private int failStatus = 500;
+    private int hangNext;
 
     public sealed record Request(string Method, string Path, string? IdempotencyKey, string? Version, IReadOnlyDictionary<string, string> Form);
 
@@ -29,8 +44,19 @@ public sealed class FakeStripe : IAsyncDisposable
 
     public string BaseUrl { get; private set; } = "";
 
-    /// <summary>Answer the next <paramref name="count"/> requests with a 500.</summary>
-    public void FailNext(int count) => Interlocked.Exchange(ref failNext, count);
+    /// <summary>
+    /// Answer the next <paramref name="count"/> requests with <paramref name="status"/>: 500
+    /// (<c>api_error</c>), 429 (<c>rate_limit</c>, https://docs.stripe.com/rate-limits), or any
+    /// other status with an HTML page, as a proxy in between would.
+    /// </summary>
+    public void FailNext(int count, int status = 500)
+    {
+        failStatus = status;
+        Interlocked.Exchange(ref failNext, count);
+    }
+
+    /// <summary>Never answer the next <paramref name="count"/> requests: each waits until its client gives up.</summary>
+    public void HangNext(int count) => Interlocked.Exchange(ref hangNext, count);
 
     public async Task StartAsync()
     {
@@ -52,13 +78,16 @@ public sealed class FakeStripe : IAsyncDisposable
         BaseUrl = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single().TrimEnd('/');
     }
 
-    /// <summary>What a browser's confirmation would do: the PaymentIntent succeeds. Returns the <c>payment_intent.succeeded</c> event.</summary>
-    public string Succeed(string paymentIntentId)
+    /// <summary>
+    /// What a browser's confirmation would do: the PaymentIntent succeeds. Returns the
+    /// <c>payment_intent.succeeded</c> event, rendered at <paramref name="apiVersion"/>.
+    /// </summary>
+    public string Succeed(string paymentIntentId, string? apiVersion = ApiVersion)
     {
         var intent = intents[paymentIntentId];
         intent["status"] = "succeeded";
         intent["amount_received"] = intent["amount"]!.GetValue<long>();
-        return Event("payment_intent.succeeded", intent);
+        return Event("payment_intent.succeeded", intent, apiVersion);
     }
 
     /// <summary>What a declined card would do. Returns the <c>payment_intent.payment_failed</c> event.</summary>
@@ -70,14 +99,29 @@ public sealed class FakeStripe : IAsyncDisposable
         return Event("payment_intent.payment_failed", intent);
     }
 
-    /// <summary>A webhook event around <paramref name="data"/> with a new event id.</summary>
-    public static string Event(string type, JsonObject data) => new JsonObject
+    /// <summary>
+    /// A webhook event around <paramref name="data"/> with a new event id, shaped as
+    /// https://docs.stripe.com/api/events/object: rendered at <paramref name="apiVersion"/> (none: no
+    /// <c>api_version</c> field at all).
+    /// </summary>
+    public static string Event(string type, JsonObject data, string? apiVersion = ApiVersion)
     {
-        ["id"] = "evt_" + Guid.NewGuid().ToString("N")[..20],
-        ["object"] = "event",
-        ["type"] = type,
-        ["data"] = new JsonObject { ["object"] = JsonNode.Parse(data.ToJsonString()) },
-    }.ToJsonString();
+        var stripeEvent = new JsonObject
+        {
+            ["id"] = "evt_" + Guid.NewGuid().ToString("N")[..20],
+            ["object"] = "event",
+            ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+            ["livemode"] = false,
+            ["type"] = type,
+            ["data"] = new JsonObject { ["object"] = JsonNode.Parse(data.ToJsonString()) },
+        };
+        if (apiVersion is not null)
+        {
+            stripeEvent["api_version"] = apiVersion;
+        }
+
+        return stripeEvent.ToJsonString();
+    }
 
     /// <summary>A <c>Stripe-Signature</c> header for <paramref name="body"/> as Stripe computes it.</summary>
     public static string Sign(string body, string secret, DateTimeOffset at)
@@ -94,6 +138,14 @@ public sealed class FakeStripe : IAsyncDisposable
             : new Dictionary<string, string>();
         var key = http.Request.Headers["Idempotency-Key"].FirstOrDefault();
         Requests.Enqueue(new Request(http.Request.Method, http.Request.Path, key, http.Request.Headers["Stripe-Version"].FirstOrDefault(), form));
+        if (Interlocked.Decrement(ref hangNext) >= 0)
+        {
+            await Task.Delay(Timeout.Infinite, http.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+            return;
+        }
+
+        // What the key is bound to: the endpoint and its parameters.
+        var signature = $"{http.Request.Method} {http.Request.Path} " + string.Join("&", form.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key}={f.Value}"));
         (int Status, string Body) reply;
         if (http.Request.Headers.Authorization != $"Bearer {SecretKey}")
         {
@@ -101,24 +153,54 @@ public sealed class FakeStripe : IAsyncDisposable
         }
         else if (Interlocked.Decrement(ref failNext) >= 0)
         {
-            reply = (500, Error("api_error", null, "Something went wrong on Stripe's end.").ToJsonString());
+            reply = failStatus switch
+            {
+                429 => (429, Error("invalid_request_error", "rate_limit", "Request rate limit exceeded.").ToJsonString()),
+                500 => (500, Error("api_error", null, "Something went wrong on Stripe's end.").ToJsonString()),
+                // What a proxy between us and Stripe answers: a page, not Stripe's error object.
+                _ => (failStatus, $"<html><body><h1>{failStatus} Bad Gateway</h1></body></html>"),
+            };
         }
         else if (key is not null && replies.TryGetValue(key, out var stored))
         {
-            reply = stored;
+            if (stored.Request == signature)
+            {
+                reply = (stored.Status, stored.Body);
+                http.Response.Headers["Idempotent-Replayed"] = "true";
+            }
+            else
+            {
+                reply = (400, Error("idempotency_error", null,
+                    $"Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request.").ToJsonString());
+            }
+        }
+        else if (key is not null && !inFlight.TryAdd(key, 0))
+        {
+            reply = (409, Error("invalid_request_error", "idempotency_key_in_use",
+                "There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through).").ToJsonString());
         }
         else
         {
-            var (status, body) = respond(form);
-            reply = (status, body.ToJsonString());
-            if (key is not null)
+            try
             {
-                replies[key] = reply;
+                var (status, body) = respond(form);
+                reply = (status, body.ToJsonString());
+                if (key is not null)
+                {
+                    replies[key] = (signature, reply.Status, reply.Body);
+                }
+            }
+            finally
+            {
+                if (key is not null)
+                {
+                    inFlight.TryRemove(key, out _);
+                }
             }
         }
 
         http.Response.StatusCode = reply.Status;
-        http.Response.ContentType = "application/json";
+        http.Response.ContentType = reply.Body.StartsWith('<') ? "text/html" : "application/json";
         await http.Response.WriteAsync(reply.Body);
     }
 

@@ -1,12 +1,8 @@
-using System.Globalization;
 using System.Net;
-using System.Net.Http.Headers;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Retry;
+using Stripe;
 
 namespace Holdfast.Infrastructure.Payments;
 
@@ -25,48 +21,59 @@ public sealed class StripeOptions
     /// </summary>
     public string[] WebhookSecrets { get; set; } = [];
 
-    /// <summary>The API version every request pins (<c>Stripe-Version</c>), so Stripe never changes a response under us.</summary>
-    public string ApiVersion { get; set; } = "2024-06-20";
-
     /// <summary>Seconds a webhook's timestamp may differ from now (default 300, Stripe's recommendation).</summary>
     public int WebhookToleranceSeconds { get; set; } = 300;
+
+    /// <summary>Seconds one HTTP request to Stripe may take before it is given up and retried (default 30).</summary>
+    public int TimeoutSeconds { get; set; } = 30;
 }
 
 /// <summary>
-/// A thin typed Stripe client over <see cref="HttpClient"/> for the calls Holdfast makes
-/// (Stripe.net does not restore here; GUIDE §3): PaymentIntents create, retrieve and cancel, and
-/// Refunds create (https://docs.stripe.com/api). Bodies are form-encoded as Stripe expects; every
-/// POST carries an <c>Idempotency-Key</c> so Polly's retries (network errors, 429, 5xx, or
-/// <c>Stripe-Should-Retry: true</c>, with exponential backoff and jitter) never charge twice; every
-/// request pins <c>Stripe-Version</c>. Amounts are minor units, which is what Stripe calls the
-/// smallest currency unit (yen for JPY).
+/// The <see cref="IPaymentGateway"/> on Stripe.net (https://docs.stripe.com/api): PaymentIntents
+/// create, retrieve and cancel, and Refunds create. Stripe.net sends over the app's
+/// <see cref="HttpClient"/> (from the HTTP client factory, so the timeout is
+/// <see cref="StripeOptions.TimeoutSeconds"/>) and pins its own API version,
+/// <see cref="StripeConfiguration.ApiVersion"/> (decision 0012). Every POST carries this app's
+/// <c>Idempotency-Key</c>, so Polly's retries (network errors, timeouts, 429, 5xx, or
+/// <c>Stripe-Should-Retry: true</c>, with exponential backoff and jitter) never charge twice;
+/// Stripe.net's own retries are off, since they skip 429 and cannot be cancelled. Amounts are minor
+/// units, which is what Stripe calls the smallest currency unit (yen for JPY).
 /// </summary>
 public sealed class StripeGateway : IPaymentGateway
 {
-    private readonly HttpClient http;
-    private readonly StripeOptions options;
+    private readonly StripeClient? client;
+    private readonly ILogger<StripeGateway> logger;
 
-    // Stateless and thread-safe: one pipeline serves every client instance.
-    private static readonly ResiliencePipeline<HttpResponseMessage> Retry = new ResiliencePipelineBuilder<HttpResponseMessage>()
-        .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
+    // Stateless and thread-safe: one pipeline serves every gateway instance.
+    private static readonly ResiliencePipeline Retry = new ResiliencePipelineBuilder()
+        .AddRetry(new RetryStrategyOptions
         {
             MaxRetryAttempts = 3,
             Delay = TimeSpan.FromMilliseconds(250),
             BackoffType = DelayBackoffType.Exponential,
             UseJitter = true,
-            ShouldHandle = new PredicateBuilder<HttpResponseMessage>()
-                .Handle<HttpRequestException>()
-                .Handle<TaskCanceledException>(ex => !ex.CancellationToken.IsCancellationRequested)
-                .HandleResult(r => r.StatusCode == HttpStatusCode.TooManyRequests || (int)r.StatusCode >= 500
-                                   || (r.Headers.TryGetValues("Stripe-Should-Retry", out var v) && v.Contains("true"))),
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception switch
+            {
+                StripeException ex => IsTransient(ex),
+                HttpRequestException => true,
+                // HttpClient's timeout, not our caller giving up.
+                OperationCanceledException => !args.Context.CancellationToken.IsCancellationRequested,
+                _ => false,
+            }),
         })
         .Build();
 
-    /// <summary>Creates the client; <paramref name="http"/> comes from the HTTP client factory.</summary>
-    public StripeGateway(HttpClient http, IOptions<StripeOptions> options)
+    /// <summary>Creates the gateway; <paramref name="http"/> comes from the HTTP client factory.</summary>
+    public StripeGateway(HttpClient http, IOptions<StripeOptions> options, ILogger<StripeGateway> logger)
     {
-        this.http = http;
-        this.options = options.Value;
+        this.logger = logger;
+        var settings = options.Value;
+        if (!string.IsNullOrWhiteSpace(settings.SecretKey))
+        {
+            client = new StripeClient(settings.SecretKey,
+                httpClient: new SystemNetHttpClient(http, maxNetworkRetries: 0, enableTelemetry: false),
+                apiBase: settings.BaseUrl.TrimEnd('/'));
+        }
     }
 
     /// <inheritdoc />
@@ -75,49 +82,44 @@ public sealed class StripeGateway : IPaymentGateway
     /// <inheritdoc />
     public async Task<PaymentIntent> CreatePaymentIntentAsync(PaymentIntentRequest request, CancellationToken cancellationToken)
     {
-        var form = new List<KeyValuePair<string, string>>
+        var create = new PaymentIntentCreateOptions
         {
-            new("amount", request.AmountMinor.ToString(CultureInfo.InvariantCulture)),
-            new("currency", request.Currency.ToLowerInvariant()),
-            new("description", request.Description),
-            new("metadata[booking_id]", request.BookingId.ToString(CultureInfo.InvariantCulture)),
-            new("automatic_payment_methods[enabled]", "true"),
+            Amount = request.AmountMinor,
+            Currency = request.Currency.ToLowerInvariant(),
+            Description = request.Description,
+            Metadata = new() { ["booking_id"] = request.BookingId.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            AutomaticPaymentMethods = new() { Enabled = true },
         };
         if (request.PaymentMethod is { } method)
         {
             // Confirm on the server with a given method; no redirect-based methods, so no return_url is needed.
-            form.Add(new("payment_method", method));
-            form.Add(new("confirm", "true"));
-            form.Add(new("automatic_payment_methods[allow_redirects]", "never"));
+            create.PaymentMethod = method;
+            create.Confirm = true;
+            create.AutomaticPaymentMethods.AllowRedirects = "never";
         }
 
-        using var document = await SendAsync(HttpMethod.Post, "/v1/payment_intents", form, request.IdempotencyKey, cancellationToken, declineIsResult: true);
-        var root = document.RootElement;
-        if (root.TryGetProperty("error", out var error))
+        try
+        {
+            return ToPaymentIntent(await SendAsync(
+                (stripe, token) => stripe.V1.PaymentIntents.CreateAsync(create, new RequestOptions { IdempotencyKey = request.IdempotencyKey }, token), cancellationToken));
+        }
+        catch (PaymentProviderException ex) when (ex.InnerException is StripeException { HttpStatusCode: HttpStatusCode.PaymentRequired, StripeError.PaymentIntent: { } declined } refusal)
         {
             // A declined card: Stripe answers 402 with the PaymentIntent inside the error object.
-            var intent = error.GetProperty("payment_intent");
-            return new PaymentIntent(intent.GetProperty("id").GetString()!, intent.GetProperty("status").GetString()!,
-                intent.TryGetProperty("client_secret", out var secret) ? secret.GetString() : null, 0,
-                error.TryGetProperty("message", out var message) ? message.GetString() : "Your card was declined.");
+            return ToPaymentIntent(declined) with { AmountReceived = 0, LastError = refusal.StripeError.Message ?? "Your card was declined." };
         }
-
-        return ReadPaymentIntent(root);
     }
 
     /// <inheritdoc />
-    public async Task<PaymentIntent> RetrievePaymentIntentAsync(string id, CancellationToken cancellationToken)
-    {
-        using var document = await SendAsync(HttpMethod.Get, $"/v1/payment_intents/{Uri.EscapeDataString(id)}", null, null, cancellationToken);
-        return ReadPaymentIntent(document.RootElement);
-    }
+    public async Task<PaymentIntent> RetrievePaymentIntentAsync(string id, CancellationToken cancellationToken) =>
+        ToPaymentIntent(await SendAsync((stripe, token) => stripe.V1.PaymentIntents.GetAsync(id, cancellationToken: token), cancellationToken));
 
     /// <inheritdoc />
     public async Task CancelPaymentIntentAsync(string id, string idempotencyKey, CancellationToken cancellationToken)
     {
         try
         {
-            using var _ = await SendAsync(HttpMethod.Post, $"/v1/payment_intents/{Uri.EscapeDataString(id)}/cancel", [], idempotencyKey, cancellationToken);
+            await SendAsync((stripe, token) => stripe.V1.PaymentIntents.CancelAsync(id, null, new RequestOptions { IdempotencyKey = idempotencyKey }, token), cancellationToken);
         }
         catch (PaymentProviderException ex) when (ex.Code == "payment_intent_unexpected_state")
         {
@@ -128,133 +130,69 @@ public sealed class StripeGateway : IPaymentGateway
     /// <inheritdoc />
     public async Task<RefundResult> CreateRefundAsync(string paymentIntentId, long amountMinor, string idempotencyKey, CancellationToken cancellationToken)
     {
-        using var document = await SendAsync(HttpMethod.Post, "/v1/refunds",
-            [new("payment_intent", paymentIntentId), new("amount", amountMinor.ToString(CultureInfo.InvariantCulture))], idempotencyKey, cancellationToken);
-        return new RefundResult(document.RootElement.GetProperty("id").GetString()!, document.RootElement.GetProperty("status").GetString()!);
+        var refund = await SendAsync((stripe, token) => stripe.V1.Refunds.CreateAsync(
+            new RefundCreateOptions { PaymentIntent = paymentIntentId, Amount = amountMinor }, new RequestOptions { IdempotencyKey = idempotencyKey }, token), cancellationToken);
+        return ReadRefund(refund) ?? throw Unreadable("Refund");
     }
 
     /// <summary>
-    /// Checks a webhook's <c>Stripe-Signature</c> header against the raw body, as Stripe documents
-    /// (https://docs.stripe.com/webhooks#verify-manually): HMAC-SHA256 of <c>"{t}.{body}"</c> with the
-    /// signing secret, compared in constant time with every <c>v1</c> value, with <c>t</c> within the
-    /// tolerance of <paramref name="now"/>. Any configured secret may match (rotation).
+    /// Reads a Stripe.net PaymentIntent, as in API responses and webhook events' <c>data.object</c>
+    /// (https://docs.stripe.com/api/payment_intents/object). Null when it lacks an <c>id</c> or
+    /// <c>status</c>, or is not a PaymentIntent at all.
     /// </summary>
-    public static bool VerifySignature(string? header, string body, IReadOnlyList<string> secrets, DateTimeOffset now, int toleranceSeconds)
-    {
-        if (string.IsNullOrEmpty(header) || secrets.Count == 0)
-        {
-            return false;
-        }
-
-        long? timestamp = null;
-        var signatures = new List<byte[]>();
-        foreach (var part in header.Split(','))
-        {
-            var pair = part.Split('=', 2);
-            if (pair.Length != 2)
-            {
-                continue;
-            }
-
-            if (pair[0].Trim() == "t" && long.TryParse(pair[1], NumberStyles.None, CultureInfo.InvariantCulture, out var t))
-            {
-                timestamp = t;
-            }
-            else if (pair[0].Trim() == "v1" && pair[1].Length == 64)
-            {
-                try
-                {
-                    signatures.Add(Convert.FromHexString(pair[1]));
-                }
-                catch (FormatException)
-                {
-                    // Not hex: cannot match.
-                }
-            }
-        }
-
-        if (timestamp is null || signatures.Count == 0 || Math.Abs(now.ToUnixTimeSeconds() - timestamp.Value) > toleranceSeconds)
-        {
-            return false;
-        }
-
-        var signedPayload = Encoding.UTF8.GetBytes($"{timestamp}.{body}");
-        return secrets.Any(secret =>
-        {
-            var expected = HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), signedPayload);
-            return signatures.Any(s => CryptographicOperations.FixedTimeEquals(s, expected));
-        });
-    }
+    public static PaymentIntent? ReadPaymentIntent(IHasObject? intent) =>
+        intent is Stripe.PaymentIntent { Id: { Length: > 0 } id, Status: { Length: > 0 } status } pi
+            ? new PaymentIntent(id, status, pi.ClientSecret, pi.AmountReceived, pi.LastPaymentError?.Message)
+            : null;
 
     /// <summary>
-    /// Reads a PaymentIntent object as Stripe sends it, in API responses and in webhook events'
-    /// <c>data.object</c> (https://docs.stripe.com/api/payment_intents/object). Missing optional
-    /// fields read as null or 0; a missing <c>id</c> or <c>status</c> throws <see cref="KeyNotFoundException"/>.
+    /// Reads a Stripe.net Refund (https://docs.stripe.com/api/refunds/object). Null when it lacks an
+    /// <c>id</c> or <c>status</c>, or is not a Refund at all.
     /// </summary>
-    public static PaymentIntent ReadPaymentIntent(JsonElement intent) => new(
-        intent.GetProperty("id").GetString()!,
-        intent.GetProperty("status").GetString()!,
-        intent.TryGetProperty("client_secret", out var secret) ? secret.GetString() : null,
-        intent.TryGetProperty("amount_received", out var received) ? received.GetInt64() : 0,
-        intent.TryGetProperty("last_payment_error", out var error) && error.ValueKind == JsonValueKind.Object && error.TryGetProperty("message", out var message)
-            ? message.GetString() : null);
+    public static RefundResult? ReadRefund(IHasObject? refund) =>
+        refund is Refund { Id: { Length: > 0 } id, Status: { Length: > 0 } status } ? new RefundResult(id, status) : null;
 
-    private async Task<JsonDocument> SendAsync(
-        HttpMethod method, string path, List<KeyValuePair<string, string>>? form, string? idempotencyKey, CancellationToken cancellationToken, bool declineIsResult = false)
+    private static PaymentIntent ToPaymentIntent(Stripe.PaymentIntent intent) => ReadPaymentIntent(intent) ?? throw Unreadable("PaymentIntent");
+
+    private static PaymentProviderException Unreadable(string what) =>
+        new($"Stripe answered a {what} without an id or status.", 200, "api_error", null, transient: false);
+
+    // 429 (https://docs.stripe.com/rate-limits), 5xx, or Stripe saying a retry may help.
+    private static bool IsTransient(StripeException ex) =>
+        ex.HttpStatusCode == HttpStatusCode.TooManyRequests || (int)ex.HttpStatusCode >= 500
+        || (ex.StripeResponse?.Headers is { } headers && headers.TryGetValues("Stripe-Should-Retry", out var retry) && retry.Contains("true"));
+
+    // Runs one call with retries and turns what Stripe.net throws into PaymentProviderException. The
+    // messages are what Stripe's error object says, or a fixed sentence: never an exception's text,
+    // which names addresses (Connection refused (127.0.0.1:9)) and ends up in problem details.
+    private async Task<T> SendAsync<T>(Func<StripeClient, CancellationToken, Task<T>> call, CancellationToken cancellationToken)
     {
-        if (string.IsNullOrEmpty(options.SecretKey))
-        {
-            throw new InvalidOperationException("Payments:Stripe:SecretKey is required when Payments:Provider is stripe.");
-        }
-
-        HttpResponseMessage response;
+        var stripe = client ?? throw new InvalidOperationException("Payments:Stripe:SecretKey is required when Payments:Provider is stripe.");
         try
         {
-            response = await Retry.ExecuteAsync(async token =>
+            return await Retry.ExecuteAsync(async token => await call(stripe, token), cancellationToken);
+        }
+        catch (StripeException ex)
+        {
+            var status = (int)ex.HttpStatusCode;
+            var error = ex.StripeError;
+            if (error is null)
             {
-                using var request = new HttpRequestMessage(method, new Uri(new Uri(options.BaseUrl), path));
-                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", options.SecretKey);
-                request.Headers.Add("Stripe-Version", options.ApiVersion);
-                if (idempotencyKey is not null)
-                {
-                    request.Headers.Add("Idempotency-Key", idempotencyKey);
-                }
+                logger.LogWarning(ex, "Stripe answered {Status} without an error object.", status);
+            }
 
-                if (form is not null)
-                {
-                    request.Content = new FormUrlEncodedContent(form);
-                }
-
-                return await http.SendAsync(request, token);
-            }, cancellationToken);
+            // Stripe's error object (https://docs.stripe.com/api/errors): type, code, decline_code, message.
+            throw new PaymentProviderException(error?.Message ?? $"Stripe answered {status}.", status, error?.Type, error?.Code, IsTransient(ex), ex);
         }
         catch (HttpRequestException ex)
         {
-            throw new PaymentProviderException($"Stripe could not be reached: {ex.Message}", 0, "api_connection_error", null, transient: true, ex);
+            logger.LogWarning(ex, "Stripe could not be reached.");
+            throw new PaymentProviderException("The payment provider could not be reached.", 0, "api_connection_error", null, transient: true, ex);
         }
-
-        using (response)
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
-            var text = await response.Content.ReadAsStringAsync(cancellationToken);
-            var document = JsonDocument.Parse(string.IsNullOrEmpty(text) ? "{}" : text);
-            if (response.IsSuccessStatusCode)
-            {
-                return document;
-            }
-
-            // Stripe's error object: {"error": {"type", "code", "decline_code", "message", "param", "payment_intent"}}.
-            var error = document.RootElement.TryGetProperty("error", out var e) ? e : default;
-            string? Field(string name) => error.ValueKind == JsonValueKind.Object && error.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
-            if (declineIsResult && response.StatusCode == HttpStatusCode.PaymentRequired && error.ValueKind == JsonValueKind.Object && error.TryGetProperty("payment_intent", out _))
-            {
-                return document;
-            }
-
-            var status = (int)response.StatusCode;
-            var failure = new PaymentProviderException(Field("message") ?? $"Stripe answered {status}.", status, Field("type"), Field("code"),
-                transient: status == 429 || status >= 500);
-            document.Dispose();
-            throw failure;
+            logger.LogWarning(ex, "Stripe did not answer within the HTTP client's timeout.");
+            throw new PaymentProviderException("The payment provider did not answer in time.", 0, "api_connection_error", null, transient: true, ex);
         }
     }
 }
