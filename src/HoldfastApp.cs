@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Carter;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
@@ -53,7 +54,9 @@ public static class HoldfastApp
                 ? sp.GetRequiredService<StripeGateway>()
                 : sp.GetRequiredService<FakePaymentGateway>());
         services.AddOpenApi();
-        services.AddCarter(assembly);
+        // Only this assembly's modules: Carter's default catalog scans the entry assembly's dependency
+        // context, which under WebApplicationFactory is the test project's, not the app's.
+        services.AddCarter(new DependencyContextAssemblyCatalog([assembly]));
         foreach (var configure in assembly.GetTypes().Where(t => typeof(IConfigureServices).IsAssignableFrom(t) && t.IsClass))
         {
             ((IConfigureServices)Activator.CreateInstance(configure)!).ConfigureServices(services, builder.Configuration);

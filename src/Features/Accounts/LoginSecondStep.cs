@@ -1,4 +1,4 @@
-using Holdfast.Infrastructure;
+using Carter;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;

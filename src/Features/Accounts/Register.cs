@@ -1,7 +1,7 @@
 using System.Net.Mail;
+using Carter;
 using Dapper;
 using Holdfast.Features.Notifications;
-using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.Jobs;

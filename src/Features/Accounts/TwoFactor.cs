@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
-using Holdfast.Infrastructure;
+using Carter;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;

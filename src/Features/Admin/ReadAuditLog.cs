@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Holdfast.Infrastructure;
+using Carter;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;

@@ -1,5 +1,5 @@
+using Carter;
 using Holdfast.Features.Payments;
-using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.Jobs;

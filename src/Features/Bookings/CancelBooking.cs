@@ -1,6 +1,6 @@
+using Carter;
 using Holdfast.Features.Notifications;
 using Holdfast.Features.Payments;
-using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.Jobs;

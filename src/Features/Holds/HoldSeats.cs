@@ -1,5 +1,5 @@
 using System.Text.RegularExpressions;
-using Holdfast.Infrastructure;
+using Carter;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.SeatFeed;

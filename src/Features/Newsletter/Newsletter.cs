@@ -1,3 +1,4 @@
+using Carter;
 using Holdfast.Features.Notifications;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;

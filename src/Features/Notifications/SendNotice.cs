@@ -1,6 +1,6 @@
+using Carter;
 using Holdfast.Features.Push;
 using Holdfast.Features.Shows;
-using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;

@@ -1,3 +1,4 @@
+using Carter;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;

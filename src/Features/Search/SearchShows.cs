@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Holdfast.Infrastructure;
+using Carter;
 using Holdfast.Infrastructure.Caching;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;

@@ -1,5 +1,6 @@
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
+using Carter;
 using Holdfast.Features.Shows;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Caching;

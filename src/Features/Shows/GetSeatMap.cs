@@ -1,4 +1,4 @@
-using Holdfast.Infrastructure;
+using Carter;
 using Holdfast.Infrastructure.Caching;
 using Holdfast.Infrastructure.Http;
 using Npgsql;

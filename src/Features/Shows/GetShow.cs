@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Holdfast.Infrastructure;
+using Carter;
 using Holdfast.Infrastructure.Caching;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;

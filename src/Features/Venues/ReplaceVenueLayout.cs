@@ -1,4 +1,4 @@
-using Holdfast.Infrastructure;
+using Carter;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
