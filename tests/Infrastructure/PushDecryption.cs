@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
-using Holdfast.Infrastructure.WebPush;
 using Microsoft.AspNetCore.WebUtilities;
 
 namespace Holdfast.Tests.Infrastructure;
@@ -19,9 +18,10 @@ public static class PushDecryption
         var idLength = body[20];
         var senderPublic = body[21..(21 + idLength)];
         var ciphertext = body[(21 + idLength)..];
-        using var sender = P256.ImportPublic(senderPublic);
+        Assert.True(ciphertext.Length <= recordSize, $"one record (RFC 8291 §4): {ciphertext.Length} octets of ciphertext in records of {recordSize}");
+        using var sender = ImportPublic(senderPublic);
         var shared = subscriber.DeriveRawSecretAgreement(sender.PublicKey);
-        var info = Encoding.ASCII.GetBytes("WebPush: info\0").Concat(P256.Export(subscriber)).Concat(senderPublic).ToArray();
+        var info = Encoding.ASCII.GetBytes("WebPush: info\0").Concat(Export(subscriber)).Concat(senderPublic).ToArray();
         var ikm = HKDF.DeriveKey(HashAlgorithmName.SHA256, shared, 32, authSecret, info);
         var prk = HKDF.Extract(HashAlgorithmName.SHA256, ikm, salt);
         var cek = HKDF.Expand(HashAlgorithmName.SHA256, prk, 16, Encoding.ASCII.GetBytes("Content-Encoding: aes128gcm\0"));
@@ -55,4 +55,20 @@ public static class PushDecryption
         var header = JsonNode.Parse(WebEncoders.Base64UrlDecode(segments[0]))!;
         return valid && header["alg"]!.GetValue<string>() == "ES256" ? JsonNode.Parse(WebEncoders.Base64UrlDecode(segments[1]))!.AsObject() : null;
     }
+
+    /// <summary>The uncompressed point <c>0x04 ‖ X ‖ Y</c> (65 octets) of <paramref name="key"/>, as a browser's <c>p256dh</c>.</summary>
+    public static byte[] Export(ECAlgorithm key)
+    {
+        var q = key.ExportParameters(false).Q;
+        return [0x04, .. q.X!, .. q.Y!];
+    }
+
+    /// <summary>An ECDH key from a raw private scalar and its uncompressed public point.</summary>
+    public static ECDiffieHellman ImportEcdh(byte[] privateScalar, byte[] point) =>
+        ECDiffieHellman.Create(new ECParameters { Curve = ECCurve.NamedCurves.nistP256, D = privateScalar, Q = Point(point) });
+
+    private static ECDiffieHellman ImportPublic(byte[] point) =>
+        ECDiffieHellman.Create(new ECParameters { Curve = ECCurve.NamedCurves.nistP256, Q = Point(point) });
+
+    private static ECPoint Point(byte[] point) => new() { X = point[1..33], Y = point[33..65] };
 }

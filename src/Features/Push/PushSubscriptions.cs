@@ -93,7 +93,9 @@ public sealed class PushSubscriptions : ICarterModule
 
 /// <summary>
 /// The <c>push.send</c> job: payload <c>{push_subscription_id, title, body, url, ttl_seconds, urgency}</c>.
-/// One job per subscription, so a slow or dead browser never holds up the others.
+/// One job per subscription, so a slow or dead browser never holds up the others. A 404 or 410
+/// deletes the subscription; 429, 5xx and network failures retry; another 4xx, or a message longer
+/// than <see cref="WebPushSender.MaxPayloadLength"/>, discards the job.
 /// </summary>
 public sealed class SendPush(NpgsqlDataSource db, WebPushSender sender) : IJobHandler
 {
@@ -166,6 +168,7 @@ public sealed class PushServices : IConfigureServices
     {
         services.Configure<WebPushOptions>(configuration.GetSection("WebPush"));
         services.AddSingleton<VapidKeys>();
-        services.AddHttpClient<WebPushSender>(client => client.Timeout = TimeSpan.FromSeconds(15));
+        services.AddHttpClient(WebPushSender.HttpClientName);
+        services.AddSingleton<WebPushSender>();
     }
 }

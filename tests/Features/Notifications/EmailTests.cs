@@ -1,7 +1,9 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Net.Sockets;
 using Holdfast.Features.Notifications;
 using Holdfast.Tests.Infrastructure;
+using MimeKit;
 
 namespace Holdfast.Tests.Features.Notifications;
 
@@ -43,8 +45,9 @@ public sealed class EmailTests(SmtpFixture fixture) : IClassFixture<SmtpFixture>
         var registered = await client.PostAsJsonAsync("/auth/register", new { email, password = "a long enough password", display_name = "Ada" }).ExpectAsync(HttpStatusCode.Created);
         client.DefaultRequestHeaders.Authorization = new("Bearer", registered["access_token"]!.GetValue<string>());
 
-        var welcome = SmtpServer.Decode(await fixture.Smtp.WaitForAsync(email, "Welcome to Holdfast"));
-        Assert.Contains("Hello Ada", welcome, StringComparison.Ordinal);
+        var welcome = await fixture.Smtp.WaitForAsync(email, "Welcome to Holdfast");
+        Assert.Equal("Welcome to Holdfast", welcome.Subject);
+        Assert.Contains("Hello Ada", welcome.TextBody, StringComparison.Ordinal);
 
         await TestCatalogue.AirportAsync(App.DataSource, "HNL", "Honolulu", "United States", "Pacific/Honolulu");
         await TestCatalogue.AirportAsync(App.DataSource, "LAX", "Los Angeles", "United States", "America/Los_Angeles");
@@ -54,13 +57,62 @@ public sealed class EmailTests(SmtpFixture fixture) : IClassFixture<SmtpFixture>
         var hold = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "2A", "2B" } }).ExpectAsync(HttpStatusCode.Created);
         var booking = await client.PostAsync($"/holds/{hold["hold_id"]}/booking", null).ExpectAsync(HttpStatusCode.Created);
 
-        var raw = await fixture.Smtp.WaitForAsync(email, $"Booking {booking["booking_id"]} confirmed");
-        var confirmed = SmtpServer.Decode(raw);
-        Assert.Contains("multipart/alternative", raw, StringComparison.OrdinalIgnoreCase);
-        Assert.Contains("text/html", raw, StringComparison.OrdinalIgnoreCase);
-        Assert.Contains("21:55 (Pacific/Honolulu, UTC-10:00)", confirmed, StringComparison.Ordinal);
-        Assert.Contains("Seats: 2A, 2B", confirmed, StringComparison.Ordinal);
-        Assert.Contains("Total: 40.00 USD", confirmed, StringComparison.Ordinal);
+        var confirmed = await fixture.Smtp.WaitForAsync(email, $"Booking {booking["booking_id"]} confirmed");
+        var alternative = Assert.IsType<MultipartAlternative>(confirmed.Body);
+        Assert.Equal(["text/plain", "text/html"], alternative.Select(part => part.ContentType.MimeType));
+        foreach (var body in new[] { confirmed.TextBody, confirmed.HtmlBody })
+        {
+            Assert.Contains("21:55 (Pacific/Honolulu, UTC-10:00)", body, StringComparison.Ordinal);
+            Assert.Contains("2A, 2B", body, StringComparison.Ordinal);
+            Assert.Contains("40.00 USD", body, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("Seats: 2A, 2B", confirmed.TextBody, StringComparison.Ordinal);
+        Assert.Contains("Total: 40.00 USD", confirmed.TextBody, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_smtp_5xx_refusal_discards_the_email_job_at_once()
+    {
+        var (state, attempt, error) = await WelcomeJobAfterFailureAsync($"refuse-{Guid.NewGuid():N}@example.com");
+
+        Assert.Equal(("discarded", 1), (state, attempt));
+        Assert.Contains("550", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_smtp_4xx_refusal_leaves_the_email_job_to_be_retried()
+    {
+        var (state, attempt, error) = await WelcomeJobAfterFailureAsync($"defer-{Guid.NewGuid():N}@example.com");
+
+        Assert.Equal("retryable", state);
+        Assert.True(attempt < 10, "retried, not discarded");
+        Assert.Contains("451", error, StringComparison.Ordinal);
+    }
+
+    // Registers (which enqueues the welcome email) and waits for the job's first attempt to fail.
+    private async Task<(string State, int Attempt, string Error)> WelcomeJobAfterFailureAsync(string email)
+    {
+        using var client = App.CreateClient();
+        var registered = await client.PostAsJsonAsync("/auth/register", new { email, password = "a long enough password" }).ExpectAsync(HttpStatusCode.Created);
+        var sql = $"select state, attempt, coalesce(errors -> -1 ->> 'error', '') from job where kind = 'email.send' and unique_key = 'welcome:{registered["user_id"]}'";
+        async Task<(string, int, string)> Read()
+        {
+            await using var command = App.DataSource.CreateCommand(sql);
+            await using var reader = await command.ExecuteReaderAsync();
+            await reader.ReadAsync();
+            return (reader.GetString(0), reader.GetInt32(1), reader.GetString(2));
+        }
+
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        var job = await Read();
+        while (job.Item1 is "available" or "running" && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(25);
+            job = await Read();
+        }
+
+        return job;
     }
 
     [Fact]
@@ -106,5 +158,93 @@ public sealed class EmailRetryTests(DeadSmtpFixture fixture) : IClassFixture<Dea
         }
 
         await Eventually.EqualAsync("retryable", State);
+    }
+}
+
+/// <summary>The app pointed at an SMTP server that takes the connection and never says a word, with a 2 s timeout.</summary>
+public sealed class HungSmtpFixture : AppFixture
+{
+    private readonly TcpListener listener = new(IPAddress.Loopback, 0);
+    private readonly List<Socket> accepted = [];
+    private Task? accepting;
+
+    public const int TimeoutSeconds = 2;
+
+    protected override IDictionary<string, string?> Settings => new Dictionary<string, string?>
+    {
+        ["Email:Mode"] = "smtp",
+        ["Email:Host"] = "127.0.0.1",
+        ["Email:Port"] = ((IPEndPoint)listener.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Email:StartTls"] = "false",
+        ["Email:TimeoutSeconds"] = TimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    public override async ValueTask InitializeAsync()
+    {
+        listener.Start();
+        accepting = Task.Run(async () =>
+        {
+            try
+            {
+                while (true)
+                {
+                    var socket = await listener.AcceptSocketAsync();
+                    lock (accepted)
+                    {
+                        accepted.Add(socket); // held open, never written to
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                // Stopped.
+            }
+        });
+        await base.InitializeAsync();
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        listener.Stop();
+        await accepting!;
+        foreach (var socket in accepted)
+        {
+            socket.Dispose();
+        }
+    }
+}
+
+public sealed class HungSmtpTests(HungSmtpFixture fixture) : IClassFixture<HungSmtpFixture>
+{
+    // Issue 11 item 4: System.Net.Mail waited 100 s for a greeting that never came, holding the job
+    // and its whole batch; now the attempt fails within Email:TimeoutSeconds and is retried.
+    [Fact]
+    public async Task A_hung_SMTP_server_fails_the_email_attempt_within_the_timeout_and_the_job_retries()
+    {
+        using var client = fixture.App.CreateClient();
+        var email = $"hung{Guid.NewGuid():N}@example.com";
+        var registered = await client.PostAsJsonAsync("/auth/register", new { email, password = "a long enough password" }).ExpectAsync(HttpStatusCode.Created);
+
+        async Task<string> FirstError()
+        {
+            await using var command = fixture.App.DataSource.CreateCommand(
+                $"select coalesce(errors -> 0 ->> 'error', '') from job where kind = 'email.send' and unique_key = 'welcome:{registered["user_id"]}'");
+            return (string)(await command.ExecuteScalarAsync())!;
+        }
+
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var deadline = TimeSpan.FromSeconds(HungSmtpFixture.TimeoutSeconds + 8);
+        var error = await FirstError();
+        while (error.Length == 0 && started.Elapsed < deadline)
+        {
+            await Task.Delay(25);
+            error = await FirstError();
+        }
+
+        Assert.Contains($"did not finish within {HungSmtpFixture.TimeoutSeconds} s", error, StringComparison.Ordinal);
+        await using var state = fixture.App.DataSource.CreateCommand(
+            $"select state from job where kind = 'email.send' and unique_key = 'welcome:{registered["user_id"]}'");
+        Assert.NotEqual("discarded", (string)(await state.ExecuteScalarAsync())!);
     }
 }

@@ -1,16 +1,10 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
-using Holdfast.Infrastructure.WebPush;
+using Holdfast.Features.Push;
 using Holdfast.Tests.Infrastructure;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.WebUtilities;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Holdfast.Tests.Features.Push;
 
@@ -18,19 +12,16 @@ public sealed class WebPushTests(AppFixture fixture) : IClassFixture<AppFixture>
 {
     private TestApp App => fixture.App;
 
-    private sealed record Received(string Path, string Authorization, string Ttl, string Urgency, string ContentEncoding, byte[] Body);
-
     [Fact]
     public async Task A_reminder_reaches_the_browser_through_its_push_service_and_a_gone_subscription_is_dropped()
     {
-        var received = new ConcurrentQueue<Received>();
-        await using var pushService = await StartPushServiceAsync(received);
-        // After start, the address holds the port Kestrel picked.
-        var origin = pushService.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single().TrimEnd('/');
+        await using var pushService = new PushService();
+        await pushService.InitializeAsync();
+        var origin = pushService.Origin;
         var (customer, userId) = await App.CustomerAsync();
         using var browser = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
         var auth = RandomNumberGenerator.GetBytes(16);
-        var keys = new { p256dh = WebEncoders.Base64UrlEncode(P256.Export(browser)), auth = WebEncoders.Base64UrlEncode(auth) };
+        var keys = new { p256dh = WebEncoders.Base64UrlEncode(PushDecryption.Export(browser)), auth = WebEncoders.Base64UrlEncode(auth) };
         await customer.PostAsJsonAsync("/push/subscriptions", new { endpoint = $"{origin}/push/browser-1", keys }).ExpectAsync(HttpStatusCode.Created);
         await customer.PostAsJsonAsync("/push/subscriptions", new { endpoint = $"{origin}/gone/old-browser", keys }).ExpectAsync(HttpStatusCode.Created);
 
@@ -38,7 +29,7 @@ public sealed class WebPushTests(AppFixture fixture) : IClassFixture<AppFixture>
         var hold = await customer.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "3C" } }).ExpectAsync(HttpStatusCode.Created);
         await customer.PostAsync($"/holds/{hold["hold_id"]}/booking", null).ExpectAsync(HttpStatusCode.Created);
 
-        var push = await WaitAsync(received, r => r.Path.StartsWith("/push/", StringComparison.Ordinal));
+        var push = await pushService.WaitForAsync("/push/");
         var claims = PushDecryption.VerifyVapid(push.Authorization);
         Assert.NotNull(claims);
         Assert.Equal(origin, claims!["aud"]!.GetValue<string>());
@@ -55,6 +46,33 @@ public sealed class WebPushTests(AppFixture fixture) : IClassFixture<AppFixture>
     }
 
     [Fact]
+    public async Task A_push_job_whose_message_is_too_long_for_one_record_is_discarded_unsent()
+    {
+        await using var pushService = new PushService();
+        await pushService.InitializeAsync();
+        var (customer, userId) = await App.CustomerAsync();
+        using var browser = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
+        var keys = new { p256dh = WebEncoders.Base64UrlEncode(PushDecryption.Export(browser)), auth = WebEncoders.Base64UrlEncode(RandomNumberGenerator.GetBytes(16)) };
+        await customer.PostAsJsonAsync("/push/subscriptions", new { endpoint = $"{pushService.Origin}/push/long", keys }).ExpectAsync(HttpStatusCode.Created);
+
+        await using (var enqueue = App.DataSource.CreateCommand(SendPush.EnqueueForUserSql))
+        {
+            enqueue.Parameters.AddWithValue("user_id", userId);
+            enqueue.Parameters.AddWithValue("title", "Notice");
+            enqueue.Parameters.AddWithValue("body", new string('x', 4000));
+            enqueue.Parameters.AddWithValue("url", "/bookings");
+            enqueue.Parameters.AddWithValue("now", DateTimeOffset.UtcNow);
+            Assert.Equal(1, await enqueue.ExecuteNonQueryAsync());
+        }
+
+        var job = $"from job where kind = 'push.send' and (payload ->> 'push_subscription_id')::bigint in (select push_subscription_id from push_subscription where app_user_id = {userId})";
+        await Eventually.EqualAsync("discarded", () => App.DataSource.ScalarAsync<string>($"select state {job}"), TimeSpan.FromSeconds(15));
+        var error = await App.DataSource.ScalarAsync<string>($"select errors -> -1 ->> 'error' {job}");
+        Assert.Contains("at most 3993", error, StringComparison.Ordinal);
+        Assert.Empty(pushService.Received);
+    }
+
+    [Fact]
     public async Task Subscriptions_are_validated_and_the_public_key_is_published()
     {
         using var anonymous = App.CreateClient();
@@ -67,40 +85,5 @@ public sealed class WebPushTests(AppFixture fixture) : IClassFixture<AppFixture>
         Assert.True(problem["errors"]!.AsObject().ContainsKey("keys.p256dh"));
         Assert.True(problem["errors"]!.AsObject().ContainsKey("keys.auth"));
         await customer.DeleteAsync("/push/subscriptions?endpoint=https%3A%2F%2Fpush.example%2Fx").ExpectAsync(HttpStatusCode.NoContent);
-    }
-
-    private static async Task<Received> WaitAsync(ConcurrentQueue<Received> received, Func<Received, bool> match)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (true)
-        {
-            if (received.FirstOrDefault(match) is { } found)
-            {
-                return found;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, "No push arrived at the push service.");
-            await Task.Delay(50);
-        }
-    }
-
-    private static async Task<WebApplication> StartPushServiceAsync(ConcurrentQueue<Received> received)
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        var service = builder.Build();
-        service.Urls.Add("http://127.0.0.1:0");
-        async Task Record(HttpContext http, int status)
-        {
-            using var body = new MemoryStream();
-            await http.Request.Body.CopyToAsync(body);
-            received.Enqueue(new Received(http.Request.Path, http.Request.Headers.Authorization.ToString(), http.Request.Headers["TTL"].ToString(),
-                http.Request.Headers["Urgency"].ToString(), http.Request.Headers.ContentEncoding.ToString(), body.ToArray()));
-            http.Response.StatusCode = status;
-        }
-
-        service.MapPost("/push/{id}", (HttpContext http) => Record(http, StatusCodes.Status201Created));
-        service.MapPost("/gone/{id}", (HttpContext http) => Record(http, StatusCodes.Status410Gone));
-        await service.StartAsync();
-        return service;
     }
 }
