@@ -65,8 +65,8 @@ public sealed class JobWorkerFaultTests
         var release = new TaskCompletionSource();
         var handler = new Handler("test.long", (_, ct) => release.Task.WaitAsync(ct));
         var warnings = new WarningCounter("Job heartbeat failed");
-        // Lease 3 s, beats every second. The first node reaches the database through the proxy.
-        var first = Worker(throughProxy, [handler], leaseSeconds: 3, warnings);
+        // Lease 6 s, beats every 2 s (room for a loaded machine). The first node reaches the database through the proxy.
+        var first = Worker(throughProxy, [handler], leaseSeconds: 6, warnings);
         var jobId = await direct.ScalarAsync<long>("insert into job (kind, run_at) values ('test.long', now() - interval '1 second') returning job_id");
         await first.StartAsync(CancellationToken.None);
         await Eventually.EqualAsync("running", () => direct.ScalarAsync<string>($"select state from job where job_id = {jobId}"));
@@ -79,9 +79,9 @@ public sealed class JobWorkerFaultTests
 
         // A second node rescues lapsed leases every second: had the heartbeat died, the job would be
         // taken from under the first run once its lease lapsed.
-        var second = Worker(direct, [handler], leaseSeconds: 3);
+        var second = Worker(direct, [handler], leaseSeconds: 6);
         await second.StartAsync(CancellationToken.None);
-        await Eventually.EqualAsync(true, () => direct.ScalarAsync<bool>($"select lease_expires_at > '{afterBlip.AddSeconds(4):O}'::timestamptz from job where job_id = {jobId}"), TimeSpan.FromSeconds(15));
+        await Eventually.EqualAsync(true, () => direct.ScalarAsync<bool>($"select lease_expires_at > '{afterBlip.AddSeconds(5):O}'::timestamptz from job where job_id = {jobId}"), TimeSpan.FromSeconds(20));
 
         release.SetResult();
         await Eventually.EqualAsync("completed", () => direct.ScalarAsync<string>($"select state from job where job_id = {jobId}"));
