@@ -73,7 +73,7 @@ public sealed class JobWorkerFaultTests
 
         // A database blip for this node: one beat fails.
         proxy.Cut();
-        await Eventually.EqualAsync(true, () => Task.FromResult(warnings.Count > 0));
+        await Eventually.EqualAsync(true, () => Task.FromResult(warnings.Count > 0), TimeSpan.FromSeconds(30));
         proxy.Restore();
         var afterBlip = await direct.ScalarAsync<DateTime>("select now()");
 

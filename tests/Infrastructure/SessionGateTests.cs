@@ -99,7 +99,9 @@ public sealed class SessionGateTests(AppFixture fixture) : IClassFixture<AppFixt
     [Fact]
     public async Task A_live_session_is_read_from_the_database_once_and_then_from_memory()
     {
+        // Another test of this class kills the listener; wait until it is back, not only first up.
         await Gate.Listening.WaitAsync(TimeSpan.FromSeconds(30));
+        await Eventually.EqualAsync(true, () => Task.FromResult(Gate.IsListening), TimeSpan.FromSeconds(30));
         var (client, _) = await LoginAsync(App, await RegisterAsync(App), Password);
         var before = Gate.Stats;
 

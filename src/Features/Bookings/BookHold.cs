@@ -82,7 +82,7 @@ public sealed class BookHold : ICarterModule
                 bookingId = (long)(await create.ExecuteScalarAsync(cancellationToken))!;
             }
 
-            (attemptId, key) = await Checkout.CreateAttemptAsync(connection, bookingId, gateway.Provider, hold.TotalMinor, hold.Currency, now, cancellationToken);
+            (attemptId, key) = await Checkout.CreateAttemptAsync(connection, bookingId, gateway.Provider, hold.TotalMinor, hold.Currency, request?.PaymentMethod, now, cancellationToken);
             await outbox.EnqueueAsync(connection, new JobRequest(PaymentDeadline.JobKind, new { booking_id = bookingId }, deadline, "default",
                 Priority: 1, UniqueKey: $"deadline:{bookingId}"), cancellationToken);
             await transaction.CommitAsync(cancellationToken);

@@ -12,9 +12,14 @@ namespace Holdfast.Features.Payments;
 /// </summary>
 internal static class Checkout
 {
-    /// <summary>Inserts an attempt for <paramref name="bookingId"/>; returns its id and idempotency key.</summary>
+    /// <summary>
+    /// Inserts an attempt for <paramref name="bookingId"/> with everything its PaymentIntent will be
+    /// created with (amount in minor units, ISO 4217 currency, payment method, idempotency key),
+    /// committed before the provider is called, so a crash after the provider's answer leaves an
+    /// attempt that <see cref="RecoverAsync"/> can find the PaymentIntent of. Returns its id and key.
+    /// </summary>
     public static async Task<(long AttemptId, string Key)> CreateAttemptAsync(
-        NpgsqlConnection connection, long bookingId, string provider, long amount, string currency, DateTimeOffset now, CancellationToken cancellationToken)
+        NpgsqlConnection connection, long bookingId, string provider, long amount, string currency, string? paymentMethod, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var key = $"booking-{bookingId}-{Guid.NewGuid():N}";
         await using var command = new NpgsqlCommand(CreateAttemptSql, connection);
@@ -23,6 +28,7 @@ internal static class Checkout
         command.Parameters.Add(new NpgsqlParameter<string>("key", key));
         command.Parameters.Add(new NpgsqlParameter<long>("amount", amount));
         command.Parameters.Add(new NpgsqlParameter<string>("currency", currency));
+        command.Parameters.Add(new NpgsqlParameter<string?>("payment_method", paymentMethod));
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
         return ((long)(await command.ExecuteScalarAsync(cancellationToken))!, key);
     }
@@ -39,8 +45,7 @@ internal static class Checkout
         PaymentIntent intent;
         try
         {
-            intent = await gateway.CreatePaymentIntentAsync(
-                new PaymentIntentRequest(amount, currency, key, $"Holdfast booking {bookingId}", bookingId, paymentMethod), cancellationToken);
+            intent = await gateway.CreatePaymentIntentAsync(Request(bookingId, key, amount, currency, paymentMethod), cancellationToken);
         }
         catch (PaymentProviderException ex)
         {
@@ -69,6 +74,61 @@ internal static class Checkout
         return null;
     }
 
+    // One definition of what an attempt's PaymentIntent is created with: the checkout and the replay
+    // that recovers it must send the same parameters, or Stripe refuses the reused key.
+    private static PaymentIntentRequest Request(long bookingId, string key, long amount, string currency, string? paymentMethod) =>
+        new(amount, currency, key, $"Holdfast booking {bookingId}", bookingId, paymentMethod);
+
+    /// <summary>
+    /// Finds the PaymentIntents of <paramref name="bookingId"/>'s attempts whose id was never recorded
+    /// (the node died between the provider's answer and the record, or the call timed out) by replaying
+    /// each create with its stored idempotency key and parameters: the provider answers with the
+    /// PaymentIntent it made the first time (Stripe: https://docs.stripe.com/api/idempotent_requests),
+    /// or makes it now if the first call never arrived. Records each id and returns them.
+    /// </summary>
+    /// <exception cref="PaymentProviderException">
+    /// The provider could not be asked about an attempt that was never answered (status
+    /// <c>created</c>); the caller retries rather than settle without knowing.
+    /// </exception>
+    public static async Task<IReadOnlyList<string>> RecoverAsync(
+        NpgsqlDataSource db, IPaymentGateway gateway, long bookingId, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
+    {
+        var unrecorded = new List<(long AttemptId, string Key, long Amount, string Currency, string? Method, string Status)>();
+        await using (var read = db.CreateCommand(UnrecordedSql))
+        {
+            read.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
+            await using var reader = await read.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                unrecorded.Add((reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetString(5)));
+            }
+        }
+
+        var found = new List<string>();
+        foreach (var attempt in unrecorded)
+        {
+            PaymentIntent intent;
+            try
+            {
+                intent = await gateway.CreatePaymentIntentAsync(Request(bookingId, attempt.Key, attempt.Amount, attempt.Currency, attempt.Method), cancellationToken);
+            }
+            catch (PaymentProviderException ex) when (!ex.Transient || attempt.Status != "created")
+            {
+                // The provider refuses this create for good, or it failed when first sent and was
+                // recorded as such: there is no payment behind it.
+                logger.LogWarning("Attempt {AttemptId} of booking {BookingId} has no PaymentIntent: {Error}", attempt.AttemptId, bookingId, ex.Message);
+                continue;
+            }
+
+            logger.LogWarning("Recovered PaymentIntent {PaymentIntent} ({Status}) of attempt {AttemptId}, booking {BookingId}, whose id was never recorded",
+                intent.Id, intent.Status, attempt.AttemptId, bookingId);
+            await RecordAsync(db, attempt.AttemptId, intent.Id, intent.ClientSecret, intent.Status, intent.LastError, time, cancellationToken);
+            found.Add(intent.Id);
+        }
+
+        return found;
+    }
+
     private static async Task RecordAsync(
         NpgsqlDataSource db, long attemptId, string? providerId, string? secret, string status, string? error, TimeProvider time, CancellationToken cancellationToken)
     {
@@ -90,8 +150,18 @@ internal static class Checkout
     }
 
     private const string CreateAttemptSql = """
-        insert into payment_attempt (booking_id, provider, idempotency_key, amount_minor, currency, created_at, updated_at)
-        values (@booking_id, @provider, @key, @amount, @currency, @now, @now)
+        insert into payment_attempt (booking_id, provider, idempotency_key, amount_minor, currency, payment_method, created_at, updated_at)
+        values (@booking_id, @provider, @key, @amount, @currency, @payment_method, @now, @now)
         returning payment_attempt_id
+        """;
+
+    // Attempts whose PaymentIntent id never reached the database: never answered ('created'), failed
+    // when sent ('failed': a timeout may still have made one), or cancelled by an expiry that did
+    // not know of them (before migration 0023's fix).
+    private const string UnrecordedSql = """
+        select payment_attempt_id, idempotency_key, amount_minor, currency, payment_method, status
+        from payment_attempt
+        where booking_id = @booking_id and provider_payment_id is null and status in ('created', 'failed', 'canceled')
+        order by payment_attempt_id
         """;
 }

@@ -80,7 +80,7 @@ public sealed class ProcessRefund(NpgsqlDataSource db, IPaymentGateway gateway, 
 /// little longer if one is still processing, and otherwise cancels them, expires the booking and
 /// releases its seats (announced on the seat feed).
 /// </summary>
-public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway, PaymentProcessing payments, SeatFeedAnnouncer announcer, TimeProvider time) : IJobHandler
+public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway, PaymentProcessing payments, SeatFeedAnnouncer announcer, TimeProvider time, ILogger<PaymentDeadline> logger) : IJobHandler
 {
     /// <summary>The job kind.</summary>
     public const string JobKind = "payments.deadline";
@@ -128,6 +128,9 @@ public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway
             throw new InvalidOperationException($"Booking {bookingId} is payable until {deadline:O}; retrying.");
         }
 
+        // An attempt whose PaymentIntent id was never recorded may still have taken the money: find
+        // it before deciding the booking was not paid (a failure to ask retries this job).
+        intents = [.. intents, .. await Checkout.RecoverAsync(db, gateway, bookingId, time, logger, cancellationToken)];
         foreach (var id in intents)
         {
             var intent = await gateway.RetrievePaymentIntentAsync(id, cancellationToken);
@@ -179,7 +182,7 @@ public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway
 /// well past their deadline (their deadline job was lost or kept failing) and asks the provider
 /// about payments still open on bookings that expired in the last day, since webhooks get lost.
 /// </summary>
-public sealed class ReconcilePayments(NpgsqlDataSource db, IPaymentGateway gateway, PaymentDeadline deadline, PaymentProcessing payments, TimeProvider time) : IJobHandler
+public sealed class ReconcilePayments(NpgsqlDataSource db, IPaymentGateway gateway, PaymentDeadline deadline, PaymentProcessing payments, TimeProvider time, ILogger<ReconcilePayments> logger) : IJobHandler
 {
     /// <summary>The job kind.</summary>
     public const string JobKind = "payments.reconcile";
@@ -194,6 +197,20 @@ public sealed class ReconcilePayments(NpgsqlDataSource db, IPaymentGateway gatew
         foreach (var bookingId in await IdsAsync(StaleSql, now, cancellationToken))
         {
             await deadline.SettleAsync(bookingId, cancellationToken);
+        }
+
+        // Bookings that expired with an attempt whose PaymentIntent id was never recorded: find the
+        // PaymentIntent; the loop below then confirms, re-takes or refunds a paid one.
+        foreach (var bookingId in await IdsAsync(UnrecordedSql, now, cancellationToken))
+        {
+            try
+            {
+                await Checkout.RecoverAsync(db, gateway, bookingId, time, logger, cancellationToken);
+            }
+            catch (PaymentProviderException ex)
+            {
+                logger.LogWarning(ex, "Could not ask the provider about booking {BookingId}; trying at the next reconciliation", bookingId);
+            }
         }
 
         await using var open = db.CreateCommand(OpenAttemptsSql);
@@ -241,8 +258,16 @@ public sealed class ReconcilePayments(NpgsqlDataSource db, IPaymentGateway gatew
         select a.provider_payment_id
         from payment_attempt a join booking b on b.booking_id = a.booking_id
         where b.status = 'expired' and b.cancelled_at > @now - interval '1 day'
-          and a.provider_payment_id is not null and a.status in ('processing', 'requires_action', 'requires_confirmation', 'canceled')
+          and a.provider_payment_id is not null and a.status in ('processing', 'requires_action', 'requires_confirmation', 'canceled', 'created', 'failed')
         order by a.payment_attempt_id desc limit 200
+        """;
+
+    private const string UnrecordedSql = """
+        select distinct b.booking_id
+        from payment_attempt a join booking b on b.booking_id = a.booking_id
+        where b.status = 'expired' and b.cancelled_at > @now - interval '1 day'
+          and a.provider_payment_id is null and a.status in ('created', 'failed', 'canceled')
+        limit 200
         """;
 }
 

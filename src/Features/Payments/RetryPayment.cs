@@ -60,7 +60,7 @@ public sealed class RetryPayment : ICarterModule
                     new Dictionary<string, object?> { ["booking_status"] = status });
             }
 
-            (attemptId, key) = await Checkout.CreateAttemptAsync(connection, bookingId, gateway.Provider, amount, currency, now, cancellationToken);
+            (attemptId, key) = await Checkout.CreateAttemptAsync(connection, bookingId, gateway.Provider, amount, currency, request?.PaymentMethod, now, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
         }
 

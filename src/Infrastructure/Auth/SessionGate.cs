@@ -47,6 +47,9 @@ public sealed class SessionGate(NpgsqlDataSource dataSource, TimeProvider time, 
     /// <summary>Completes once the first LISTEN is in place (before it, every check reads the database).</summary>
     public Task Listening => listening.Task;
 
+    /// <summary>True while the listening connection is up (the cache is used only then).</summary>
+    public bool IsListening => listeningNow;
+
     /// <summary>Checks answered from memory and from the database since start.</summary>
     public (long Hits, long Misses) Stats => (Interlocked.Read(ref hits), Interlocked.Read(ref misses));
 

@@ -448,8 +448,10 @@ public sealed class JobWorker(
                     command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("lease_until", time.GetUtcNow().AddSeconds(settings.LeaseSeconds)));
                     await command.ExecuteNonQueryAsync(stoppingToken);
                 }
-                catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException or IOException)
+                catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
                 {
+                    // Whatever failed (a broken socket surfaces as more than one exception type),
+                    // the next beat is tried: only shutdown ends the heartbeat.
                     logger.LogWarning(ex, "Job heartbeat failed; trying again at the next beat");
                 }
             }
