@@ -31,6 +31,8 @@ export ConnectionStrings__Holdfast="$CONNECTION"
 # Emails become .eml files here; the VAPID key pair for web push is generated here once.
 export Email__PickupDirectory="$PWD/.data/mail"
 export WebPush__KeyFile="$PWD/.data/vapid-keys.json"
+# One node and no balancer: nobody to drain to, so Ctrl-C stops at once (deploy/run-nodes.sh drains).
+export Server__DrainSeconds="${Server__DrainSeconds:-0}"
 $APP migrate
 $APP seed --days "${HOLDFAST_SEED_DAYS:-30}"
 echo "Holdfast on $URL (demo page: $URL/, API: $URL/openapi/v1.json). Ctrl-C stops it."
