@@ -226,7 +226,8 @@ internal static class Faults
         await db.DisposeAsync();
         db = NpgsqlDataSource.Create(Get("--connection"));
 
-        // Drain: pending bookings settled by their deadline job, due jobs run (email aside: SMTP hangs).
+        // Drain: pending bookings settled by their deadline job, due hold and payment jobs run (emails
+        // never drain while SMTP hangs; other due jobs are listed).
         async Task<long> ScalarAsync(string sql, params (string Name, object Value)[] parameters)
         {
             await using var command = db.CreateCommand(sql);
@@ -244,7 +245,7 @@ internal static class Faults
         while (drain.Elapsed < drainLimit)
         {
             pending = await ScalarAsync("select count(*) from booking where status = 'pending_payment'");
-            dueJobs = await ScalarAsync("select count(*) from job where kind <> 'email.send' and (state = 'running' or (state in ('available', 'retryable') and run_at <= now()))");
+            dueJobs = await ScalarAsync("select count(*) from job where (kind like 'hold%' or kind like 'payment%') and (state = 'running' or (state in ('available', 'retryable') and run_at <= now()))");
             var liveExpired = await ScalarAsync("select count(*) from hold where status = 'active' and expires_at < now() - interval '1 second'");
             if (pending == 0 && dueJobs == 0 && liveExpired == 0)
             {
@@ -254,7 +255,18 @@ internal static class Faults
             await Task.Delay(1000);
         }
 
-        Console.WriteLine($"  drained after {drain.Elapsed.TotalSeconds:0} s (pending bookings {pending}, due non-email jobs {dueJobs})");
+        var left = new List<string>();
+        await using (var command = db.CreateCommand("select kind || ' ' || state || ' (attempt ' || attempt || ')' from job where kind <> 'email.send' and (state = 'running' or (state in ('available', 'retryable') and run_at <= now()))"))
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                left.Add(reader.GetString(0));
+            }
+        }
+
+        Console.WriteLine($"  due jobs left: {string.Join(", ", left)}");
+        Console.WriteLine($"  drained after {drain.Elapsed.TotalSeconds:0} s (pending bookings {pending}, due hold and payment jobs {dueJobs})");
 
         // Figures.
         var rows = new List<Row>();
@@ -323,34 +335,44 @@ internal static class Faults
             return [.. values.Order()];
         }
 
-        // Recovery: from the fault until the first successful hold after the node's last failed call.
-        double Recovery(int node, double fault)
+        // Recovery: from the fault until the first successful hold after the node's last failed call,
+        // looking no further than the next fault.
+        List<Call> Window(int node, double fault, double until) => [.. calls.Where(c => c.Node == node && c.Start >= fault && c.End <= until)];
+        double Recovery(int node, double fault, double until)
         {
-            var window = calls.Where(c => c.Node == node && c.Start >= fault - 1 && c.End <= fault + 90).ToList();
+            var window = Window(node, fault, until);
             var lastFailure = window.Where(c => c.Status is 0 or >= 500).Select(c => c.End).DefaultIfEmpty(fault).Max();
             var back = window.Where(c => c.Op == "hold" && c.Status == 201 && c.End >= lastFailure).Select(c => c.End).DefaultIfEmpty(double.NaN).Min();
             return Math.Max(0, back - fault);
         }
 
-        var recoverA = Enumerable.Range(0, nodes.Length).Select(n => Recovery(n, faultA)).Max();
-        var recoverB = Recovery(1, faultB);
-        var recoverBSurvivor = Recovery(0, faultB);
+        string Failures(double fault, double until) => string.Join("; ", Enumerable.Range(0, nodes.Length).Select(n =>
+            $"node {n + 1}: {Window(n, fault, until).Count(c => c.Status == 503)}× 503, {Window(n, fault, until).Count(c => c.Status == 0)}× no answer"));
+
+        var recoverA = Enumerable.Range(0, nodes.Length).Select(n => Recovery(n, faultA, faultB)).Max();
+        var recoverB = Recovery(1, faultB, loadEnd);
+        var recoverBSurvivor = Recovery(0, faultB, loadEnd);
         var lateA = await LatenessAsync(faultAWall, faultAWall.AddSeconds(recoverA + 5));
         var lateB = await LatenessAsync(faultBWall, faultBWall.AddSeconds(recoverB + 5));
-        var lateAll = await LatenessAsync(faultAWall.AddSeconds(-faultA + loadStart.TotalSeconds), DateTime.UtcNow);
+        var runStartWall = faultAWall.AddSeconds(-faultA + loadStart.TotalSeconds);
+        var lateAll = await LatenessAsync(runStartWall, DateTime.UtcNow);
+        var lateCalm = (await LatenessAsync(runStartWall, faultAWall))
+            .Concat(await LatenessAsync(faultAWall.AddSeconds(recoverA + 5), faultBWall))
+            .Concat(await LatenessAsync(faultBWall.AddSeconds(recoverB + 5), DateTime.UtcNow)).Order().ToArray();
         Add("hold expiry lateness p99, PostgreSQL crash", P(lateA, 99), "s", "≤ 2", P(lateA, 99) <= 2, false,
             $"{lateA.Length} holds due from the crash to 5 s after recovery; ended_at − expires_at (still-active late holds: now − expires_at)");
         Add("hold expiry lateness p99, node SIGKILL", P(lateB, 99), "s", "≤ 2", P(lateB, 99) <= 2, false,
             $"{lateB.Length} holds due from the kill to 5 s after node 2 answered holds again; max {(lateB.Length > 0 ? lateB[^1] : double.NaN):0.0} s");
-        Add("hold expiry lateness p99, whole run (SMTP hung)", P(lateAll, 99), "s", "≤ 2", P(lateAll, 99) <= 2, false,
-            $"{lateAll.Length} holds of 5 s due during the run; the SMTP server never answers for the whole run");
+        Add("hold expiry lateness p99, SMTP hung (outside A and B)", P(lateCalm, 99), "s", "≤ 2", P(lateCalm, 99) <= 2, false,
+            $"{lateCalm.Length} holds due outside the two windows above; the SMTP server never answers for the whole run");
+        Add("hold expiry lateness p99, whole run", P(lateAll, 99), "s", "", null, false, $"{lateAll.Length} holds of 5 s due during the run, faults included");
 
         var statuses = calls.GroupBy(c => c.Status).OrderBy(g => g.Key).Select(g => $"{(g.Key == 0 ? "no answer" : g.Key.ToString(CultureInfo.InvariantCulture))}: {g.Count()}");
         var bad5xx = calls.Count(c => c.Status >= 500 && c.Status != 503);
         Add("5xx other than 503", bad5xx, "", "0", bad5xx == 0, true, $"{calls.Count} calls; {string.Join(", ", statuses)}");
-        Add("seconds to recover, PostgreSQL crash", recoverA, "s", "", null, false, "from pg_ctl -m immediate restart to the first 201 hold after the last failure, slower of the two nodes");
+        Add("seconds to recover, PostgreSQL crash", recoverA, "s", "", null, false, $"from pg_ctl -m immediate restart to the first 201 hold after the last failure, slower of the two nodes; {Failures(faultA, faultB)}");
         Add("seconds to recover, node SIGKILL", recoverB, "s", "", null, false,
-            $"from SIGKILL to the first 201 hold on the restarted node (1 s down, then start-up); the surviving node: {recoverBSurvivor:0.0} s");
+            $"from SIGKILL to the first 201 hold on the restarted node (1 s down, then start-up); the surviving node: {recoverBSurvivor:0.0} s; {Failures(faultB, loadEnd)}");
         Add("bookings still pending payment", pending, "", "", null, false, $"after the drain ({drain.Elapsed.TotalSeconds:0} s, payment deadline 1 min)");
 
         // Report.
