@@ -314,7 +314,7 @@ internal static class Faults
             "idempotency_key rows never answered whose lease lapsed");
         var rescued = await ScalarAsync("select count(*) from job where errors::text like '%lease lapsed%'");
         Add("jobs run twice while running", double.NaN, "", "0", null, false,
-            $"not measured: handlers leave no per-run trace; {rescued} jobs were rescued after their lease lapsed (the killed node's), each rescued only after its lease ran out");
+            $"not measured: handlers leave no per-run trace; {rescued} jobs were rescued after their lease lapsed (leased by the killed node, or whose completion the crash lost); overlap of two runs is not recorded");
         Add("jobs rescued (lease lapsed)", rescued, "", "", null, false, "jobs whose errors say 'lease lapsed'");
 
         async Task<double[]> LatenessAsync(DateTime from, DateTime to)
