@@ -11,10 +11,16 @@ using Npgsql;
 
 // The load generator: a separate process driving a running Holdfast over loopback HTTP (and its
 // database through pgbench and SQL checks). Every loop is bounded in time and count.
-// Usage: Holdfast.Bench --base-url URL --connection CS --app-pid PID --pgbench PATH --out FILE [--quick]
+// Usage: Holdfast.Bench faults ... (see Faults.cs) or Holdfast.Bench --base-url URL --connection CS --app-pid PID --pgbench PATH --out FILE [--quick]
+if (args.Length > 0 && args[0] == "faults")
+{
+    return await Faults.RunAsync(args);
+}
+
 var arguments = Args.Parse(args);
 var bench = new Bench(arguments);
 await bench.RunAsync();
+return 0;
 
 internal sealed record Args(Uri BaseUrl, string Connection, int AppPid, string PgBench, string Out, bool Quick, string? Only, string? Merge, string Label)
 {
