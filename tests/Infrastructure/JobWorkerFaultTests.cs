@@ -109,4 +109,23 @@ public sealed class JobWorkerFaultTests
         Assert.Equal("running", await db.ScalarAsync<string>($"select state from job where job_id = {hungId}"));
         await worker.StopAsync(CancellationToken.None);
     }
+
+    [Fact]
+    public async Task Jobs_hung_in_one_queue_do_not_take_the_slots_of_another()
+    {
+        await using var db = NpgsqlDataSource.Create(await PostgresServer.Instance.CreateDatabaseAsync());
+        var hung = new Handler("test.email", (_, ct) => Task.Delay(Timeout.Infinite, ct));
+        var expiry = new Handler("test.expire", (_, _) => Task.CompletedTask);
+        var worker = Worker(db, [hung, expiry], leaseSeconds: 30, batchSize: 2);
+        // Every slot of the default queue holds a send to an SMTP server that never answers.
+        await db.ScalarAsync<long>("with j as (insert into job (kind, queue, run_at) select 'test.email', 'default', now() - interval '1 second' from generate_series(1, 4) returning 1) select count(*) from j");
+        await worker.StartAsync(CancellationToken.None);
+        await Eventually.EqualAsync(2L, () => db.ScalarAsync<long>("select count(*) from job where kind = 'test.email' and state = 'running'"));
+
+        await db.ScalarAsync<long>("with j as (insert into job (kind, queue, run_at) select 'test.expire', 'holds', now() from generate_series(1, 5) returning 1) select count(*) from j");
+        await Eventually.EqualAsync(5L, () => db.ScalarAsync<long>("select count(*) from job where kind = 'test.expire' and state = 'completed'"), TimeSpan.FromSeconds(5));
+
+        Assert.Equal(2L, await db.ScalarAsync<long>("select count(*) from job where kind = 'test.email' and state = 'running'"));
+        await worker.StopAsync(CancellationToken.None);
+    }
 }

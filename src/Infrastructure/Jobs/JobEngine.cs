@@ -48,7 +48,7 @@ public sealed class JobOptions
     /// <summary>Longest wait between claim attempts when idle, in milliseconds (default 250).</summary>
     public int PollIntervalMilliseconds { get; set; } = 250;
 
-    /// <summary>Most jobs run concurrently by this node (default 16); a free slot is claimed again at once.</summary>
+    /// <summary>Most jobs run concurrently by this node per queue (default 16); a free slot is claimed again at once.</summary>
     public int BatchSize { get; set; } = 16;
 
     /// <summary>Lease length in seconds; heartbeats renew it at a third of that (default 60).</summary>
@@ -104,7 +104,9 @@ public sealed class JobWorker(
     // Jobs this worker holds a lease on: running, or succeeded and waiting for their completion to
     // be written. The heartbeat renews exactly these.
     private readonly ConcurrentDictionary<long, byte> inFlight = new();
-    private readonly ConcurrentDictionary<long, Task> running = new();
+    // Running jobs per queue: each queue has its own BatchSize slots, so a queue whose jobs hang
+    // (emails to an SMTP server that never answers) cannot take the slots of another (hold expiry).
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<long, Task>> running = new(StringComparer.Ordinal);
     private readonly Channel<long> completions = Channel.CreateUnbounded<long>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim wake = new(0, 1);
     private readonly string workerId = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
@@ -151,27 +153,34 @@ public sealed class JobWorker(
                         nextRescue = time.GetUtcNow().AddSeconds(settings.RescueIntervalSeconds);
                     }
 
-                    // Claim only as many as there are free slots, and claim again as soon as one
-                    // frees: a job that hangs (an SMTP server that never answers) holds its own slot
-                    // and nothing else, so hold expiry never waits behind email.
-                    var free = settings.BatchSize - running.Count;
-                    if (free <= 0)
+                    // Claim, per queue, only as many as there are free slots, and claim again as soon
+                    // as one frees: a job that hangs (an SMTP server that never answers) holds its
+                    // own slot and nothing else, and the holds queue has slots of its own, so hold
+                    // expiry never waits behind email.
+                    var claimedAll = false;
+                    foreach (var queue in settings.Queues)
                     {
-                        await WaitForWorkAsync(settings, stoppingToken);
-                        continue;
+                        var slots = running.GetOrAdd(queue, _ => new ConcurrentDictionary<long, Task>());
+                        var free = settings.BatchSize - slots.Count;
+                        if (free <= 0)
+                        {
+                            continue;
+                        }
+
+                        var jobs = await ClaimAsync(settings, queue, free, stoppingToken);
+                        foreach (var job in jobs)
+                        {
+                            // The job is entered in its slots before it may start, so its own removal
+                            // when it ends can never come first and leave a finished job holding a slot.
+                            var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                            slots[job.JobId] = RunAsync(job, slots, entered.Task, graceful.Token);
+                            entered.SetResult();
+                        }
+
+                        claimedAll |= jobs.Count == free;
                     }
 
-                    var jobs = await ClaimAsync(settings, free, stoppingToken);
-                    foreach (var job in jobs)
-                    {
-                        // The job is entered in `running` before it may start, so its own removal
-                        // when it ends can never come first and leave a finished job holding a slot.
-                        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                        running[job.JobId] = RunAsync(job, entered.Task, graceful.Token);
-                        entered.SetResult();
-                    }
-
-                    if (jobs.Count < free)
+                    if (!claimedAll)
                     {
                         await WaitForWorkAsync(settings, stoppingToken);
                     }
@@ -189,7 +198,7 @@ public sealed class JobWorker(
         }
         finally
         {
-            await Task.WhenAll(running.Values);
+            await Task.WhenAll(running.Values.SelectMany(slots => slots.Values));
             completions.Writer.TryComplete();
             await completer;
             await heartbeat;
@@ -250,11 +259,11 @@ public sealed class JobWorker(
         }
     }
 
-    private async Task<List<JobContext>> ClaimAsync(JobOptions settings, int limit, CancellationToken cancellationToken)
+    private async Task<List<JobContext>> ClaimAsync(JobOptions settings, string queue, int limit, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         await using var command = dataSource.CreateCommand(ClaimSql);
-        command.Parameters.Add(new NpgsqlParameter<string[]>("queues", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = settings.Queues });
+        command.Parameters.Add(new NpgsqlParameter<string>("queue", queue));
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
         command.Parameters.Add(new NpgsqlParameter<int>("limit", limit));
         command.Parameters.Add(new NpgsqlParameter<string>("worker", workerId));
@@ -275,7 +284,7 @@ public sealed class JobWorker(
         return jobs;
     }
 
-    private async Task RunAsync(JobContext job, Task entered, CancellationToken cancellationToken)
+    private async Task RunAsync(JobContext job, ConcurrentDictionary<long, Task> slots, Task entered, CancellationToken cancellationToken)
     {
         await entered; // completes asynchronously: the claim loop goes on while this job runs
         var ok = false;
@@ -301,7 +310,7 @@ public sealed class JobWorker(
                 inFlight.TryRemove(job.JobId, out _);
             }
 
-            running.TryRemove(job.JobId, out _);
+            slots.TryRemove(job.JobId, out _);
             Wake(); // a slot is free
         }
     }
@@ -479,7 +488,7 @@ public sealed class JobWorker(
           select job_id
           from job
           where state in ('available', 'retryable')
-            and queue = any(@queues)
+            and queue = @queue
             and run_at <= @now
           order by priority, run_at, job_id
           limit @limit
