@@ -31,6 +31,7 @@ public static class HoldfastApp
         services.AddHoldfastServer(builder.Configuration);
         services.AddHoldfastProblemDetails();
         services.AddHoldfastHealth();
+        services.AddHoldfastTelemetry(builder.Configuration);
         services.AddHoldfastDatabase(builder.Configuration);
         services.AddHoldfastAuth();
         services.AddHoldfastRateLimiting();

@@ -35,7 +35,7 @@ public sealed class JobEngineTests
             LeaseSeconds = leaseSeconds,
             RescueIntervalSeconds = 1,
             ShutdownGraceSeconds = graceSeconds,
-        }), time, NullLogger<JobWorker>.Instance);
+        }), time, TestMetrics.Create(), NullLogger<JobWorker>.Instance);
 
     private static Task<T> Scalar<T>(NpgsqlDataSource db, string sql) => db.ScalarAsync<T>(sql);
 

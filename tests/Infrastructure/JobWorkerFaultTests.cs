@@ -51,7 +51,7 @@ public sealed class JobWorkerFaultTests
             LeaseSeconds = leaseSeconds,
             RescueIntervalSeconds = 1,
             ShutdownGraceSeconds = 5,
-        }), TimeProvider.System, logger ?? NullLogger<JobWorker>.Instance);
+        }), TimeProvider.System, TestMetrics.Create(), logger ?? NullLogger<JobWorker>.Instance);
 
     [Fact]
     public async Task A_failed_heartbeat_does_not_end_the_heartbeat_so_a_long_job_is_not_rescued_and_run_twice()

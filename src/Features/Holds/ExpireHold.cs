@@ -1,3 +1,4 @@
+using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Jobs;
 using Holdfast.Infrastructure.SeatFeed;
 using Npgsql;
@@ -9,7 +10,7 @@ namespace Holdfast.Features.Holds;
 /// <c>run_at = expires_at</c>: releases the seats of a hold nobody booked, and announces it on the
 /// seat feed. Idempotent: a hold that was released or booked meanwhile is left alone.
 /// </summary>
-public sealed class ExpireHold(NpgsqlDataSource db, SeatFeedAnnouncer announcer, TimeProvider time) : IJobHandler
+public sealed class ExpireHold(NpgsqlDataSource db, SeatFeedAnnouncer announcer, TimeProvider time, HoldfastMetrics metrics) : IJobHandler
 {
     /// <summary>The job kind.</summary>
     public const string JobKind = "hold.expire";
@@ -23,9 +24,10 @@ public sealed class ExpireHold(NpgsqlDataSource db, SeatFeedAnnouncer announcer,
         var holdId = job.Payload.GetProperty("hold_id").GetInt64();
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         var now = time.GetUtcNow();
-        if (await ReleaseHold.EndHoldAsync(connection, holdId, ownerId: null, "expired", now, cancellationToken) is { } showId)
+        if (await ReleaseHold.EndHoldReturningExpiryAsync(connection, holdId, ownerId: null, "expired", now, cancellationToken) is (var showId, var dueAt))
         {
             announcer.Changed(showId);
+            metrics.HoldExpired(dueAt, now);
             return;
         }
 

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Carter;
+using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.SeatFeed;
@@ -60,6 +61,7 @@ public sealed partial class HoldSeats : ICarterModule
         SeatFeedAnnouncer announcer,
         IOptions<HoldOptions> options,
         TimeProvider time,
+        HoldfastMetrics metrics,
         CancellationToken cancellationToken)
     {
         var settings = options.Value;
@@ -78,6 +80,7 @@ public sealed partial class HoldSeats : ICarterModule
         {
             // Answered from committed state in one round trip, with no lock taken: in a rush most
             // requests for a seat arrive after someone else has it, and they should cost little.
+            metrics.HoldConflict();
             return SeatsGone(taken);
         }
 
@@ -111,15 +114,18 @@ public sealed partial class HoldSeats : ICarterModule
         if (seats.Count < requested)
         {
             await transaction.RollbackAsync(cancellationToken);
-            return request.Seats is { } wanted
+            var problem = request.Seats is { } wanted
                 ? await NamedSeatsProblemAsync(connection, showId, show.VenueId, wanted, seats, cancellationToken)
                 : await BestSeatsProblemAsync(connection, showId, request.Category!, requested, cancellationToken);
+            metrics.HoldConflictIf(problem.StatusCode);
+            return problem;
         }
 
         var expiresAt = now.AddSeconds(settings.DurationSeconds);
         var holdId = await InsertHoldAsync(connection, showId, userId, show.Currency, seats, now, expiresAt, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         announcer.Changed(showId);
+        metrics.HoldTaken();
 
         var ordered = seats.OrderBy(s => s.SeatId).ToList();
         return TypedResults.Created($"/holds/{holdId}",

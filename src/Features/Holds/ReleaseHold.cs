@@ -91,12 +91,17 @@ public sealed class ReleaseHold : ICarterModule
     /// <returns>The hold's show when this call ended the hold (announce it with <see cref="SeatFeedAnnouncer.Changed"/>
     /// once the transaction commits); null when it was not active (or not yet due, or not the owner's).</returns>
     internal static async Task<long?> EndHoldAsync(
+        NpgsqlConnection connection, long holdId, long? ownerId, string endStatus, DateTimeOffset now, CancellationToken cancellationToken) =>
+        (await EndHoldReturningExpiryAsync(connection, holdId, ownerId, endStatus, now, cancellationToken))?.ShowId;
+
+    /// <summary>As <see cref="EndHoldAsync"/>, also giving the ended hold's <c>expires_at</c>.</summary>
+    internal static async Task<(long ShowId, DateTimeOffset ExpiresAt)?> EndHoldReturningExpiryAsync(
         NpgsqlConnection connection, long holdId, long? ownerId, string endStatus, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(EndHoldSql, connection);
         AddEndHoldParameters(command.Parameters, holdId, ownerId, endStatus, now);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken) ? reader.GetInt64(1) : null;
+        return await reader.ReadAsync(cancellationToken) ? (reader.GetInt64(1), reader.GetFieldValue<DateTimeOffset>(3)) : null;
     }
 
     private static void AddEndHoldParameters(NpgsqlParameterCollection parameters, long holdId, long? ownerId, string endStatus, DateTimeOffset now)
@@ -120,7 +125,7 @@ public sealed class ReleaseHold : ICarterModule
             and (@end_status <> 'expired' or expires_at <= @now)
             and (@end_status <> 'released'
                  or not exists (select 1 from booking b where b.hold_id = hold.hold_id and b.status = 'pending_payment'))
-          returning hold_id, show_id
+          returning hold_id, show_id, expires_at
         ), freed as (
           update show_seat ss
           set state = 'available', hold_id = null
@@ -138,7 +143,8 @@ public sealed class ReleaseHold : ICarterModule
         )
         select ended.hold_id, ended.show_id,
                seat_feed_append(ended.show_id, @end_status, 'available',
-                                (select array_agg(seat_id order by seat_id) from freed), @now)
+                                (select array_agg(seat_id order by seat_id) from freed), @now),
+               ended.expires_at
         from ended
         """;
 

@@ -98,6 +98,7 @@ public sealed class JobWorker(
     IEnumerable<IJobHandler> handlers,
     IOptions<JobOptions> options,
     TimeProvider time,
+    HoldfastMetrics metrics,
     ILogger<JobWorker> logger) : BackgroundService
 {
     private readonly Dictionary<string, IJobHandler> handlersByKind = handlers.ToDictionary(h => h.Kind, StringComparer.Ordinal);
@@ -327,6 +328,7 @@ public sealed class JobWorker(
             }
 
             await handler.HandleAsync(job, cancellationToken);
+            metrics.JobFinished(job.Kind, "completed");
             return true;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -410,7 +412,10 @@ public sealed class JobWorker(
         {
             TypedValue = JsonSerializer.Serialize(new { at = now, attempt = job.Attempt, error }),
         });
-        await command.ExecuteNonQueryAsync(CancellationToken.None);
+        if (await command.ExecuteNonQueryAsync(CancellationToken.None) > 0)
+        {
+            metrics.JobFinished(job.Kind, discard || job.Attempt >= job.MaxAttempts ? "discarded" : "retried");
+        }
     }
 
     private async Task HandBackAsync(JobContext job)

@@ -93,6 +93,9 @@ public sealed class SeatFeedHub(NpgsqlDataSource dataSource, Caching.ReadCache c
     /// <summary>Completes once the first LISTEN is in place (tests wait on it before racing writes).</summary>
     public Task Listening => listening.Task;
 
+    /// <summary>SSE subscribers on this node now, over all shows.</summary>
+    public int SubscriberCount => shows.Values.Sum(s => s.Members.Length);
+
     /// <summary>Subscribes to <paramref name="showId"/>'s changes from now on.</summary>
     public SeatFeedSubscription Subscribe(long showId)
     {
