@@ -73,6 +73,7 @@ public sealed class JobWorkerFaultTests
 
         // A database blip for this node: one beat fails.
         proxy.Cut();
+        throughProxy.Clear(); // no idle connection survives: the next beat must connect, and is refused at once
         await Eventually.EqualAsync(true, () => Task.FromResult(warnings.Count > 0), TimeSpan.FromSeconds(30));
         proxy.Restore();
         var afterBlip = await direct.ScalarAsync<DateTime>("select now()");

@@ -7,20 +7,25 @@ namespace Holdfast.Tests.Infrastructure;
 /// <summary>
 /// A loopback TCP proxy in front of PostgreSQL (or any server) that a test can cut and restore, to
 /// stage a database outage for one node without touching the server other tests share. While cut,
-/// open connections are reset and new ones refused.
+/// open connections are reset and new ones are accepted and reset at once. The port stays bound
+/// throughout: released, another test's "free port" could take it and forward to a live server.
 /// </summary>
 public sealed class TcpProxy : IAsyncDisposable
 {
     private readonly IPEndPoint target;
     private readonly ConcurrentDictionary<Socket, byte> open = new();
     private readonly CancellationTokenSource stop = new();
-    private TcpListener? listener;
-    private Task accepting = Task.CompletedTask;
+    private readonly TcpListener listener;
+    private readonly Task accepting;
+    private volatile bool cut;
 
     private TcpProxy(IPEndPoint target, int port)
     {
         this.target = target;
         Port = port;
+        listener = new TcpListener(IPAddress.Loopback, port);
+        listener.Start();
+        accepting = AcceptAsync();
     }
 
     /// <summary>The loopback port clients connect to.</summary>
@@ -30,9 +35,7 @@ public sealed class TcpProxy : IAsyncDisposable
     public static TcpProxy Start(string host, int port)
     {
         var address = host is "localhost" ? IPAddress.Loopback : IPAddress.Parse(host);
-        var proxy = new TcpProxy(new IPEndPoint(address, port), PostgresServer.FreePort());
-        proxy.Restore();
-        return proxy;
+        return new TcpProxy(new IPEndPoint(address, port), PostgresServer.FreePort());
     }
 
     /// <summary>A copy of <paramref name="connectionString"/> that goes through a new proxy.</summary>
@@ -45,44 +48,38 @@ public sealed class TcpProxy : IAsyncDisposable
         return (proxy, builder.ConnectionString);
     }
 
-    /// <summary>Resets every open connection and refuses new ones until <see cref="Restore"/>.</summary>
+    /// <summary>Resets every open connection, and each new one, until <see cref="Restore"/>.</summary>
     public void Cut()
     {
-        listener?.Stop();
-        listener = null;
+        cut = true;
         foreach (var socket in open.Keys)
         {
             Close(socket);
         }
     }
 
-    /// <summary>Accepts connections again.</summary>
-    public void Restore()
-    {
-        if (listener is not null)
-        {
-            return;
-        }
+    /// <summary>Forwards connections again.</summary>
+    public void Restore() => cut = false;
 
-        var current = new TcpListener(IPAddress.Loopback, Port);
-        current.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-        current.Start();
-        listener = current;
-        accepting = AcceptAsync(current);
-    }
-
-    private async Task AcceptAsync(TcpListener current)
+    private async Task AcceptAsync()
     {
         while (!stop.IsCancellationRequested)
         {
             Socket client;
             try
             {
-                client = await current.AcceptSocketAsync(stop.Token);
+                client = await listener.AcceptSocketAsync(stop.Token);
             }
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
             {
                 return;
+            }
+
+            if (cut)
+            {
+                open[client] = 0;
+                Close(client);
+                continue;
             }
 
             _ = PipeAsync(client);
@@ -148,6 +145,7 @@ public sealed class TcpProxy : IAsyncDisposable
     {
         Cut();
         await stop.CancelAsync();
+        listener.Stop();
         await accepting;
         stop.Dispose();
     }
