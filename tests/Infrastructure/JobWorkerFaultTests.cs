@@ -7,7 +7,12 @@ using Npgsql;
 
 namespace Holdfast.Tests.Infrastructure;
 
-/// <summary>The job worker under faults: a database blip under a running job, and a job that hangs.</summary>
+/// <summary>
+/// The job worker under faults: a database blip under a running job, and a job that hangs. Run
+/// alone, after the parallel tests: their timing (a 2 s heartbeat against a 6 s lease) is the thing
+/// under test, and a machine saturated by the rest of the suite starved it.
+/// </summary>
+[Collection(nameof(RunAlone))]
 public sealed class JobWorkerFaultTests
 {
     private sealed class Handler(string kind, Func<JobContext, CancellationToken, Task> body) : IJobHandler
@@ -130,3 +135,7 @@ public sealed class JobWorkerFaultTests
         await worker.StopAsync(CancellationToken.None);
     }
 }
+
+/// <summary>Test classes whose subject is timing: xunit runs this collection alone, after the others.</summary>
+[CollectionDefinition(nameof(RunAlone), DisableParallelization = true)]
+public sealed class RunAlone;
