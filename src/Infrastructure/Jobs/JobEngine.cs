@@ -456,11 +456,15 @@ public sealed class JobWorker(
 
                 try
                 {
+                    // A beat never outlasts its interval: one that hangs (a half-open connection)
+                    // would otherwise hold back every later beat while the leases lapse.
+                    using var beat = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                    beat.CancelAfter(TimeSpan.FromSeconds(Math.Max(1, settings.LeaseSeconds / 3)));
                     await using var command = dataSource.CreateCommand(HeartbeatSql);
                     command.Parameters.Add(new NpgsqlParameter<long[]>("job_ids", ids));
                     command.Parameters.Add(new NpgsqlParameter<string>("worker", workerId));
                     command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("lease_until", time.GetUtcNow().AddSeconds(settings.LeaseSeconds)));
-                    await command.ExecuteNonQueryAsync(stoppingToken);
+                    await command.ExecuteNonQueryAsync(beat.Token);
                 }
                 catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
                 {
