@@ -8,7 +8,7 @@ using Npgsql;
 namespace Holdfast.Tests.Infrastructure;
 
 /// <summary>
-/// The job worker under faults: a database blip under a running job, and a job that hangs. Run
+/// The job worker under faults: jobs that hang. Run
 /// alone, after the parallel tests: their timing (a 2 s heartbeat against a 6 s lease) is the thing
 /// under test, and a machine saturated by the rest of the suite starved it.
 /// </summary>
@@ -25,29 +25,6 @@ public sealed class JobWorkerFaultTests
         {
             Runs.AddOrUpdate(job.JobId, 1, (_, n) => n + 1);
             return body(job, cancellationToken);
-        }
-    }
-
-    /// <summary>Counts the worker's warnings that start with a given text.</summary>
-    private sealed class WarningCounter(string prefix) : ILogger<JobWorker>
-    {
-        private int count;
-
-        public int Count => Volatile.Read(ref count);
-
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public ConcurrentQueue<string> All { get; } = new();
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            All.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} {formatter(state, exception)} {exception?.GetType().Name} {exception?.Message}");
-            if (formatter(state, exception).StartsWith(prefix, StringComparison.Ordinal))
-            {
-                Interlocked.Increment(ref count);
-            }
         }
     }
 
