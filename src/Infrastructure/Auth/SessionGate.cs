@@ -122,45 +122,22 @@ public sealed class SessionGate(NpgsqlDataSource dataSource, TimeProvider time, 
         }
     }
 
-    private async Task ListenAsync(CancellationToken stoppingToken)
-    {
-        var delay = TimeSpan.FromMilliseconds(200);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
+    private Task ListenAsync(CancellationToken stoppingToken) =>
+        Database.NotificationListener.RunAsync(dataSource, [ChannelName], e => OnNotification(e.Payload),
+            onListening: () =>
             {
-                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
-                connection.Notification += (_, e) => OnNotification(e.Payload);
-                await using (var listen = new NpgsqlCommand($"listen {ChannelName}", connection))
-                {
-                    await listen.ExecuteNonQueryAsync(stoppingToken);
-                }
-
                 // What changed while nobody listened is unknown: start afresh.
                 ForgetAll();
                 listeningNow = true;
                 listening.TrySetResult();
-                delay = TimeSpan.FromMilliseconds(200);
-                while (!stoppingToken.IsCancellationRequested)
-                {
-                    await connection.WaitAsync(stoppingToken);
-                }
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or IOException)
+            },
+            onLost: () =>
             {
                 // Until LISTEN is back, every check reads the database.
                 listeningNow = false;
                 ForgetAll();
-                logger.LogWarning(ex, "Session listener lost its connection; reconnecting in {Delay}", delay);
-                await Task.Delay(delay, time, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
-            }
-        }
-    }
+            },
+            "Session listener", logger, time, stoppingToken);
 
     private void OnNotification(string payload)
     {

@@ -51,6 +51,13 @@ public sealed class DatabaseOutage(NpgsqlDataSource dataSource, TimeProvider tim
         _ => IsUnavailable(exception.InnerException),
     };
 
+    /// <summary>One round trip (<c>select 1</c>): what the outage probe and readiness both ask.</summary>
+    public static async Task PingAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("select 1");
+        await command.ExecuteScalarAsync(cancellationToken);
+    }
+
     /// <summary>Records a failure caused by the database being unavailable; logs and starts the probe on the first.</summary>
     public void Report(Exception exception)
     {
@@ -76,8 +83,7 @@ public sealed class DatabaseOutage(NpgsqlDataSource dataSource, TimeProvider tim
             await Task.Delay(TimeSpan.FromSeconds(1), time);
             try
             {
-                await using var command = dataSource.CreateCommand("select 1");
-                await command.ExecuteScalarAsync();
+                await PingAsync(dataSource, CancellationToken.None);
             }
             catch (Exception ex) when (IsUnavailable(ex))
             {
@@ -134,8 +140,7 @@ internal sealed class DatabaseHealthCheck(NpgsqlDataSource dataSource) : IHealth
     {
         try
         {
-            await using var command = dataSource.CreateCommand("select 1");
-            await command.ExecuteScalarAsync(cancellationToken);
+            await DatabaseOutage.PingAsync(dataSource, cancellationToken);
             return HealthCheckResult.Healthy();
         }
         catch (Exception ex) when (DatabaseOutage.IsUnavailable(ex))

@@ -209,41 +209,16 @@ public sealed class JobWorker(
 
     // One LISTEN connection per worker: a job inserted due now (see JobOutbox) wakes the claim loop
     // instead of waiting for the next poll. Polling still covers a lost connection or notification.
-    private async Task ListenAsync(JobOptions settings, CancellationToken stoppingToken)
+    private Task ListenAsync(JobOptions settings, CancellationToken stoppingToken)
     {
         var queues = settings.Queues.ToHashSet(StringComparer.Ordinal);
-        while (!stoppingToken.IsCancellationRequested)
+        return Database.NotificationListener.RunAsync(dataSource, [JobOutbox.Channel], e =>
         {
-            try
+            if (queues.Contains(e.Payload))
             {
-                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
-                connection.Notification += (_, e) =>
-                {
-                    if (queues.Contains(e.Payload))
-                    {
-                        Wake();
-                    }
-                };
-                await using (var listen = new NpgsqlCommand($"listen {JobOutbox.Channel}", connection))
-                {
-                    await listen.ExecuteNonQueryAsync(stoppingToken);
-                }
-
-                while (!stoppingToken.IsCancellationRequested)
-                {
-                    await connection.WaitAsync(stoppingToken);
-                }
+                Wake();
             }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex) when (ex is NpgsqlException or IOException or InvalidOperationException)
-            {
-                logger.LogWarning(ex, "Job listener lost its connection; polling until it reconnects");
-                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
-        }
+        }, onListening: () => { }, onLost: () => { }, "Job listener", logger, TimeProvider.System, stoppingToken);
     }
 
     private async Task WaitForWorkAsync(JobOptions settings, CancellationToken stoppingToken)
@@ -443,7 +418,8 @@ public sealed class JobWorker(
     private async Task HeartbeatAsync(CancellationToken stoppingToken)
     {
         var settings = options.Value;
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Max(1, settings.LeaseSeconds / 3)), time);
+        var interval = TimeSpan.FromSeconds(Math.Max(1, settings.LeaseSeconds / 3));
+        using var timer = new PeriodicTimer(interval, time);
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
@@ -459,7 +435,7 @@ public sealed class JobWorker(
                     // A beat never outlasts its interval: one that hangs (a half-open connection)
                     // would otherwise hold back every later beat while the leases lapse.
                     using var beat = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-                    beat.CancelAfter(TimeSpan.FromSeconds(Math.Max(1, settings.LeaseSeconds / 3)));
+                    beat.CancelAfter(interval);
                     await using var command = dataSource.CreateCommand(HeartbeatSql);
                     command.Parameters.Add(new NpgsqlParameter<long[]>("job_ids", ids));
                     command.Parameters.Add(new NpgsqlParameter<string>("worker", workerId));

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Threading.Channels;
+using Holdfast.Infrastructure.Database;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -148,52 +149,28 @@ public sealed class SeatFeedHub(NpgsqlDataSource dataSource, Caching.ReadCache c
         }
     }
 
-    private async Task ListenAsync(CancellationToken stoppingToken)
-    {
-        var delay = TimeSpan.FromMilliseconds(200);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
+    private Task ListenAsync(CancellationToken stoppingToken) =>
+        NotificationListener.RunAsync(dataSource, [ChannelName, Caching.ReadCache.CatalogueChannel],
+            e =>
             {
-                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
-                connection.Notification += (_, e) =>
+                if (e.Channel == Caching.ReadCache.CatalogueChannel)
                 {
-                    if (e.Channel == Caching.ReadCache.CatalogueChannel)
-                    {
-                        cache.InvalidateAll();
-                    }
-                    else
-                    {
-                        OnNotification(e.Payload);
-                    }
-                };
-                await using (var listen = new NpgsqlCommand($"listen {ChannelName}; listen {Caching.ReadCache.CatalogueChannel}", connection))
-                {
-                    await listen.ExecuteNonQueryAsync(stoppingToken);
+                    cache.InvalidateAll();
                 }
-
+                else
+                {
+                    OnNotification(e.Payload);
+                }
+            },
+            onListening: () =>
+            {
                 listening.TrySetResult();
                 // Whatever changed while nobody listened is unknown: start the cache afresh.
                 cache.InvalidateAll();
-                delay = TimeSpan.FromMilliseconds(200);
                 CatchUpAll();
-                while (!stoppingToken.IsCancellationRequested)
-                {
-                    await connection.WaitAsync(stoppingToken);
-                }
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or IOException)
-            {
-                logger.LogWarning(ex, "Seat feed listener lost its connection; reconnecting in {Delay}", delay);
-                await Task.Delay(delay, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
-            }
-        }
-    }
+            },
+            onLost: () => { },
+            "Seat feed listener", logger, TimeProvider.System, stoppingToken);
 
     // The payload is a JSON array of show ids. A JSON object with a show_id (what seat_feed_append
     // sent before migration 0020, or a hand-written pg_notify) is read the same way.
