@@ -96,6 +96,6 @@ HOLDFAST_COMMIT="$COMMIT" dotnet bench/Holdfast.Bench/bin/Release/net10.0/Holdfa
   --nodes "http://127.0.0.1:$NODE1_PORT,http://127.0.0.1:$NODE2_PORT" --connection "$CONNECTION" --out "$OUT" \
   --restart-db "bash $DIR/restart-db.sh" \
   --kill-node "kill -KILL \$(cat $DIR/node2.pid)" \
-  --start-node "bash $DIR/start-node.sh 2 $NODE2_PORT" "$@" || status=$?
+  --start-node "bash $DIR/start-node.sh 2 $NODE2_PORT" --logs "$DIR/node1.log,$DIR/node2.log" "$@" || status=$?
 echo "Results: $OUT"
 exit "$status"

@@ -39,6 +39,7 @@ public sealed class HoldfastMetrics
     private readonly Counter<long> holdConflicts;
     private readonly Histogram<double> expiryLateness;
     private readonly Counter<long> jobsFinished;
+    private readonly Counter<long> jobLeasesLost;
 
     /// <summary>Creates the instruments; the SSE subscriber gauge reads <paramref name="hub"/> (none without one).</summary>
     public HoldfastMetrics(IMeterFactory meterFactory, SeatFeedHub? hub = null)
@@ -49,6 +50,8 @@ public sealed class HoldfastMetrics
         expiryLateness = meter.CreateHistogram<double>("holdfast.holds.expiry_lateness", "s",
             "Seconds between a hold's expires_at and its release by the hold.expire job.");
         jobsFinished = meter.CreateCounter<long>("holdfast.jobs.finished", "{job}", "Job attempts by kind and outcome (completed, retried, discarded).");
+        jobLeasesLost = meter.CreateCounter<long>("holdfast.jobs.leases_lost", "{job}",
+            "Jobs whose lease was taken from a run still going on this node (rescued): another node may run them at the same time. Should stay 0.");
         if (hub is not null)
         {
             meter.CreateObservableUpDownCounter("holdfast.seat_feed.subscribers", () => hub.SubscriberCount, "{subscriber}",
@@ -78,6 +81,10 @@ public sealed class HoldfastMetrics
     /// <summary>Counts a job attempt of <paramref name="kind"/> that ended <paramref name="outcome"/> (completed, retried, discarded).</summary>
     public void JobFinished(string kind, string outcome) =>
         jobsFinished.Add(1, new KeyValuePair<string, object?>("kind", kind), new KeyValuePair<string, object?>("outcome", outcome));
+
+    /// <summary>Counts a job of <paramref name="kind"/> whose lease was lost while this node still ran it or was recording its outcome.</summary>
+    public void JobLeaseLost(string kind) =>
+        jobLeasesLost.Add(1, new KeyValuePair<string, object?>("kind", kind));
 }
 
 /// <summary>Registration of metrics and, when a collector is configured, OpenTelemetry export.</summary>

@@ -102,13 +102,15 @@ public sealed class JobWorker(
     ILogger<JobWorker> logger) : BackgroundService
 {
     private readonly Dictionary<string, IJobHandler> handlersByKind = handlers.ToDictionary(h => h.Kind, StringComparer.Ordinal);
-    // Jobs this worker holds a lease on: running, or succeeded and waiting for their completion to
-    // be written. The heartbeat renews exactly these.
-    private readonly ConcurrentDictionary<long, byte> inFlight = new();
+    // Jobs this worker holds a lease on: running, or finished and waiting for their outcome to be
+    // written. The heartbeat renews exactly these.
+    // A lease found lost (renewed or completed by no row: the job was rescued) is reported once as
+    // "lost its lease while running", the one way a job can run on two nodes at once.
+    private readonly ConcurrentDictionary<long, Lease> inFlight = new();
     // Running jobs per queue: each queue has its own BatchSize slots, so a queue whose jobs hang
     // (emails to an SMTP server that never answers) cannot take the slots of another (hold expiry).
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<long, Task>> running = new(StringComparer.Ordinal);
-    private readonly Channel<long> completions = Channel.CreateUnbounded<long>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Outcome> outcomes = Channel.CreateUnbounded<Outcome>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim wake = new(0, 1);
     private readonly string workerId = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
 
@@ -140,7 +142,7 @@ public sealed class JobWorker(
         using var stopping = stoppingToken.Register(() => graceful.CancelAfter(TimeSpan.FromSeconds(settings.ShutdownGraceSeconds)));
         var heartbeat = HeartbeatAsync(stoppingToken);
         var listener = ListenAsync(settings, stoppingToken);
-        var completer = CompleteLoopAsync();
+        var outcomeWriter = WriteOutcomesLoopAsync(graceful.Token);
         var nextRescue = DateTimeOffset.MinValue;
         try
         {
@@ -200,8 +202,8 @@ public sealed class JobWorker(
         finally
         {
             await Task.WhenAll(running.Values.SelectMany(slots => slots.Values));
-            completions.Writer.TryComplete();
-            await completer;
+            outcomes.Writer.TryComplete();
+            await outcomeWriter;
             await heartbeat;
             await listener;
         }
@@ -254,7 +256,11 @@ public sealed class JobWorker(
 
         foreach (var job in jobs)
         {
-            inFlight.TryAdd(job.JobId, 0);
+            if (!inFlight.TryAdd(job.JobId, new Lease(job)) && inFlight.TryGetValue(job.JobId, out var earlier))
+            {
+                // Its lease lapsed while an earlier run here still went on, and was claimed again.
+                ReportLost(earlier);
+            }
         }
 
         return jobs;
@@ -263,142 +269,218 @@ public sealed class JobWorker(
     private async Task RunAsync(JobContext job, ConcurrentDictionary<long, Task> slots, Task entered, CancellationToken cancellationToken)
     {
         await entered; // completes asynchronously: the claim loop goes on while this job runs
-        var ok = false;
         try
         {
-            ok = await RunHandlerAsync(job, cancellationToken);
-        }
-        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException or IOException)
-        {
-            // Recording the failure or hand-back did not reach the database: the lease lapses and
-            // any node's rescue retries the job.
-            logger.LogWarning(ex, "Job {JobId} ({Kind}): its outcome could not be recorded; it will be rescued", job.JobId, job.Kind);
+            // The job stays leased (heartbeated) until the outcome writer has recorded its outcome,
+            // however long the database takes to come back: a failure seen during an outage is
+            // written once it ends (and retries at once, its retry time having passed) instead of
+            // waiting for the lease to lapse and a rescue.
+            outcomes.Writer.TryWrite(await RunHandlerAsync(job, cancellationToken));
         }
         finally
         {
-            if (ok)
-            {
-                // Stays leased (heartbeated) until the completer has written it.
-                completions.Writer.TryWrite(job.JobId);
-            }
-            else
-            {
-                inFlight.TryRemove(job.JobId, out _);
-            }
-
             slots.TryRemove(job.JobId, out _);
             Wake(); // a slot is free
         }
     }
 
-    // True when the handler succeeded; failures are recorded (retry or discard) before returning.
-    private async Task<bool> RunHandlerAsync(JobContext job, CancellationToken cancellationToken)
+    // Runs the handler and says what became of the job; nothing is written here.
+    private async Task<Outcome> RunHandlerAsync(JobContext job, CancellationToken cancellationToken)
     {
+        if (!handlersByKind.TryGetValue(job.Kind, out var handler))
+        {
+            return Outcome.Failed(job, $"No handler for job kind '{job.Kind}'.", discard: true, time.GetUtcNow());
+        }
+
         try
         {
-            if (!handlersByKind.TryGetValue(job.Kind, out var handler))
-            {
-                await FailAsync(job, $"No handler for job kind '{job.Kind}'.", discard: true);
-                return false;
-            }
-
             await handler.HandleAsync(job, cancellationToken);
-            metrics.JobFinished(job.Kind, "completed");
-            return true;
+            return Outcome.Ended(job, OutcomeKind.Completed, time.GetUtcNow());
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            await HandBackAsync(job);
+            return Outcome.Ended(job, OutcomeKind.HandBack, time.GetUtcNow());
         }
         catch (PermanentJobException ex)
         {
             logger.LogWarning(ex, "Job {JobId} ({Kind}) failed permanently", job.JobId, job.Kind);
-            await FailAsync(job, ex.Message, discard: true);
+            return Outcome.Failed(job, ex.Message, discard: true, time.GetUtcNow());
         }
         catch (Exception ex)
         {
             logger.LogWarning(ex, "Job {JobId} ({Kind}) attempt {Attempt} failed", job.JobId, job.Kind, job.Attempt);
-            await FailAsync(job, ex.Message, discard: false);
+            // The database went away under the job: nothing about the job itself needs time to
+            // heal, so it is due again the moment its failure can be written (the database is back).
+            var outcome = Outcome.Failed(job, ex.Message, discard: false, time.GetUtcNow());
+            return Http.DatabaseOutage.IsUnavailable(ex) ? outcome with { RetryAt = outcome.At } : outcome;
         }
-
-        return false;
     }
 
-    // Writes completions as jobs finish, in one statement for whatever has finished meanwhile
-    // (River's batched completer does the same), so one slow job never holds back the others'.
-    // A failed write is retried: the jobs stay leased by the heartbeat until it lands.
-    private async Task CompleteLoopAsync()
+    // Writes outcomes as jobs finish: completions in one statement for whatever has finished
+    // meanwhile (River's batched completer does the same), so one slow job never holds back the
+    // others'; failures and hand-backs one by one. A write that fails is retried every 250 ms, the
+    // jobs kept leased by the heartbeat until it lands. Only shutdown ends the retries, once its grace
+    // period is over: those leases then lapse and any node's rescue retries the jobs.
+    private async Task WriteOutcomesLoopAsync(CancellationToken graceOver)
     {
-        var batch = new List<long>();
-        while (await completions.Reader.WaitToReadAsync(CancellationToken.None))
+        var batch = new List<Outcome>();
+        while (await outcomes.Reader.WaitToReadAsync(CancellationToken.None))
         {
-            while (batch.Count < 1000 && completions.Reader.TryRead(out var jobId))
+            while (batch.Count < 1000 && outcomes.Reader.TryRead(out var outcome))
             {
-                batch.Add(jobId);
+                batch.Add(outcome);
             }
 
-            while (true)
+            while (batch.Count > 0)
             {
                 try
                 {
-                    await CompleteAsync([.. batch]);
-                    break;
+                    var retries = batch.Any(o => o.Kind is OutcomeKind.Retry or OutcomeKind.HandBack);
+                    await WriteOutcomesAsync(batch);
+                    if (retries)
+                    {
+                        Wake(); // a job due again now is claimed now
+                    }
                 }
                 catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException or IOException)
                 {
-                    logger.LogWarning(ex, "Completing {Count} jobs failed; retrying", batch.Count);
-                    await Task.Delay(TimeSpan.FromSeconds(1), time, CancellationToken.None);
+                    if (graceOver.IsCancellationRequested)
+                    {
+                        logger.LogWarning(ex, "Recording {Count} job outcomes failed while shutting down; their leases will lapse and they will be rescued", batch.Count);
+                        ForgetAll(batch);
+                        break;
+                    }
+
+                    logger.LogWarning(ex, "Recording {Count} job outcomes failed; retrying", batch.Count);
+                    try
+                    {
+                        await Task.Delay(OutcomeRetryInterval, time, graceOver);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        // Shutdown's grace is over: one last try.
+                    }
                 }
             }
+        }
 
-            foreach (var jobId in batch)
+        void ForgetAll(List<Outcome> written)
+        {
+            foreach (var outcome in written)
             {
-                inFlight.TryRemove(jobId, out _);
+                inFlight.TryRemove(outcome.Job.JobId, out _);
             }
 
-            batch.Clear();
+            written.Clear();
         }
     }
 
-    private async Task CompleteAsync(long[] jobIds)
+    // Writes and removes from batch each outcome that lands; throws at the first that does not.
+    private async Task WriteOutcomesAsync(List<Outcome> batch)
     {
-        if (jobIds.Length == 0)
+        foreach (var outcome in batch)
         {
-            return;
+            // From here the heartbeat leaves the check of this lease to the write below: a write
+            // that lands ends the lease, and the next beat must not take that for a loss.
+            if (inFlight.TryGetValue(outcome.Job.JobId, out var lease))
+            {
+                lease.Writing = true;
+            }
         }
 
+        var completed = batch.Where(o => o.Kind == OutcomeKind.Completed).ToList();
+        if (completed.Count > 0)
+        {
+            var written = await CompleteAsync([.. completed.Select(o => o.Job.JobId)]);
+            foreach (var outcome in completed)
+            {
+                metrics.JobFinished(outcome.Job.Kind, "completed");
+                Release(outcome.Job, written.Contains(outcome.Job.JobId));
+            }
+
+            batch.RemoveAll(o => o.Kind == OutcomeKind.Completed);
+        }
+
+        foreach (var outcome in batch.ToList())
+        {
+            var written = outcome.Kind == OutcomeKind.HandBack ? await HandBackAsync(outcome.Job) : await FailAsync(outcome);
+            Release(outcome.Job, written);
+            batch.RemoveAll(o => o.Job.JobId == outcome.Job.JobId);
+        }
+    }
+
+    // Ends this node's lease on a job whose outcome was written; no row written means the lease had
+    // been taken (the job rescued) while it ran here.
+    private void Release(JobContext job, bool written)
+    {
+        if (inFlight.TryRemove(job.JobId, out var lease) && !written)
+        {
+            ReportLost(lease);
+        }
+    }
+
+    private void ReportLost(Lease lease)
+    {
+        if (!lease.Lost)
+        {
+            lease.Lost = true;
+            metrics.JobLeaseLost(lease.Job.Kind);
+            logger.LogError("Job {JobId} ({Kind}) lost its lease while running here: it was rescued, and another node may run it at the same time", lease.Job.JobId, lease.Job.Kind);
+        }
+    }
+
+    // The ids of the jobs completed (those still leased by this worker).
+    private async Task<HashSet<long>> CompleteAsync(long[] jobIds)
+    {
         await using var command = dataSource.CreateCommand(CompleteSql);
         command.Parameters.Add(new NpgsqlParameter<long[]>("job_ids", jobIds));
         command.Parameters.Add(new NpgsqlParameter<string>("worker", workerId));
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
-        await command.ExecuteNonQueryAsync(CancellationToken.None);
+        return await ReadIdsAsync(command, CancellationToken.None);
     }
 
-    private async Task FailAsync(JobContext job, string error, bool discard)
+    private static async Task<HashSet<long>> ReadIdsAsync(NpgsqlCommand command, CancellationToken cancellationToken)
     {
-        var now = time.GetUtcNow();
+        var ids = new HashSet<long>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            ids.Add(reader.GetInt64(0));
+        }
+
+        return ids;
+    }
+
+    // True when the row was still leased by this worker and is now written.
+    private async Task<bool> FailAsync(Outcome outcome)
+    {
+        var (job, _, error, at, retryAt) = outcome;
+        var discard = outcome.Kind == OutcomeKind.Discard;
         await using var command = dataSource.CreateCommand(FailSql);
         command.Parameters.Add(new NpgsqlParameter<long>("job_id", job.JobId));
         command.Parameters.Add(new NpgsqlParameter<string>("worker", workerId));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("retry_at", now + Backoff(job.Attempt)));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", at));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("retry_at", retryAt));
         command.Parameters.Add(new NpgsqlParameter<bool>("discard", discard));
         command.Parameters.Add(new NpgsqlParameter<string>("error", NpgsqlDbType.Jsonb)
         {
-            TypedValue = JsonSerializer.Serialize(new { at = now, attempt = job.Attempt, error }),
+            TypedValue = JsonSerializer.Serialize(new { at, attempt = job.Attempt, error }),
         });
-        if (await command.ExecuteNonQueryAsync(CancellationToken.None) > 0)
+        if (await command.ExecuteNonQueryAsync(CancellationToken.None) == 0)
         {
-            metrics.JobFinished(job.Kind, discard || job.Attempt >= job.MaxAttempts ? "discarded" : "retried");
+            return false;
         }
+
+        metrics.JobFinished(job.Kind, discard || job.Attempt >= job.MaxAttempts ? "discarded" : "retried");
+        return true;
     }
 
-    private async Task HandBackAsync(JobContext job)
+    private async Task<bool> HandBackAsync(JobContext job)
     {
         await using var command = dataSource.CreateCommand(HandBackSql);
         command.Parameters.Add(new NpgsqlParameter<long>("job_id", job.JobId));
         command.Parameters.Add(new NpgsqlParameter<string>("worker", workerId));
-        await command.ExecuteNonQueryAsync(CancellationToken.None);
+        return await command.ExecuteNonQueryAsync(CancellationToken.None) > 0;
     }
 
     private async Task RescueAsync(CancellationToken cancellationToken)
@@ -424,8 +506,8 @@ public sealed class JobWorker(
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                var ids = inFlight.Keys.ToArray();
-                if (ids.Length == 0)
+                var leases = inFlight.Values.Where(l => !l.Lost).ToArray();
+                if (leases.Length == 0)
                 {
                     continue;
                 }
@@ -437,10 +519,18 @@ public sealed class JobWorker(
                     using var beat = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
                     beat.CancelAfter(interval);
                     await using var command = dataSource.CreateCommand(HeartbeatSql);
-                    command.Parameters.Add(new NpgsqlParameter<long[]>("job_ids", ids));
+                    command.Parameters.Add(new NpgsqlParameter<long[]>("job_ids", [.. leases.Select(l => l.Job.JobId)]));
                     command.Parameters.Add(new NpgsqlParameter<string>("worker", workerId));
                     command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("lease_until", time.GetUtcNow().AddSeconds(settings.LeaseSeconds)));
-                    await command.ExecuteNonQueryAsync(beat.Token);
+                    var renewed = await ReadIdsAsync(command, beat.Token);
+                    foreach (var lease in leases)
+                    {
+                        // Not renewed, still here and not being written: rescued from under its run.
+                        if (!renewed.Contains(lease.Job.JobId) && !lease.Writing && inFlight.ContainsKey(lease.Job.JobId))
+                        {
+                            ReportLost(lease);
+                        }
+                    }
                 }
                 catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
                 {
@@ -454,6 +544,38 @@ public sealed class JobWorker(
         {
             // Shutting down.
         }
+    }
+
+    // This worker's lease on one job. Writing: its outcome is being written (the write, not the
+    // heartbeat, then tells a lost lease). Lost: reported once.
+    private sealed class Lease(JobContext job)
+    {
+        public JobContext Job { get; } = job;
+
+        public volatile bool Writing;
+
+        public volatile bool Lost;
+    }
+
+    // How soon a failed outcome write is tried again: short, since the failure is a database that
+    // went away and the jobs waiting on it include hold expiries.
+    private static readonly TimeSpan OutcomeRetryInterval = TimeSpan.FromMilliseconds(250);
+
+    private enum OutcomeKind
+    {
+        Completed,
+        Retry,
+        Discard,
+        HandBack,
+    }
+
+    // What became of one run: At is when it ended; RetryAt when a retry is due (backoff from At).
+    private readonly record struct Outcome(JobContext Job, OutcomeKind Kind, string? Error, DateTimeOffset At, DateTimeOffset RetryAt)
+    {
+        public static Outcome Ended(JobContext job, OutcomeKind kind, DateTimeOffset at) => new(job, kind, null, at, at);
+
+        public static Outcome Failed(JobContext job, string error, bool discard, DateTimeOffset at) =>
+            new(job, discard ? OutcomeKind.Discard : OutcomeKind.Retry, error, at, at + Backoff(job.Attempt));
     }
 
     /// <summary>
@@ -495,6 +617,7 @@ public sealed class JobWorker(
         update job
         set state = 'completed', finalized_at = @now, leased_by = null, lease_expires_at = null
         where job_id = any(@job_ids) and state = 'running' and leased_by = @worker
+        returning job_id
         """;
 
     private const string FailSql = """
@@ -528,5 +651,6 @@ public sealed class JobWorker(
     private const string HeartbeatSql = """
         update job set lease_expires_at = @lease_until
         where job_id = any(@job_ids) and state = 'running' and leased_by = @worker
+        returning job_id
         """;
 }

@@ -1,0 +1,76 @@
+using Holdfast.Infrastructure.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+
+namespace Holdfast.Infrastructure.Database;
+
+/// <summary>
+/// The one thin style every slice talks to PostgreSQL in (decision 0018): plain Npgsql commands
+/// with their SQL at the bottom of the slice, parameters typed and named once
+/// (<c>command.With("hold_id", holdId)</c>, an <see cref="NpgsqlParameter{T}"/>, so no boxing and
+/// the type is fixed for prepared statements), rows read by column name
+/// (<c>reader.Get&lt;long&gt;("hold_id")</c>), and violated constraints mapped to problems by
+/// <see cref="ProblemFor"/>.
+/// </summary>
+public static class Sql
+{
+    /// <summary>Adds the typed parameter <c>@<paramref name="name"/></c> and returns the command.</summary>
+    public static NpgsqlCommand With<T>(this NpgsqlCommand command, string name, T value)
+    {
+        command.Parameters.Add(new NpgsqlParameter<T>(name, value));
+        return command;
+    }
+
+    /// <summary>Adds the typed parameter <c>@<paramref name="name"/></c> and returns the batch command.</summary>
+    public static NpgsqlBatchCommand With<T>(this NpgsqlBatchCommand command, string name, T value)
+    {
+        command.Parameters.Add(new NpgsqlParameter<T>(name, value));
+        return command;
+    }
+
+    /// <summary>Adds the typed parameter <c>@<paramref name="name"/></c> and returns the collection.</summary>
+    public static NpgsqlParameterCollection With<T>(this NpgsqlParameterCollection parameters, string name, T value)
+    {
+        parameters.Add(new NpgsqlParameter<T>(name, value));
+        return parameters;
+    }
+
+    /// <summary>
+    /// The value of <paramref name="column"/> in the current row. SQL NULL reads as <c>null</c> when
+    /// <typeparamref name="T"/> can hold it (<c>string?</c>, <c>long?</c>); otherwise it throws, as
+    /// <see cref="NpgsqlDataReader.GetFieldValue{T}(int)"/> does.
+    /// </summary>
+    /// <exception cref="IndexOutOfRangeException">No column has that name.</exception>
+    public static T Get<T>(this NpgsqlDataReader reader, string column)
+    {
+        var ordinal = reader.GetOrdinal(column);
+        return default(T) is null && reader.IsDBNull(ordinal) ? default! : reader.GetFieldValue<T>(ordinal);
+    }
+
+    /// <summary>
+    /// The problem a client should see for the constraint <paramref name="exception"/> violated, from
+    /// the rules the slice gives, or <c>null</c> when none names it (the error then propagates).
+    /// Use in an exception filter:
+    /// <c>catch (PostgresException ex) when (ex.ProblemFor(new("event_code_uq", () =&gt; …)) is { } problem)</c>.
+    /// </summary>
+    public static ProblemHttpResult? ProblemFor(this PostgresException exception, params ReadOnlySpan<OnConstraint> rules)
+    {
+        foreach (var rule in rules)
+        {
+            if (string.Equals(exception.ConstraintName, rule.Constraint, StringComparison.Ordinal))
+            {
+                return rule.Problem();
+            }
+        }
+
+        return null;
+    }
+}
+
+/// <summary>
+/// One rule for <see cref="Sql.ProblemFor"/>: when <paramref name="Constraint"/> (its name in
+/// <c>db/migrations</c>) is violated, answer <paramref name="Problem"/> (e.g.
+/// <see cref="Problems.Conflict"/> for a unique key taken, <see cref="Problems.Field"/> for a
+/// foreign key a field names).
+/// </summary>
+public readonly record struct OnConstraint(string Constraint, Func<ProblemHttpResult> Problem);
