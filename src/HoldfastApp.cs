@@ -54,7 +54,8 @@ public static class HoldfastApp
             string.Equals(sp.GetRequiredService<IConfiguration>()["Payments:Provider"], "stripe", StringComparison.OrdinalIgnoreCase)
                 ? sp.GetRequiredService<StripeGateway>()
                 : sp.GetRequiredService<FakePaymentGateway>());
-        services.AddOpenApi();
+        services.AddHoldfastOpenApi();
+        services.AddHoldfastCors(builder.Configuration);
         // Only this assembly's modules: Carter's default catalog scans the entry assembly's dependency
         // context, which under WebApplicationFactory is the test project's, not the app's.
         services.AddCarter(new DependencyContextAssemblyCatalog([assembly]));
@@ -72,6 +73,7 @@ public static class HoldfastApp
 
         app.UseHoldfastDrain();
         app.UseHoldfastProblemDetails();
+        app.UseCors();
         app.UseDefaultFiles();
         app.UseStaticFiles();
         app.UseMiddleware<StorableTextMiddleware>();
@@ -81,7 +83,7 @@ public static class HoldfastApp
         app.UseRateLimiter();
         app.UseMiddleware<IdempotencyMiddleware>();
         app.MapHoldfastHealth();
-        app.MapOpenApi();
+        app.MapHoldfastOpenApi();
         app.MapCarter();
         return app;
     }

@@ -175,6 +175,10 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
         new("GET", "/health/live", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/health/live")), a => Public(a, HttpStatusCode.OK)),
         new("GET", "/health/ready", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/health/ready")), a => Public(a, HttpStatusCode.OK)),
         new("GET", "/openapi/{documentName}.json", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/openapi/v1.json")), a => Public(a, HttpStatusCode.OK)),
+        new("GET", "/docs/{documentName?}", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/docs")), a => Public(a, HttpStatusCode.OK)),
+        new("GET", "/docs/scalar.js", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/docs/scalar.js")), a => Public(a, HttpStatusCode.OK)),
+        new("GET", "/docs/scalar.aspnetcore.js", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/docs/scalar.aspnetcore.js")), a => Public(a, HttpStatusCode.OK)),
+        new("GET", "/docs/favicon.svg", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/docs/favicon.svg")), a => Public(a, HttpStatusCode.OK)),
     ];
 
     [Fact]

@@ -1,0 +1,196 @@
+using System.Reflection;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.OpenApi;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.OpenApi;
+using Scalar.AspNetCore;
+
+namespace Holdfast.Infrastructure.Http;
+
+/// <summary>
+/// The OpenAPI document at <c>/openapi/v1.json</c> (OpenAPI 3.1) and its interactive reference at
+/// <c>/docs</c> (Scalar). What every operation shares is added here, from the endpoint's metadata,
+/// so no slice can forget it: a unique schema name per record (a slice's nested <c>Request</c> is
+/// <c>HoldSeatsRequest</c>, not one <c>Request</c> for all), an <c>operationId</c>, the bearer
+/// security requirement with its 401 (and 403 where a role is required), 429 where a rate limit
+/// applies and 503 with <c>Retry-After</c> everywhere (the database may be unreachable).
+/// </summary>
+public static class OpenApiSetup
+{
+    /// <summary>The security scheme's key in <c>components.securitySchemes</c>.</summary>
+    public const string BearerScheme = "bearer";
+
+    /// <summary>Registers the document and its transformers.</summary>
+    public static IServiceCollection AddHoldfastOpenApi(this IServiceCollection services) =>
+        services.AddOpenApi(options =>
+        {
+            options.CreateSchemaReferenceId = SchemaReferenceId;
+            options.AddDocumentTransformer((document, _, _) =>
+            {
+                document.Info = new OpenApiInfo
+                {
+                    Title = "Holdfast",
+                    Version = "v1",
+                    Description = "Seat booking: search shows, hold seats, book and pay, watch the seat map live (SSE). " +
+                                  "Money is in minor units with an ISO 4217 currency; instants are UTC (RFC 3339). " +
+                                  "Errors are RFC 9457 problem details.",
+                };
+                document.Components ??= new OpenApiComponents();
+                document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
+                document.Components.SecuritySchemes[BearerScheme] = new OpenApiSecurityScheme
+                {
+                    Type = SecuritySchemeType.Http,
+                    Scheme = "bearer",
+                    BearerFormat = "JWT",
+                    Description = "The access token from POST /auth/login (or /auth/refresh): `Authorization: Bearer <token>`.",
+                };
+                return Task.CompletedTask;
+            });
+            options.AddOperationTransformer(DescribeSharedAsync);
+        });
+
+    /// <summary>Serves the interactive reference at <c>/docs</c>, reading <c>/openapi/v1.json</c>.</summary>
+    public static IEndpointRouteBuilder MapHoldfastOpenApi(this IEndpointRouteBuilder app)
+    {
+        app.MapOpenApi();
+        app.MapScalarApiReference("/docs", o => o
+            .WithTitle("Holdfast API")
+            .WithOpenApiRoutePattern("/openapi/{documentName}.json")
+            .AddPreferredSecuritySchemes(BearerScheme));
+        return app;
+    }
+
+    /// <summary>
+    /// A nested type is named with the types around it (<c>HoldSeats.Request</c> →
+    /// <c>HoldSeatsRequest</c>): the slices all call their body <c>Request</c>, and ASP.NET Core's
+    /// default names by the type alone, collapsing them into one schema.
+    /// </summary>
+    public static string? SchemaReferenceId(System.Text.Json.Serialization.Metadata.JsonTypeInfo type)
+    {
+        var id = OpenApiOptions.CreateDefaultSchemaReferenceId(type);
+        if (id is null)
+        {
+            return null;
+        }
+
+        for (var outer = type.Type.DeclaringType; outer is not null; outer = outer.DeclaringType)
+        {
+            id = outer.Name + id;
+        }
+
+        return id;
+    }
+
+    /// <summary>
+    /// The operation id of an endpoint that has no name of its own: its handler method without
+    /// <c>Async</c>, or, for a slice's single <c>HandleAsync</c>, the slice's name, in camelCase
+    /// (<c>HoldSeats.HandleAsync</c> → <c>holdSeats</c>, <c>ManagePlaces.CreateCityAsync</c> → <c>createCity</c>).
+    /// </summary>
+    /// <remarks>
+    /// A method name that several slices use (<c>SubscribeAsync</c> in Newsletter and in
+    /// PushSubscriptions) is prefixed with its slice's name (<c>newsletterSubscribe</c>), as given by
+    /// <paramref name="sharedNames"/>.
+    /// </remarks>
+    public static string? OperationId(MethodInfo? handler, IReadOnlySet<string> sharedNames)
+    {
+        if (handler is null || handler.DeclaringType is null)
+        {
+            return null;
+        }
+
+        var name = ShortName(handler);
+        if (sharedNames.Contains(name))
+        {
+            name = handler.DeclaringType.Name + name;
+        }
+
+        return char.ToLowerInvariant(name[0]) + name[1..];
+    }
+
+    // A lambda handler has no name: the method and the route's literal segments
+    // (POST admin/jobs/{jobId}/retry → postAdminJobsRetry).
+    private static string RouteOperationId(string? method, string? path)
+    {
+        var words = (path ?? "").Split('/', StringSplitOptions.RemoveEmptyEntries).Where(w => !w.StartsWith('{'))
+            .SelectMany(w => w.Split('-'))
+            .Select(w => char.ToUpperInvariant(w[0]) + w[1..]);
+        return (method ?? "get").ToLowerInvariant() + string.Concat(words);
+    }
+
+    // The handler's own name: the method without Async, or the slice's name for HandleAsync.
+    private static string ShortName(MethodInfo handler)
+    {
+        var name = handler.Name is "HandleAsync" or "Handle" ? handler.DeclaringType!.Name : handler.Name;
+        return name.EndsWith("Async", StringComparison.Ordinal) ? name[..^"Async".Length] : name;
+    }
+
+    // Short names that more than one slice's handlers have, over every endpoint of the app.
+    private static HashSet<string> SharedNames(IServiceProvider services) =>
+        services.GetRequiredService<EndpointDataSource>().Endpoints
+            .Select(e => e.Metadata.OfType<MethodInfo>().FirstOrDefault())
+            .Where(m => m?.DeclaringType is not null)
+            .GroupBy(m => ShortName(m!))
+            .Where(g => g.Select(m => m!.DeclaringType).Distinct().Count() > 1)
+            .Select(g => g.Key)
+            .ToHashSet(StringComparer.Ordinal);
+
+    private static async Task DescribeSharedAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+    {
+        var metadata = context.Description.ActionDescriptor.EndpointMetadata;
+        var handler = metadata.OfType<MethodInfo>().FirstOrDefault();
+        operation.OperationId ??= handler is { Name: ['<', ..] }
+            ? RouteOperationId(context.Description.HttpMethod, context.Description.RelativePath)
+            : OperationId(handler, SharedNames(context.ApplicationServices));
+        operation.Responses ??= [];
+        var problem = await context.GetOrCreateSchemaAsync(typeof(ProblemDetails), null, cancellationToken);
+
+        var anonymous = metadata.OfType<IAllowAnonymous>().Any();
+        var authorize = metadata.OfType<IAuthorizeData>().ToList();
+        if (authorize.Count > 0 && !anonymous)
+        {
+            operation.Security ??= [];
+            operation.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(BearerScheme, context.Document)] = [] });
+            Declare(operation, StatusCodes.Status401Unauthorized, "No valid access token (missing, expired, or its session ended).", problem);
+            if (authorize.Any(a => !string.IsNullOrEmpty(a.Roles) || !string.IsNullOrEmpty(a.Policy)))
+            {
+                Declare(operation, StatusCodes.Status403Forbidden, "The caller's role does not allow this.", problem);
+            }
+        }
+
+        if (metadata.OfType<EnableRateLimitingAttribute>().Any())
+        {
+            Declare(operation, StatusCodes.Status429TooManyRequests, "Too many requests; wait the seconds in `Retry-After`.", problem, retryAfter: true);
+        }
+
+        Declare(operation, StatusCodes.Status503ServiceUnavailable, "The database is unreachable; try again after `Retry-After` seconds.", problem, retryAfter: true);
+    }
+
+    private static void Declare(OpenApiOperation operation, int status, string description, IOpenApiSchema problem, bool retryAfter = false)
+    {
+        var key = status.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (operation.Responses!.ContainsKey(key))
+        {
+            return;
+        }
+
+        var response = new OpenApiResponse
+        {
+            Description = description,
+            Content = new Dictionary<string, OpenApiMediaType> { ["application/problem+json"] = new() { Schema = problem } },
+        };
+        if (retryAfter)
+        {
+            response.Headers = new Dictionary<string, IOpenApiHeader>
+            {
+                ["Retry-After"] = new OpenApiHeader
+                {
+                    Description = "Seconds to wait before retrying (RFC 9110 §10.2.3).",
+                    Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Minimum = "1" },
+                },
+            };
+        }
+
+        operation.Responses[key] = response;
+    }
+}
