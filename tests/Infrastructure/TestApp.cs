@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Holdfast.Infrastructure.SeatFeed;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.Mvc.Testing.Handlers;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
@@ -18,13 +19,28 @@ namespace Holdfast.Tests.Infrastructure;
 public sealed class TestApp : WebApplicationFactory<Program>
 {
     private readonly Dictionary<string, string?> settings;
+    private readonly Lazy<ContractValidator> contract;
 
     private TestApp(string connectionString, Dictionary<string, string?> settings)
     {
         ConnectionString = connectionString;
         this.settings = settings;
         DataSource = NpgsqlDataSource.Create(connectionString);
+        contract = new(() =>
+        {
+            using var raw = CreateDefaultClient();
+            var document = JsonNode.Parse(raw.GetStringAsync("/openapi/v1.json").GetAwaiter().GetResult())!.AsObject();
+            return new ContractValidator(document);
+        });
     }
+
+    /// <summary>
+    /// A client of this app whose every response is checked against the app's OpenAPI document
+    /// (<see cref="ContractValidatingHandler"/>), with redirects followed and cookies kept as
+    /// <see cref="WebApplicationFactory{TEntryPoint}.CreateClient()"/> does.
+    /// </summary>
+    public new HttpClient CreateClient() =>
+        CreateDefaultClient(new Uri("http://localhost"), new RedirectHandler(), new CookieContainerHandler(), new ContractValidatingHandler(() => contract.Value));
 
     public string ConnectionString { get; }
 
