@@ -158,6 +158,20 @@ public static class OpenApiSetup
             }
         }
 
+        // Binding failures (a malformed body, a route or query value of the wrong type) answer 400
+        // for every endpoint that takes input (RouteHandlerOptions.ThrowOnBadRequest + problem details).
+        if (operation.Parameters is { Count: > 0 } || operation.RequestBody is not null)
+        {
+            var validation = await context.GetOrCreateSchemaAsync(typeof(HttpValidationProblemDetails), null, cancellationToken);
+            Declare(operation, StatusCodes.Status400BadRequest, "The request is not valid; `errors` names each wrong field.", validation);
+        }
+
+        // An id in the path may name nothing, or something the caller may not see.
+        if (context.Description.RelativePath?.Contains('{', StringComparison.Ordinal) == true)
+        {
+            Declare(operation, StatusCodes.Status404NotFound, "No such resource, or not one the caller may see.", problem);
+        }
+
         if (metadata.OfType<EnableRateLimitingAttribute>().Any())
         {
             Declare(operation, StatusCodes.Status429TooManyRequests, "Too many requests; wait the seconds in `Retry-After`.", problem, retryAfter: true);
