@@ -66,6 +66,16 @@ public sealed class TestApp : WebApplicationFactory<Program>
         ["RateLimits:HoldsPerSecond"] = "1000000",
     };
 
+    /// <summary>
+    /// Settings for tests of cache invalidation: entries live ten minutes instead of ten seconds, so
+    /// a change reaches a cached read within <see cref="InvalidationDeadline"/> only when an
+    /// invalidation drops the entry, never because the entry expired while the test waited.
+    /// </summary>
+    public static Dictionary<string, string?> LongLivedCache() => new() { ["Cache:LifetimeMilliseconds"] = "600000" };
+
+    /// <summary>How long a cache-invalidation test waits for a change to show: well under the lifetime of <see cref="LongLivedCache"/>.</summary>
+    public static TimeSpan InvalidationDeadline { get; } = TimeSpan.FromSeconds(5);
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Development");
