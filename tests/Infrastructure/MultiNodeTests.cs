@@ -99,7 +99,7 @@ public sealed class MultiNodeTests(TwoNodesFixture nodes) : IClassFixture<TwoNod
         Assert.Equal(hits + 1, cache.Stats.Hits);
 
         // A new price moves no seat, so the entry's key stays; only the catalogue notification drops it.
-        var (admin, _) = await nodes.Second.AccountAsync(Roles.Admin);
+        var (admin, _) = await nodes.Second.AdminAsync();
         await admin.PatchAsJsonAsync($"/shows/{show.ShowId}", new { prices = new Dictionary<string, long> { ["standard"] = 2500 } }).ExpectAsync(HttpStatusCode.NoContent);
 
         await Eventually.EqualAsync(2500L, StandardPriceAsync, TestApp.InvalidationDeadline);
@@ -113,11 +113,7 @@ public sealed class MultiNodeTests(TwoNodesFixture nodes) : IClassFixture<TwoNod
             await insert.ExecuteNonQueryAsync();
         }
 
-        await Eventually.EqualAsync(0L, async () =>
-        {
-            await using var left = nodes.First.DataSource.CreateCommand("select count(*) from job where kind = 'jobs.noop' and state <> 'completed'");
-            return (long)(await left.ExecuteScalarAsync())!;
-        }, TimeSpan.FromSeconds(30));
+        await Eventually.EqualAsync(0L, () => nodes.First.DataSource.ScalarAsync<long>("select count(*) from job where kind = 'jobs.noop' and state <> 'completed'"), TimeSpan.FromSeconds(30));
         await using var attempts = nodes.First.DataSource.CreateCommand("select max(attempt), count(*) from job where kind = 'jobs.noop'");
         await using var reader = await attempts.ExecuteReaderAsync();
         await reader.ReadAsync();
