@@ -260,12 +260,9 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
                     _ => Roles.Customer,
                 };
                 var email = $"{actor}-{Guid.NewGuid():N}@example.com".ToLowerInvariant();
-                await using var command = app.DataSource.CreateCommand(
-                    "insert into app_user (email, display_name, password_hash, role) values (@email, @email, @hash, @role) returning app_user_id");
-                command.Parameters.AddWithValue("email", email);
-                command.Parameters.AddWithValue("hash", hasher.HashPassword(new PasswordOwner(), Password));
-                command.Parameters.AddWithValue("role", role);
-                var id = (long)(await command.ExecuteScalarAsync())!;
+                var id = await app.DataSource.ScalarAsync<long>(
+                    "insert into app_user (email, display_name, password_hash, role) values ($1, $1, $2, $3) returning app_user_id",
+                    email, hasher.HashPassword(new PasswordOwner(), Password), role);
                 (world.Ids[actor], world.Emails[actor]) = (id, email);
                 world.Tokens[actor] = issuer.Issue(id, email, role, DateTimeOffset.UtcNow).AccessToken;
             }
@@ -281,10 +278,7 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
                 await zone.ExecuteNonQueryAsync();
             }
 
-            await using (var city = app.DataSource.CreateCommand("select city_id from venue where venue_id = " + world.OwnedVenueId))
-            {
-                world.CityId = (long)(await city.ExecuteScalarAsync())!;
-            }
+            world.CityId = await app.DataSource.ScalarAsync<long>($"select city_id from venue where venue_id = {world.OwnedVenueId}");
 
             using var organizer = world.ClientFor(Actor.OwningOrganizer);
             world.OwnedEventId = (await organizer.PostAsJsonAsync("/events", new { kind = "film", title = "Owned film", duration_minutes = 60 })
@@ -331,12 +325,8 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
         public async Task<long> OwnedShowAsync() =>
             (await TestCatalogue.ShowAsync(app.DataSource, rows: 1, seatsPerRow: 2, premiumRows: 0, ownerId: Ids[Actor.OwningOrganizer])).ShowId;
 
-        public async Task<long> FutureJobAsync(string state = "available")
-        {
-            await using var command = app.DataSource.CreateCommand(
-                $"insert into job (kind, run_at, state) values ('matrix.noop', now() + interval '1 day', '{state}') returning job_id");
-            return (long)(await command.ExecuteScalarAsync())!;
-        }
+        public Task<long> FutureJobAsync(string state = "available") =>
+            app.DataSource.ScalarAsync<long>($"insert into job (kind, run_at, state) values ('matrix.noop', now() + interval '1 day', '{state}') returning job_id");
 
         public async Task<JsonObject> LoginAsync(Actor actor)
         {

@@ -6,7 +6,6 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
-using Holdfast.Infrastructure.Auth;
 using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -41,7 +40,7 @@ public sealed class HostileInputTests(AppFixture fixture) : IClassFixture<AppFix
     [Fact]
     public async Task A_nul_in_any_string_of_any_json_body_is_a_400_naming_the_field()
     {
-        var (admin, _) = await App.AccountAsync(Roles.Admin);
+        var (admin, _) = await App.AdminAsync();
         var endpoints = BodyEndpoints().ToList();
         var wrong = new List<string>();
         foreach (var (method, route, type) in endpoints)
@@ -133,7 +132,7 @@ public sealed class HostileInputTests(AppFixture fixture) : IClassFixture<AppFix
     [Fact]
     public async Task A_seat_layout_may_be_larger_than_a_json_command()
     {
-        var (organizer, _) = await App.AccountAsync(Roles.Organizer);
+        var (organizer, _) = await App.OrganizerAsync();
         var sections = Enumerable.Range(1, 600).Select(i => new { name = $"section {i} with a long descriptive name to take up room", category = "standard", rows = "1-2", seats = "AB" }).ToArray();
         var body = JsonSerializer.Serialize(new { name = "Big hall", kind = "hall", layout = new { sections } });
         Assert.True(body.Length > 64 * 1024);

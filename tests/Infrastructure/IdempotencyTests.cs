@@ -29,7 +29,7 @@ public sealed class IdempotencyTests(AppFixture fixture) : IClassFixture<AppFixt
         Assert.Equal(HttpStatusCode.Created, retry.StatusCode);
         Assert.Equal(await first.Content.ReadAsStringAsync(), await retry.Content.ReadAsStringAsync());
         Assert.Equal("true", retry.Headers.GetValues("Idempotent-Replayed").Single());
-        Assert.Equal(1L, await Scalar($"select count(*) from hold where app_user_id = {userId}"));
+        Assert.Equal(1L, await App.DataSource.ScalarAsync<long>($"select count(*) from hold where app_user_id = {userId}"));
 
         using var different = await client.SendAsync(Post($"/shows/{show.ShowId}/holds", """{"seats":["2A"]}""", key));
         Assert.Equal(HttpStatusCode.UnprocessableEntity, different.StatusCode);
@@ -63,7 +63,7 @@ public sealed class IdempotencyTests(AppFixture fixture) : IClassFixture<AppFixt
         using var response = await client.SendAsync(Post($"/shows/{show.ShowId}/holds", body, "busy"));
 
         Assert.Equal(HttpStatusCode.Conflict, response.StatusCode);
-        Assert.Equal(0L, await Scalar($"select count(*) from hold where app_user_id = {userId}"));
+        Assert.Equal(0L, await App.DataSource.ScalarAsync<long>($"select count(*) from hold where app_user_id = {userId}"));
     }
 
     [Fact]
@@ -81,7 +81,7 @@ public sealed class IdempotencyTests(AppFixture fixture) : IClassFixture<AppFixt
         Assert.Equal(HttpStatusCode.Created, retry.StatusCode);
         Assert.Equal("true", replay.Headers.GetValues("Idempotent-Replayed").Single());
         Assert.Equal(HttpStatusCode.UnprocessableEntity, different.StatusCode);
-        Assert.Equal(1L, await Scalar($"select count(*) from hold where app_user_id = {userId}"));
+        Assert.Equal(1L, await App.DataSource.ScalarAsync<long>($"select count(*) from hold where app_user_id = {userId}"));
     }
 
     [Fact]
@@ -127,8 +127,6 @@ public sealed class IdempotencyTests(AppFixture fixture) : IClassFixture<AppFixt
 
         Assert.All(statuses, s => Assert.True(s is HttpStatusCode.Created or HttpStatusCode.Conflict, s.ToString()));
         Assert.Contains(HttpStatusCode.Created, statuses);
-        Assert.Equal(1L, await Scalar($"select count(*) from hold where app_user_id = {userId}"));
+        Assert.Equal(1L, await App.DataSource.ScalarAsync<long>($"select count(*) from hold where app_user_id = {userId}"));
     }
-
-    private Task<long> Scalar(string sql) => App.DataSource.ScalarAsync<long>(sql);
 }

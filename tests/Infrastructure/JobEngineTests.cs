@@ -37,24 +37,22 @@ public sealed class JobEngineTests
             ShutdownGraceSeconds = graceSeconds,
         }), time, TestMetrics.Create(), NullLogger<JobWorker>.Instance);
 
-    private static Task<T> Scalar<T>(NpgsqlDataSource db, string sql) => db.ScalarAsync<T>(sql);
-
     [Fact]
     public async Task Two_workers_never_run_one_job()
     {
         await using var db = await DatabaseAsync();
-        await Scalar<long>(db, "with j as (insert into job (kind, run_at) select 'test.count', now() - interval '1 second' from generate_series(1, 400) returning 1) select count(*) from j");
+        await db.ScalarAsync<long>("with j as (insert into job (kind, run_at) select 'test.count', now() - interval '1 second' from generate_series(1, 400) returning 1) select count(*) from j");
         var handler = new Recorder("test.count");
         var first = Worker(db, TimeProvider.System, handler);
         var second = Worker(db, TimeProvider.System, handler);
 
         await Task.WhenAll(first.StartAsync(CancellationToken.None), second.StartAsync(CancellationToken.None));
-        await Eventually.EqualAsync(400L, () => Scalar<long>(db, "select count(*) from job where state = 'completed'"), TimeSpan.FromSeconds(60));
+        await Eventually.EqualAsync(400L, () => db.ScalarAsync<long>("select count(*) from job where state = 'completed'"), TimeSpan.FromSeconds(60));
         await Task.WhenAll(first.StopAsync(CancellationToken.None), second.StopAsync(CancellationToken.None));
 
         Assert.Equal(400, handler.Runs.Count);
         Assert.All(handler.Runs.Values, n => Assert.Equal(1, n));
-        Assert.Equal(400L, await Scalar<long>(db, "select sum(attempt) from job"));
+        Assert.Equal(400L, await db.ScalarAsync<long>("select sum(attempt) from job"));
     }
 
     [Fact]
@@ -62,7 +60,7 @@ public sealed class JobEngineTests
     {
         await using var db = await DatabaseAsync();
         var time = new ManualTime(DateTimeOffset.UtcNow);
-        var jobId = await Scalar<long>(db, $"insert into job (kind, run_at, max_attempts) values ('test.fail', '{time.GetUtcNow().AddSeconds(-1):O}', 3) returning job_id");
+        var jobId = await db.ScalarAsync<long>($"insert into job (kind, run_at, max_attempts) values ('test.fail', '{time.GetUtcNow().AddSeconds(-1):O}', 3) returning job_id");
         var worker = Worker(db, time, new Recorder("test.fail", (_, _) => throw new InvalidOperationException("card service down")));
         await worker.StartAsync(CancellationToken.None);
 
@@ -86,15 +84,15 @@ public sealed class JobEngineTests
         time.Advance(TimeSpan.FromSeconds(18));
         await Eventually.EqualAsync(("discarded", 3), async () => { var j = await Job(); return (j.State, j.Attempt); });
         await worker.StopAsync(CancellationToken.None);
-        Assert.Equal(3, await Scalar<int>(db, $"select jsonb_array_length(errors) from job where job_id = {jobId}"));
-        Assert.Contains("card service down", await Scalar<string>(db, $"select errors::text from job where job_id = {jobId}"), StringComparison.Ordinal);
+        Assert.Equal(3, await db.ScalarAsync<int>($"select jsonb_array_length(errors) from job where job_id = {jobId}"));
+        Assert.Contains("card service down", await db.ScalarAsync<string>($"select errors::text from job where job_id = {jobId}"), StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task A_job_whose_lease_lapsed_is_rescued_and_run()
     {
         await using var db = await DatabaseAsync();
-        var jobId = await Scalar<long>(db, """
+        var jobId = await db.ScalarAsync<long>("""
             insert into job (kind, run_at, state, attempt, leased_by, lease_expires_at)
             values ('test.rescue', now() - interval '5 minutes', 'running', 1, 'dead-node:1:x', now() - interval '1 minute')
             returning job_id
@@ -103,19 +101,19 @@ public sealed class JobEngineTests
         var worker = Worker(db, TimeProvider.System, handler);
 
         await worker.StartAsync(CancellationToken.None);
-        await Eventually.EqualAsync("completed", () => Scalar<string>(db, $"select state from job where job_id = {jobId}"), TimeSpan.FromSeconds(20));
+        await Eventually.EqualAsync("completed", () => db.ScalarAsync<string>($"select state from job where job_id = {jobId}"), TimeSpan.FromSeconds(20));
         await worker.StopAsync(CancellationToken.None);
 
         Assert.Equal(1, handler.Runs[jobId]);
-        Assert.Contains("lease lapsed", await Scalar<string>(db, $"select errors::text from job where job_id = {jobId}"), StringComparison.Ordinal);
-        Assert.Equal(2, await Scalar<int>(db, $"select attempt from job where job_id = {jobId}"));
+        Assert.Contains("lease lapsed", await db.ScalarAsync<string>($"select errors::text from job where job_id = {jobId}"), StringComparison.Ordinal);
+        Assert.Equal(2, await db.ScalarAsync<int>($"select attempt from job where job_id = {jobId}"));
     }
 
     [Fact]
     public async Task A_job_that_finished_early_keeps_its_lease_while_its_batch_waits_for_a_slow_one()
     {
         await using var db = await DatabaseAsync();
-        await Scalar<long>(db, """
+        await db.ScalarAsync<long>("""
             with j as (insert into job (kind, run_at, payload) values
               ('test.batch', now() - interval '1 second', '{"slow": false}'),
               ('test.batch', now() - interval '1 second', '{"slow": true}') returning 1)
@@ -125,33 +123,33 @@ public sealed class JobEngineTests
             job.Payload.GetProperty("slow").GetBoolean() ? Task.Delay(TimeSpan.FromSeconds(7), ct) : Task.CompletedTask);
         var first = Worker(db, TimeProvider.System, handler, leaseSeconds: 3);
         await first.StartAsync(CancellationToken.None);
-        await Eventually.EqualAsync(2L, () => Scalar<long>(db, "select count(*) from job where state = 'running' or state = 'completed'"));
+        await Eventually.EqualAsync(2L, () => db.ScalarAsync<long>("select count(*) from job where state = 'running' or state = 'completed'"));
 
         // A second worker rescues every second whatever lease has lapsed: the fast job's must not.
         var second = Worker(db, TimeProvider.System, handler, leaseSeconds: 3);
         await second.StartAsync(CancellationToken.None);
-        await Eventually.EqualAsync(2L, () => Scalar<long>(db, "select count(*) from job where state = 'completed'"), TimeSpan.FromSeconds(30));
+        await Eventually.EqualAsync(2L, () => db.ScalarAsync<long>("select count(*) from job where state = 'completed'"), TimeSpan.FromSeconds(30));
         await Task.WhenAll(first.StopAsync(CancellationToken.None), second.StopAsync(CancellationToken.None));
 
         Assert.All(handler.Runs.Values, n => Assert.Equal(1, n));
-        Assert.Equal(2L, await Scalar<long>(db, "select sum(attempt) from job"));
+        Assert.Equal(2L, await db.ScalarAsync<long>("select sum(attempt) from job"));
     }
 
     [Fact]
     public async Task Cancelled_jobs_never_run()
     {
         await using var db = await DatabaseAsync();
-        var cancelled = await Scalar<long>(db, "insert into job (kind, run_at, state) values ('test.cancel', now() - interval '1 second', 'cancelled') returning job_id");
-        var live = await Scalar<long>(db, "insert into job (kind, run_at) values ('test.cancel', now() - interval '1 second') returning job_id");
+        var cancelled = await db.ScalarAsync<long>("insert into job (kind, run_at, state) values ('test.cancel', now() - interval '1 second', 'cancelled') returning job_id");
+        var live = await db.ScalarAsync<long>("insert into job (kind, run_at) values ('test.cancel', now() - interval '1 second') returning job_id");
         var handler = new Recorder("test.cancel");
         var worker = Worker(db, TimeProvider.System, handler);
 
         await worker.StartAsync(CancellationToken.None);
-        await Eventually.EqualAsync("completed", () => Scalar<string>(db, $"select state from job where job_id = {live}"));
+        await Eventually.EqualAsync("completed", () => db.ScalarAsync<string>($"select state from job where job_id = {live}"));
         await worker.StopAsync(CancellationToken.None);
 
         Assert.False(handler.Runs.ContainsKey(cancelled));
-        Assert.Equal("cancelled", await Scalar<string>(db, $"select state from job where job_id = {cancelled}"));
+        Assert.Equal("cancelled", await db.ScalarAsync<string>($"select state from job where job_id = {cancelled}"));
     }
 
     [Fact]
@@ -164,14 +162,14 @@ public sealed class JobEngineTests
 
         var first = await outbox.EnqueueAsync(connection, job, CancellationToken.None);
         var duplicate = await outbox.EnqueueAsync(connection, job, CancellationToken.None);
-        await Scalar<int>(db, $"with u as (update job set state = 'completed', finalized_at = now() where job_id = {first} returning 1) select count(*)::int from u");
+        await db.ScalarAsync<int>($"with u as (update job set state = 'completed', finalized_at = now() where job_id = {first} returning 1) select count(*)::int from u");
         var later = await outbox.EnqueueAsync(connection, job, CancellationToken.None);
 
         Assert.NotNull(first);
         Assert.Null(duplicate);
         Assert.NotNull(later);
         Assert.NotEqual(first, later);
-        Assert.Equal(7, await Scalar<int>(db, $"select (payload->>'booking_id')::int from job where job_id = {later}"));
+        Assert.Equal(7, await db.ScalarAsync<int>($"select (payload->>'booking_id')::int from job where job_id = {later}"));
     }
 
     [Theory]
@@ -184,7 +182,7 @@ public sealed class JobEngineTests
         // A poll interval of a minute: only the notification can make this job run within the wait below.
         var worker = Worker(db, TimeProvider.System, handler, pollMilliseconds: 60_000);
         await worker.StartAsync(CancellationToken.None);
-        await Eventually.EqualAsync(true, () => Scalar<bool>(db, "select exists (select 1 from pg_stat_activity where query like 'listen holdfast_jobs%')"));
+        await Eventually.EqualAsync(true, () => db.ScalarAsync<bool>("select exists (select 1 from pg_stat_activity where query like 'listen holdfast_jobs%')"));
         await Task.Delay(200); // let the worker's first (empty) claim finish so it is parked waiting
 
         await using (var connection = await db.OpenConnectionAsync())
@@ -208,7 +206,7 @@ public sealed class JobEngineTests
             }
         }
 
-        await Eventually.EqualAsync(1L, () => Scalar<long>(db, "select count(*) from job where kind = 'test.wake' and state = 'completed'"), TimeSpan.FromSeconds(10));
+        await Eventually.EqualAsync(1L, () => db.ScalarAsync<long>("select count(*) from job where kind = 'test.wake' and state = 'completed'"), TimeSpan.FromSeconds(10));
         await worker.StopAsync(CancellationToken.None);
     }
 
@@ -217,7 +215,7 @@ public sealed class JobEngineTests
     {
         await using var db = await DatabaseAsync();
         var started = new TaskCompletionSource();
-        var jobId = await Scalar<long>(db, "insert into job (kind, run_at) values ('test.slow', now() - interval '1 second') returning job_id");
+        var jobId = await db.ScalarAsync<long>("insert into job (kind, run_at) values ('test.slow', now() - interval '1 second') returning job_id");
         var worker = Worker(db, TimeProvider.System, new Recorder("test.slow", async (_, ct) =>
         {
             started.TrySetResult();
@@ -228,8 +226,8 @@ public sealed class JobEngineTests
         await started.Task.WaitAsync(TimeSpan.FromSeconds(10));
         await worker.StopAsync(CancellationToken.None);
 
-        Assert.Equal("available", await Scalar<string>(db, $"select state from job where job_id = {jobId}"));
-        Assert.Equal(0, await Scalar<int>(db, $"select attempt from job where job_id = {jobId}"));
+        Assert.Equal("available", await db.ScalarAsync<string>($"select state from job where job_id = {jobId}"));
+        Assert.Equal(0, await db.ScalarAsync<int>($"select attempt from job where job_id = {jobId}"));
     }
 
     [Fact]
@@ -252,15 +250,15 @@ public sealed class JobEngineTests
         }
 
         Assert.Equal([1, 1, 1], claimed);
-        Assert.Equal(3L, await Scalar<long>(db, "select count(distinct unique_key) from job where kind = 'test.tick'"));
-        Assert.Equal(3L, await Scalar<long>(db, "select count(*) from job where kind = 'test.tick'"));
+        Assert.Equal(3L, await db.ScalarAsync<long>("select count(distinct unique_key) from job where kind = 'test.tick'"));
+        Assert.Equal(3L, await db.ScalarAsync<long>("select count(*) from job where kind = 'test.tick'"));
     }
 
     [Fact]
     public async Task Pruning_deletes_only_jobs_finished_before_the_retention_period()
     {
         await using var db = await DatabaseAsync();
-        await Scalar<long>(db, """
+        await db.ScalarAsync<long>("""
             with j as (
               insert into job (kind, run_at, state, finalized_at)
               select 'test.old', now() - interval '3 days', 'completed', now() - interval '2 days' from generate_series(1, 6000)
@@ -273,8 +271,8 @@ public sealed class JobEngineTests
         await new PruneJobs(db, Options.Create(new JobOptions { RetentionHours = 24 }), TimeProvider.System)
             .HandleAsync(new JobContext(0, PruneJobs.JobKind, default, 1, 1), CancellationToken.None);
 
-        Assert.Equal(0L, await Scalar<long>(db, "select count(*) from job where kind = 'test.old'"));
-        Assert.Equal(2L, await Scalar<long>(db, "select count(*) from job where kind in ('test.recent', 'test.live')"));
+        Assert.Equal(0L, await db.ScalarAsync<long>("select count(*) from job where kind = 'test.old'"));
+        Assert.Equal(2L, await db.ScalarAsync<long>("select count(*) from job where kind in ('test.recent', 'test.live')"));
     }
 
     [Theory]

@@ -58,9 +58,8 @@ public sealed class MigrationRunnerTests
         Assert.Equal(Scripts, report.Pending);
         Assert.Empty(report.Applied);
         // Not even the journal tables: a dry run against production changes nothing.
-        await using var tables = db.CreateCommand(
-            "select to_regclass('show_seat') is null and to_regclass('schemaversions') is null and to_regclass('schemaversions_checksum') is null");
-        Assert.True((bool)(await tables.ExecuteScalarAsync())!);
+        Assert.True(await db.ScalarAsync<bool>(
+            "select to_regclass('show_seat') is null and to_regclass('schemaversions') is null and to_regclass('schemaversions_checksum') is null"));
     }
 
     [Fact]
@@ -82,8 +81,7 @@ public sealed class MigrationRunnerTests
 
             Assert.Contains("0002_second.sql", error.Message, StringComparison.Ordinal);
             Assert.Contains("new, higher-numbered script", error.Message, StringComparison.Ordinal);
-            await using var command = db.CreateCommand("select to_regclass('third_table') is null");
-            Assert.True((bool)(await command.ExecuteScalarAsync())!, "nothing is applied after an edited script is found");
+            Assert.True(await db.ScalarAsync<bool>("select to_regclass('third_table') is null"), "nothing is applied after an edited script is found");
         }
         finally
         {

@@ -36,7 +36,7 @@ public sealed class NodeFailureTests(SurvivorFixture fixture) : IClassFixture<Su
             await insert.ExecuteNonQueryAsync();
         }
 
-        await Eventually.EqualAsync(4L, () => Count(survivor, $"select count(*) from job where queue = 'drill' and state = 'running' and leased_by like '%:{victim.Id}:%'"), TimeSpan.FromSeconds(20));
+        await Eventually.EqualAsync(4L, () => survivor.DataSource.ScalarAsync<long>($"select count(*) from job where queue = 'drill' and state = 'running' and leased_by like '%:{victim.Id}:%'"), TimeSpan.FromSeconds(20));
 
         // Load through both nodes; the victim dies in the middle of it.
         var show = await TestCatalogue.ShowAsync(survivor.DataSource, rows: 20, seatsPerRow: 10, premiumRows: 0);
@@ -72,21 +72,22 @@ public sealed class NodeFailureTests(SurvivorFixture fixture) : IClassFixture<Su
                 }
             }
         })).ToList();
-        await Task.Delay(300);
+        // The victim dies once the load is under way (a first booking confirmed), not after a guessed pause.
+        await Eventually.EqualAsync(true, () => Task.FromResult(!confirmed.IsEmpty), TimeSpan.FromSeconds(30));
         victim.Kill(entireProcessTree: true);
         await Task.WhenAll(load);
 
         Assert.NotEmpty(confirmed);
         foreach (var bookingId in confirmed)
         {
-            Assert.Equal(1L, await Count(survivor, $"select count(*) from booking where booking_id = {bookingId} and status = 'confirmed'"));
-            Assert.Equal(await Count(survivor, $"select count(*) from hold_seat hs join booking b on b.hold_id = hs.hold_id where b.booking_id = {bookingId}"),
-                await Count(survivor, $"select count(*) from show_seat where booking_id = {bookingId} and state = 'booked'"));
+            Assert.Equal(1L, await survivor.DataSource.ScalarAsync<long>($"select count(*) from booking where booking_id = {bookingId} and status = 'confirmed'"));
+            Assert.Equal(await survivor.DataSource.ScalarAsync<long>($"select count(*) from hold_seat hs join booking b on b.hold_id = hs.hold_id where b.booking_id = {bookingId}"),
+                await survivor.DataSource.ScalarAsync<long>($"select count(*) from show_seat where booking_id = {bookingId} and state = 'booked'"));
         }
 
         // The survivor finds the dead node's leases lapsed (2 s) and hands the jobs back.
-        await Eventually.EqualAsync(0L, () => Count(survivor, "select count(*) from job where queue = 'drill' and state = 'running'"), TimeSpan.FromSeconds(20));
-        Assert.Equal(4L, await Count(survivor, "select count(*) from job where queue = 'drill' and state = 'retryable' and errors::text like '%lease lapsed%'"));
+        await Eventually.EqualAsync(0L, () => survivor.DataSource.ScalarAsync<long>("select count(*) from job where queue = 'drill' and state = 'running'"), TimeSpan.FromSeconds(20));
+        Assert.Equal(4L, await survivor.DataSource.ScalarAsync<long>("select count(*) from job where queue = 'drill' and state = 'retryable' and errors::text like '%lease lapsed%'"));
     }
 
     private static HttpClient WithToken(HttpClient target, HttpClient source)
@@ -95,6 +96,4 @@ public sealed class NodeFailureTests(SurvivorFixture fixture) : IClassFixture<Su
         client.DefaultRequestHeaders.Authorization = source.DefaultRequestHeaders.Authorization;
         return client;
     }
-
-    private static Task<long> Count(TestApp app, string sql) => app.DataSource.ScalarAsync<long>(sql);
 }

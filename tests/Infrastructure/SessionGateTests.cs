@@ -27,8 +27,8 @@ public sealed class SessionGateTests(AppFixture fixture) : IClassFixture<AppFixt
     {
         var gate = app.Services.GetRequiredService<SessionGate>();
         await gate.Listening.WaitAsync(TimeSpan.FromSeconds(30));
-        var email = await RegisterAsync(app, how == "demotion by an admin" ? "organizer" : null);
-        var (client, tokens) = await LoginAsync(app, email, Password);
+        var email = await app.RegisterAsync(Password, how == "demotion by an admin" ? "organizer" : null);
+        var (client, tokens) = await app.LoginAsync(email, Password);
         var request = how == "demotion by an admin"
             ? () => client.PostAsJsonAsync("/events", new { kind = "film", title = "Made by a demoted organizer", duration_minutes = 60 })
             : (Func<Task<HttpResponseMessage>>)(() => client.GetAsync("/auth/sessions"));
@@ -44,8 +44,8 @@ public sealed class SessionGateTests(AppFixture fixture) : IClassFixture<AppFixt
                 await client.PostAsJsonAsync("/auth/logout", new { refresh_token = RefreshToken(tokens) }).ExpectAsync(HttpStatusCode.NoContent);
                 break;
             case "revoking the session":
-                var (other, _) = await LoginAsync(app, email, Password);
-                await other.DeleteAsync($"/auth/sessions/{SessionOf(tokens)}").ExpectAsync(HttpStatusCode.NoContent);
+                var (other, _) = await app.LoginAsync(email, Password);
+                await other.DeleteAsync($"/auth/sessions/{Http.SessionOf(tokens)}").ExpectAsync(HttpStatusCode.NoContent);
                 break;
             case "replaying a used refresh token":
                 using (var anonymous = app.CreateClient())
@@ -56,14 +56,14 @@ public sealed class SessionGateTests(AppFixture fixture) : IClassFixture<AppFixt
 
                 break;
             case "changing the password elsewhere":
-                var (current, _) = await LoginAsync(app, email, Password);
+                var (current, _) = await app.LoginAsync(email, Password);
                 await current.PostAsJsonAsync("/auth/password", new { current_password = Password, new_password = "a brand new password" })
                     .ExpectAsync(HttpStatusCode.NoContent);
                 // The session that changed it stays in.
                 Assert.Equal(HttpStatusCode.OK, await StatusAsync(current.GetAsync("/auth/sessions")));
                 break;
             case "demotion by an admin":
-                var (admin, _) = await app.AccountAsync(Roles.Admin);
+                var (admin, _) = await app.AdminAsync();
                 await admin.PutAsJsonAsync($"/admin/users/{tokens["user_id"]}/role", new { role = "customer" }).ExpectAsync(HttpStatusCode.OK);
                 break;
             default:
@@ -77,8 +77,8 @@ public sealed class SessionGateTests(AppFixture fixture) : IClassFixture<AppFixt
     public async Task A_token_whose_role_is_no_longer_the_accounts_is_refused_even_when_its_session_lives_on()
     {
         await Gate.Listening.WaitAsync(TimeSpan.FromSeconds(30));
-        var email = await RegisterAsync(App);
-        var (client, tokens) = await LoginAsync(App, email, Password);
+        var email = await App.RegisterAsync(Password);
+        var (client, tokens) = await App.LoginAsync(email, Password);
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(client.GetAsync("/auth/sessions")));
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(client.GetAsync("/auth/sessions")));
 
@@ -102,7 +102,7 @@ public sealed class SessionGateTests(AppFixture fixture) : IClassFixture<AppFixt
         // Another test of this class kills the listener; wait until it is back, not only first up.
         await Gate.Listening.WaitAsync(TimeSpan.FromSeconds(30));
         await Eventually.EqualAsync(true, () => Task.FromResult(Gate.IsListening), TimeSpan.FromSeconds(30));
-        var (client, _) = await LoginAsync(App, await RegisterAsync(App), Password);
+        var (client, _) = await App.LoginAsync(await App.RegisterAsync(Password), Password);
         var before = Gate.Stats;
 
         for (var i = 0; i < 20; i++)
@@ -118,7 +118,7 @@ public sealed class SessionGateTests(AppFixture fixture) : IClassFixture<AppFixt
     public async Task A_revocation_committed_while_the_listener_is_down_is_not_answered_from_memory()
     {
         await Gate.Listening.WaitAsync(TimeSpan.FromSeconds(30));
-        var (client, tokens) = await LoginAsync(App, await RegisterAsync(App), Password);
+        var (client, tokens) = await App.LoginAsync(await App.RegisterAsync(Password), Password);
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(client.GetAsync("/auth/sessions")));
         var before = Gate.Stats;
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(client.GetAsync("/auth/sessions")));
@@ -131,7 +131,7 @@ public sealed class SessionGateTests(AppFixture fixture) : IClassFixture<AppFixt
             await using var command = new Npgsql.NpgsqlCommand($"""
                 select count(pg_terminate_backend(pid)) from pg_stat_activity
                 where datname = current_database() and query = 'listen {SessionGate.ChannelName}';
-                update refresh_token set revoked_at = now() where family_id = '{SessionOf(tokens)}' and revoked_at is null;
+                update refresh_token set revoked_at = now() where family_id = '{Http.SessionOf(tokens)}' and revoked_at is null;
                 """, connection, transaction);
             await command.ExecuteNonQueryAsync();
             await transaction.CommitAsync();
@@ -157,35 +157,7 @@ public sealed class SessionGateTests(AppFixture fixture) : IClassFixture<AppFixt
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
     }
 
-    private static async Task<string> RegisterAsync(TestApp app, string? role = null)
-    {
-        using var client = app.CreateClient();
-        var email = $"g{Guid.NewGuid():N}@example.com";
-        var registered = await client.PostAsJsonAsync("/auth/register", new { email, password = Password }).ExpectAsync(HttpStatusCode.Created);
-        if (role is not null)
-        {
-            await app.DataSource.ScalarAsync<int>($"with changed as (update app_user set role = '{role}' where app_user_id = {registered["user_id"]} returning 1) select count(*)::int from changed");
-        }
-
-        return email;
-    }
-
-    private static async Task<(HttpClient Client, JsonObject Tokens)> LoginAsync(TestApp app, string email, string password)
-    {
-        var client = app.CreateClient();
-        var tokens = await client.PostAsJsonAsync("/auth/login", new { email, password }).ExpectAsync(HttpStatusCode.OK);
-        client.DefaultRequestHeaders.Authorization = new("Bearer", tokens["access_token"]!.GetValue<string>());
-        return (client, tokens);
-    }
-
     private static string RefreshToken(JsonObject tokens) => tokens["refresh_token"]!.GetValue<string>();
-
-    internal static string SessionOf(JsonObject tokens)
-    {
-        var payload = tokens["access_token"]!.GetValue<string>().Split('.')[1];
-        var json = System.Text.Encoding.UTF8.GetString(Microsoft.AspNetCore.WebUtilities.WebEncoders.Base64UrlDecode(payload));
-        return JsonNode.Parse(json)!["sid"]!.GetValue<string>();
-    }
 }
 
 /// <summary>An app whose database sends no session notifications (the triggers of migration 0021 disabled).</summary>

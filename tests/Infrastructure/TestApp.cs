@@ -82,6 +82,19 @@ public sealed class TestApp : WebApplicationFactory<Program>
         ["RateLimits:HoldsPerSecond"] = "1000000",
     };
 
+    /// <summary>
+    /// Settings for tests of cache invalidation: entries live ten minutes instead of ten seconds, so
+    /// a change reaches a cached read within <see cref="InvalidationDeadline"/> only when an
+    /// invalidation drops the entry, never because the entry expired while the test waited.
+    /// </summary>
+    public static Dictionary<string, string?> LongLivedCache() => new() { ["Cache:LifetimeMilliseconds"] = "600000" };
+
+    /// <summary>
+    /// How long a cache-invalidation test waits for a change to show: as long as other waits on a busy
+    /// machine, and sixty times shorter than the lifetime of <see cref="LongLivedCache"/>.
+    /// </summary>
+    public static TimeSpan InvalidationDeadline { get; } = TimeSpan.FromSeconds(10);
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Development");
@@ -101,20 +114,50 @@ public sealed class TestApp : WebApplicationFactory<Program>
     }
 
     /// <summary>
+    /// Registers an account through the API with <paramref name="password"/> and returns its email;
+    /// with <paramref name="role"/>, then gives it that role in SQL (tokens issued later carry it).
+    /// </summary>
+    public async Task<string> RegisterAsync(string password, string? role = null)
+    {
+        using var client = CreateClient();
+        var email = $"r{Guid.NewGuid():N}@example.com";
+        var registered = await client.PostAsJsonAsync("/auth/register", new { email, password }).ExpectAsync(System.Net.HttpStatusCode.Created);
+        if (role is not null)
+        {
+            Assert.Equal(1, await DataSource.ScalarAsync<int>(
+                "with changed as (update app_user set role = $1 where app_user_id = $2 returning 1) select count(*)::int from changed", role, registered["user_id"]!.GetValue<long>()));
+        }
+
+        return email;
+    }
+
+    /// <summary>Logs in through the API; returns a client carrying the new access token, and the token response.</summary>
+    public async Task<(HttpClient Client, JsonObject Tokens)> LoginAsync(string email, string password)
+    {
+        var client = CreateClient();
+        var tokens = await client.PostAsJsonAsync("/auth/login", new { email, password }).ExpectAsync(System.Net.HttpStatusCode.OK);
+        client.DefaultRequestHeaders.Authorization = new("Bearer", tokens["access_token"]!.GetValue<string>());
+        return (client, tokens);
+    }
+
+    /// <summary>
     /// Creates an account with <paramref name="role"/> (admin, organizer, customer) directly in the
     /// database and returns a client carrying a bearer token for it, and its user id.
     /// </summary>
     public async Task<(HttpClient Client, long UserId)> AccountAsync(string role)
     {
         var email = $"{role}{Guid.NewGuid():N}@example.com";
-        await using var command = DataSource.CreateCommand("insert into app_user (email, display_name, role) values (@email, @role, @role) returning app_user_id");
-        command.Parameters.AddWithValue("email", email);
-        command.Parameters.AddWithValue("role", role);
-        var id = (long)(await command.ExecuteScalarAsync())!;
+        var id = await DataSource.ScalarAsync<long>("insert into app_user (email, display_name, role) values ($1, $2, $2) returning app_user_id", email, role);
         var client = CreateClient();
         client.DefaultRequestHeaders.Authorization = new("Bearer", Services.GetRequiredService<Holdfast.Infrastructure.Auth.TokenIssuer>().Issue(id, email, role, DateTimeOffset.UtcNow).AccessToken);
         return (client, id);
     }
+
+    /// <summary>A new organizer account and a client carrying its token (<see cref="AccountAsync"/>).</summary>
+    public Task<(HttpClient Client, long UserId)> OrganizerAsync() => AccountAsync(Holdfast.Infrastructure.Auth.Roles.Organizer);
+
+    /// <summary>A new admin account and a client carrying its token (<see cref="AccountAsync"/>).</summary>
+    public Task<(HttpClient Client, long UserId)> AdminAsync() => AccountAsync(Holdfast.Infrastructure.Auth.Roles.Admin);
 
     public override async ValueTask DisposeAsync()
     {
@@ -123,7 +166,7 @@ public sealed class TestApp : WebApplicationFactory<Program>
     }
 }
 
-/// <summary>Small helpers for reading JSON and problem details in assertions.</summary>
+/// <summary>Small helpers for reading JSON, problem details and tokens in assertions.</summary>
 public static class Http
 {
     public static async Task<JsonObject> ExpectAsync(this Task<HttpResponseMessage> send, System.Net.HttpStatusCode status)
@@ -132,6 +175,14 @@ public static class Http
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == status, $"Expected {(int)status}, got {(int)response.StatusCode}: {text}");
         return string.IsNullOrEmpty(text) ? new JsonObject() : JsonNode.Parse(text)!.AsObject();
+    }
+
+    /// <summary>The session id (<c>sid</c> claim) of the access token in a login or refresh response.</summary>
+    public static string SessionOf(JsonObject tokens)
+    {
+        var payload = tokens["access_token"]!.GetValue<string>().Split('.')[1];
+        var json = System.Text.Encoding.UTF8.GetString(Microsoft.AspNetCore.WebUtilities.WebEncoders.Base64UrlDecode(payload));
+        return JsonNode.Parse(json)!["sid"]!.GetValue<string>();
     }
 
     public static string[] Strings(this JsonNode? node) => node!.AsArray().Select(n => n!.GetValue<string>()).ToArray();

@@ -6,8 +6,11 @@ namespace Holdfast.Tests.Infrastructure;
 public sealed record TestShow(long ShowId, long VenueId, long EventId, IReadOnlyList<string> Labels);
 
 /// <summary>
-/// Arranges catalogue rows in SQL (the catalogue management API comes with a later issue): a venue
-/// with a simple grid seat map, an event, and a show on sale with prices and a seat feed.
+/// Arranges catalogue rows in SQL: a venue with a simple grid seat map, an event, and a show on sale
+/// with prices and a seat feed. The catalogue API (<c>POST /venues</c>, <c>/events</c>, <c>/shows</c>,
+/// <c>/airports</c>, <c>/cities</c>) builds the same rows through an organizer's or admin's requests
+/// and is tested in Features/Venues, Features/Shows and Features/Places; tests about something else
+/// arrange here in one statement, with any currency, kind, start or owner, and a show already on sale.
 /// </summary>
 public static class TestCatalogue
 {

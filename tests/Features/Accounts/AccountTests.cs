@@ -25,8 +25,7 @@ public sealed class AccountTests(AppFixture fixture) : IClassFixture<AppFixture>
         client.DefaultRequestHeaders.Authorization = new("Bearer", login["access_token"]!.GetValue<string>());
         await client.GetAsync("/bookings/1").ExpectAsync(HttpStatusCode.NotFound);
 
-        await using var command = App.DataSource.CreateCommand($"select password_hash from app_user where app_user_id = {registered["user_id"]}");
-        var hash = (string)(await command.ExecuteScalarAsync())!;
+        var hash = await App.DataSource.ScalarAsync<string>($"select password_hash from app_user where app_user_id = {registered["user_id"]}");
         Assert.DoesNotContain("a long enough password", hash);
         Assert.Equal(0x01, Convert.FromBase64String(hash)[0]); // PasswordHasher v3 format marker
     }

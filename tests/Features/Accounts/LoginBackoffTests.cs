@@ -37,7 +37,6 @@ public sealed class LoginBackoffTests(AppFixture fixture) : IClassFixture<AppFix
         }
 
         await client.PostAsJsonAsync("/auth/login", new { email, password = "the right password" }).ExpectAsync(HttpStatusCode.OK);
-        await using var count = App.DataSource.CreateCommand($"select count(*) from login_throttle where email_key = '{email}'");
-        Assert.Equal(0L, (long)(await count.ExecuteScalarAsync())!);
+        Assert.Equal(0L, await App.DataSource.ScalarAsync<long>("select count(*) from login_throttle where email_key = $1", email));
     }
 }

@@ -13,16 +13,16 @@ public sealed class SessionTests(AppFixture fixture) : IClassFixture<AppFixture>
     [Fact]
     public async Task I_can_list_my_sessions_and_revoke_another_one()
     {
-        var email = await RegisterAsync();
-        var (phone, phoneTokens) = await LoginAsync(email, Password);
-        var (laptop, laptopTokens) = await LoginAsync(email, Password);
+        var email = await App.RegisterAsync(Password);
+        var (phone, phoneTokens) = await App.LoginAsync(email, Password);
+        var (laptop, laptopTokens) = await App.LoginAsync(email, Password);
 
         using var response = await laptop.GetAsync("/auth/sessions");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var list = JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsArray();
         Assert.Equal(3, list.Count); // registration, phone, laptop
         Assert.Single(list, s => s!["current"]!.GetValue<bool>());
-        var phoneSession = list.Single(s => s!["session_id"]!.GetValue<string>() == SessionOf(phoneTokens))!;
+        var phoneSession = list.Single(s => s!["session_id"]!.GetValue<string>() == Http.SessionOf(phoneTokens))!;
 
         await laptop.DeleteAsync($"/auth/sessions/{phoneSession["session_id"]}").ExpectAsync(HttpStatusCode.NoContent);
         await laptop.DeleteAsync($"/auth/sessions/{phoneSession["session_id"]}").ExpectAsync(HttpStatusCode.NotFound);
@@ -32,15 +32,15 @@ public sealed class SessionTests(AppFixture fixture) : IClassFixture<AppFixture>
 
         // Someone else cannot revoke my session.
         var (stranger, _) = await App.CustomerAsync();
-        await stranger.DeleteAsync($"/auth/sessions/{SessionOf(laptopTokens)}").ExpectAsync(HttpStatusCode.NotFound);
+        await stranger.DeleteAsync($"/auth/sessions/{Http.SessionOf(laptopTokens)}").ExpectAsync(HttpStatusCode.NotFound);
     }
 
     [Fact]
     public async Task Changing_the_password_revokes_every_other_session()
     {
-        var email = await RegisterAsync();
-        var (other, otherTokens) = await LoginAsync(email, Password);
-        var (current, currentTokens) = await LoginAsync(email, Password);
+        var email = await App.RegisterAsync(Password);
+        var (other, otherTokens) = await App.LoginAsync(email, Password);
+        var (current, currentTokens) = await App.LoginAsync(email, Password);
 
         var wrong = await current.PostAsJsonAsync("/auth/password", new { current_password = "not it at all", new_password = "a brand new password" })
             .ExpectAsync(HttpStatusCode.BadRequest);
@@ -57,26 +57,4 @@ public sealed class SessionTests(AppFixture fixture) : IClassFixture<AppFixture>
         await anonymous.PostAsJsonAsync("/auth/login", new { email, password = "a brand new password" }).ExpectAsync(HttpStatusCode.OK);
     }
 
-    private async Task<string> RegisterAsync()
-    {
-        using var client = App.CreateClient();
-        var email = $"s{Guid.NewGuid():N}@example.com";
-        await client.PostAsJsonAsync("/auth/register", new { email, password = Password }).ExpectAsync(HttpStatusCode.Created);
-        return email;
-    }
-
-    private async Task<(HttpClient Client, JsonObject Tokens)> LoginAsync(string email, string password)
-    {
-        var client = App.CreateClient();
-        var tokens = await client.PostAsJsonAsync("/auth/login", new { email, password }).ExpectAsync(HttpStatusCode.OK);
-        client.DefaultRequestHeaders.Authorization = new("Bearer", tokens["access_token"]!.GetValue<string>());
-        return (client, tokens);
-    }
-
-    private static string SessionOf(JsonObject tokens)
-    {
-        var payload = tokens["access_token"]!.GetValue<string>().Split('.')[1];
-        var json = System.Text.Encoding.UTF8.GetString(Microsoft.AspNetCore.WebUtilities.WebEncoders.Base64UrlDecode(payload));
-        return JsonNode.Parse(json)!["sid"]!.GetValue<string>();
-    }
 }

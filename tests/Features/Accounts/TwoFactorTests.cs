@@ -55,8 +55,7 @@ public sealed class TwoFactorTests(AppFixture fixture) : IClassFixture<AppFixtur
         await client.PostAsJsonAsync("/auth/2fa/disable", new { code = "000000" }).ExpectAsync(HttpStatusCode.BadRequest);
         await client.PostAsJsonAsync("/auth/2fa/disable", new { recovery_code = recoveryCodes[1] }).ExpectAsync(HttpStatusCode.NoContent);
         Assert.NotNull((await Login(email).ExpectAsync(HttpStatusCode.OK))["access_token"]);
-        await using var command = App.DataSource.CreateCommand($"select count(*) from recovery_code r join app_user u using (app_user_id) where u.email = '{email}'");
-        Assert.Equal(0L, (long)(await command.ExecuteScalarAsync())!);
+        Assert.Equal(0L, await App.DataSource.ScalarAsync<long>("select count(*) from recovery_code r join app_user u using (app_user_id) where u.email = $1", email));
     }
 
     [Fact]

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Json;
-using Holdfast.Infrastructure.Auth;
 using Holdfast.Tests.Infrastructure;
 
 namespace Holdfast.Tests.Features.Admin;
@@ -12,8 +11,8 @@ public sealed class AuditLogTests(AppFixture fixture) : IClassFixture<AppFixture
     [Fact]
     public async Task Catalogue_changes_and_bookings_are_recorded_with_who_and_before_after()
     {
-        var (organizer, organizerId) = await App.AccountAsync(Roles.Organizer);
-        var (admin, _) = await App.AccountAsync(Roles.Admin);
+        var (organizer, organizerId) = await App.OrganizerAsync();
+        var (admin, _) = await App.AdminAsync();
         var venue = await organizer.PostAsJsonAsync("/venues", new
         {
             name = $"Coach {Guid.NewGuid():N}",
@@ -46,7 +45,7 @@ public sealed class AuditLogTests(AppFixture fixture) : IClassFixture<AppFixture
     [Fact]
     public async Task The_audit_log_refuses_updates_and_deletes()
     {
-        var (organizer, _) = await App.AccountAsync(Roles.Organizer);
+        var (organizer, _) = await App.OrganizerAsync();
         await organizer.PostAsJsonAsync("/events", new { kind = "film", title = "Audited", duration_minutes = 60 }).ExpectAsync(HttpStatusCode.Created);
 
         foreach (var sql in new[] { "update audit_log set action = 'nothing'", "delete from audit_log" })
@@ -56,5 +55,4 @@ public sealed class AuditLogTests(AppFixture fixture) : IClassFixture<AppFixture
             Assert.Contains("append-only", error.MessageText, StringComparison.Ordinal);
         }
     }
-
 }

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Json;
-using Holdfast.Infrastructure.Auth;
 using Holdfast.Tests.Infrastructure;
 
 namespace Holdfast.Tests.Features.Admin;
@@ -12,7 +11,7 @@ public sealed class ManageUsersTests(AppFixture fixture) : IClassFixture<AppFixt
     [Fact]
     public async Task An_admin_sets_a_role_which_ends_the_accounts_sessions()
     {
-        var (admin, adminId) = await AdminAsync();
+        var (admin, adminId) = await App.AdminAsync();
         using var anonymous = App.CreateClient();
         var email = $"p{Guid.NewGuid():N}@example.com";
         var registered = await anonymous.PostAsJsonAsync("/auth/register", new { email, password = "a long enough password" }).ExpectAsync(HttpStatusCode.Created);
@@ -39,6 +38,4 @@ public sealed class ManageUsersTests(AppFixture fixture) : IClassFixture<AppFixt
         var users = System.Text.Json.Nodes.JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsArray();
         return users.Select(u => u!["user_id"]!.GetValue<long>()).ToArray();
     }
-
-    private Task<(HttpClient Client, long UserId)> AdminAsync() => App.AccountAsync(Roles.Admin);
 }

@@ -105,9 +105,8 @@ public sealed class BookHoldTests(AppFixture fixture) : IClassFixture<AppFixture
             var (booked, released) = (await book, await release);
 
             Assert.True((booked == HttpStatusCode.Created) ^ (released == HttpStatusCode.NoContent), $"book {booked}, release {released}");
-            await using var command = App.DataSource.CreateCommand(
-                $"select string_agg(distinct state, ',') from show_seat where show_id = {show.ShowId}");
-            Assert.Equal(booked == HttpStatusCode.Created ? "booked" : "available", (string)(await command.ExecuteScalarAsync())!);
+            Assert.Equal(booked == HttpStatusCode.Created ? "booked" : "available",
+                await App.DataSource.ScalarAsync<string>($"select string_agg(distinct state, ',') from show_seat where show_id = {show.ShowId}"));
         }
     }
 

@@ -17,26 +17,26 @@ public sealed class DemoCatalogueTests(AppFixture fixture) : IClassFixture<AppFi
         var second = await seeder.SeedAsync(days: 2, CancellationToken.None);
         Assert.Equal(first, second);
 
-        Assert.Equal(180L, await Scalar("select count(*) from seat s join venue v using (venue_id) where v.kind = 'aircraft_cabin'"));
-        Assert.Equal(12L, await Scalar("select count(*) from seat s join venue v using (venue_id) where v.kind = 'aircraft_cabin' and category = 'business'"));
-        Assert.Equal(0L, await Scalar("select count(*) from seat s join venue v using (venue_id) where v.kind = 'aircraft_cabin' and row_label = '13'"));
-        Assert.Equal(49L, await Scalar("select count(*) from seat s join venue v using (venue_id) where v.kind = 'coach'"));
-        Assert.Equal(12L, await Scalar("select count(distinct row_label) from seat s join venue v using (venue_id) where v.kind = 'cinema_hall'"));
-        Assert.Equal(14L, await Scalar("select min(n) from (select count(*) n from seat s join venue v using (venue_id) where v.kind = 'cinema_hall' group by row_label) r"));
-        Assert.Equal(20L, await Scalar("select max(n) from (select count(*) n from seat s join venue v using (venue_id) where v.kind = 'cinema_hall' group by row_label) r"));
-        Assert.True(await Scalar("select count(*) from seat s join venue v using (venue_id) where v.kind = 'cinema_hall' and category = 'premium'") > 0);
-        Assert.True(await Scalar("select count(*) from airport") > 5000);
-        Assert.Equal("Europe/London", await Text("select time_zone from airport where iata = 'LHR'"));
-        Assert.True(await Scalar("select count(distinct e.event_id) from event e join show s using (event_id) where e.kind = 'flight'") >= 30);
-        Assert.True(await Scalar("select count(*) from show s join event e using (event_id) where e.kind = 'film'") >= 5);
-        Assert.True(await Scalar("select count(*) from show s join event e using (event_id) where e.kind = 'trip'") >= 3);
+        Assert.Equal(180L, await App.DataSource.ScalarAsync<long>("select count(*) from seat s join venue v using (venue_id) where v.kind = 'aircraft_cabin'"));
+        Assert.Equal(12L, await App.DataSource.ScalarAsync<long>("select count(*) from seat s join venue v using (venue_id) where v.kind = 'aircraft_cabin' and category = 'business'"));
+        Assert.Equal(0L, await App.DataSource.ScalarAsync<long>("select count(*) from seat s join venue v using (venue_id) where v.kind = 'aircraft_cabin' and row_label = '13'"));
+        Assert.Equal(49L, await App.DataSource.ScalarAsync<long>("select count(*) from seat s join venue v using (venue_id) where v.kind = 'coach'"));
+        Assert.Equal(12L, await App.DataSource.ScalarAsync<long>("select count(distinct row_label) from seat s join venue v using (venue_id) where v.kind = 'cinema_hall'"));
+        Assert.Equal(14L, await App.DataSource.ScalarAsync<long>("select min(n) from (select count(*) n from seat s join venue v using (venue_id) where v.kind = 'cinema_hall' group by row_label) r"));
+        Assert.Equal(20L, await App.DataSource.ScalarAsync<long>("select max(n) from (select count(*) n from seat s join venue v using (venue_id) where v.kind = 'cinema_hall' group by row_label) r"));
+        Assert.True(await App.DataSource.ScalarAsync<long>("select count(*) from seat s join venue v using (venue_id) where v.kind = 'cinema_hall' and category = 'premium'") > 0);
+        Assert.True(await App.DataSource.ScalarAsync<long>("select count(*) from airport") > 5000);
+        Assert.Equal("Europe/London", await App.DataSource.ScalarAsync<string>("select time_zone from airport where iata = 'LHR'"));
+        Assert.True(await App.DataSource.ScalarAsync<long>("select count(distinct e.event_id) from event e join show s using (event_id) where e.kind = 'flight'") >= 30);
+        Assert.True(await App.DataSource.ScalarAsync<long>("select count(*) from show s join event e using (event_id) where e.kind = 'film'") >= 5);
+        Assert.True(await App.DataSource.ScalarAsync<long>("select count(*) from show s join event e using (event_id) where e.kind = 'trip'") >= 3);
         // Local departure times come from the timetable, through the origin's zone.
-        Assert.Equal(0L, await Scalar("""
+        Assert.Equal(0L, await App.DataSource.ScalarAsync<long>("""
             select count(*) from show s join event e using (event_id)
             where e.code = 'HA2' and to_char(s.starts_at at time zone 'Pacific/Honolulu', 'HH24:MI') not in ('13:30', '21:45', '22:35')
             """));
-        Assert.Equal(0L, await Scalar("select count(*) from show s where not exists (select 1 from show_seat ss where ss.show_id = s.show_id)"));
-        Assert.Equal(0L, await Scalar("select count(*) from show s where not exists (select 1 from show_price p where p.show_id = s.show_id)"));
+        Assert.Equal(0L, await App.DataSource.ScalarAsync<long>("select count(*) from show s where not exists (select 1 from show_seat ss where ss.show_id = s.show_id)"));
+        Assert.Equal(0L, await App.DataSource.ScalarAsync<long>("select count(*) from show s where not exists (select 1 from show_price p where p.show_id = s.show_id)"));
     }
 
     [Fact]
@@ -69,13 +69,9 @@ public sealed class DemoCatalogueTests(AppFixture fixture) : IClassFixture<AppFi
 
         Assert.True(exitCode == 0, output.ToString());
         Assert.Contains("is confirmed", output.ToString(), StringComparison.Ordinal);
-        Assert.Equal(2L, await Scalar("""
+        Assert.Equal(2L, await App.DataSource.ScalarAsync<long>("""
             select count(*) from booking_seat bs join booking b using (booking_id) join show s on s.show_id = b.show_id
             join event e using (event_id) where e.code in (select code from event where title like '%(LHR) → %(JFK)') and b.status = 'confirmed'
             """));
     }
-
-    private Task<long> Scalar(string sql) => App.DataSource.ScalarAsync<long>(sql);
-
-    private Task<string> Text(string sql) => App.DataSource.ScalarAsync<string>(sql);
 }

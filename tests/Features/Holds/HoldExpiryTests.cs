@@ -38,15 +38,9 @@ public sealed class HoldExpiryTests(ShortHoldsFixture fixture) : IClassFixture<S
         Assert.Equal(held.Data["seat_ids"]!.ToJsonString(), expired.Data["seat_ids"]!.ToJsonString());
         Assert.True(expired.Data["occurred_at"]!.GetValue<DateTimeOffset>() >= expiresAt, "released no earlier than expires_at");
 
-        async Task<string> State(string sql)
-        {
-            await using var command = App.DataSource.CreateCommand(sql);
-            return (string)(await command.ExecuteScalarAsync())!;
-        }
-
-        Assert.Equal("expired", await State($"select status from hold where hold_id = {holdId}"));
+        Assert.Equal("expired", await App.DataSource.ScalarAsync<string>($"select status from hold where hold_id = {holdId}"));
         // The worker marks the job completed just after the release commits.
-        await Eventually.EqualAsync("completed", () => State($"select state from job where unique_key = 'hold:{holdId}'"));
+        await Eventually.EqualAsync("completed", () => App.DataSource.ScalarAsync<string>($"select state from job where unique_key = 'hold:{holdId}'"));
 
         // Seats are sellable again, and the expired hold cannot be booked.
         await client.PostAsync($"/holds/{holdId}/booking", null).ExpectAsync(HttpStatusCode.Conflict);

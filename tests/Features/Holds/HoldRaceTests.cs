@@ -97,7 +97,6 @@ public sealed class HoldRaceTests(AppFixture fixture) : IClassFixture<AppFixture
         // Limit 10, 3 seats a request: exactly 3 requests fit (9 seats); the advisory lock makes it exact.
         Assert.Equal(3, statuses.Count(s => s == HttpStatusCode.Created));
         Assert.Equal(5, statuses.Count(s => s == HttpStatusCode.Conflict));
-        await using var command = App.DataSource.CreateCommand($"select sum(seat_count) from hold where show_id = {show.ShowId} and app_user_id = {userId}");
-        Assert.Equal(9L, (long)(await command.ExecuteScalarAsync())!);
+        Assert.Equal(9L, await App.DataSource.ScalarAsync<long>($"select sum(seat_count) from hold where show_id = {show.ShowId} and app_user_id = {userId}"));
     }
 }

@@ -26,10 +26,10 @@ public sealed class HoldSeatsTests(AppFixture fixture) : IClassFixture<AppFixtur
 
         // Prices are locked: a later price change does not alter the hold.
         await Sql($"update show_price set amount_minor = 9999 where show_id = {show.ShowId}");
-        Assert.Equal(7000L, await Scalar<long>($"select sum(price_minor)::bigint from hold_seat where hold_id = {holdId}"));
-        Assert.Equal(2L, await Scalar<long>($"select count(*) from show_seat where show_id = {show.ShowId} and state = 'held' and hold_id = {holdId}"));
-        Assert.Equal(userId, await Scalar<long>($"select app_user_id from hold where hold_id = {holdId}"));
-        Assert.Equal(1L, await Scalar<long>($"select count(*) from job where kind = 'hold.expire' and unique_key = 'hold:{holdId}' and run_at = (select expires_at from hold where hold_id = {holdId})"));
+        Assert.Equal(7000L, await App.DataSource.ScalarAsync<long>($"select sum(price_minor)::bigint from hold_seat where hold_id = {holdId}"));
+        Assert.Equal(2L, await App.DataSource.ScalarAsync<long>($"select count(*) from show_seat where show_id = {show.ShowId} and state = 'held' and hold_id = {holdId}"));
+        Assert.Equal(userId, await App.DataSource.ScalarAsync<long>($"select app_user_id from hold where hold_id = {holdId}"));
+        Assert.Equal(1L, await App.DataSource.ScalarAsync<long>($"select count(*) from job where kind = 'hold.expire' and unique_key = 'hold:{holdId}' and run_at = (select expires_at from hold where hold_id = {holdId})"));
     }
 
     [Fact]
@@ -43,7 +43,7 @@ public sealed class HoldSeatsTests(AppFixture fixture) : IClassFixture<AppFixtur
         var problem = await second.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "3B", "3C", "3D" } }).ExpectAsync(HttpStatusCode.Conflict);
 
         Assert.Equal(["3C"], problem["unavailable_seats"].Strings());
-        Assert.Equal(1L, await Scalar<long>($"select count(*) from show_seat where show_id = {show.ShowId} and state = 'held'"));
+        Assert.Equal(1L, await App.DataSource.ScalarAsync<long>($"select count(*) from show_seat where show_id = {show.ShowId} and state = 'held'"));
     }
 
     [Fact]
@@ -102,7 +102,7 @@ public sealed class HoldSeatsTests(AppFixture fixture) : IClassFixture<AppFixtur
         var problem = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "1A", "99Z" } }).ExpectAsync(HttpStatusCode.BadRequest);
 
         Assert.Contains("99Z", problem["errors"]!["seats"]![0]!.GetValue<string>());
-        Assert.Equal(0L, await Scalar<long>($"select count(*) from show_seat where show_id = {show.ShowId} and state <> 'available'"));
+        Assert.Equal(0L, await App.DataSource.ScalarAsync<long>($"select count(*) from show_seat where show_id = {show.ShowId} and state <> 'available'"));
     }
 
     [Theory]
@@ -188,8 +188,8 @@ public sealed class HoldSeatsTests(AppFixture fixture) : IClassFixture<AppFixtur
         var again = await client.DeleteAsync($"/holds/{holdId}").ExpectAsync(HttpStatusCode.Conflict);
 
         Assert.Equal("released", again["hold_status"]!.GetValue<string>());
-        Assert.Equal(0L, await Scalar<long>($"select count(*) from show_seat where show_id = {show.ShowId} and state <> 'available'"));
-        Assert.Equal("cancelled", await Scalar<string>($"select state from job where unique_key = 'hold:{holdId}'"));
+        Assert.Equal(0L, await App.DataSource.ScalarAsync<long>($"select count(*) from show_seat where show_id = {show.ShowId} and state <> 'available'"));
+        Assert.Equal("cancelled", await App.DataSource.ScalarAsync<string>($"select state from job where unique_key = 'hold:{holdId}'"));
         await stranger.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "2B", "2C" } }).ExpectAsync(HttpStatusCode.Created);
     }
 
@@ -198,6 +198,4 @@ public sealed class HoldSeatsTests(AppFixture fixture) : IClassFixture<AppFixtur
         await using var command = App.DataSource.CreateCommand(sql);
         await command.ExecuteNonQueryAsync();
     }
-
-    private Task<T> Scalar<T>(string sql) => App.DataSource.ScalarAsync<T>(sql);
 }

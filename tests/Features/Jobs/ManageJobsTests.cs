@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using Holdfast.Infrastructure.Auth;
 using Holdfast.Tests.Infrastructure;
 
 namespace Holdfast.Tests.Features.Jobs;
@@ -13,12 +12,12 @@ public sealed class ManageJobsTests(AppFixture fixture) : IClassFixture<AppFixtu
     [Fact]
     public async Task Admins_see_counts_and_jobs_and_retry_cancel_or_run_them_now()
     {
-        var admin = await AdminAsync();
+        var admin = (await App.AdminAsync()).Client;
         // A discarded expiry of a hold that no longer exists: retrying it runs the real handler, which finds nothing to do.
-        var discarded = await Scalar($"insert into job (kind, queue, run_at, state, attempt, max_attempts, finalized_at, errors) values ('hold.expire', 'holds', now(), 'discarded', 3, 3, now(), '[{{\"error\":\"boom\"}}]') returning job_id");
-        var waiting = await Scalar("insert into job (kind, queue, run_at, payload) values ('hold.expire', 'holds', now() + interval '1 day', '{\"hold_id\": -1}') returning job_id");
-        var another = await Scalar("insert into job (kind, queue, run_at, payload) values ('hold.expire', 'holds', now() + interval '1 day', '{\"hold_id\": -2}') returning job_id");
-        await Scalar($"update job set payload = '{{\"hold_id\": -3}}' where job_id = {discarded} returning job_id");
+        var discarded = await App.DataSource.ScalarAsync<long>($"insert into job (kind, queue, run_at, state, attempt, max_attempts, finalized_at, errors) values ('hold.expire', 'holds', now(), 'discarded', 3, 3, now(), '[{{\"error\":\"boom\"}}]') returning job_id");
+        var waiting = await App.DataSource.ScalarAsync<long>("insert into job (kind, queue, run_at, payload) values ('hold.expire', 'holds', now() + interval '1 day', '{\"hold_id\": -1}') returning job_id");
+        var another = await App.DataSource.ScalarAsync<long>("insert into job (kind, queue, run_at, payload) values ('hold.expire', 'holds', now() + interval '1 day', '{\"hold_id\": -2}') returning job_id");
+        await App.DataSource.ScalarAsync<long>($"update job set payload = '{{\"hold_id\": -3}}' where job_id = {discarded} returning job_id");
 
         var stats = (await admin.GetFromJsonAsync<JsonArray>("/admin/jobs/stats"))!;
         Assert.Contains(stats, c => c!["kind"]!.GetValue<string>() == "hold.expire" && c["state"]!.GetValue<string>() == "discarded" && c["jobs"]!.GetValue<long>() >= 1);
@@ -40,8 +39,4 @@ public sealed class ManageJobsTests(AppFixture fixture) : IClassFixture<AppFixtu
         await admin.GetAsync("/admin/jobs/987654321").ExpectAsync(HttpStatusCode.NotFound);
         await admin.GetAsync("/admin/jobs?state=sleeping").ExpectAsync(HttpStatusCode.BadRequest);
     }
-
-    private Task<long> Scalar(string sql) => App.DataSource.ScalarAsync<long>(sql);
-
-    private async Task<HttpClient> AdminAsync() => (await App.AccountAsync(Roles.Admin)).Client;
 }

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.RegularExpressions;
-using Holdfast.Infrastructure.Auth;
 using Holdfast.Tests.Features.Notifications;
 using Holdfast.Tests.Infrastructure;
 
@@ -29,7 +28,7 @@ public sealed partial class NewsletterTests(SmtpFixture fixture) : IClassFixture
         var confirmed = await anyone.GetAsync(confirmPath).ExpectAsync(HttpStatusCode.OK);
         Assert.Equal("confirmed", confirmed["state"]!.GetValue<string>());
 
-        var admin = await AdminAsync();
+        var admin = (await App.AdminAsync()).Client;
         var issue = await admin.PostAsJsonAsync("/admin/newsletters", new { subject = "November routes", body = "New: Honolulu to Los Angeles late flights.\n\nSee you aboard." })
             .ExpectAsync(HttpStatusCode.Accepted);
         var newsletter = await fixture.Smtp.WaitForAsync(email, "November routes");
@@ -60,7 +59,7 @@ public sealed partial class NewsletterTests(SmtpFixture fixture) : IClassFixture
     [Fact]
     public async Task An_organizer_notice_reaches_everyone_booked_by_email()
     {
-        var (organizer, organizerId) = await App.AccountAsync(Roles.Organizer);
+        var (organizer, organizerId) = await App.OrganizerAsync();
         var show = await TestCatalogue.ShowAsync(App.DataSource, ownerId: organizerId);
         var emails = new List<string>();
         foreach (var seat in new[] { "1A", "2A" })
@@ -85,16 +84,8 @@ public sealed partial class NewsletterTests(SmtpFixture fixture) : IClassFixture
         }
     }
 
-    private async Task<string> StateAsync(string email)
-    {
-        await using var command = App.DataSource.CreateCommand("select status from newsletter_subscriber where lower(email) = lower(@email)");
-        command.Parameters.AddWithValue("email", email);
-        return (string)(await command.ExecuteScalarAsync())!;
-    }
-
-    private Task<long> Scalar(string sql) => App.DataSource.ScalarAsync<long>(sql);
-
-    private async Task<HttpClient> AdminAsync() => (await App.AccountAsync(Roles.Admin)).Client;
+    private Task<string> StateAsync(string email) =>
+        App.DataSource.ScalarAsync<string>("select status from newsletter_subscriber where lower(email) = lower($1)", email);
 
     [GeneratedRegex(@"http://127\.0\.0\.1:8080(?<path>/newsletter/confirm\?token=[A-Za-z0-9_-]+)")]
     private static partial Regex Link();

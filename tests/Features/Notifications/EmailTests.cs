@@ -150,12 +150,8 @@ public sealed class EmailRetryTests(DeadSmtpFixture fixture) : IClassFixture<Dea
         var email = $"retry{Guid.NewGuid():N}@example.com";
         var registered = await client.PostAsJsonAsync("/auth/register", new { email, password = "a long enough password" }).ExpectAsync(HttpStatusCode.Created);
 
-        async Task<string> State()
-        {
-            await using var command = fixture.App.DataSource.CreateCommand(
-                $"select state from job where kind = 'email.send' and unique_key = 'welcome:{registered["user_id"]}'");
-            return (string)(await command.ExecuteScalarAsync())!;
-        }
+        Task<string> State() =>
+            fixture.App.DataSource.ScalarAsync<string>($"select state from job where kind = 'email.send' and unique_key = 'welcome:{registered["user_id"]}'");
 
         await Eventually.EqualAsync("retryable", State);
     }
@@ -226,12 +222,8 @@ public sealed class HungSmtpTests(HungSmtpFixture fixture) : IClassFixture<HungS
         var email = $"hung{Guid.NewGuid():N}@example.com";
         var registered = await client.PostAsJsonAsync("/auth/register", new { email, password = "a long enough password" }).ExpectAsync(HttpStatusCode.Created);
 
-        async Task<string> FirstError()
-        {
-            await using var command = fixture.App.DataSource.CreateCommand(
-                $"select coalesce(errors -> 0 ->> 'error', '') from job where kind = 'email.send' and unique_key = 'welcome:{registered["user_id"]}'");
-            return (string)(await command.ExecuteScalarAsync())!;
-        }
+        Task<string> FirstError() =>
+            fixture.App.DataSource.ScalarAsync<string>($"select coalesce(errors -> 0 ->> 'error', '') from job where kind = 'email.send' and unique_key = 'welcome:{registered["user_id"]}'");
 
         var started = System.Diagnostics.Stopwatch.StartNew();
         var deadline = TimeSpan.FromSeconds(HungSmtpFixture.TimeoutSeconds + 8);
@@ -243,8 +235,7 @@ public sealed class HungSmtpTests(HungSmtpFixture fixture) : IClassFixture<HungS
         }
 
         Assert.Contains($"did not finish within {HungSmtpFixture.TimeoutSeconds} s", error, StringComparison.Ordinal);
-        await using var state = fixture.App.DataSource.CreateCommand(
-            $"select state from job where kind = 'email.send' and unique_key = 'welcome:{registered["user_id"]}'");
-        Assert.NotEqual("discarded", (string)(await state.ExecuteScalarAsync())!);
+        Assert.NotEqual("discarded", await fixture.App.DataSource.ScalarAsync<string>(
+            $"select state from job where kind = 'email.send' and unique_key = 'welcome:{registered["user_id"]}'"));
     }
 }

@@ -59,9 +59,9 @@ public sealed class PaymentCrashTests(AppFixture fixture) : IClassFixture<AppFix
             response.EnsureSuccessStatusCode();
         });
 
-        var bookingId = await Scalar<long>($"select booking_id from booking where hold_id = {holdId}");
-        Assert.Equal("pending_payment", await Scalar<string>($"select status from booking where booking_id = {bookingId}"));
-        Assert.True(await Scalar<bool>($"select provider_payment_id is null and status = 'created' and payment_method = 'pm_card_visa' from payment_attempt where booking_id = {bookingId}"));
+        var bookingId = await App.DataSource.ScalarAsync<long>($"select booking_id from booking where hold_id = {holdId}");
+        Assert.Equal("pending_payment", await App.DataSource.ScalarAsync<string>($"select status from booking where booking_id = {bookingId}"));
+        Assert.True(await App.DataSource.ScalarAsync<bool>($"select provider_payment_id is null and status = 'created' and payment_method = 'pm_card_visa' from payment_attempt where booking_id = {bookingId}"));
         return (bookingId, holdId, show.ShowId);
     }
 
@@ -73,10 +73,10 @@ public sealed class PaymentCrashTests(AppFixture fixture) : IClassFixture<AppFix
 
         await App.Services.GetRequiredService<PaymentDeadline>().SettleAsync(bookingId, CancellationToken.None);
 
-        Assert.Equal("confirmed", await Scalar<string>($"select status from booking where booking_id = {bookingId}"));
-        Assert.True(await Scalar<bool>($"select provider_payment_id like 'pi_fake_%' and status = 'succeeded' from payment_attempt where booking_id = {bookingId}"));
-        Assert.Equal(2L, await Scalar<long>($"select count(*) from show_seat where show_id = {showId} and state = 'booked' and booking_id = {bookingId}"));
-        Assert.Equal(0L, await Scalar<long>($"select count(*) from refund where booking_id = {bookingId}"));
+        Assert.Equal("confirmed", await App.DataSource.ScalarAsync<string>($"select status from booking where booking_id = {bookingId}"));
+        Assert.True(await App.DataSource.ScalarAsync<bool>($"select provider_payment_id like 'pi_fake_%' and status = 'succeeded' from payment_attempt where booking_id = {bookingId}"));
+        Assert.Equal(2L, await App.DataSource.ScalarAsync<long>($"select count(*) from show_seat where show_id = {showId} and state = 'booked' and booking_id = {bookingId}"));
+        Assert.Equal(0L, await App.DataSource.ScalarAsync<long>($"select count(*) from refund where booking_id = {bookingId}"));
         _ = holdId;
     }
 
@@ -102,12 +102,10 @@ public sealed class PaymentCrashTests(AppFixture fixture) : IClassFixture<AppFix
         await App.Services.GetServices<IJobHandler>().OfType<ReconcilePayments>().Single()
             .HandleAsync(new JobContext(0, ReconcilePayments.JobKind, default, 1, 1), CancellationToken.None);
 
-        Assert.True(await Scalar<bool>($"select provider_payment_id like 'pi_fake_%' from payment_attempt where booking_id = {bookingId}"));
-        Assert.Equal(1L, await Scalar<long>($"select count(*) from refund where booking_id = {bookingId} and amount_minor = (select amount_minor from payment_attempt where booking_id = {bookingId})"));
-        Assert.Equal(0L, await Scalar<long>($"select count(*) from show_seat where show_id = {showId} and booking_id = {bookingId}"));
+        Assert.True(await App.DataSource.ScalarAsync<bool>($"select provider_payment_id like 'pi_fake_%' from payment_attempt where booking_id = {bookingId}"));
+        Assert.Equal(1L, await App.DataSource.ScalarAsync<long>($"select count(*) from refund where booking_id = {bookingId} and amount_minor = (select amount_minor from payment_attempt where booking_id = {bookingId})"));
+        Assert.Equal(0L, await App.DataSource.ScalarAsync<long>($"select count(*) from show_seat where show_id = {showId} and booking_id = {bookingId}"));
     }
-
-    private Task<T> Scalar<T>(string sql) => App.DataSource.ScalarAsync<T>(sql);
 
     private async Task Sql(string sql)
     {

@@ -25,17 +25,17 @@ public sealed class PaymentFlowTests(AppFixture fixture) : IClassFixture<AppFixt
         var pending = await customer.GetAsync($"/bookings/{bookingId}").ExpectAsync(HttpStatusCode.OK);
         Assert.Equal(("pending_payment", "requires_payment_method"), (pending["status"]!.GetValue<string>(), pending["payment"]!["status"]!.GetValue<string>()));
         Assert.Equal("2A", pending["seats"]![0]!["label"]!.GetValue<string>());
-        Assert.Equal("held", await Scalar<string>($"select state from show_seat where show_id = {show.ShowId} and hold_id = {hold["hold_id"]}"));
+        Assert.Equal("held", await App.DataSource.ScalarAsync<string>($"select state from show_seat where show_id = {show.ShowId} and hold_id = {hold["hold_id"]}"));
         // The deadline job, not the hold's own expiry, ends it from now on.
-        Assert.Equal("cancelled", await Scalar<string>($"select state from job where unique_key = 'hold:{hold["hold_id"]}'"));
-        Assert.Equal(1L, await Scalar<long>($"select count(*) from job where kind = 'payments.deadline' and (payload->>'booking_id')::bigint = {bookingId} and state = 'available'"));
-        Assert.Equal(1L, await Scalar<long>($"select count(*) from job where kind = 'email.send' and payload->>'template' = 'payment_failed' and (payload->>'booking_id')::bigint = {bookingId}"));
+        Assert.Equal("cancelled", await App.DataSource.ScalarAsync<string>($"select state from job where unique_key = 'hold:{hold["hold_id"]}'"));
+        Assert.Equal(1L, await App.DataSource.ScalarAsync<long>($"select count(*) from job where kind = 'payments.deadline' and (payload->>'booking_id')::bigint = {bookingId} and state = 'available'"));
+        Assert.Equal(1L, await App.DataSource.ScalarAsync<long>($"select count(*) from job where kind = 'email.send' and payload->>'template' = 'payment_failed' and (payload->>'booking_id')::bigint = {bookingId}"));
 
         var paid = await customer.PostAsJsonAsync($"/bookings/{bookingId}/payments", new { payment_method = "pm_card_visa" }).ExpectAsync(HttpStatusCode.Created);
 
         Assert.Equal("confirmed", paid["status"]!.GetValue<string>());
         Assert.Equal(2000, paid["paid_minor"]!.GetValue<long>());
-        Assert.Equal(2L, await Scalar<long>($"select count(distinct idempotency_key) from payment_attempt where booking_id = {bookingId}"));
+        Assert.Equal(2L, await App.DataSource.ScalarAsync<long>($"select count(distinct idempotency_key) from payment_attempt where booking_id = {bookingId}"));
         await customer.PostAsJsonAsync($"/bookings/{bookingId}/payments", new { }).ExpectAsync(HttpStatusCode.Conflict);
     }
 
@@ -54,9 +54,9 @@ public sealed class PaymentFlowTests(AppFixture fixture) : IClassFixture<AppFixt
 
         Assert.Single(outcomes, o => o == PaymentOutcome.Confirmed);
         Assert.Equal(7, outcomes.Count(o => o == PaymentOutcome.AlreadyProcessed));
-        Assert.Equal(("confirmed", 2000L), (await Scalar<string>($"select status from booking where booking_id = {bookingId}"), await Scalar<long>($"select paid_minor from booking where booking_id = {bookingId}")));
-        Assert.Equal(1L, await Scalar<long>($"select count(*) from booking_seat where booking_id = {bookingId}"));
-        Assert.Equal(1L, await Scalar<long>($"select count(*) from seat_event where kind = 'booked' and {await Scalar<long>($"select show_id from booking where booking_id = {bookingId}")} = show_id"));
+        Assert.Equal(("confirmed", 2000L), (await App.DataSource.ScalarAsync<string>($"select status from booking where booking_id = {bookingId}"), await App.DataSource.ScalarAsync<long>($"select paid_minor from booking where booking_id = {bookingId}")));
+        Assert.Equal(1L, await App.DataSource.ScalarAsync<long>($"select count(*) from booking_seat where booking_id = {bookingId}"));
+        Assert.Equal(1L, await App.DataSource.ScalarAsync<long>($"select count(*) from seat_event where kind = 'booked' and {await App.DataSource.ScalarAsync<long>($"select show_id from booking where booking_id = {bookingId}")} = show_id"));
     }
 
     [Fact]
@@ -69,10 +69,10 @@ public sealed class PaymentFlowTests(AppFixture fixture) : IClassFixture<AppFixt
 
         await App.Services.GetRequiredService<PaymentDeadline>().SettleAsync(bookingId, CancellationToken.None);
 
-        Assert.Equal("expired", await Scalar<string>($"select status from booking where booking_id = {bookingId}"));
+        Assert.Equal("expired", await App.DataSource.ScalarAsync<string>($"select status from booking where booking_id = {bookingId}"));
         var released = await feed.NextAsync();
         Assert.Equal(("expired", "available"), (released.Data["kind"]!.GetValue<string>(), released.Data["state"]!.GetValue<string>()));
-        Assert.Equal(0L, await Scalar<long>($"select count(*) from show_seat where show_id = {showId} and state <> 'available'"));
+        Assert.Equal(0L, await App.DataSource.ScalarAsync<long>($"select count(*) from show_seat where show_id = {showId} and state <> 'available'"));
     }
 
     [Fact]
@@ -84,7 +84,7 @@ public sealed class PaymentFlowTests(AppFixture fixture) : IClassFixture<AppFixt
         // The fake settles a "processing" payment when asked, as a webhook that never came would have said.
         await App.Services.GetRequiredService<PaymentDeadline>().SettleAsync(bookingId, CancellationToken.None);
 
-        Assert.Equal("confirmed", await Scalar<string>($"select status from booking where booking_id = {bookingId}"));
+        Assert.Equal("confirmed", await App.DataSource.ScalarAsync<string>($"select status from booking where booking_id = {bookingId}"));
     }
 
     [Fact]
@@ -92,13 +92,13 @@ public sealed class PaymentFlowTests(AppFixture fixture) : IClassFixture<AppFixt
     {
         var (bookingId, intent, showId) = await PendingBookingAsync("pm_fake_late");
         await ExpireAsync(bookingId);
-        Assert.Equal(0L, await Scalar<long>($"select count(*) from show_seat where show_id = {showId} and state <> 'available'"));
+        Assert.Equal(0L, await App.DataSource.ScalarAsync<long>($"select count(*) from show_seat where show_id = {showId} and state <> 'available'"));
 
         var outcome = await App.Services.GetRequiredService<PaymentProcessing>().SucceededAsync("fake", intent, 2000, CancellationToken.None);
 
         Assert.Equal(PaymentOutcome.Confirmed, outcome);
-        Assert.Equal("confirmed", await Scalar<string>($"select status from booking where booking_id = {bookingId}"));
-        Assert.Equal(1L, await Scalar<long>($"select count(*) from show_seat where show_id = {showId} and state = 'booked' and booking_id = {bookingId}"));
+        Assert.Equal("confirmed", await App.DataSource.ScalarAsync<string>($"select status from booking where booking_id = {bookingId}"));
+        Assert.Equal(1L, await App.DataSource.ScalarAsync<long>($"select count(*) from show_seat where show_id = {showId} and state = 'booked' and booking_id = {bookingId}"));
     }
 
     [Fact]
@@ -112,11 +112,11 @@ public sealed class PaymentFlowTests(AppFixture fixture) : IClassFixture<AppFixt
         var outcome = await App.Services.GetRequiredService<PaymentProcessing>().SucceededAsync("fake", intent, 2000, CancellationToken.None);
 
         Assert.Equal(PaymentOutcome.RefundedSeatsGone, outcome);
-        Assert.Equal("held", await Scalar<string>($"select state from show_seat where show_id = {showId} and seat_id = (select seat_id from hold_seat hs join booking b on b.hold_id = hs.hold_id where b.booking_id = {bookingId})"));
-        await Eventually.EqualAsync("refunded", () => Scalar<string>($"select status from booking where booking_id = {bookingId}"));
-        Assert.Equal((2000L, 2000L), (await Scalar<long>($"select paid_minor from booking where booking_id = {bookingId}"), await Scalar<long>($"select refunded_minor from booking where booking_id = {bookingId}")));
-        Assert.Equal("succeeded", await Scalar<string>($"select status from refund where booking_id = {bookingId}"));
-        Assert.Equal(1L, await Scalar<long>($"select count(*) from job where kind = 'email.send' and payload->>'template' = 'booking_cancelled' and (payload->>'booking_id')::bigint = {bookingId}"));
+        Assert.Equal("held", await App.DataSource.ScalarAsync<string>($"select state from show_seat where show_id = {showId} and seat_id = (select seat_id from hold_seat hs join booking b on b.hold_id = hs.hold_id where b.booking_id = {bookingId})"));
+        await Eventually.EqualAsync("refunded", () => App.DataSource.ScalarAsync<string>($"select status from booking where booking_id = {bookingId}"));
+        Assert.Equal((2000L, 2000L), (await App.DataSource.ScalarAsync<long>($"select paid_minor from booking where booking_id = {bookingId}"), await App.DataSource.ScalarAsync<long>($"select refunded_minor from booking where booking_id = {bookingId}")));
+        Assert.Equal("succeeded", await App.DataSource.ScalarAsync<string>($"select status from refund where booking_id = {bookingId}"));
+        Assert.Equal(1L, await App.DataSource.ScalarAsync<long>($"select count(*) from job where kind = 'email.send' and payload->>'template' = 'booking_cancelled' and (payload->>'booking_id')::bigint = {bookingId}"));
     }
 
     [Fact]
@@ -141,8 +141,8 @@ public sealed class PaymentFlowTests(AppFixture fixture) : IClassFixture<AppFixt
         var (customer, _) = await App.CustomerAsync();
         var hold = await customer.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "2A" } }).ExpectAsync(HttpStatusCode.Created);
         using var response = await customer.PostAsJsonAsync($"/holds/{hold["hold_id"]}/booking", new { payment_method = paymentMethod });
-        var bookingId = await Scalar<long>($"select booking_id from booking where hold_id = {hold["hold_id"]}");
-        return (bookingId, await Scalar<string>($"select provider_payment_id from payment_attempt where booking_id = {bookingId} order by payment_attempt_id desc limit 1"), show.ShowId);
+        var bookingId = await App.DataSource.ScalarAsync<long>($"select booking_id from booking where hold_id = {hold["hold_id"]}");
+        return (bookingId, await App.DataSource.ScalarAsync<string>($"select provider_payment_id from payment_attempt where booking_id = {bookingId} order by payment_attempt_id desc limit 1"), show.ShowId);
     }
 
     private async Task PastDeadlineAsync(long bookingId)
@@ -160,8 +160,6 @@ public sealed class PaymentFlowTests(AppFixture fixture) : IClassFixture<AppFixt
             """);
         await command.ExecuteNonQueryAsync();
         await using var connection = await App.DataSource.OpenConnectionAsync();
-        await Holdfast.Features.Holds.ReleaseHold.EndHoldAsync(connection, await Scalar<long>($"select hold_id from booking where booking_id = {bookingId}"), null, "expired", DateTimeOffset.UtcNow, CancellationToken.None);
+        await Holdfast.Features.Holds.ReleaseHold.EndHoldAsync(connection, await App.DataSource.ScalarAsync<long>($"select hold_id from booking where booking_id = {bookingId}"), null, "expired", DateTimeOffset.UtcNow, CancellationToken.None);
     }
-
-    private Task<T> Scalar<T>(string sql) => App.DataSource.ScalarAsync<T>(sql);
 }

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
 using Holdfast.Features.Payments;
-using Holdfast.Infrastructure.Auth;
 using Holdfast.Tests.Infrastructure;
 
 namespace Holdfast.Tests.Features.Payments;
@@ -68,13 +67,13 @@ public sealed class RefundTests(AppFixture fixture) : IClassFixture<AppFixture>
 
         var rest = await customer.PostAsJsonAsync($"/bookings/{bookingId}/cancellation", new { }).ExpectAsync(HttpStatusCode.OK);
         Assert.Equal(("cancelled", 2000L), (rest["status"]!.GetValue<string>(), rest["refund_minor"]!.GetValue<long>()));
-        Assert.Equal((6000L, 3000L), (await Scalar($"select paid_minor from booking where booking_id = {bookingId}"), await Scalar($"select refunded_minor from booking where booking_id = {bookingId}")));
+        Assert.Equal((6000L, 3000L), (await App.DataSource.ScalarAsync<long>($"select paid_minor from booking where booking_id = {bookingId}"), await App.DataSource.ScalarAsync<long>($"select refunded_minor from booking where booking_id = {bookingId}")));
     }
 
     [Fact]
     public async Task Cancelling_a_show_refunds_every_booking_in_full_through_jobs()
     {
-        var (organizer, organizerId) = await App.AccountAsync(Roles.Organizer);
+        var (organizer, organizerId) = await App.OrganizerAsync();
         var show = await TestCatalogue.ShowAsync(App.DataSource, ownerId: organizerId, startsAt: DateTimeOffset.UtcNow.AddHours(1));
         var (_, first) = await BookAsync(show.ShowId, "1A");
         var (_, second) = await BookAsync(show.ShowId, "4A", "4B");
@@ -83,12 +82,8 @@ public sealed class RefundTests(AppFixture fixture) : IClassFixture<AppFixture>
 
         foreach (var bookingId in new[] { first, second })
         {
-            await Eventually.EqualAsync("refunded", async () =>
-            {
-                await using var command = App.DataSource.CreateCommand($"select status from booking where booking_id = {bookingId}");
-                return (string)(await command.ExecuteScalarAsync())!;
-            });
-            Assert.Equal(await Scalar($"select paid_minor from booking where booking_id = {bookingId}"), await Scalar($"select sum(amount_minor)::bigint from refund where booking_id = {bookingId} and status = 'succeeded'"));
+            await Eventually.EqualAsync("refunded", () => App.DataSource.ScalarAsync<string>($"select status from booking where booking_id = {bookingId}"));
+            Assert.Equal(await App.DataSource.ScalarAsync<long>($"select paid_minor from booking where booking_id = {bookingId}"), await App.DataSource.ScalarAsync<long>($"select sum(amount_minor)::bigint from refund where booking_id = {bookingId} and status = 'succeeded'"));
         }
     }
 
@@ -110,6 +105,4 @@ public sealed class RefundTests(AppFixture fixture) : IClassFixture<AppFixture>
         Assert.Equal("confirmed", booking["status"]!.GetValue<string>());
         return (customer, booking["booking_id"]!.GetValue<long>());
     }
-
-    private Task<long> Scalar(string sql) => App.DataSource.ScalarAsync<long>(sql);
 }

@@ -61,7 +61,7 @@ public sealed class StripeTests(StripeFixture fixture) : IClassFixture<StripeFix
         Assert.Equal("Confirmed", confirmed["outcome"]!.GetValue<string>());
         var booking = await customer.GetAsync($"/bookings/{pending["booking_id"]}").ExpectAsync(HttpStatusCode.OK);
         Assert.Equal(("confirmed", 2000L), (booking["status"]!.GetValue<string>(), booking["paid_minor"]!.GetValue<long>()));
-        Assert.Equal("booked", await Scalar<string>($"select state from show_seat where show_id = {showId} and booking_id = {pending["booking_id"]}"));
+        Assert.Equal("booked", await App.DataSource.ScalarAsync<string>($"select state from show_seat where show_id = {showId} and booking_id = {pending["booking_id"]}"));
     }
 
     [Fact]
@@ -75,8 +75,8 @@ public sealed class StripeTests(StripeFixture fixture) : IClassFixture<StripeFix
 
         Assert.Equal("Failed", failed["outcome"]!.GetValue<string>());
         Assert.Equal(("requires_payment_method", "Your card was declined."),
-            (await Scalar<string>($"select status from payment_attempt where provider_payment_id = '{intent}'"),
-             await Scalar<string>($"select last_error from payment_attempt where provider_payment_id = '{intent}'")));
+            (await App.DataSource.ScalarAsync<string>($"select status from payment_attempt where provider_payment_id = '{intent}'"),
+             await App.DataSource.ScalarAsync<string>($"select last_error from payment_attempt where provider_payment_id = '{intent}'")));
         var booking = await customer.GetAsync($"/bookings/{pending["booking_id"]}").ExpectAsync(HttpStatusCode.OK);
         Assert.Equal("pending_payment", booking["status"]!.GetValue<string>());
     }
@@ -94,8 +94,8 @@ public sealed class StripeTests(StripeFixture fixture) : IClassFixture<StripeFix
         await PostWebhookAsync(body, FakeStripe.Sign(body, "whsec_someone_else", now)).ExpectAsync(HttpStatusCode.BadRequest);
         await PostWebhookAsync(body, null).ExpectAsync(HttpStatusCode.BadRequest);
 
-        Assert.Equal("pending_payment", await Scalar<string>($"select status from booking where booking_id = {pending["booking_id"]}"));
-        Assert.Equal(0L, await Scalar<long>($"select count(*) from payment_event where payload::text like '%{pending["payment"]!["payment_intent_id"]}%'"));
+        Assert.Equal("pending_payment", await App.DataSource.ScalarAsync<string>($"select status from booking where booking_id = {pending["booking_id"]}"));
+        Assert.Equal(0L, await App.DataSource.ScalarAsync<long>($"select count(*) from payment_event where payload::text like '%{pending["payment"]!["payment_intent_id"]}%'"));
         // The old secret still works during the rotation.
         Assert.Equal("Confirmed", (await DeliverAsync(body, "whsec_old"))["outcome"]!.GetValue<string>());
     }
@@ -118,8 +118,8 @@ public sealed class StripeTests(StripeFixture fixture) : IClassFixture<StripeFix
         Assert.Single(outcomes, o => o == "Confirmed");
         Assert.Equal(9, outcomes.Count(o => o == "AlreadyProcessed"));
         Assert.Equal("AlreadyProcessed", again);
-        Assert.Equal(2000L, await Scalar<long>($"select paid_minor from booking where booking_id = {pending["booking_id"]}"));
-        Assert.Equal(1L, await Scalar<long>($"select count(*) from seat_event where show_id = {showId} and kind = 'booked'"));
+        Assert.Equal(2000L, await App.DataSource.ScalarAsync<long>($"select paid_minor from booking where booking_id = {pending["booking_id"]}"));
+        Assert.Equal(1L, await App.DataSource.ScalarAsync<long>($"select count(*) from seat_event where show_id = {showId} and kind = 'booked'"));
     }
 
     [Fact]
@@ -209,8 +209,8 @@ public sealed class StripeTests(StripeFixture fixture) : IClassFixture<StripeFix
         var again = await DeliverAsync(body, "whsec_new");
 
         Assert.Equal(("IgnoredApiVersion", "AlreadyProcessed"), (ignored["outcome"]!.GetValue<string>(), again["outcome"]!.GetValue<string>()));
-        Assert.Equal("pending_payment", await Scalar<string>($"select status from booking where booking_id = {pending["booking_id"]}"));
-        Assert.Equal(1L, await Scalar<long>($"select count(*) from payment_event where provider_event_id = '{EventId(body)}'"));
+        Assert.Equal("pending_payment", await App.DataSource.ScalarAsync<string>($"select status from booking where booking_id = {pending["booking_id"]}"));
+        Assert.Equal(1L, await App.DataSource.ScalarAsync<long>($"select count(*) from payment_event where provider_event_id = '{EventId(body)}'"));
     }
 
     [Theory]
@@ -227,7 +227,7 @@ public sealed class StripeTests(StripeFixture fixture) : IClassFixture<StripeFix
         var outcome = await DeliverAsync(body, "whsec_new");
 
         Assert.Equal("Unprocessable", outcome["outcome"]!.GetValue<string>());
-        Assert.Equal(1L, await Scalar<long>($"select count(*) from payment_event where provider_event_id = '{EventId(body)}'"));
+        Assert.Equal(1L, await App.DataSource.ScalarAsync<long>($"select count(*) from payment_event where provider_event_id = '{EventId(body)}'"));
         Assert.Equal("AlreadyProcessed", (await DeliverAsync(body, "whsec_new"))["outcome"]!.GetValue<string>());
     }
 
@@ -252,12 +252,12 @@ public sealed class StripeTests(StripeFixture fixture) : IClassFixture<StripeFix
             new JsonObject { ["object"] = "refund", ["status"] = "succeeded" })), "whsec_new");
 
         Assert.Equal("Unprocessable", broken["outcome"]!.GetValue<string>());
-        Assert.Equal("pending", await Scalar<string>($"select status from refund where booking_id = {bookingId}"));
+        Assert.Equal("pending", await App.DataSource.ScalarAsync<string>($"select status from refund where booking_id = {bookingId}"));
 
         var whole = await DeliverAsync(FakeStripe.Event("charge.refunded", Charge(new JsonObject { ["id"] = providerRefund, ["object"] = "refund", ["status"] = "succeeded" })), "whsec_new");
 
         Assert.Equal("RefundUpdated", whole["outcome"]!.GetValue<string>());
-        Assert.Equal("succeeded", await Scalar<string>($"select status from refund where booking_id = {bookingId}"));
+        Assert.Equal("succeeded", await App.DataSource.ScalarAsync<string>($"select status from refund where booking_id = {bookingId}"));
     }
 
     [Theory]
@@ -298,20 +298,19 @@ public sealed class StripeTests(StripeFixture fixture) : IClassFixture<StripeFix
         await Eventually.EqualAsync(true, () => Task.FromResult(Stripe.Requests.Any(Mine)));
         Assert.Equal("2000", Stripe.Requests.First(Mine).Form["amount"]);
         var providerRefund = await EventuallyNotNull($"select provider_refund_id from refund where booking_id = {bookingId}");
-        Assert.Equal("pending", await Scalar<string>($"select status from refund where booking_id = {bookingId}"));
+        Assert.Equal("pending", await App.DataSource.ScalarAsync<string>($"select status from refund where booking_id = {bookingId}"));
 
         await DeliverAsync(FakeStripe.Event("refund.updated", new JsonObject { ["id"] = providerRefund, ["object"] = "refund", ["status"] = "succeeded" }), "whsec_new");
 
-        Assert.Equal("succeeded", await Scalar<string>($"select status from refund where booking_id = {bookingId}"));
-        Assert.Equal("refunded", await Scalar<string>($"select status from booking where booking_id = {bookingId}"));
+        Assert.Equal("succeeded", await App.DataSource.ScalarAsync<string>($"select status from refund where booking_id = {bookingId}"));
+        Assert.Equal("refunded", await App.DataSource.ScalarAsync<string>($"select status from booking where booking_id = {bookingId}"));
     }
 
     private async Task<string> EventuallyNotNull(string sql)
     {
         for (var i = 0; i < 400; i++)
         {
-            await using var command = App.DataSource.CreateCommand(sql);
-            if (await command.ExecuteScalarAsync() is string value)
+            if (await App.DataSource.ScalarAsync<string?>(sql) is { } value)
             {
                 return value;
             }
@@ -345,8 +344,6 @@ public sealed class StripeTests(StripeFixture fixture) : IClassFixture<StripeFix
         PostWebhookAsync(body, FakeStripe.Sign(body, secret, DateTimeOffset.UtcNow)).ExpectAsync(HttpStatusCode.OK);
 
     private static string EventId(string body) => JsonNode.Parse(body)!["id"]!.GetValue<string>();
-
-    private Task<T> Scalar<T>(string sql) => App.DataSource.ScalarAsync<T>(sql);
 }
 
 /// <summary>The app configured for a Stripe that nothing listens for (the discard port on loopback: connection refused).</summary>

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Json;
-using Holdfast.Infrastructure.Auth;
 using Holdfast.Tests.Infrastructure;
 
 namespace Holdfast.Tests.Features.Places;
@@ -12,7 +11,7 @@ public sealed class PlacesTests(AppFixture fixture) : IClassFixture<AppFixture>
     [Fact]
     public async Task An_admin_adds_a_city_and_its_airport_and_flights_from_it_are_searchable_by_either()
     {
-        var admin = await AdminAsync();
+        var admin = (await App.AdminAsync()).Client;
         var city = await admin.PostAsJsonAsync("/cities", new { name = "Ísafjörður", country = "Iceland", time_zone = "Atlantic/Reykjavik" }).ExpectAsync(HttpStatusCode.Created);
         var cityId = city["id"]!.GetValue<long>();
         await admin.PostAsJsonAsync("/airports", new { iata = "IFJ", icao = "BIIS", name = "Ísafjörður Airport", city_id = cityId, latitude = 66.058, longitude = -23.135, time_zone = "Atlantic/Reykjavik" })
@@ -36,11 +35,9 @@ public sealed class PlacesTests(AppFixture fixture) : IClassFixture<AppFixture>
     [InlineData("""{"iata":"ABQ","name":"X","city_id":987654,"latitude":0,"longitude":0,"time_zone":"UTC"}""", "/airports", "city_id")]
     public async Task Invalid_places_return_400_naming_the_field(string body, string path, string field)
     {
-        var admin = await AdminAsync();
+        var admin = (await App.AdminAsync()).Client;
         using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
         var problem = await admin.PostAsync(path, content).ExpectAsync(HttpStatusCode.BadRequest);
         Assert.True(problem["errors"]!.AsObject().ContainsKey(field), problem.ToJsonString());
     }
-
-    private async Task<HttpClient> AdminAsync() => (await App.AccountAsync(Roles.Admin)).Client;
 }

@@ -38,11 +38,7 @@ public sealed class WebPushTests(AppFixture fixture) : IClassFixture<AppFixture>
         Assert.StartsWith("Reminder: Test film", message["title"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Contains("seats 3C", message["body"]!.GetValue<string>(), StringComparison.Ordinal);
 
-        await Eventually.EqualAsync(1L, async () =>
-        {
-            await using var command = App.DataSource.CreateCommand($"select count(*) from push_subscription where app_user_id = {userId}");
-            return (long)(await command.ExecuteScalarAsync())!;
-        });
+        await Eventually.EqualAsync(1L, () => App.DataSource.ScalarAsync<long>($"select count(*) from push_subscription where app_user_id = {userId}"));
     }
 
     [Fact]

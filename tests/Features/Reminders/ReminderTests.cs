@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
 using Holdfast.Features.Lifecycle;
-using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Jobs;
 using Holdfast.Tests.Infrastructure;
 
@@ -17,7 +16,7 @@ public sealed class ReminderTests(AppFixture fixture) : IClassFixture<AppFixture
         // The UK moves to BST at 01:00 UTC on 28 March 2027. A 09:00 BST show on the 29th is 08:00 UTC;
         // 48 real hours before is 08:00 UTC (and 08:00 GMT) on the 27th, not 09:00 local.
         var startsAt = new DateTimeOffset(2027, 3, 29, 9, 0, 0, TimeSpan.FromHours(1));
-        var (organizer, organizerId) = await OrganizerAsync();
+        var (organizer, organizerId) = await App.OrganizerAsync();
         var show = await TestCatalogue.ShowAsync(App.DataSource, startsAt: startsAt, timeZone: "Europe/London", ownerId: organizerId);
         var bookingId = await BookAsync(show.ShowId, "1A");
 
@@ -48,11 +47,8 @@ public sealed class ReminderTests(AppFixture fixture) : IClassFixture<AppFixture
             Assert.Equal(1, await due.ExecuteNonQueryAsync());
         }
 
-        await Eventually.EqualAsync("completed", async () =>
-        {
-            await using var command = App.DataSource.CreateCommand($"select coalesce((select state from job where kind = 'email.send' and unique_key = 'reminder:{bookingId}:3'), 'none')");
-            return (string)(await command.ExecuteScalarAsync())!;
-        }, TimeSpan.FromSeconds(20));
+        await Eventually.EqualAsync("completed", () => App.DataSource.ScalarAsync<string>(
+            $"select coalesce((select state from job where kind = 'email.send' and unique_key = 'reminder:{bookingId}:3'), 'none')"), TimeSpan.FromSeconds(20));
     }
 
     [Fact]
@@ -75,9 +71,8 @@ public sealed class ReminderTests(AppFixture fixture) : IClassFixture<AppFixture
 
         await new ShowLifecycle(App.DataSource, TimeProvider.System).HandleAsync(new JobContext(0, ShowLifecycle.JobKind, default, 1, 1), CancellationToken.None);
 
-        await using var command = App.DataSource.CreateCommand(
-            $"select string_agg(status, ',' order by array_position(array[{onSale},{closed},{departed},{completed}]::bigint[], show_id)) from show where show_id in ({onSale},{closed},{departed},{completed})");
-        Assert.Equal("on_sale,closed,departed,completed", (string)(await command.ExecuteScalarAsync())!);
+        Assert.Equal("on_sale,closed,departed,completed", await App.DataSource.ScalarAsync<string>(
+            $"select string_agg(status, ',' order by array_position(array[{onSale},{closed},{departed},{completed}]::bigint[], show_id)) from show where show_id in ({onSale},{closed},{departed},{completed})"));
         var (customer, _) = await App.CustomerAsync();
         await customer.PostAsJsonAsync($"/shows/{closed}/holds", new { seats = new[] { "1A" } }).ExpectAsync(HttpStatusCode.Conflict);
     }
@@ -102,6 +97,4 @@ public sealed class ReminderTests(AppFixture fixture) : IClassFixture<AppFixture
 
         return [.. times];
     }
-
-    private Task<(HttpClient Client, long UserId)> OrganizerAsync() => App.AccountAsync(Roles.Organizer);
 }

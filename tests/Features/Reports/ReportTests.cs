@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using Holdfast.Infrastructure.Auth;
 using Holdfast.Tests.Infrastructure;
 
 namespace Holdfast.Tests.Features.Reports;
@@ -13,8 +12,8 @@ public sealed class ReportTests(AppFixture fixture) : IClassFixture<AppFixture>
     [Fact]
     public async Task An_organizer_sees_sold_held_available_and_revenue_of_their_own_shows_only()
     {
-        var (organizer, organizerId) = await OrganizerAsync();
-        var (other, otherId) = await OrganizerAsync();
+        var (organizer, organizerId) = await App.OrganizerAsync();
+        var (other, otherId) = await App.OrganizerAsync();
         var mine = await TestCatalogue.ShowAsync(App.DataSource, rows: 2, seatsPerRow: 5, premiumRows: 1, ownerId: organizerId, currency: "EUR");
         var theirs = await TestCatalogue.ShowAsync(App.DataSource, rows: 2, seatsPerRow: 5, ownerId: otherId);
         var (customer, _) = await App.CustomerAsync();
@@ -37,6 +36,4 @@ public sealed class ReportTests(AppFixture fixture) : IClassFixture<AppFixture>
         Assert.Equal(("EUR", 1, 9000L), (today["currency"]!.GetValue<string>(), today["bookings"]!.GetValue<int>(), today["revenue_minor"]!.GetValue<long>()));
         await organizer.GetAsync("/reports/revenue/daily?from=2026-05-02&to=2026-05-01").ExpectAsync(HttpStatusCode.BadRequest);
     }
-
-    private Task<(HttpClient Client, long UserId)> OrganizerAsync() => App.AccountAsync(Roles.Organizer);
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.Json.Nodes;
 using Holdfast.Tests.Infrastructure;
 
 namespace Holdfast.Tests.Features.SeatMap;
@@ -131,11 +132,20 @@ public sealed class StreamSeatMapTests(AppFixture fixture) : IClassFixture<AppFi
     }
 
     [Fact]
-    public async Task A_client_too_far_behind_or_ahead_gets_a_fresh_snapshot()
+    public async Task A_client_ahead_of_the_feed_gets_a_fresh_snapshot_then_live_changes()
     {
         var show = await TestCatalogue.ShowAsync(App.DataSource);
         await using var feed = await SseSubscriber.OpenAsync(App.CreateClient(), $"/shows/{show.ShowId}/seats/stream", lastEventId: "999");
-        Assert.Equal("snapshot", (await feed.NextAsync()).Type);
+
+        var snapshot = await feed.NextAsync();
+        Assert.Equal(("snapshot", "0", 0L), (snapshot.Type, snapshot.Id, snapshot.Data["seq"]!.GetValue<long>()));
+        Assert.Equal(30, snapshot.Data["seats"]!.AsArray().Count);
+
+        // The client now counts from the snapshot, not from the id it came with.
+        var (client, _) = await App.CustomerAsync();
+        await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "1A" } }).ExpectAsync(HttpStatusCode.Created);
+        var held = await feed.NextAsync();
+        Assert.Equal(("seats", "1", "held"), (held.Type, held.Id, held.Data["state"]!.GetValue<string>()));
     }
 
     [Fact]
@@ -168,5 +178,61 @@ public sealed class StreamSeatMapTests(AppFixture fixture) : IClassFixture<AppFi
         Assert.Equal(5, states.Values.Count(s => s == "available"));
         Assert.Equal(5000, map["prices"]!["premium"]!.GetValue<long>());
         await client.GetAsync("/shows/424242/seats").ExpectAsync(HttpStatusCode.NotFound);
+    }
+}
+
+/// <summary>A feed that replays at most <see cref="MaxReplayEvents"/> events to a reconnecting client.</summary>
+public sealed class ShortReplayFixture : AppFixture
+{
+    public const int MaxReplayEvents = 3;
+
+    protected override IDictionary<string, string?> Settings => new Dictionary<string, string?>
+    {
+        ["SeatStream:MaxReplayEvents"] = MaxReplayEvents.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+}
+
+public sealed class SeatStreamReplayLimitTests(ShortReplayFixture fixture) : IClassFixture<ShortReplayFixture>
+{
+    private TestApp App => fixture.App;
+
+    [Fact]
+    public async Task A_client_further_behind_than_the_feed_replays_gets_a_snapshot_of_now_then_live_changes()
+    {
+        var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 1, seatsPerRow: 6, premiumRows: 0);
+        var path = $"/shows/{show.ShowId}/seats/stream";
+        var (client, _) = await App.CustomerAsync();
+
+        // Events 1 to 5: 1A, 1B, 1C and 1D held, then 1D released.
+        JsonObject? last = null;
+        foreach (var seat in new[] { "1A", "1B", "1C", "1D" })
+        {
+            last = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { seat } }).ExpectAsync(HttpStatusCode.Created);
+        }
+
+        await client.DeleteAsync($"/holds/{last!["hold_id"]}").ExpectAsync(HttpStatusCode.NoContent);
+        Assert.Equal(5L, await App.DataSource.ScalarAsync<long>($"select last_seq from seat_feed where show_id = {show.ShowId}"));
+
+        // Exactly as far behind as the feed replays (5 - 2 = 3): the missed events, nothing else.
+        await using var justInReach = await SseSubscriber.OpenAsync(App.CreateClient(), path, lastEventId: "2");
+        var replay = new[] { await justInReach.NextAsync(), await justInReach.NextAsync(), await justInReach.NextAsync() };
+        Assert.Equal([("seats", "3"), ("seats", "4"), ("seats", "5")], replay.Select(e => (e.Type, e.Id!)).ToArray());
+
+        // One event further behind (5 - 1 = 4): no replay, but the whole seat map as it is now.
+        await using var tooFarBehind = await SseSubscriber.OpenAsync(App.CreateClient(), path, lastEventId: "1");
+        var snapshot = await tooFarBehind.NextAsync();
+        Assert.Equal(("snapshot", "5", 5L), (snapshot.Type, snapshot.Id, snapshot.Data["seq"]!.GetValue<long>()));
+        var states = snapshot.Data["seats"]!.AsArray().ToDictionary(s => s!["label"]!.GetValue<string>(), s => s!["state"]!.GetValue<string>());
+        Assert.Equal(
+            new Dictionary<string, string> { ["1A"] = "held", ["1B"] = "held", ["1C"] = "held", ["1D"] = "available", ["1E"] = "available", ["1F"] = "available" },
+            states);
+
+        // Both go on live from event 6, with none of the events before it sent after the snapshot.
+        await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "1E" } }).ExpectAsync(HttpStatusCode.Created);
+        foreach (var feed in new[] { justInReach, tooFarBehind })
+        {
+            var live = await feed.NextAsync();
+            Assert.Equal(("seats", "6", "held"), (live.Type, live.Id, live.Data["state"]!.GetValue<string>()));
+        }
     }
 }

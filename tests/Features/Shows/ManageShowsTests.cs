@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Json;
-using Holdfast.Infrastructure.Auth;
 using Holdfast.Tests.Infrastructure;
 
 namespace Holdfast.Tests.Features.Shows;
@@ -17,7 +16,7 @@ public sealed class ManageShowsTests(AppFixture fixture) : IClassFixture<AppFixt
     [Fact]
     public async Task An_organizer_creates_a_film_and_screens_it_with_prices_and_inventory()
     {
-        var (organizer, _) = await OrganizerAsync();
+        var (organizer, _) = await App.OrganizerAsync();
         var (venueId, _) = await HallAsync(organizer);
         var film = await organizer.PostAsJsonAsync("/events", new { kind = "film", title = "The Kid (1921)", duration_minutes = 68 }).ExpectAsync(HttpStatusCode.Created);
         var startsAt = DateTimeOffset.UtcNow.AddDays(5);
@@ -45,7 +44,7 @@ public sealed class ManageShowsTests(AppFixture fixture) : IClassFixture<AppFixt
     [Fact]
     public async Task Shows_in_one_hall_may_not_overlap_but_a_cancelled_one_frees_the_slot()
     {
-        var (organizer, _) = await OrganizerAsync();
+        var (organizer, _) = await App.OrganizerAsync();
         var (venueId, eventId) = await HallAsync(organizer);
         var startsAt = DateTimeOffset.UtcNow.AddDays(6);
         object Body(DateTimeOffset at) => new { event_id = eventId, venue_id = venueId, starts_at = at, currency = "GBP", prices = new Dictionary<string, long> { ["standard"] = 900 } };
@@ -67,7 +66,7 @@ public sealed class ManageShowsTests(AppFixture fixture) : IClassFixture<AppFixt
     [InlineData("window", "sales_closes_at")]
     public async Task Invalid_shows_return_400_naming_the_field(string problem, string field)
     {
-        var (organizer, _) = await OrganizerAsync();
+        var (organizer, _) = await App.OrganizerAsync();
         var (venueId, eventId) = await HallAsync(organizer);
         var startsAt = problem == "past" ? DateTimeOffset.UtcNow.AddHours(-1) : DateTimeOffset.UtcNow.AddDays(7);
         var body = new
@@ -87,8 +86,8 @@ public sealed class ManageShowsTests(AppFixture fixture) : IClassFixture<AppFixt
     [Fact]
     public async Task Organizers_schedule_only_their_own_events_at_their_own_venues()
     {
-        var (owner, _) = await OrganizerAsync();
-        var (other, _) = await OrganizerAsync();
+        var (owner, _) = await App.OrganizerAsync();
+        var (other, _) = await App.OrganizerAsync();
         var (venueId, eventId) = await HallAsync(owner);
         var (otherVenue, otherEvent) = await HallAsync(other);
         var at = DateTimeOffset.UtcNow.AddDays(8);
@@ -101,7 +100,7 @@ public sealed class ManageShowsTests(AppFixture fixture) : IClassFixture<AppFixt
     [Fact]
     public async Task Cancelling_a_show_releases_live_holds_on_the_feed_and_refuses_new_ones()
     {
-        var (organizer, organizerId) = await OrganizerAsync();
+        var (organizer, organizerId) = await App.OrganizerAsync();
         var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 3, seatsPerRow: 4, ownerId: organizerId);
         var (customer, _) = await App.CustomerAsync();
         await customer.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "1A", "1B" } }).ExpectAsync(HttpStatusCode.Created);
@@ -117,14 +116,14 @@ public sealed class ManageShowsTests(AppFixture fixture) : IClassFixture<AppFixt
         Assert.Equal(3, released.Data["seat_ids"]!.AsArray().Count);
         await customer.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "3A" } }).ExpectAsync(HttpStatusCode.Conflict);
         await organizer.PostAsync($"/shows/{show.ShowId}/cancel", null).ExpectAsync(HttpStatusCode.Conflict);
-        var (stranger, _) = await OrganizerAsync();
+        var (stranger, _) = await App.OrganizerAsync();
         await stranger.PostAsync($"/shows/{show.ShowId}/cancel", null).ExpectAsync(HttpStatusCode.NotFound);
     }
 
     [Fact]
     public async Task Holds_racing_a_cancellation_never_survive_it()
     {
-        var (organizer, organizerId) = await OrganizerAsync();
+        var (organizer, organizerId) = await App.OrganizerAsync();
         var customers = await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => App.CustomerAsync()));
         for (var round = 0; round < 5; round++)
         {
@@ -145,9 +144,8 @@ public sealed class ManageShowsTests(AppFixture fixture) : IClassFixture<AppFixt
 
             Assert.Equal(HttpStatusCode.OK, await cancel);
             Assert.All(await Task.WhenAll(holds), s => Assert.True(s is HttpStatusCode.Created or HttpStatusCode.Conflict, s.ToString()));
-            await using var command = App.DataSource.CreateCommand(
-                $"select (select count(*) from hold where show_id = {show.ShowId} and status = 'active') + (select count(*) from show_seat where show_id = {show.ShowId} and state <> 'available')");
-            Assert.Equal(0L, (long)(await command.ExecuteScalarAsync())!);
+            Assert.Equal(0L, await App.DataSource.ScalarAsync<long>(
+                $"select (select count(*) from hold where show_id = {show.ShowId} and status = 'active') + (select count(*) from show_seat where show_id = {show.ShowId} and state <> 'available')"));
         }
     }
 
@@ -156,14 +154,13 @@ public sealed class ManageShowsTests(AppFixture fixture) : IClassFixture<AppFixt
     {
         // TestCatalogue inserts into show without naming exclusive_venue; its venue is a cinema hall.
         var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 1, seatsPerRow: 1, premiumRows: 0);
-        await using var command = App.DataSource.CreateCommand($"select exclusive_venue from show where show_id = {show.ShowId}");
-        Assert.True((bool)(await command.ExecuteScalarAsync())!);
+        Assert.True(await App.DataSource.ScalarAsync<bool>($"select exclusive_venue from show where show_id = {show.ShowId}"));
     }
 
     [Fact]
     public async Task Moving_and_repricing_a_show_keeps_locked_prices_and_the_overlap_rule()
     {
-        var (organizer, _) = await OrganizerAsync();
+        var (organizer, _) = await App.OrganizerAsync();
         var (venueId, eventId) = await HallAsync(organizer);
         var startsAt = DateTimeOffset.UtcNow.AddDays(9);
         object Body(DateTimeOffset at) => new { event_id = eventId, venue_id = venueId, starts_at = at, currency = "GBP", prices = new Dictionary<string, long> { ["standard"] = 900 } };
@@ -188,14 +185,14 @@ public sealed class ManageShowsTests(AppFixture fixture) : IClassFixture<AppFixt
         await organizer.PatchAsJsonAsync($"/shows/{show}", new { prices = new Dictionary<string, long> { ["royal_box"] = 1 } }).ExpectAsync(HttpStatusCode.BadRequest);
         var negative = await organizer.PatchAsJsonAsync($"/shows/{show}", new { prices = new Dictionary<string, long> { ["standard"] = -1 } }).ExpectAsync(HttpStatusCode.BadRequest);
         Assert.NotNull(negative["errors"]!["prices.standard"]);
-        var (stranger, _) = await OrganizerAsync();
+        var (stranger, _) = await App.OrganizerAsync();
         await stranger.PatchAsJsonAsync($"/shows/{show}", new { prices = new Dictionary<string, long> { ["standard"] = 1 } }).ExpectAsync(HttpStatusCode.NotFound);
     }
 
     [Fact]
     public async Task Changing_an_events_duration_moves_its_shows_ends_unless_that_would_overlap()
     {
-        var (organizer, _) = await OrganizerAsync();
+        var (organizer, _) = await App.OrganizerAsync();
         var (venueId, eventId) = await HallAsync(organizer);
         var startsAt = DateTimeOffset.UtcNow.AddDays(11);
         var prices = new Dictionary<string, long> { ["standard"] = 900 };
@@ -213,19 +210,16 @@ public sealed class ManageShowsTests(AppFixture fixture) : IClassFixture<AppFixt
 
         await organizer.PatchAsJsonAsync($"/events/{eventId}", new { duration_minutes = 90 }).ExpectAsync(HttpStatusCode.Conflict);
         await organizer.PatchAsJsonAsync($"/events/{eventId}", new { duration_minutes = 0 }).ExpectAsync(HttpStatusCode.BadRequest);
-        var (stranger, _) = await OrganizerAsync();
+        var (stranger, _) = await App.OrganizerAsync();
         await stranger.PatchAsJsonAsync($"/events/{eventId}", new { title = "Mine now" }).ExpectAsync(HttpStatusCode.NotFound);
     }
 
     private async Task<(long VenueId, long EventId)> HallAsync(HttpClient organizer)
     {
         await TestCatalogue.AirportAsync(App.DataSource, "LCY", "London", "United Kingdom", "Europe/London");
-        await using var command = App.DataSource.CreateCommand("select city_id from city where name = 'London' and country = 'United Kingdom'");
-        var cityId = (long)(await command.ExecuteScalarAsync())!;
+        var cityId = await App.DataSource.ScalarAsync<long>("select city_id from city where name = 'London' and country = 'United Kingdom'");
         var venue = await organizer.PostAsJsonAsync("/venues", new { name = $"Hall {Guid.NewGuid():N}", kind = "cinema_hall", city_id = cityId, layout = HallLayout }).ExpectAsync(HttpStatusCode.Created);
         var film = await organizer.PostAsJsonAsync("/events", new { kind = "film", title = "Sherlock Jr. (1924)", duration_minutes = 45 }).ExpectAsync(HttpStatusCode.Created);
         return (venue["venue_id"]!.GetValue<long>(), film["event_id"]!.GetValue<long>());
     }
-
-    private Task<(HttpClient Client, long UserId)> OrganizerAsync() => App.AccountAsync(Roles.Organizer);
 }

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using Holdfast.Infrastructure.Auth;
 using Holdfast.Tests.Infrastructure;
 
 namespace Holdfast.Tests.Features.Venues;
@@ -22,7 +21,7 @@ public sealed class VenueTests(AppFixture fixture) : IClassFixture<AppFixture>
     [Fact]
     public async Task A_compact_layout_expands_into_a_real_cabin()
     {
-        var (organizer, _) = await OrganizerAsync();
+        var (organizer, _) = await App.OrganizerAsync();
 
         var created = await organizer.PostAsJsonAsync("/venues", new { name = "A320 test", kind = "aircraft_cabin", layout = A320Layout }).ExpectAsync(HttpStatusCode.Created);
 
@@ -40,7 +39,7 @@ public sealed class VenueTests(AppFixture fixture) : IClassFixture<AppFixture>
     [Fact]
     public async Task Rows_of_different_widths_are_centred_and_overrides_set_categories()
     {
-        var (organizer, _) = await OrganizerAsync();
+        var (organizer, _) = await App.OrganizerAsync();
         var layout = new
         {
             sections = new object[]
@@ -74,7 +73,7 @@ public sealed class VenueTests(AppFixture fixture) : IClassFixture<AppFixture>
     [InlineData("""{"name":"x","kind":"cinema_hall","layout":{"sections":[{"name":"a","category":"std","rows":"1","seats":"AB"}]}}""", "city_id")]
     public async Task Invalid_layouts_return_400_naming_the_field(string body, string field)
     {
-        var (organizer, _) = await OrganizerAsync();
+        var (organizer, _) = await App.OrganizerAsync();
         using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
         var problem = await organizer.PostAsync("/venues", content).ExpectAsync(HttpStatusCode.BadRequest);
         Assert.True(problem["errors"]!.AsObject().ContainsKey(field), problem.ToJsonString());
@@ -83,7 +82,7 @@ public sealed class VenueTests(AppFixture fixture) : IClassFixture<AppFixture>
     [Fact]
     public async Task A_bad_category_override_is_reported_once_not_once_per_seat()
     {
-        var (organizer, _) = await OrganizerAsync();
+        var (organizer, _) = await App.OrganizerAsync();
         const string body = """{"name":"x","kind":"coach","layout":{"sections":[{"name":"a","category":"std","rows":"1-10","seats":"ABCD","categories":[{"category":"premium","rows":"1"}]}]}}""";
         using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
         var problem = await organizer.PostAsync("/venues", content).ExpectAsync(HttpStatusCode.BadRequest);
@@ -93,7 +92,7 @@ public sealed class VenueTests(AppFixture fixture) : IClassFixture<AppFixture>
     [Fact]
     public async Task A_layout_can_change_until_a_show_on_the_venue_has_a_hold()
     {
-        var (organizer, organizerId) = await OrganizerAsync();
+        var (organizer, organizerId) = await App.OrganizerAsync();
         var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 2, seatsPerRow: 2, premiumRows: 0, ownerId: organizerId);
         var newLayout = new { layout = new { sections = new object[] { new { name = "main", category = "standard", rows = "1-3", seats = "ABC" } } } };
 
@@ -105,14 +104,14 @@ public sealed class VenueTests(AppFixture fixture) : IClassFixture<AppFixture>
         await customer.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "3C" } }).ExpectAsync(HttpStatusCode.Created);
         await organizer.PutAsJsonAsync($"/venues/{show.VenueId}/layout", newLayout).ExpectAsync(HttpStatusCode.Conflict);
 
-        var (stranger, _) = await OrganizerAsync();
+        var (stranger, _) = await App.OrganizerAsync();
         await stranger.PutAsJsonAsync($"/venues/{show.VenueId}/layout", newLayout).ExpectAsync(HttpStatusCode.NotFound);
     }
 
     [Fact]
     public async Task Venue_names_are_unique_per_owner()
     {
-        var (organizer, _) = await OrganizerAsync();
+        var (organizer, _) = await App.OrganizerAsync();
         var body = new { name = "Coach 7", kind = "coach", layout = new { sections = new object[] { new { name = "main", category = "standard", rows = "1-2", seats = "AB" } } } };
         await organizer.PostAsJsonAsync("/venues", body).ExpectAsync(HttpStatusCode.Created);
         await organizer.PostAsJsonAsync("/venues", body).ExpectAsync(HttpStatusCode.Conflict);
@@ -121,9 +120,6 @@ public sealed class VenueTests(AppFixture fixture) : IClassFixture<AppFixture>
     private async Task<long> CityAsync()
     {
         await TestCatalogue.AirportAsync(App.DataSource, "LCY", "London", "United Kingdom", "Europe/London");
-        await using var command = App.DataSource.CreateCommand("select city_id from city where name = 'London'");
-        return (long)(await command.ExecuteScalarAsync())!;
+        return await App.DataSource.ScalarAsync<long>("select city_id from city where name = 'London'");
     }
-
-    private Task<(HttpClient Client, long UserId)> OrganizerAsync() => App.AccountAsync(Roles.Organizer);
 }
