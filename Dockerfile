@@ -16,6 +16,7 @@ WORKDIR /source
 # the csproj alone cannot restore. They sit one level above src/, exactly as in the repo.
 COPY global.json Directory.Build.props Directory.Packages.props ./
 COPY src/Holdfast.csproj src/
+COPY clients/Holdfast.Client/Holdfast.Client.csproj clients/Holdfast.Client/
 RUN dotnet restore src/Holdfast.csproj
 
 # The rest of the build inputs.
@@ -28,6 +29,8 @@ RUN dotnet restore src/Holdfast.csproj
 # obj/project.assets.json the restore above just wrote.
 COPY .editorconfig ./
 COPY src/ src/
+# The generated client the demo-client command runs through (a project reference of src).
+COPY clients/ clients/
 COPY db/ db/
 
 # --no-restore: use the restore layer above, and fail rather than silently re-restore if it is stale.

@@ -48,6 +48,19 @@ public static class OpenApiSetup
                 return Task.CompletedTask;
             });
             options.AddOperationTransformer(DescribeSharedAsync);
+            options.AddSchemaTransformer((schema, context, _) =>
+            {
+                // Strings are read through StorableStringConverter (NUL refused at the edge), and a
+                // custom converter makes the generator give up on the type: say what it is.
+                if (context.JsonTypeInfo.Type == typeof(string) && schema.Type is null)
+                {
+                    schema.Type = context.JsonPropertyInfo is { IsGetNullable: true }
+                        ? JsonSchemaType.String | JsonSchemaType.Null
+                        : JsonSchemaType.String;
+                }
+
+                return Task.CompletedTask;
+            });
         });
 
     /// <summary>Serves the interactive reference at <c>/docs</c>, reading <c>/openapi/v1.json</c>.</summary>
@@ -143,7 +156,7 @@ public static class OpenApiSetup
             ? RouteOperationId(context.Description.HttpMethod, context.Description.RelativePath)
             : OperationId(handler, SharedNames(context.ApplicationServices));
         operation.Responses ??= [];
-        var problem = await context.GetOrCreateSchemaAsync(typeof(ProblemDetails), null, cancellationToken);
+        var problem = await SharedSchemaAsync(context, typeof(ProblemDetails), cancellationToken);
 
         var anonymous = metadata.OfType<IAllowAnonymous>().Any();
         var authorize = metadata.OfType<IAuthorizeData>().ToList();
@@ -162,7 +175,7 @@ public static class OpenApiSetup
         // for every endpoint that takes input (RouteHandlerOptions.ThrowOnBadRequest + problem details).
         if (operation.Parameters is { Count: > 0 } || operation.RequestBody is not null)
         {
-            var validation = await context.GetOrCreateSchemaAsync(typeof(HttpValidationProblemDetails), null, cancellationToken);
+            var validation = await SharedSchemaAsync(context, typeof(HttpValidationProblemDetails), cancellationToken);
             Declare(operation, StatusCodes.Status400BadRequest, "The request is not valid; `errors` names each wrong field.", validation);
         }
 
@@ -178,6 +191,19 @@ public static class OpenApiSetup
         }
 
         Declare(operation, StatusCodes.Status503ServiceUnavailable, "The database is unreachable; try again after `Retry-After` seconds.", problem, retryAfter: true);
+    }
+
+    // A reference to the type's schema in components (added once), so generated clients get one
+    // problem type instead of one per operation and status.
+    private static async Task<IOpenApiSchema> SharedSchemaAsync(OpenApiOperationTransformerContext context, Type type, CancellationToken cancellationToken)
+    {
+        var document = context.Document!;
+        if (document.Components?.Schemas?.ContainsKey(type.Name) != true)
+        {
+            document.AddComponent(type.Name, await context.GetOrCreateSchemaAsync(type, null, cancellationToken));
+        }
+
+        return new OpenApiSchemaReference(type.Name, document);
     }
 
     private static void Declare(OpenApiOperation operation, int status, string description, IOpenApiSchema problem, bool retryAfter = false)

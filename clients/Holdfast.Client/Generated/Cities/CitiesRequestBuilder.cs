@@ -41,9 +41,9 @@ namespace Holdfast.Client.Cities
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Cities.ManagePlacesCreated401Error">When receiving a 401 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Cities.ManagePlacesCreated403Error">When receiving a 403 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Cities.ManagePlacesCreated503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<global::Holdfast.Client.Models.ManagePlacesCreated?> PostAsync(global::Holdfast.Client.Models.ManagePlacesCityRequest body, Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -58,9 +58,9 @@ namespace Holdfast.Client.Cities
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
                 { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
-                { "401", global::Holdfast.Client.Cities.ManagePlacesCreated401Error.CreateFromDiscriminatorValue },
-                { "403", global::Holdfast.Client.Cities.ManagePlacesCreated403Error.CreateFromDiscriminatorValue },
-                { "503", global::Holdfast.Client.Cities.ManagePlacesCreated503Error.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.ManagePlacesCreated>(requestInfo, global::Holdfast.Client.Models.ManagePlacesCreated.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }

@@ -32,10 +32,10 @@ namespace Holdfast.Client.Models
         /// <summary>`confirmed` when seats remain, else `cancelled` (then `refunded` once the money is back).</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Status { get; set; }
+        public string? Status { get; set; }
 #nullable restore
 #else
-        public UntypedNode Status { get; set; }
+        public string Status { get; set; }
 #endif
         /// <summary>
         /// Instantiates a new <see cref="global::Holdfast.Client.Models.CancelBookingResponse"/> and sets the default values.
@@ -66,7 +66,7 @@ namespace Holdfast.Client.Models
                 { "refund_minor", n => { RefundMinor = n.GetLongValue(); } },
                 { "refund_percent", n => { RefundPercent = n.GetIntValue(); } },
                 { "seats_released", n => { SeatsReleased = n.GetCollectionOfPrimitiveValues<long?>()?.AsList(); } },
-                { "status", n => { Status = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "status", n => { Status = n.GetStringValue(); } },
             };
         }
         /// <summary>
@@ -80,7 +80,7 @@ namespace Holdfast.Client.Models
             writer.WriteLongValue("refund_minor", RefundMinor);
             writer.WriteIntValue("refund_percent", RefundPercent);
             writer.WriteCollectionOfPrimitiveValues<long?>("seats_released", SeatsReleased);
-            writer.WriteObjectValue<UntypedNode>("status", Status);
+            writer.WriteStringValue("status", Status);
             writer.WriteAdditionalData(AdditionalData);
         }
     }

@@ -22,10 +22,10 @@ namespace Holdfast.Client.Models
         /// <summary>Always `cancelled`.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Status { get; set; }
+        public string? Status { get; set; }
 #nullable restore
 #else
-        public UntypedNode Status { get; set; }
+        public string Status { get; set; }
 #endif
         /// <summary>
         /// Instantiates a new <see cref="global::Holdfast.Client.Models.CancelShowResponse"/> and sets the default values.
@@ -54,7 +54,7 @@ namespace Holdfast.Client.Models
             {
                 { "holds_released", n => { HoldsReleased = n.GetIntValue(); } },
                 { "show_id", n => { ShowId = n.GetLongValue(); } },
-                { "status", n => { Status = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "status", n => { Status = n.GetStringValue(); } },
             };
         }
         /// <summary>
@@ -66,7 +66,7 @@ namespace Holdfast.Client.Models
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteIntValue("holds_released", HoldsReleased);
             writer.WriteLongValue("show_id", ShowId);
-            writer.WriteObjectValue<UntypedNode>("status", Status);
+            writer.WriteStringValue("status", Status);
             writer.WriteAdditionalData(AdditionalData);
         }
     }

@@ -18,18 +18,18 @@ namespace Holdfast.Client.Models
         /// <summary>The current_password property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? CurrentPassword { get; set; }
+        public string? CurrentPassword { get; set; }
 #nullable restore
 #else
-        public UntypedNode CurrentPassword { get; set; }
+        public string CurrentPassword { get; set; }
 #endif
         /// <summary>The new_password property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? NewPassword { get; set; }
+        public string? NewPassword { get; set; }
 #nullable restore
 #else
-        public UntypedNode NewPassword { get; set; }
+        public string NewPassword { get; set; }
 #endif
         /// <summary>
         /// Instantiates a new <see cref="global::Holdfast.Client.Models.ChangePasswordRequest"/> and sets the default values.
@@ -56,8 +56,8 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
-                { "current_password", n => { CurrentPassword = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "new_password", n => { NewPassword = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "current_password", n => { CurrentPassword = n.GetStringValue(); } },
+                { "new_password", n => { NewPassword = n.GetStringValue(); } },
             };
         }
         /// <summary>
@@ -67,8 +67,8 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
-            writer.WriteObjectValue<UntypedNode>("current_password", CurrentPassword);
-            writer.WriteObjectValue<UntypedNode>("new_password", NewPassword);
+            writer.WriteStringValue("current_password", CurrentPassword);
+            writer.WriteStringValue("new_password", NewPassword);
             writer.WriteAdditionalData(AdditionalData);
         }
     }

@@ -18,48 +18,48 @@ namespace Holdfast.Client.Models
         /// <summary>Flight number or service code, unique per kind; optional for films.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Code { get; set; }
+        public string? Code { get; set; }
 #nullable restore
 #else
-        public UntypedNode Code { get; set; }
+        public string Code { get; set; }
 #endif
         /// <summary>Trips: destination city.</summary>
         public long? DestinationCityId { get; set; }
         /// <summary>Flights: destination airport IATA code.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? DestinationIata { get; set; }
+        public string? DestinationIata { get; set; }
 #nullable restore
 #else
-        public UntypedNode DestinationIata { get; set; }
+        public string DestinationIata { get; set; }
 #endif
         /// <summary>1–2880; a show ends this long after it starts.</summary>
         public int? DurationMinutes { get; set; }
         /// <summary>film, flight or trip.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Kind { get; set; }
+        public string? Kind { get; set; }
 #nullable restore
 #else
-        public UntypedNode Kind { get; set; }
+        public string Kind { get; set; }
 #endif
         /// <summary>Trips: origin city.</summary>
         public long? OriginCityId { get; set; }
         /// <summary>Flights: origin airport IATA code.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? OriginIata { get; set; }
+        public string? OriginIata { get; set; }
 #nullable restore
 #else
-        public UntypedNode OriginIata { get; set; }
+        public string OriginIata { get; set; }
 #endif
         /// <summary>1–200 characters.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Title { get; set; }
+        public string? Title { get; set; }
 #nullable restore
 #else
-        public UntypedNode Title { get; set; }
+        public string Title { get; set; }
 #endif
         /// <summary>
         /// Instantiates a new <see cref="global::Holdfast.Client.Models.CreateEventRequest"/> and sets the default values.
@@ -86,14 +86,14 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
-                { "code", n => { Code = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "code", n => { Code = n.GetStringValue(); } },
                 { "destination_city_id", n => { DestinationCityId = n.GetLongValue(); } },
-                { "destination_iata", n => { DestinationIata = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "destination_iata", n => { DestinationIata = n.GetStringValue(); } },
                 { "duration_minutes", n => { DurationMinutes = n.GetIntValue(); } },
-                { "kind", n => { Kind = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "kind", n => { Kind = n.GetStringValue(); } },
                 { "origin_city_id", n => { OriginCityId = n.GetLongValue(); } },
-                { "origin_iata", n => { OriginIata = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "title", n => { Title = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "origin_iata", n => { OriginIata = n.GetStringValue(); } },
+                { "title", n => { Title = n.GetStringValue(); } },
             };
         }
         /// <summary>
@@ -103,14 +103,14 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
-            writer.WriteObjectValue<UntypedNode>("code", Code);
+            writer.WriteStringValue("code", Code);
             writer.WriteLongValue("destination_city_id", DestinationCityId);
-            writer.WriteObjectValue<UntypedNode>("destination_iata", DestinationIata);
+            writer.WriteStringValue("destination_iata", DestinationIata);
             writer.WriteIntValue("duration_minutes", DurationMinutes);
-            writer.WriteObjectValue<UntypedNode>("kind", Kind);
+            writer.WriteStringValue("kind", Kind);
             writer.WriteLongValue("origin_city_id", OriginCityId);
-            writer.WriteObjectValue<UntypedNode>("origin_iata", OriginIata);
-            writer.WriteObjectValue<UntypedNode>("title", Title);
+            writer.WriteStringValue("origin_iata", OriginIata);
+            writer.WriteStringValue("title", Title);
             writer.WriteAdditionalData(AdditionalData);
         }
     }

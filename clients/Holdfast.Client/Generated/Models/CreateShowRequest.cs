@@ -18,10 +18,10 @@ namespace Holdfast.Client.Models
         /// <summary>ISO 4217 code, e.g. GBP or JPY.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Currency { get; set; }
+        public string? Currency { get; set; }
 #nullable restore
 #else
-        public UntypedNode Currency { get; set; }
+        public string Currency { get; set; }
 #endif
         /// <summary>An event the caller owns.</summary>
         public long? EventId { get; set; }
@@ -66,7 +66,7 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
-                { "currency", n => { Currency = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "currency", n => { Currency = n.GetStringValue(); } },
                 { "event_id", n => { EventId = n.GetLongValue(); } },
                 { "prices", n => { Prices = n.GetObjectValue<global::Holdfast.Client.Models.CreateShowRequest_prices>(global::Holdfast.Client.Models.CreateShowRequest_prices.CreateFromDiscriminatorValue); } },
                 { "sales_closes_at", n => { SalesClosesAt = n.GetDateTimeOffsetValue(); } },
@@ -82,7 +82,7 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
-            writer.WriteObjectValue<UntypedNode>("currency", Currency);
+            writer.WriteStringValue("currency", Currency);
             writer.WriteLongValue("event_id", EventId);
             writer.WriteObjectValue<global::Holdfast.Client.Models.CreateShowRequest_prices>("prices", Prices);
             writer.WriteDateTimeOffsetValue("sales_closes_at", SalesClosesAt);

@@ -20,10 +20,10 @@ namespace Holdfast.Client.Models
         /// <summary>cinema_hall, coach or aircraft_cabin.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Kind { get; set; }
+        public string? Kind { get; set; }
 #nullable restore
 #else
-        public UntypedNode Kind { get; set; }
+        public string Kind { get; set; }
 #endif
         /// <summary>The layout property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
@@ -36,10 +36,10 @@ namespace Holdfast.Client.Models
         /// <summary>1–100 characters, unique per owner.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Name { get; set; }
+        public string? Name { get; set; }
 #nullable restore
 #else
-        public UntypedNode Name { get; set; }
+        public string Name { get; set; }
 #endif
         /// <summary>Admins only: the organizer who will own it; defaults to the caller.</summary>
         public long? OwnerUserId { get; set; }
@@ -69,9 +69,9 @@ namespace Holdfast.Client.Models
             return new Dictionary<string, Action<IParseNode>>
             {
                 { "city_id", n => { CityId = n.GetLongValue(); } },
-                { "kind", n => { Kind = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "kind", n => { Kind = n.GetStringValue(); } },
                 { "layout", n => { Layout = n.GetObjectValue<global::Holdfast.Client.Models.SeatLayoutLayout>(global::Holdfast.Client.Models.SeatLayoutLayout.CreateFromDiscriminatorValue); } },
-                { "name", n => { Name = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "name", n => { Name = n.GetStringValue(); } },
                 { "owner_user_id", n => { OwnerUserId = n.GetLongValue(); } },
             };
         }
@@ -83,9 +83,9 @@ namespace Holdfast.Client.Models
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteLongValue("city_id", CityId);
-            writer.WriteObjectValue<UntypedNode>("kind", Kind);
+            writer.WriteStringValue("kind", Kind);
             writer.WriteObjectValue<global::Holdfast.Client.Models.SeatLayoutLayout>("layout", Layout);
-            writer.WriteObjectValue<UntypedNode>("name", Name);
+            writer.WriteStringValue("name", Name);
             writer.WriteLongValue("owner_user_id", OwnerUserId);
             writer.WriteAdditionalData(AdditionalData);
         }

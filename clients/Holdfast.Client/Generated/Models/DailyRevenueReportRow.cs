@@ -21,10 +21,10 @@ namespace Holdfast.Client.Models
         /// <summary>ISO 4217.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Currency { get; set; }
+        public string? Currency { get; set; }
 #nullable restore
 #else
-        public UntypedNode Currency { get; set; }
+        public string Currency { get; set; }
 #endif
         /// <summary>UTC date of confirmation.</summary>
         public Date? Date { get; set; }
@@ -56,7 +56,7 @@ namespace Holdfast.Client.Models
             return new Dictionary<string, Action<IParseNode>>
             {
                 { "bookings", n => { Bookings = n.GetIntValue(); } },
-                { "currency", n => { Currency = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "currency", n => { Currency = n.GetStringValue(); } },
                 { "date", n => { Date = n.GetDateValue(); } },
                 { "revenue_minor", n => { RevenueMinor = n.GetLongValue(); } },
             };
@@ -69,7 +69,7 @@ namespace Holdfast.Client.Models
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteIntValue("bookings", Bookings);
-            writer.WriteObjectValue<UntypedNode>("currency", Currency);
+            writer.WriteStringValue("currency", Currency);
             writer.WriteDateValue("date", Date);
             writer.WriteLongValue("revenue_minor", RevenueMinor);
             writer.WriteAdditionalData(AdditionalData);

@@ -20,18 +20,18 @@ namespace Holdfast.Client.Models
         /// <summary>E.g. `economy`.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Category { get; set; }
+        public string? Category { get; set; }
 #nullable restore
 #else
-        public UntypedNode Category { get; set; }
+        public string Category { get; set; }
 #endif
         /// <summary>E.g. `12A`.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Label { get; set; }
+        public string? Label { get; set; }
 #nullable restore
 #else
-        public UntypedNode Label { get; set; }
+        public string Label { get; set; }
 #endif
         /// <summary>Price, in minor units of the booking&apos;s currency.</summary>
         public long? PriceMinor { get; set; }
@@ -63,8 +63,8 @@ namespace Holdfast.Client.Models
             return new Dictionary<string, Action<IParseNode>>
             {
                 { "active", n => { Active = n.GetBoolValue(); } },
-                { "category", n => { Category = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "label", n => { Label = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "category", n => { Category = n.GetStringValue(); } },
+                { "label", n => { Label = n.GetStringValue(); } },
                 { "price_minor", n => { PriceMinor = n.GetLongValue(); } },
                 { "seat_id", n => { SeatId = n.GetLongValue(); } },
             };
@@ -77,8 +77,8 @@ namespace Holdfast.Client.Models
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteBoolValue("active", Active);
-            writer.WriteObjectValue<UntypedNode>("category", Category);
-            writer.WriteObjectValue<UntypedNode>("label", Label);
+            writer.WriteStringValue("category", Category);
+            writer.WriteStringValue("label", Label);
             writer.WriteLongValue("price_minor", PriceMinor);
             writer.WriteLongValue("seat_id", SeatId);
             writer.WriteAdditionalData(AdditionalData);

@@ -18,34 +18,34 @@ namespace Holdfast.Client.Models
         /// <summary>For Stripe.js to confirm in the browser; only shown to the booking&apos;s customer.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? ClientSecret { get; set; }
+        public string? ClientSecret { get; set; }
 #nullable restore
 #else
-        public UntypedNode ClientSecret { get; set; }
+        public string ClientSecret { get; set; }
 #endif
         /// <summary>Why the last try failed.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? LastError { get; set; }
+        public string? LastError { get; set; }
 #nullable restore
 #else
-        public UntypedNode LastError { get; set; }
+        public string LastError { get; set; }
 #endif
         /// <summary>The provider&apos;s id (`pi_…`).</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? PaymentIntentId { get; set; }
+        public string? PaymentIntentId { get; set; }
 #nullable restore
 #else
-        public UntypedNode PaymentIntentId { get; set; }
+        public string PaymentIntentId { get; set; }
 #endif
         /// <summary>Stripe&apos;s PaymentIntent status, or `failed` when the provider was unreachable.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Status { get; set; }
+        public string? Status { get; set; }
 #nullable restore
 #else
-        public UntypedNode Status { get; set; }
+        public string Status { get; set; }
 #endif
         /// <summary>
         /// Instantiates a new <see cref="global::Holdfast.Client.Models.GetBookingPayment"/> and sets the default values.
@@ -72,10 +72,10 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
-                { "client_secret", n => { ClientSecret = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "last_error", n => { LastError = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "payment_intent_id", n => { PaymentIntentId = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "status", n => { Status = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "client_secret", n => { ClientSecret = n.GetStringValue(); } },
+                { "last_error", n => { LastError = n.GetStringValue(); } },
+                { "payment_intent_id", n => { PaymentIntentId = n.GetStringValue(); } },
+                { "status", n => { Status = n.GetStringValue(); } },
             };
         }
         /// <summary>
@@ -85,10 +85,10 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
-            writer.WriteObjectValue<UntypedNode>("client_secret", ClientSecret);
-            writer.WriteObjectValue<UntypedNode>("last_error", LastError);
-            writer.WriteObjectValue<UntypedNode>("payment_intent_id", PaymentIntentId);
-            writer.WriteObjectValue<UntypedNode>("status", Status);
+            writer.WriteStringValue("client_secret", ClientSecret);
+            writer.WriteStringValue("last_error", LastError);
+            writer.WriteStringValue("payment_intent_id", PaymentIntentId);
+            writer.WriteStringValue("status", Status);
             writer.WriteAdditionalData(AdditionalData);
         }
     }

@@ -24,10 +24,10 @@ namespace Holdfast.Client.Models
         /// <summary>ISO 4217 code.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Currency { get; set; }
+        public string? Currency { get; set; }
 #nullable restore
 #else
-        public UntypedNode Currency { get; set; }
+        public string Currency { get; set; }
 #endif
         /// <summary>The hold it was made from.</summary>
         public long? HoldId { get; set; }
@@ -48,18 +48,18 @@ namespace Holdfast.Client.Models
         /// <summary>fake or stripe.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? PaymentProvider { get; set; }
+        public string? PaymentProvider { get; set; }
 #nullable restore
 #else
-        public UntypedNode PaymentProvider { get; set; }
+        public string PaymentProvider { get; set; }
 #endif
         /// <summary>The provider&apos;s payment id.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? PaymentReference { get; set; }
+        public string? PaymentReference { get; set; }
 #nullable restore
 #else
-        public UntypedNode PaymentReference { get; set; }
+        public string PaymentReference { get; set; }
 #endif
         /// <summary>Amount refunded or being refunded, minor units.</summary>
         public long? RefundedMinor { get; set; }
@@ -86,26 +86,26 @@ namespace Holdfast.Client.Models
         /// <summary>pending_payment, confirmed, cancelled, expired or refunded.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Status { get; set; }
+        public string? Status { get; set; }
 #nullable restore
 #else
-        public UntypedNode Status { get; set; }
+        public string Status { get; set; }
 #endif
         /// <summary>IANA zone the show is sold in.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? TimeZone { get; set; }
+        public string? TimeZone { get; set; }
 #nullable restore
 #else
-        public UntypedNode TimeZone { get; set; }
+        public string TimeZone { get; set; }
 #endif
         /// <summary>The event&apos;s title, e.g. a flight number and route.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Title { get; set; }
+        public string? Title { get; set; }
 #nullable restore
 #else
-        public UntypedNode Title { get; set; }
+        public string Title { get; set; }
 #endif
         /// <summary>Total paid, in minor units.</summary>
         public long? TotalMinor { get; set; }
@@ -137,22 +137,22 @@ namespace Holdfast.Client.Models
                 { "booking_id", n => { BookingId = n.GetLongValue(); } },
                 { "confirmed_at", n => { ConfirmedAt = n.GetDateTimeOffsetValue(); } },
                 { "created_at", n => { CreatedAt = n.GetDateTimeOffsetValue(); } },
-                { "currency", n => { Currency = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "currency", n => { Currency = n.GetStringValue(); } },
                 { "hold_id", n => { HoldId = n.GetLongValue(); } },
                 { "local_starts_at", n => { LocalStartsAt = n.GetDateTimeOffsetValue(); } },
                 { "paid_minor", n => { PaidMinor = n.GetLongValue(); } },
                 { "payment", n => { Payment = n.GetObjectValue<global::Holdfast.Client.Models.GetBookingPayment>(global::Holdfast.Client.Models.GetBookingPayment.CreateFromDiscriminatorValue); } },
                 { "payment_deadline", n => { PaymentDeadline = n.GetDateTimeOffsetValue(); } },
-                { "payment_provider", n => { PaymentProvider = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "payment_reference", n => { PaymentReference = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "payment_provider", n => { PaymentProvider = n.GetStringValue(); } },
+                { "payment_reference", n => { PaymentReference = n.GetStringValue(); } },
                 { "refunded_minor", n => { RefundedMinor = n.GetLongValue(); } },
                 { "refunds", n => { Refunds = n.GetCollectionOfObjectValues<global::Holdfast.Client.Models.GetBookingRefund>(global::Holdfast.Client.Models.GetBookingRefund.CreateFromDiscriminatorValue)?.AsList(); } },
                 { "seats", n => { Seats = n.GetCollectionOfObjectValues<global::Holdfast.Client.Models.GetBookingBookedSeat>(global::Holdfast.Client.Models.GetBookingBookedSeat.CreateFromDiscriminatorValue)?.AsList(); } },
                 { "show_id", n => { ShowId = n.GetLongValue(); } },
                 { "starts_at", n => { StartsAt = n.GetDateTimeOffsetValue(); } },
-                { "status", n => { Status = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "time_zone", n => { TimeZone = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "title", n => { Title = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "status", n => { Status = n.GetStringValue(); } },
+                { "time_zone", n => { TimeZone = n.GetStringValue(); } },
+                { "title", n => { Title = n.GetStringValue(); } },
                 { "total_minor", n => { TotalMinor = n.GetLongValue(); } },
             };
         }
@@ -166,22 +166,22 @@ namespace Holdfast.Client.Models
             writer.WriteLongValue("booking_id", BookingId);
             writer.WriteDateTimeOffsetValue("confirmed_at", ConfirmedAt);
             writer.WriteDateTimeOffsetValue("created_at", CreatedAt);
-            writer.WriteObjectValue<UntypedNode>("currency", Currency);
+            writer.WriteStringValue("currency", Currency);
             writer.WriteLongValue("hold_id", HoldId);
             writer.WriteDateTimeOffsetValue("local_starts_at", LocalStartsAt);
             writer.WriteLongValue("paid_minor", PaidMinor);
             writer.WriteObjectValue<global::Holdfast.Client.Models.GetBookingPayment>("payment", Payment);
             writer.WriteDateTimeOffsetValue("payment_deadline", PaymentDeadline);
-            writer.WriteObjectValue<UntypedNode>("payment_provider", PaymentProvider);
-            writer.WriteObjectValue<UntypedNode>("payment_reference", PaymentReference);
+            writer.WriteStringValue("payment_provider", PaymentProvider);
+            writer.WriteStringValue("payment_reference", PaymentReference);
             writer.WriteLongValue("refunded_minor", RefundedMinor);
             writer.WriteCollectionOfObjectValues<global::Holdfast.Client.Models.GetBookingRefund>("refunds", Refunds);
             writer.WriteCollectionOfObjectValues<global::Holdfast.Client.Models.GetBookingBookedSeat>("seats", Seats);
             writer.WriteLongValue("show_id", ShowId);
             writer.WriteDateTimeOffsetValue("starts_at", StartsAt);
-            writer.WriteObjectValue<UntypedNode>("status", Status);
-            writer.WriteObjectValue<UntypedNode>("time_zone", TimeZone);
-            writer.WriteObjectValue<UntypedNode>("title", Title);
+            writer.WriteStringValue("status", Status);
+            writer.WriteStringValue("time_zone", TimeZone);
+            writer.WriteStringValue("title", Title);
             writer.WriteLongValue("total_minor", TotalMinor);
             writer.WriteAdditionalData(AdditionalData);
         }

@@ -18,10 +18,10 @@ namespace Holdfast.Client.Models
         /// <summary>The category property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Category { get; set; }
+        public string? Category { get; set; }
 #nullable restore
 #else
-        public UntypedNode Category { get; set; }
+        public string Category { get; set; }
 #endif
         /// <summary>The quantity property</summary>
         public int? Quantity { get; set; }
@@ -58,7 +58,7 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
-                { "category", n => { Category = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "category", n => { Category = n.GetStringValue(); } },
                 { "quantity", n => { Quantity = n.GetIntValue(); } },
                 { "seats", n => { Seats = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
             };
@@ -70,7 +70,7 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
-            writer.WriteObjectValue<UntypedNode>("category", Category);
+            writer.WriteStringValue("category", Category);
             writer.WriteIntValue("quantity", Quantity);
             writer.WriteObjectValue<UntypedNode>("seats", Seats);
             writer.WriteAdditionalData(AdditionalData);

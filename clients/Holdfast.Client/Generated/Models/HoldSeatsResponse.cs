@@ -18,10 +18,10 @@ namespace Holdfast.Client.Models
         /// <summary>ISO 4217 code.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Currency { get; set; }
+        public string? Currency { get; set; }
 #nullable restore
 #else
-        public UntypedNode Currency { get; set; }
+        public string Currency { get; set; }
 #endif
         /// <summary>UTC instant the seats are released unless booked.</summary>
         public DateTimeOffset? ExpiresAt { get; set; }
@@ -40,10 +40,10 @@ namespace Holdfast.Client.Models
         /// <summary>Always `active` here.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Status { get; set; }
+        public string? Status { get; set; }
 #nullable restore
 #else
-        public UntypedNode Status { get; set; }
+        public string Status { get; set; }
 #endif
         /// <summary>Sum of the seats&apos; prices, in minor units.</summary>
         public long? TotalMinor { get; set; }
@@ -72,12 +72,12 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
-                { "currency", n => { Currency = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "currency", n => { Currency = n.GetStringValue(); } },
                 { "expires_at", n => { ExpiresAt = n.GetDateTimeOffsetValue(); } },
                 { "hold_id", n => { HoldId = n.GetLongValue(); } },
                 { "seats", n => { Seats = n.GetCollectionOfObjectValues<global::Holdfast.Client.Models.HoldSeatsHeldSeat>(global::Holdfast.Client.Models.HoldSeatsHeldSeat.CreateFromDiscriminatorValue)?.AsList(); } },
                 { "show_id", n => { ShowId = n.GetLongValue(); } },
-                { "status", n => { Status = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "status", n => { Status = n.GetStringValue(); } },
                 { "total_minor", n => { TotalMinor = n.GetLongValue(); } },
             };
         }
@@ -88,12 +88,12 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
-            writer.WriteObjectValue<UntypedNode>("currency", Currency);
+            writer.WriteStringValue("currency", Currency);
             writer.WriteDateTimeOffsetValue("expires_at", ExpiresAt);
             writer.WriteLongValue("hold_id", HoldId);
             writer.WriteCollectionOfObjectValues<global::Holdfast.Client.Models.HoldSeatsHeldSeat>("seats", Seats);
             writer.WriteLongValue("show_id", ShowId);
-            writer.WriteObjectValue<UntypedNode>("status", Status);
+            writer.WriteStringValue("status", Status);
             writer.WriteLongValue("total_minor", TotalMinor);
             writer.WriteAdditionalData(AdditionalData);
         }

@@ -22,10 +22,10 @@ namespace Holdfast.Client.Models
         /// <summary>Proof of the password step, valid 5 minutes.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? MfaToken { get; set; }
+        public string? MfaToken { get; set; }
 #nullable restore
 #else
-        public UntypedNode MfaToken { get; set; }
+        public string MfaToken { get; set; }
 #endif
         /// <summary>
         /// Instantiates a new <see cref="global::Holdfast.Client.Models.LoginMfaChallenge"/> and sets the default values.
@@ -54,7 +54,7 @@ namespace Holdfast.Client.Models
             {
                 { "expires_at", n => { ExpiresAt = n.GetDateTimeOffsetValue(); } },
                 { "mfa_required", n => { MfaRequired = n.GetBoolValue(); } },
-                { "mfa_token", n => { MfaToken = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "mfa_token", n => { MfaToken = n.GetStringValue(); } },
             };
         }
         /// <summary>
@@ -66,7 +66,7 @@ namespace Holdfast.Client.Models
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteDateTimeOffsetValue("expires_at", ExpiresAt);
             writer.WriteBoolValue("mfa_required", MfaRequired);
-            writer.WriteObjectValue<UntypedNode>("mfa_token", MfaToken);
+            writer.WriteStringValue("mfa_token", MfaToken);
             writer.WriteAdditionalData(AdditionalData);
         }
     }

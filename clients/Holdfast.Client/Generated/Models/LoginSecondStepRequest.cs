@@ -18,26 +18,26 @@ namespace Holdfast.Client.Models
         /// <summary>The code property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Code { get; set; }
+        public string? Code { get; set; }
 #nullable restore
 #else
-        public UntypedNode Code { get; set; }
+        public string Code { get; set; }
 #endif
         /// <summary>The mfa_token property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? MfaToken { get; set; }
+        public string? MfaToken { get; set; }
 #nullable restore
 #else
-        public UntypedNode MfaToken { get; set; }
+        public string MfaToken { get; set; }
 #endif
         /// <summary>The recovery_code property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? RecoveryCode { get; set; }
+        public string? RecoveryCode { get; set; }
 #nullable restore
 #else
-        public UntypedNode RecoveryCode { get; set; }
+        public string RecoveryCode { get; set; }
 #endif
         /// <summary>
         /// Instantiates a new <see cref="global::Holdfast.Client.Models.LoginSecondStepRequest"/> and sets the default values.
@@ -64,9 +64,9 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
-                { "code", n => { Code = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "mfa_token", n => { MfaToken = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "recovery_code", n => { RecoveryCode = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "code", n => { Code = n.GetStringValue(); } },
+                { "mfa_token", n => { MfaToken = n.GetStringValue(); } },
+                { "recovery_code", n => { RecoveryCode = n.GetStringValue(); } },
             };
         }
         /// <summary>
@@ -76,9 +76,9 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
-            writer.WriteObjectValue<UntypedNode>("code", Code);
-            writer.WriteObjectValue<UntypedNode>("mfa_token", MfaToken);
-            writer.WriteObjectValue<UntypedNode>("recovery_code", RecoveryCode);
+            writer.WriteStringValue("code", Code);
+            writer.WriteStringValue("mfa_token", MfaToken);
+            writer.WriteStringValue("recovery_code", RecoveryCode);
             writer.WriteAdditionalData(AdditionalData);
         }
     }

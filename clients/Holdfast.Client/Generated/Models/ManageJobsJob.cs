@@ -34,18 +34,18 @@ namespace Holdfast.Client.Models
         /// <summary>Handler key.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Kind { get; set; }
+        public string? Kind { get; set; }
 #nullable restore
 #else
-        public UntypedNode Kind { get; set; }
+        public string Kind { get; set; }
 #endif
         /// <summary>The worker holding it, while running.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? LeasedBy { get; set; }
+        public string? LeasedBy { get; set; }
 #nullable restore
 #else
-        public UntypedNode LeasedBy { get; set; }
+        public string LeasedBy { get; set; }
 #endif
         /// <summary>Attempts before it is discarded.</summary>
         public int? MaxAttempts { get; set; }
@@ -60,28 +60,28 @@ namespace Holdfast.Client.Models
         /// <summary>Queue.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Queue { get; set; }
+        public string? Queue { get; set; }
 #nullable restore
 #else
-        public UntypedNode Queue { get; set; }
+        public string Queue { get; set; }
 #endif
         /// <summary>UTC instant it is (or was) due.</summary>
         public DateTimeOffset? RunAt { get; set; }
         /// <summary>available, running, retryable, completed, discarded or cancelled.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? State { get; set; }
+        public string? State { get; set; }
 #nullable restore
 #else
-        public UntypedNode State { get; set; }
+        public string State { get; set; }
 #endif
         /// <summary>Its dedupe key, if any.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? UniqueKey { get; set; }
+        public string? UniqueKey { get; set; }
 #nullable restore
 #else
-        public UntypedNode UniqueKey { get; set; }
+        public string UniqueKey { get; set; }
 #endif
         /// <summary>
         /// Instantiates a new <see cref="global::Holdfast.Client.Models.ManageJobsJob"/> and sets the default values.
@@ -113,14 +113,14 @@ namespace Holdfast.Client.Models
                 { "errors", n => { Errors = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
                 { "finalized_at", n => { FinalizedAt = n.GetDateTimeOffsetValue(); } },
                 { "job_id", n => { JobId = n.GetLongValue(); } },
-                { "kind", n => { Kind = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "leased_by", n => { LeasedBy = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "kind", n => { Kind = n.GetStringValue(); } },
+                { "leased_by", n => { LeasedBy = n.GetStringValue(); } },
                 { "max_attempts", n => { MaxAttempts = n.GetIntValue(); } },
                 { "payload", n => { Payload = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "queue", n => { Queue = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "queue", n => { Queue = n.GetStringValue(); } },
                 { "run_at", n => { RunAt = n.GetDateTimeOffsetValue(); } },
-                { "state", n => { State = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "unique_key", n => { UniqueKey = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "state", n => { State = n.GetStringValue(); } },
+                { "unique_key", n => { UniqueKey = n.GetStringValue(); } },
             };
         }
         /// <summary>
@@ -135,14 +135,14 @@ namespace Holdfast.Client.Models
             writer.WriteObjectValue<UntypedNode>("errors", Errors);
             writer.WriteDateTimeOffsetValue("finalized_at", FinalizedAt);
             writer.WriteLongValue("job_id", JobId);
-            writer.WriteObjectValue<UntypedNode>("kind", Kind);
-            writer.WriteObjectValue<UntypedNode>("leased_by", LeasedBy);
+            writer.WriteStringValue("kind", Kind);
+            writer.WriteStringValue("leased_by", LeasedBy);
             writer.WriteIntValue("max_attempts", MaxAttempts);
             writer.WriteObjectValue<UntypedNode>("payload", Payload);
-            writer.WriteObjectValue<UntypedNode>("queue", Queue);
+            writer.WriteStringValue("queue", Queue);
             writer.WriteDateTimeOffsetValue("run_at", RunAt);
-            writer.WriteObjectValue<UntypedNode>("state", State);
-            writer.WriteObjectValue<UntypedNode>("unique_key", UniqueKey);
+            writer.WriteStringValue("state", State);
+            writer.WriteStringValue("unique_key", UniqueKey);
             writer.WriteAdditionalData(AdditionalData);
         }
     }

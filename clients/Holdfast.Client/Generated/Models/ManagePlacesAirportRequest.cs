@@ -20,18 +20,18 @@ namespace Holdfast.Client.Models
         /// <summary>Three capital letters or digits, unique.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Iata { get; set; }
+        public string? Iata { get; set; }
 #nullable restore
 #else
-        public UntypedNode Iata { get; set; }
+        public string Iata { get; set; }
 #endif
         /// <summary>Four characters, optional.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Icao { get; set; }
+        public string? Icao { get; set; }
 #nullable restore
 #else
-        public UntypedNode Icao { get; set; }
+        public string Icao { get; set; }
 #endif
         /// <summary>−90 to 90.</summary>
         public double? Latitude { get; set; }
@@ -40,18 +40,18 @@ namespace Holdfast.Client.Models
         /// <summary>1–200 characters.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Name { get; set; }
+        public string? Name { get; set; }
 #nullable restore
 #else
-        public UntypedNode Name { get; set; }
+        public string Name { get; set; }
 #endif
         /// <summary>IANA name.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? TimeZone { get; set; }
+        public string? TimeZone { get; set; }
 #nullable restore
 #else
-        public UntypedNode TimeZone { get; set; }
+        public string TimeZone { get; set; }
 #endif
         /// <summary>
         /// Instantiates a new <see cref="global::Holdfast.Client.Models.ManagePlacesAirportRequest"/> and sets the default values.
@@ -79,12 +79,12 @@ namespace Holdfast.Client.Models
             return new Dictionary<string, Action<IParseNode>>
             {
                 { "city_id", n => { CityId = n.GetLongValue(); } },
-                { "iata", n => { Iata = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "icao", n => { Icao = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "iata", n => { Iata = n.GetStringValue(); } },
+                { "icao", n => { Icao = n.GetStringValue(); } },
                 { "latitude", n => { Latitude = n.GetDoubleValue(); } },
                 { "longitude", n => { Longitude = n.GetDoubleValue(); } },
-                { "name", n => { Name = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "time_zone", n => { TimeZone = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "name", n => { Name = n.GetStringValue(); } },
+                { "time_zone", n => { TimeZone = n.GetStringValue(); } },
             };
         }
         /// <summary>
@@ -95,12 +95,12 @@ namespace Holdfast.Client.Models
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteLongValue("city_id", CityId);
-            writer.WriteObjectValue<UntypedNode>("iata", Iata);
-            writer.WriteObjectValue<UntypedNode>("icao", Icao);
+            writer.WriteStringValue("iata", Iata);
+            writer.WriteStringValue("icao", Icao);
             writer.WriteDoubleValue("latitude", Latitude);
             writer.WriteDoubleValue("longitude", Longitude);
-            writer.WriteObjectValue<UntypedNode>("name", Name);
-            writer.WriteObjectValue<UntypedNode>("time_zone", TimeZone);
+            writer.WriteStringValue("name", Name);
+            writer.WriteStringValue("time_zone", TimeZone);
             writer.WriteAdditionalData(AdditionalData);
         }
     }

@@ -26,18 +26,18 @@ namespace Holdfast.Client.Models
         /// <summary>`sending` while batches are being queued, then `queued`.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Status { get; set; }
+        public string? Status { get; set; }
 #nullable restore
 #else
-        public UntypedNode Status { get; set; }
+        public string Status { get; set; }
 #endif
         /// <summary>Its subject.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Subject { get; set; }
+        public string? Subject { get; set; }
 #nullable restore
 #else
-        public UntypedNode Subject { get; set; }
+        public string Subject { get; set; }
 #endif
         /// <summary>
         /// Instantiates a new <see cref="global::Holdfast.Client.Models.NewsletterIssuesProgress"/> and sets the default values.
@@ -68,8 +68,8 @@ namespace Holdfast.Client.Models
                 { "issue_id", n => { IssueId = n.GetLongValue(); } },
                 { "queued", n => { Queued = n.GetIntValue(); } },
                 { "sent", n => { Sent = n.GetLongValue(); } },
-                { "status", n => { Status = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "subject", n => { Subject = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "status", n => { Status = n.GetStringValue(); } },
+                { "subject", n => { Subject = n.GetStringValue(); } },
             };
         }
         /// <summary>
@@ -83,8 +83,8 @@ namespace Holdfast.Client.Models
             writer.WriteLongValue("issue_id", IssueId);
             writer.WriteIntValue("queued", Queued);
             writer.WriteLongValue("sent", Sent);
-            writer.WriteObjectValue<UntypedNode>("status", Status);
-            writer.WriteObjectValue<UntypedNode>("subject", Subject);
+            writer.WriteStringValue("status", Status);
+            writer.WriteStringValue("subject", Subject);
             writer.WriteAdditionalData(AdditionalData);
         }
     }

@@ -18,18 +18,18 @@ namespace Holdfast.Client.Models
         /// <summary>The body property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Body { get; set; }
+        public string? Body { get; set; }
 #nullable restore
 #else
-        public UntypedNode Body { get; set; }
+        public string Body { get; set; }
 #endif
         /// <summary>The subject property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Subject { get; set; }
+        public string? Subject { get; set; }
 #nullable restore
 #else
-        public UntypedNode Subject { get; set; }
+        public string Subject { get; set; }
 #endif
         /// <summary>
         /// Instantiates a new <see cref="global::Holdfast.Client.Models.NewsletterIssuesRequest"/> and sets the default values.
@@ -56,8 +56,8 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
-                { "body", n => { Body = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "subject", n => { Subject = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "body", n => { Body = n.GetStringValue(); } },
+                { "subject", n => { Subject = n.GetStringValue(); } },
             };
         }
         /// <summary>
@@ -67,8 +67,8 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
-            writer.WriteObjectValue<UntypedNode>("body", Body);
-            writer.WriteObjectValue<UntypedNode>("subject", Subject);
+            writer.WriteStringValue("body", Body);
+            writer.WriteStringValue("subject", Subject);
             writer.WriteAdditionalData(AdditionalData);
         }
     }

@@ -18,18 +18,18 @@ namespace Holdfast.Client.Models
         /// <summary>The auth property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Auth { get; set; }
+        public string? Auth { get; set; }
 #nullable restore
 #else
-        public UntypedNode Auth { get; set; }
+        public string Auth { get; set; }
 #endif
         /// <summary>The p256dh property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? P256dh { get; set; }
+        public string? P256dh { get; set; }
 #nullable restore
 #else
-        public UntypedNode P256dh { get; set; }
+        public string P256dh { get; set; }
 #endif
         /// <summary>
         /// Instantiates a new <see cref="global::Holdfast.Client.Models.PushSubscriptionsKeys"/> and sets the default values.
@@ -56,8 +56,8 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
-                { "auth", n => { Auth = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "p256dh", n => { P256dh = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "auth", n => { Auth = n.GetStringValue(); } },
+                { "p256dh", n => { P256dh = n.GetStringValue(); } },
             };
         }
         /// <summary>
@@ -67,8 +67,8 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
-            writer.WriteObjectValue<UntypedNode>("auth", Auth);
-            writer.WriteObjectValue<UntypedNode>("p256dh", P256dh);
+            writer.WriteStringValue("auth", Auth);
+            writer.WriteStringValue("p256dh", P256dh);
             writer.WriteAdditionalData(AdditionalData);
         }
     }

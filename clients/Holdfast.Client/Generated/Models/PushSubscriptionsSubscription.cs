@@ -18,10 +18,10 @@ namespace Holdfast.Client.Models
         /// <summary>The endpoint property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Endpoint { get; set; }
+        public string? Endpoint { get; set; }
 #nullable restore
 #else
-        public UntypedNode Endpoint { get; set; }
+        public string Endpoint { get; set; }
 #endif
         /// <summary>The keys property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
@@ -56,7 +56,7 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
-                { "endpoint", n => { Endpoint = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "endpoint", n => { Endpoint = n.GetStringValue(); } },
                 { "keys", n => { Keys = n.GetObjectValue<global::Holdfast.Client.Models.PushSubscriptionsKeys>(global::Holdfast.Client.Models.PushSubscriptionsKeys.CreateFromDiscriminatorValue); } },
             };
         }
@@ -67,7 +67,7 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
-            writer.WriteObjectValue<UntypedNode>("endpoint", Endpoint);
+            writer.WriteStringValue("endpoint", Endpoint);
             writer.WriteObjectValue<global::Holdfast.Client.Models.PushSubscriptionsKeys>("keys", Keys);
             writer.WriteAdditionalData(AdditionalData);
         }

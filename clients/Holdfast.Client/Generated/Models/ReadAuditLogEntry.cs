@@ -16,10 +16,10 @@ namespace Holdfast.Client.Models
         /// <summary>E.g. `show.cancelled`.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Action { get; set; }
+        public string? Action { get; set; }
 #nullable restore
 #else
-        public UntypedNode Action { get; set; }
+        public string Action { get; set; }
 #endif
         /// <summary>Who; null for the system.</summary>
         public long? ActorUserId { get; set; }
@@ -46,10 +46,10 @@ namespace Holdfast.Client.Models
         /// <summary>E.g. `show`.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Entity { get; set; }
+        public string? Entity { get; set; }
 #nullable restore
 #else
-        public UntypedNode Entity { get; set; }
+        public string Entity { get; set; }
 #endif
         /// <summary>Its id.</summary>
         public long? EntityId { get; set; }
@@ -80,12 +80,12 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
-                { "action", n => { Action = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "action", n => { Action = n.GetStringValue(); } },
                 { "actor_user_id", n => { ActorUserId = n.GetLongValue(); } },
                 { "after", n => { After = n.GetObjectValue<global::Holdfast.Client.Models.JsonElement>(global::Holdfast.Client.Models.JsonElement.CreateFromDiscriminatorValue); } },
                 { "audit_log_id", n => { AuditLogId = n.GetLongValue(); } },
                 { "before", n => { Before = n.GetObjectValue<global::Holdfast.Client.Models.JsonElement>(global::Holdfast.Client.Models.JsonElement.CreateFromDiscriminatorValue); } },
-                { "entity", n => { Entity = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "entity", n => { Entity = n.GetStringValue(); } },
                 { "entity_id", n => { EntityId = n.GetLongValue(); } },
                 { "occurred_at", n => { OccurredAt = n.GetDateTimeOffsetValue(); } },
             };
@@ -97,12 +97,12 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
-            writer.WriteObjectValue<UntypedNode>("action", Action);
+            writer.WriteStringValue("action", Action);
             writer.WriteLongValue("actor_user_id", ActorUserId);
             writer.WriteObjectValue<global::Holdfast.Client.Models.JsonElement>("after", After);
             writer.WriteLongValue("audit_log_id", AuditLogId);
             writer.WriteObjectValue<global::Holdfast.Client.Models.JsonElement>("before", Before);
-            writer.WriteObjectValue<UntypedNode>("entity", Entity);
+            writer.WriteStringValue("entity", Entity);
             writer.WriteLongValue("entity_id", EntityId);
             writer.WriteDateTimeOffsetValue("occurred_at", OccurredAt);
             writer.WriteAdditionalData(AdditionalData);

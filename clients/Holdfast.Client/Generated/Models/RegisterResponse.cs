@@ -16,20 +16,20 @@ namespace Holdfast.Client.Models
         /// <summary>JWT bearer token.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? AccessToken { get; set; }
+        public string? AccessToken { get; set; }
 #nullable restore
 #else
-        public UntypedNode AccessToken { get; set; }
+        public string AccessToken { get; set; }
 #endif
         /// <summary>Stores additional data not described in the OpenAPI description found when deserializing. Can be used for serialization as well.</summary>
         public IDictionary<string, object> AdditionalData { get; set; }
         /// <summary>As registered.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Email { get; set; }
+        public string? Email { get; set; }
 #nullable restore
 #else
-        public UntypedNode Email { get; set; }
+        public string Email { get; set; }
 #endif
         /// <summary>UTC instant the access token expires.</summary>
         public DateTimeOffset? ExpiresAt { get; set; }
@@ -38,18 +38,18 @@ namespace Holdfast.Client.Models
         /// <summary>Opaque, single-use; exchange at `POST /auth/refresh`.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? RefreshToken { get; set; }
+        public string? RefreshToken { get; set; }
 #nullable restore
 #else
-        public UntypedNode RefreshToken { get; set; }
+        public string RefreshToken { get; set; }
 #endif
         /// <summary>Always `customer` for self-registration.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Role { get; set; }
+        public string? Role { get; set; }
 #nullable restore
 #else
-        public UntypedNode Role { get; set; }
+        public string Role { get; set; }
 #endif
         /// <summary>The account id.</summary>
         public long? UserId { get; set; }
@@ -78,12 +78,12 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
-                { "access_token", n => { AccessToken = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "email", n => { Email = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "access_token", n => { AccessToken = n.GetStringValue(); } },
+                { "email", n => { Email = n.GetStringValue(); } },
                 { "expires_at", n => { ExpiresAt = n.GetDateTimeOffsetValue(); } },
                 { "refresh_expires_at", n => { RefreshExpiresAt = n.GetDateTimeOffsetValue(); } },
-                { "refresh_token", n => { RefreshToken = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "role", n => { Role = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "refresh_token", n => { RefreshToken = n.GetStringValue(); } },
+                { "role", n => { Role = n.GetStringValue(); } },
                 { "user_id", n => { UserId = n.GetLongValue(); } },
             };
         }
@@ -94,12 +94,12 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
-            writer.WriteObjectValue<UntypedNode>("access_token", AccessToken);
-            writer.WriteObjectValue<UntypedNode>("email", Email);
+            writer.WriteStringValue("access_token", AccessToken);
+            writer.WriteStringValue("email", Email);
             writer.WriteDateTimeOffsetValue("expires_at", ExpiresAt);
             writer.WriteDateTimeOffsetValue("refresh_expires_at", RefreshExpiresAt);
-            writer.WriteObjectValue<UntypedNode>("refresh_token", RefreshToken);
-            writer.WriteObjectValue<UntypedNode>("role", Role);
+            writer.WriteStringValue("refresh_token", RefreshToken);
+            writer.WriteStringValue("role", Role);
             writer.WriteLongValue("user_id", UserId);
             writer.WriteAdditionalData(AdditionalData);
         }

@@ -18,10 +18,10 @@ namespace Holdfast.Client.Models
         /// <summary>The payment_method property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? PaymentMethod { get; set; }
+        public string? PaymentMethod { get; set; }
 #nullable restore
 #else
-        public UntypedNode PaymentMethod { get; set; }
+        public string PaymentMethod { get; set; }
 #endif
         /// <summary>
         /// Instantiates a new <see cref="global::Holdfast.Client.Models.RetryPaymentRequest"/> and sets the default values.
@@ -48,7 +48,7 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
-                { "payment_method", n => { PaymentMethod = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "payment_method", n => { PaymentMethod = n.GetStringValue(); } },
             };
         }
         /// <summary>
@@ -58,7 +58,7 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
-            writer.WriteObjectValue<UntypedNode>("payment_method", PaymentMethod);
+            writer.WriteStringValue("payment_method", PaymentMethod);
             writer.WriteAdditionalData(AdditionalData);
         }
     }

@@ -18,10 +18,10 @@ namespace Holdfast.Client.Models
         /// <summary>E.g. `economy`.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Category { get; set; }
+        public string? Category { get; set; }
 #nullable restore
 #else
-        public UntypedNode Category { get; set; }
+        public string Category { get; set; }
 #endif
         /// <summary>Price per seat, minor units of the show&apos;s currency.</summary>
         public long? PriceMinor { get; set; }
@@ -52,7 +52,7 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
-                { "category", n => { Category = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "category", n => { Category = n.GetStringValue(); } },
                 { "price_minor", n => { PriceMinor = n.GetLongValue(); } },
                 { "seats_available", n => { SeatsAvailable = n.GetIntValue(); } },
             };
@@ -64,7 +64,7 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
-            writer.WriteObjectValue<UntypedNode>("category", Category);
+            writer.WriteStringValue("category", Category);
             writer.WriteLongValue("price_minor", PriceMinor);
             writer.WriteIntValue("seats_available", SeatsAvailable);
             writer.WriteAdditionalData(AdditionalData);

@@ -26,28 +26,28 @@ namespace Holdfast.Client.Models
         /// <summary>Flight number or service code; null for films.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Code { get; set; }
+        public string? Code { get; set; }
 #nullable restore
 #else
-        public UntypedNode Code { get; set; }
+        public string Code { get; set; }
 #endif
         /// <summary>ISO 4217 code.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Currency { get; set; }
+        public string? Currency { get; set; }
 #nullable restore
 #else
-        public UntypedNode Currency { get; set; }
+        public string Currency { get; set; }
 #endif
         /// <summary>Digits after the decimal point of Currency (2 for GBP, 0 for JPY).</summary>
         public int? CurrencyExponent { get; set; }
         /// <summary>Destination IATA code (or city); null for films.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Destination { get; set; }
+        public string? Destination { get; set; }
 #nullable restore
 #else
-        public UntypedNode Destination { get; set; }
+        public string Destination { get; set; }
 #endif
         /// <summary>End (arrival), UTC.</summary>
         public DateTimeOffset? EndsAt { get; set; }
@@ -56,10 +56,10 @@ namespace Holdfast.Client.Models
         /// <summary>film, flight or trip.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Kind { get; set; }
+        public string? Kind { get; set; }
 #nullable restore
 #else
-        public UntypedNode Kind { get; set; }
+        public string Kind { get; set; }
 #endif
         /// <summary>Start in TimeZone, with its offset.</summary>
         public DateTimeOffset? LocalStartsAt { get; set; }
@@ -68,10 +68,10 @@ namespace Holdfast.Client.Models
         /// <summary>Origin IATA code (or city for a coach trip); null for films.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Origin { get; set; }
+        public string? Origin { get; set; }
 #nullable restore
 #else
-        public UntypedNode Origin { get; set; }
+        public string Origin { get; set; }
 #endif
         /// <summary>All categories together.</summary>
         public int? SeatsAvailable { get; set; }
@@ -82,26 +82,26 @@ namespace Holdfast.Client.Models
         /// <summary>IANA zone of the origin or venue.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? TimeZone { get; set; }
+        public string? TimeZone { get; set; }
 #nullable restore
 #else
-        public UntypedNode TimeZone { get; set; }
+        public string TimeZone { get; set; }
 #endif
         /// <summary>The event&apos;s title.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Title { get; set; }
+        public string? Title { get; set; }
 #nullable restore
 #else
-        public UntypedNode Title { get; set; }
+        public string Title { get; set; }
 #endif
         /// <summary>Hall, coach or cabin.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? VenueName { get; set; }
+        public string? VenueName { get; set; }
 #nullable restore
 #else
-        public UntypedNode VenueName { get; set; }
+        public string VenueName { get; set; }
 #endif
         /// <summary>
         /// Instantiates a new <see cref="global::Holdfast.Client.Models.SearchShowsItem"/> and sets the default values.
@@ -129,22 +129,22 @@ namespace Holdfast.Client.Models
             return new Dictionary<string, Action<IParseNode>>
             {
                 { "categories", n => { Categories = n.GetCollectionOfObjectValues<global::Holdfast.Client.Models.SearchShowsCategoryAvailability>(global::Holdfast.Client.Models.SearchShowsCategoryAvailability.CreateFromDiscriminatorValue)?.AsList(); } },
-                { "code", n => { Code = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "currency", n => { Currency = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "code", n => { Code = n.GetStringValue(); } },
+                { "currency", n => { Currency = n.GetStringValue(); } },
                 { "currency_exponent", n => { CurrencyExponent = n.GetIntValue(); } },
-                { "destination", n => { Destination = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "destination", n => { Destination = n.GetStringValue(); } },
                 { "ends_at", n => { EndsAt = n.GetDateTimeOffsetValue(); } },
                 { "event_id", n => { EventId = n.GetLongValue(); } },
-                { "kind", n => { Kind = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "kind", n => { Kind = n.GetStringValue(); } },
                 { "local_starts_at", n => { LocalStartsAt = n.GetDateTimeOffsetValue(); } },
                 { "lowest_price_minor", n => { LowestPriceMinor = n.GetLongValue(); } },
-                { "origin", n => { Origin = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "origin", n => { Origin = n.GetStringValue(); } },
                 { "seats_available", n => { SeatsAvailable = n.GetIntValue(); } },
                 { "show_id", n => { ShowId = n.GetLongValue(); } },
                 { "starts_at", n => { StartsAt = n.GetDateTimeOffsetValue(); } },
-                { "time_zone", n => { TimeZone = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "title", n => { Title = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "venue_name", n => { VenueName = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "time_zone", n => { TimeZone = n.GetStringValue(); } },
+                { "title", n => { Title = n.GetStringValue(); } },
+                { "venue_name", n => { VenueName = n.GetStringValue(); } },
             };
         }
         /// <summary>
@@ -155,22 +155,22 @@ namespace Holdfast.Client.Models
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteCollectionOfObjectValues<global::Holdfast.Client.Models.SearchShowsCategoryAvailability>("categories", Categories);
-            writer.WriteObjectValue<UntypedNode>("code", Code);
-            writer.WriteObjectValue<UntypedNode>("currency", Currency);
+            writer.WriteStringValue("code", Code);
+            writer.WriteStringValue("currency", Currency);
             writer.WriteIntValue("currency_exponent", CurrencyExponent);
-            writer.WriteObjectValue<UntypedNode>("destination", Destination);
+            writer.WriteStringValue("destination", Destination);
             writer.WriteDateTimeOffsetValue("ends_at", EndsAt);
             writer.WriteLongValue("event_id", EventId);
-            writer.WriteObjectValue<UntypedNode>("kind", Kind);
+            writer.WriteStringValue("kind", Kind);
             writer.WriteDateTimeOffsetValue("local_starts_at", LocalStartsAt);
             writer.WriteLongValue("lowest_price_minor", LowestPriceMinor);
-            writer.WriteObjectValue<UntypedNode>("origin", Origin);
+            writer.WriteStringValue("origin", Origin);
             writer.WriteIntValue("seats_available", SeatsAvailable);
             writer.WriteLongValue("show_id", ShowId);
             writer.WriteDateTimeOffsetValue("starts_at", StartsAt);
-            writer.WriteObjectValue<UntypedNode>("time_zone", TimeZone);
-            writer.WriteObjectValue<UntypedNode>("title", Title);
-            writer.WriteObjectValue<UntypedNode>("venue_name", VenueName);
+            writer.WriteStringValue("time_zone", TimeZone);
+            writer.WriteStringValue("title", Title);
+            writer.WriteStringValue("venue_name", VenueName);
             writer.WriteAdditionalData(AdditionalData);
         }
     }

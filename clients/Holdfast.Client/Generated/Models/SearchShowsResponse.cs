@@ -26,10 +26,10 @@ namespace Holdfast.Client.Models
         /// <summary>Pass as `cursor` for the next page; null on the last page.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? NextCursor { get; set; }
+        public string? NextCursor { get; set; }
 #nullable restore
 #else
-        public UntypedNode NextCursor { get; set; }
+        public string NextCursor { get; set; }
 #endif
         /// <summary>
         /// Instantiates a new <see cref="global::Holdfast.Client.Models.SearchShowsResponse"/> and sets the default values.
@@ -57,7 +57,7 @@ namespace Holdfast.Client.Models
             return new Dictionary<string, Action<IParseNode>>
             {
                 { "items", n => { Items = n.GetCollectionOfObjectValues<global::Holdfast.Client.Models.SearchShowsItem>(global::Holdfast.Client.Models.SearchShowsItem.CreateFromDiscriminatorValue)?.AsList(); } },
-                { "next_cursor", n => { NextCursor = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "next_cursor", n => { NextCursor = n.GetStringValue(); } },
             };
         }
         /// <summary>
@@ -68,7 +68,7 @@ namespace Holdfast.Client.Models
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteCollectionOfObjectValues<global::Holdfast.Client.Models.SearchShowsItem>("items", Items);
-            writer.WriteObjectValue<UntypedNode>("next_cursor", NextCursor);
+            writer.WriteStringValue("next_cursor", NextCursor);
             writer.WriteAdditionalData(AdditionalData);
         }
     }

@@ -18,26 +18,26 @@ namespace Holdfast.Client.Models
         /// <summary>The category property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Category { get; set; }
+        public string? Category { get; set; }
 #nullable restore
 #else
-        public UntypedNode Category { get; set; }
+        public string Category { get; set; }
 #endif
         /// <summary>The rows property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Rows { get; set; }
+        public string? Rows { get; set; }
 #nullable restore
 #else
-        public UntypedNode Rows { get; set; }
+        public string Rows { get; set; }
 #endif
         /// <summary>The seats property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Seats { get; set; }
+        public string? Seats { get; set; }
 #nullable restore
 #else
-        public UntypedNode Seats { get; set; }
+        public string Seats { get; set; }
 #endif
         /// <summary>
         /// Instantiates a new <see cref="global::Holdfast.Client.Models.SeatLayoutOverride"/> and sets the default values.
@@ -64,9 +64,9 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
-                { "category", n => { Category = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "rows", n => { Rows = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "seats", n => { Seats = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "category", n => { Category = n.GetStringValue(); } },
+                { "rows", n => { Rows = n.GetStringValue(); } },
+                { "seats", n => { Seats = n.GetStringValue(); } },
             };
         }
         /// <summary>
@@ -76,9 +76,9 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
-            writer.WriteObjectValue<UntypedNode>("category", Category);
-            writer.WriteObjectValue<UntypedNode>("rows", Rows);
-            writer.WriteObjectValue<UntypedNode>("seats", Seats);
+            writer.WriteStringValue("category", Category);
+            writer.WriteStringValue("rows", Rows);
+            writer.WriteStringValue("seats", Seats);
             writer.WriteAdditionalData(AdditionalData);
         }
     }

@@ -34,18 +34,18 @@ namespace Holdfast.Client.Models
         /// <summary>The category property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Category { get; set; }
+        public string? Category { get; set; }
 #nullable restore
 #else
-        public UntypedNode Category { get; set; }
+        public string Category { get; set; }
 #endif
         /// <summary>The name property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Name { get; set; }
+        public string? Name { get; set; }
 #nullable restore
 #else
-        public UntypedNode Name { get; set; }
+        public string Name { get; set; }
 #endif
         /// <summary>The rows property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
@@ -58,10 +58,10 @@ namespace Holdfast.Client.Models
         /// <summary>The seats property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Seats { get; set; }
+        public string? Seats { get; set; }
 #nullable restore
 #else
-        public UntypedNode Seats { get; set; }
+        public string Seats { get; set; }
 #endif
         /// <summary>The skip_rows property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
@@ -98,10 +98,10 @@ namespace Holdfast.Client.Models
             {
                 { "aisles_after", n => { AislesAfter = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
                 { "categories", n => { Categories = n.GetCollectionOfObjectValues<global::Holdfast.Client.Models.SeatLayoutOverride>(global::Holdfast.Client.Models.SeatLayoutOverride.CreateFromDiscriminatorValue)?.AsList(); } },
-                { "category", n => { Category = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "name", n => { Name = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "category", n => { Category = n.GetStringValue(); } },
+                { "name", n => { Name = n.GetStringValue(); } },
                 { "rows", n => { Rows = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "seats", n => { Seats = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "seats", n => { Seats = n.GetStringValue(); } },
                 { "skip_rows", n => { SkipRows = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
             };
         }
@@ -114,10 +114,10 @@ namespace Holdfast.Client.Models
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteObjectValue<UntypedNode>("aisles_after", AislesAfter);
             writer.WriteCollectionOfObjectValues<global::Holdfast.Client.Models.SeatLayoutOverride>("categories", Categories);
-            writer.WriteObjectValue<UntypedNode>("category", Category);
-            writer.WriteObjectValue<UntypedNode>("name", Name);
+            writer.WriteStringValue("category", Category);
+            writer.WriteStringValue("name", Name);
             writer.WriteObjectValue<UntypedNode>("rows", Rows);
-            writer.WriteObjectValue<UntypedNode>("seats", Seats);
+            writer.WriteStringValue("seats", Seats);
             writer.WriteObjectValue<UntypedNode>("skip_rows", SkipRows);
             writer.WriteAdditionalData(AdditionalData);
         }

@@ -18,10 +18,10 @@ namespace Holdfast.Client.Models
         /// <summary>What processing did (for logs and tests): a PaymentOutcome, `Failed`,    `RefundUpdated`, `Recorded`, `AlreadyProcessed`, `IgnoredApiVersion` or `Unprocessable`.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Outcome { get; set; }
+        public string? Outcome { get; set; }
 #nullable restore
 #else
-        public UntypedNode Outcome { get; set; }
+        public string Outcome { get; set; }
 #endif
         /// <summary>Always true.</summary>
         public bool? Received { get; set; }
@@ -50,7 +50,7 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
-                { "outcome", n => { Outcome = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "outcome", n => { Outcome = n.GetStringValue(); } },
                 { "received", n => { Received = n.GetBoolValue(); } },
             };
         }
@@ -61,7 +61,7 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
-            writer.WriteObjectValue<UntypedNode>("outcome", Outcome);
+            writer.WriteStringValue("outcome", Outcome);
             writer.WriteBoolValue("received", Received);
             writer.WriteAdditionalData(AdditionalData);
         }

@@ -16,10 +16,10 @@ namespace Holdfast.Client.Models
         /// <summary>JWT bearer token for API calls.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? AccessToken { get; set; }
+        public string? AccessToken { get; set; }
 #nullable restore
 #else
-        public UntypedNode AccessToken { get; set; }
+        public string AccessToken { get; set; }
 #endif
         /// <summary>Stores additional data not described in the OpenAPI description found when deserializing. Can be used for serialization as well.</summary>
         public IDictionary<string, object> AdditionalData { get; set; }
@@ -32,26 +32,26 @@ namespace Holdfast.Client.Models
         /// <summary>Opaque, single-use: exchange it at `POST /auth/refresh` for a new pair.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? RefreshToken { get; set; }
+        public string? RefreshToken { get; set; }
 #nullable restore
 #else
-        public UntypedNode RefreshToken { get; set; }
+        public string RefreshToken { get; set; }
 #endif
         /// <summary>admin, organizer or customer.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Role { get; set; }
+        public string? Role { get; set; }
 #nullable restore
 #else
-        public UntypedNode Role { get; set; }
+        public string Role { get; set; }
 #endif
         /// <summary>Always `Bearer`.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? TokenType { get; set; }
+        public string? TokenType { get; set; }
 #nullable restore
 #else
-        public UntypedNode TokenType { get; set; }
+        public string TokenType { get; set; }
 #endif
         /// <summary>The account id.</summary>
         public long? UserId { get; set; }
@@ -80,13 +80,13 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
-                { "access_token", n => { AccessToken = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "access_token", n => { AccessToken = n.GetStringValue(); } },
                 { "expires_at", n => { ExpiresAt = n.GetDateTimeOffsetValue(); } },
                 { "expires_in", n => { ExpiresIn = n.GetIntValue(); } },
                 { "refresh_expires_at", n => { RefreshExpiresAt = n.GetDateTimeOffsetValue(); } },
-                { "refresh_token", n => { RefreshToken = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "role", n => { Role = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "token_type", n => { TokenType = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "refresh_token", n => { RefreshToken = n.GetStringValue(); } },
+                { "role", n => { Role = n.GetStringValue(); } },
+                { "token_type", n => { TokenType = n.GetStringValue(); } },
                 { "user_id", n => { UserId = n.GetLongValue(); } },
             };
         }
@@ -97,13 +97,13 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
-            writer.WriteObjectValue<UntypedNode>("access_token", AccessToken);
+            writer.WriteStringValue("access_token", AccessToken);
             writer.WriteDateTimeOffsetValue("expires_at", ExpiresAt);
             writer.WriteIntValue("expires_in", ExpiresIn);
             writer.WriteDateTimeOffsetValue("refresh_expires_at", RefreshExpiresAt);
-            writer.WriteObjectValue<UntypedNode>("refresh_token", RefreshToken);
-            writer.WriteObjectValue<UntypedNode>("role", Role);
-            writer.WriteObjectValue<UntypedNode>("token_type", TokenType);
+            writer.WriteStringValue("refresh_token", RefreshToken);
+            writer.WriteStringValue("role", Role);
+            writer.WriteStringValue("token_type", TokenType);
             writer.WriteLongValue("user_id", UserId);
             writer.WriteAdditionalData(AdditionalData);
         }

@@ -18,18 +18,18 @@ namespace Holdfast.Client.Models
         /// <summary>The same as an `otpauth://totp/` URI, for a QR code.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? OtpauthUri { get; set; }
+        public string? OtpauthUri { get; set; }
 #nullable restore
 #else
-        public UntypedNode OtpauthUri { get; set; }
+        public string OtpauthUri { get; set; }
 #endif
         /// <summary>RFC 4648 base32, unpadded.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Secret { get; set; }
+        public string? Secret { get; set; }
 #nullable restore
 #else
-        public UntypedNode Secret { get; set; }
+        public string Secret { get; set; }
 #endif
         /// <summary>
         /// Instantiates a new <see cref="global::Holdfast.Client.Models.TwoFactorEnrolment"/> and sets the default values.
@@ -56,8 +56,8 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
-                { "otpauth_uri", n => { OtpauthUri = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
-                { "secret", n => { Secret = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "otpauth_uri", n => { OtpauthUri = n.GetStringValue(); } },
+                { "secret", n => { Secret = n.GetStringValue(); } },
             };
         }
         /// <summary>
@@ -67,8 +67,8 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
-            writer.WriteObjectValue<UntypedNode>("otpauth_uri", OtpauthUri);
-            writer.WriteObjectValue<UntypedNode>("secret", Secret);
+            writer.WriteStringValue("otpauth_uri", OtpauthUri);
+            writer.WriteStringValue("secret", Secret);
             writer.WriteAdditionalData(AdditionalData);
         }
     }

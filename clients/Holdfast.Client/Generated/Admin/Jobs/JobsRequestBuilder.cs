@@ -59,9 +59,9 @@ namespace Holdfast.Client.Admin.Jobs
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Admin.Jobs.Jobs401Error">When receiving a 401 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Admin.Jobs.Jobs403Error">When receiving a 403 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Admin.Jobs.Jobs503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<List<global::Holdfast.Client.Models.ManageJobsJob>?> GetAsync(Action<RequestConfiguration<global::Holdfast.Client.Admin.Jobs.JobsRequestBuilder.JobsRequestBuilderGetQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -75,9 +75,9 @@ namespace Holdfast.Client.Admin.Jobs
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
                 { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
-                { "401", global::Holdfast.Client.Admin.Jobs.Jobs401Error.CreateFromDiscriminatorValue },
-                { "403", global::Holdfast.Client.Admin.Jobs.Jobs403Error.CreateFromDiscriminatorValue },
-                { "503", global::Holdfast.Client.Admin.Jobs.Jobs503Error.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             var collectionResult = await RequestAdapter.SendCollectionAsync<global::Holdfast.Client.Models.ManageJobsJob>(requestInfo, global::Holdfast.Client.Models.ManageJobsJob.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
             return collectionResult?.AsList();

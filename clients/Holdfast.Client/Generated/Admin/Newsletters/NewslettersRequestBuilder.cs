@@ -54,9 +54,9 @@ namespace Holdfast.Client.Admin.Newsletters
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Admin.Newsletters.NewsletterIssuesProgress401Error">When receiving a 401 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Admin.Newsletters.NewsletterIssuesProgress403Error">When receiving a 403 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Admin.Newsletters.NewsletterIssuesProgress503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<global::Holdfast.Client.Models.NewsletterIssuesProgress?> PostAsync(global::Holdfast.Client.Models.NewsletterIssuesRequest body, Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -71,9 +71,9 @@ namespace Holdfast.Client.Admin.Newsletters
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
                 { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
-                { "401", global::Holdfast.Client.Admin.Newsletters.NewsletterIssuesProgress401Error.CreateFromDiscriminatorValue },
-                { "403", global::Holdfast.Client.Admin.Newsletters.NewsletterIssuesProgress403Error.CreateFromDiscriminatorValue },
-                { "503", global::Holdfast.Client.Admin.Newsletters.NewsletterIssuesProgress503Error.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.NewsletterIssuesProgress>(requestInfo, global::Holdfast.Client.Models.NewsletterIssuesProgress.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }

@@ -53,9 +53,9 @@ namespace Holdfast.Client.Admin.Users
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Admin.Users.Users401Error">When receiving a 401 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Admin.Users.Users403Error">When receiving a 403 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Admin.Users.Users503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<List<global::Holdfast.Client.Models.ManageUsersUser>?> GetAsync(Action<RequestConfiguration<global::Holdfast.Client.Admin.Users.UsersRequestBuilder.UsersRequestBuilderGetQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -69,9 +69,9 @@ namespace Holdfast.Client.Admin.Users
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
                 { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
-                { "401", global::Holdfast.Client.Admin.Users.Users401Error.CreateFromDiscriminatorValue },
-                { "403", global::Holdfast.Client.Admin.Users.Users403Error.CreateFromDiscriminatorValue },
-                { "503", global::Holdfast.Client.Admin.Users.Users503Error.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             var collectionResult = await RequestAdapter.SendCollectionAsync<global::Holdfast.Client.Models.ManageUsersUser>(requestInfo, global::Holdfast.Client.Models.ManageUsersUser.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
             return collectionResult?.AsList();

@@ -39,8 +39,8 @@ namespace Holdfast.Client.Auth.Logout
         /// <param name="body">The session&apos;s current refresh token.</param>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
-        /// <exception cref="global::Holdfast.Client.Auth.Logout.Logout400Error">When receiving a 400 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Auth.Logout.Logout503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task PostAsync(global::Holdfast.Client.Models.LogoutRequest body, Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -54,8 +54,8 @@ namespace Holdfast.Client.Auth.Logout
             var requestInfo = ToPostRequestInformation(body, requestConfiguration);
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
-                { "400", global::Holdfast.Client.Auth.Logout.Logout400Error.CreateFromDiscriminatorValue },
-                { "503", global::Holdfast.Client.Auth.Logout.Logout503Error.CreateFromDiscriminatorValue },
+                { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             await RequestAdapter.SendNoContentAsync(requestInfo, errorMapping, cancellationToken).ConfigureAwait(false);
         }

@@ -41,8 +41,8 @@ namespace Holdfast.Client.Auth.Register
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Auth.Register.RegisterResponse429Error">When receiving a 429 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Auth.Register.RegisterResponse503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 429 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<global::Holdfast.Client.Models.RegisterResponse?> PostAsync(global::Holdfast.Client.Models.RegisterRequest body, Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -57,8 +57,8 @@ namespace Holdfast.Client.Auth.Register
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
                 { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
-                { "429", global::Holdfast.Client.Auth.Register.RegisterResponse429Error.CreateFromDiscriminatorValue },
-                { "503", global::Holdfast.Client.Auth.Register.RegisterResponse503Error.CreateFromDiscriminatorValue },
+                { "429", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.RegisterResponse>(requestInfo, global::Holdfast.Client.Models.RegisterResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }

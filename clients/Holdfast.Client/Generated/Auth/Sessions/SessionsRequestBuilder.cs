@@ -52,8 +52,8 @@ namespace Holdfast.Client.Auth.Sessions
         /// <returns>A List&lt;global::Holdfast.Client.Models.MySessionsSession&gt;</returns>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
-        /// <exception cref="global::Holdfast.Client.Auth.Sessions.Sessions401Error">When receiving a 401 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Auth.Sessions.Sessions503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<List<global::Holdfast.Client.Models.MySessionsSession>?> GetAsync(Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -66,8 +66,8 @@ namespace Holdfast.Client.Auth.Sessions
             var requestInfo = ToGetRequestInformation(requestConfiguration);
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
-                { "401", global::Holdfast.Client.Auth.Sessions.Sessions401Error.CreateFromDiscriminatorValue },
-                { "503", global::Holdfast.Client.Auth.Sessions.Sessions503Error.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             var collectionResult = await RequestAdapter.SendCollectionAsync<global::Holdfast.Client.Models.MySessionsSession>(requestInfo, global::Holdfast.Client.Models.MySessionsSession.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
             return collectionResult?.AsList();

@@ -40,10 +40,10 @@ namespace Holdfast.Client.Events.Item
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Events.Item.WithEvent401Error">When receiving a 401 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Events.Item.WithEvent403Error">When receiving a 403 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Events.Item.WithEvent404Error">When receiving a 404 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Events.Item.WithEvent503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task PatchAsync(global::Holdfast.Client.Models.UpdateEventRequest body, Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -58,10 +58,10 @@ namespace Holdfast.Client.Events.Item
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
                 { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
-                { "401", global::Holdfast.Client.Events.Item.WithEvent401Error.CreateFromDiscriminatorValue },
-                { "403", global::Holdfast.Client.Events.Item.WithEvent403Error.CreateFromDiscriminatorValue },
-                { "404", global::Holdfast.Client.Events.Item.WithEvent404Error.CreateFromDiscriminatorValue },
-                { "503", global::Holdfast.Client.Events.Item.WithEvent503Error.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "404", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             await RequestAdapter.SendNoContentAsync(requestInfo, errorMapping, cancellationToken).ConfigureAwait(false);
         }

@@ -38,9 +38,9 @@ namespace Holdfast.Client.Push.Subscriptions
         /// </summary>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
-        /// <exception cref="global::Holdfast.Client.Push.Subscriptions.Subscriptions400Error">When receiving a 400 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Push.Subscriptions.Subscriptions401Error">When receiving a 401 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Push.Subscriptions.Subscriptions503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task DeleteAsync(Action<RequestConfiguration<global::Holdfast.Client.Push.Subscriptions.SubscriptionsRequestBuilder.SubscriptionsRequestBuilderDeleteQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -53,9 +53,9 @@ namespace Holdfast.Client.Push.Subscriptions
             var requestInfo = ToDeleteRequestInformation(requestConfiguration);
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
-                { "400", global::Holdfast.Client.Push.Subscriptions.Subscriptions400Error.CreateFromDiscriminatorValue },
-                { "401", global::Holdfast.Client.Push.Subscriptions.Subscriptions401Error.CreateFromDiscriminatorValue },
-                { "503", global::Holdfast.Client.Push.Subscriptions.Subscriptions503Error.CreateFromDiscriminatorValue },
+                { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             await RequestAdapter.SendNoContentAsync(requestInfo, errorMapping, cancellationToken).ConfigureAwait(false);
         }
@@ -66,8 +66,8 @@ namespace Holdfast.Client.Push.Subscriptions
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Push.Subscriptions.Subscriptions401Error">When receiving a 401 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Push.Subscriptions.Subscriptions503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task PostAsync(global::Holdfast.Client.Models.PushSubscriptionsSubscription body, Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -82,8 +82,8 @@ namespace Holdfast.Client.Push.Subscriptions
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
                 { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
-                { "401", global::Holdfast.Client.Push.Subscriptions.Subscriptions401Error.CreateFromDiscriminatorValue },
-                { "503", global::Holdfast.Client.Push.Subscriptions.Subscriptions503Error.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             await RequestAdapter.SendNoContentAsync(requestInfo, errorMapping, cancellationToken).ConfigureAwait(false);
         }

@@ -40,9 +40,9 @@ namespace Holdfast.Client.Reports.Shows
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Reports.Shows.Shows401Error">When receiving a 401 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Reports.Shows.Shows403Error">When receiving a 403 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Reports.Shows.Shows503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<List<global::Holdfast.Client.Models.ShowSalesReportRow>?> GetAsync(Action<RequestConfiguration<global::Holdfast.Client.Reports.Shows.ShowsRequestBuilder.ShowsRequestBuilderGetQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -56,9 +56,9 @@ namespace Holdfast.Client.Reports.Shows
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
                 { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
-                { "401", global::Holdfast.Client.Reports.Shows.Shows401Error.CreateFromDiscriminatorValue },
-                { "403", global::Holdfast.Client.Reports.Shows.Shows403Error.CreateFromDiscriminatorValue },
-                { "503", global::Holdfast.Client.Reports.Shows.Shows503Error.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             var collectionResult = await RequestAdapter.SendCollectionAsync<global::Holdfast.Client.Models.ShowSalesReportRow>(requestInfo, global::Holdfast.Client.Models.ShowSalesReportRow.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
             return collectionResult?.AsList();

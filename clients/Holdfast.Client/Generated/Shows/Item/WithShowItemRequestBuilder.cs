@@ -63,9 +63,9 @@ namespace Holdfast.Client.Shows.Item
         /// <returns>A <see cref="global::Holdfast.Client.Models.GetShowResponse"/></returns>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
-        /// <exception cref="global::Holdfast.Client.Shows.Item.GetShowResponse400Error">When receiving a 400 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Shows.Item.GetShowResponse503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<global::Holdfast.Client.Models.GetShowResponse?> GetAsync(Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -78,9 +78,9 @@ namespace Holdfast.Client.Shows.Item
             var requestInfo = ToGetRequestInformation(requestConfiguration);
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
-                { "400", global::Holdfast.Client.Shows.Item.GetShowResponse400Error.CreateFromDiscriminatorValue },
+                { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
-                { "503", global::Holdfast.Client.Shows.Item.GetShowResponse503Error.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.GetShowResponse>(requestInfo, global::Holdfast.Client.Models.GetShowResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
@@ -91,10 +91,10 @@ namespace Holdfast.Client.Shows.Item
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Shows.Item.WithShow401Error">When receiving a 401 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Shows.Item.WithShow403Error">When receiving a 403 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Shows.Item.WithShow404Error">When receiving a 404 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Shows.Item.WithShow503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task PatchAsync(global::Holdfast.Client.Models.UpdateShowRequest body, Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -109,10 +109,10 @@ namespace Holdfast.Client.Shows.Item
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
                 { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
-                { "401", global::Holdfast.Client.Shows.Item.WithShow401Error.CreateFromDiscriminatorValue },
-                { "403", global::Holdfast.Client.Shows.Item.WithShow403Error.CreateFromDiscriminatorValue },
-                { "404", global::Holdfast.Client.Shows.Item.WithShow404Error.CreateFromDiscriminatorValue },
-                { "503", global::Holdfast.Client.Shows.Item.WithShow503Error.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "404", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             await RequestAdapter.SendNoContentAsync(requestInfo, errorMapping, cancellationToken).ConfigureAwait(false);
         }

@@ -39,9 +39,9 @@ namespace Holdfast.Client.Admin.Jobs.Stats
         /// <returns>A List&lt;global::Holdfast.Client.Models.ManageJobsCount&gt;</returns>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
-        /// <exception cref="global::Holdfast.Client.Admin.Jobs.Stats.Stats401Error">When receiving a 401 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Admin.Jobs.Stats.Stats403Error">When receiving a 403 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Admin.Jobs.Stats.Stats503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<List<global::Holdfast.Client.Models.ManageJobsCount>?> GetAsync(Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -54,9 +54,9 @@ namespace Holdfast.Client.Admin.Jobs.Stats
             var requestInfo = ToGetRequestInformation(requestConfiguration);
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
-                { "401", global::Holdfast.Client.Admin.Jobs.Stats.Stats401Error.CreateFromDiscriminatorValue },
-                { "403", global::Holdfast.Client.Admin.Jobs.Stats.Stats403Error.CreateFromDiscriminatorValue },
-                { "503", global::Holdfast.Client.Admin.Jobs.Stats.Stats503Error.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             var collectionResult = await RequestAdapter.SendCollectionAsync<global::Holdfast.Client.Models.ManageJobsCount>(requestInfo, global::Holdfast.Client.Models.ManageJobsCount.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
             return collectionResult?.AsList();

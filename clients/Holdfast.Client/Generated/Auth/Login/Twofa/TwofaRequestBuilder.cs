@@ -40,9 +40,9 @@ namespace Holdfast.Client.Auth.Login.Twofa
         /// <param name="body">The challenge token and one second factor.</param>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
-        /// <exception cref="global::Holdfast.Client.Auth.Login.Twofa.TokenPair400Error">When receiving a 400 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Auth.Login.Twofa.TokenPair429Error">When receiving a 429 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Auth.Login.Twofa.TokenPair503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 429 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<global::Holdfast.Client.Models.TokenPair?> PostAsync(global::Holdfast.Client.Models.LoginSecondStepRequest body, Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -56,9 +56,9 @@ namespace Holdfast.Client.Auth.Login.Twofa
             var requestInfo = ToPostRequestInformation(body, requestConfiguration);
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
-                { "400", global::Holdfast.Client.Auth.Login.Twofa.TokenPair400Error.CreateFromDiscriminatorValue },
-                { "429", global::Holdfast.Client.Auth.Login.Twofa.TokenPair429Error.CreateFromDiscriminatorValue },
-                { "503", global::Holdfast.Client.Auth.Login.Twofa.TokenPair503Error.CreateFromDiscriminatorValue },
+                { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
+                { "429", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.TokenPair>(requestInfo, global::Holdfast.Client.Models.TokenPair.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }

@@ -41,8 +41,8 @@ namespace Holdfast.Client.Auth.Twofa.Confirm
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Auth.Twofa.Confirm.TwoFactorConfirmation401Error">When receiving a 401 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Auth.Twofa.Confirm.TwoFactorConfirmation503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<global::Holdfast.Client.Models.TwoFactorConfirmation?> PostAsync(global::Holdfast.Client.Models.TwoFactorCodeRequest body, Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -57,8 +57,8 @@ namespace Holdfast.Client.Auth.Twofa.Confirm
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
                 { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
-                { "401", global::Holdfast.Client.Auth.Twofa.Confirm.TwoFactorConfirmation401Error.CreateFromDiscriminatorValue },
-                { "503", global::Holdfast.Client.Auth.Twofa.Confirm.TwoFactorConfirmation503Error.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.TwoFactorConfirmation>(requestInfo, global::Holdfast.Client.Models.TwoFactorConfirmation.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }

@@ -39,8 +39,8 @@ namespace Holdfast.Client.Auth.Twofa.Enrol
         /// <returns>A <see cref="global::Holdfast.Client.Models.TwoFactorEnrolment"/></returns>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
-        /// <exception cref="global::Holdfast.Client.Auth.Twofa.Enrol.TwoFactorEnrolment401Error">When receiving a 401 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Auth.Twofa.Enrol.TwoFactorEnrolment503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<global::Holdfast.Client.Models.TwoFactorEnrolment?> PostAsync(Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -53,8 +53,8 @@ namespace Holdfast.Client.Auth.Twofa.Enrol
             var requestInfo = ToPostRequestInformation(requestConfiguration);
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
-                { "401", global::Holdfast.Client.Auth.Twofa.Enrol.TwoFactorEnrolment401Error.CreateFromDiscriminatorValue },
-                { "503", global::Holdfast.Client.Auth.Twofa.Enrol.TwoFactorEnrolment503Error.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.TwoFactorEnrolment>(requestInfo, global::Holdfast.Client.Models.TwoFactorEnrolment.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }

@@ -40,10 +40,10 @@ namespace Holdfast.Client.Holds.Item.Booking
         /// <param name="body">The request body</param>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
-        /// <exception cref="global::Holdfast.Client.Holds.Item.Booking.GetBookingResponse400Error">When receiving a 400 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Holds.Item.Booking.GetBookingResponse401Error">When receiving a 401 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Holds.Item.Booking.GetBookingResponse404Error">When receiving a 404 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Holds.Item.Booking.GetBookingResponse503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<global::Holdfast.Client.Models.GetBookingResponse?> PostAsync(global::Holdfast.Client.Models.BookHoldRequest body, Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -57,10 +57,10 @@ namespace Holdfast.Client.Holds.Item.Booking
             var requestInfo = ToPostRequestInformation(body, requestConfiguration);
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
-                { "400", global::Holdfast.Client.Holds.Item.Booking.GetBookingResponse400Error.CreateFromDiscriminatorValue },
-                { "401", global::Holdfast.Client.Holds.Item.Booking.GetBookingResponse401Error.CreateFromDiscriminatorValue },
-                { "404", global::Holdfast.Client.Holds.Item.Booking.GetBookingResponse404Error.CreateFromDiscriminatorValue },
-                { "503", global::Holdfast.Client.Holds.Item.Booking.GetBookingResponse503Error.CreateFromDiscriminatorValue },
+                { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "404", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.GetBookingResponse>(requestInfo, global::Holdfast.Client.Models.GetBookingResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }

@@ -39,7 +39,7 @@ namespace Holdfast.Client.Payments.Stripe.Webhook
         /// <returns>A <see cref="global::Holdfast.Client.Models.StripeWebhookResponse"/></returns>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
-        /// <exception cref="global::Holdfast.Client.Payments.Stripe.Webhook.StripeWebhookResponse503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<global::Holdfast.Client.Models.StripeWebhookResponse?> PostAsync(Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -52,7 +52,7 @@ namespace Holdfast.Client.Payments.Stripe.Webhook
             var requestInfo = ToPostRequestInformation(requestConfiguration);
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
-                { "503", global::Holdfast.Client.Payments.Stripe.Webhook.StripeWebhookResponse503Error.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.StripeWebhookResponse>(requestInfo, global::Holdfast.Client.Models.StripeWebhookResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }

@@ -40,9 +40,9 @@ namespace Holdfast.Client.Reports.Revenue.Daily
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Reports.Revenue.Daily.Daily401Error">When receiving a 401 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Reports.Revenue.Daily.Daily403Error">When receiving a 403 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Reports.Revenue.Daily.Daily503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<List<global::Holdfast.Client.Models.DailyRevenueReportRow>?> GetAsync(Action<RequestConfiguration<global::Holdfast.Client.Reports.Revenue.Daily.DailyRequestBuilder.DailyRequestBuilderGetQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -56,9 +56,9 @@ namespace Holdfast.Client.Reports.Revenue.Daily
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
                 { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
-                { "401", global::Holdfast.Client.Reports.Revenue.Daily.Daily401Error.CreateFromDiscriminatorValue },
-                { "403", global::Holdfast.Client.Reports.Revenue.Daily.Daily403Error.CreateFromDiscriminatorValue },
-                { "503", global::Holdfast.Client.Reports.Revenue.Daily.Daily503Error.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             var collectionResult = await RequestAdapter.SendCollectionAsync<global::Holdfast.Client.Models.DailyRevenueReportRow>(requestInfo, global::Holdfast.Client.Models.DailyRevenueReportRow.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
             return collectionResult?.AsList();

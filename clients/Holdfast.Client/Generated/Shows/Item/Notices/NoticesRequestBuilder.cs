@@ -41,10 +41,10 @@ namespace Holdfast.Client.Shows.Item.Notices
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Shows.Item.Notices.SendNoticeResponse401Error">When receiving a 401 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Shows.Item.Notices.SendNoticeResponse403Error">When receiving a 403 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Shows.Item.Notices.SendNoticeResponse404Error">When receiving a 404 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Shows.Item.Notices.SendNoticeResponse503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<global::Holdfast.Client.Models.SendNoticeResponse?> PostAsync(global::Holdfast.Client.Models.SendNoticeRequest body, Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -59,10 +59,10 @@ namespace Holdfast.Client.Shows.Item.Notices
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
                 { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
-                { "401", global::Holdfast.Client.Shows.Item.Notices.SendNoticeResponse401Error.CreateFromDiscriminatorValue },
-                { "403", global::Holdfast.Client.Shows.Item.Notices.SendNoticeResponse403Error.CreateFromDiscriminatorValue },
-                { "404", global::Holdfast.Client.Shows.Item.Notices.SendNoticeResponse404Error.CreateFromDiscriminatorValue },
-                { "503", global::Holdfast.Client.Shows.Item.Notices.SendNoticeResponse503Error.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "404", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.SendNoticeResponse>(requestInfo, global::Holdfast.Client.Models.SendNoticeResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }

@@ -39,11 +39,11 @@ namespace Holdfast.Client.Admin.Jobs.Item.Cancel
         /// <returns>A <see cref="global::Holdfast.Client.Models.ManageJobsJob"/></returns>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
-        /// <exception cref="global::Holdfast.Client.Admin.Jobs.Item.Cancel.ManageJobsJob400Error">When receiving a 400 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Admin.Jobs.Item.Cancel.ManageJobsJob401Error">When receiving a 401 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Admin.Jobs.Item.Cancel.ManageJobsJob403Error">When receiving a 403 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Admin.Jobs.Item.Cancel.ManageJobsJob404Error">When receiving a 404 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Admin.Jobs.Item.Cancel.ManageJobsJob503Error">When receiving a 503 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<global::Holdfast.Client.Models.ManageJobsJob?> PostAsync(Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -56,11 +56,11 @@ namespace Holdfast.Client.Admin.Jobs.Item.Cancel
             var requestInfo = ToPostRequestInformation(requestConfiguration);
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
-                { "400", global::Holdfast.Client.Admin.Jobs.Item.Cancel.ManageJobsJob400Error.CreateFromDiscriminatorValue },
-                { "401", global::Holdfast.Client.Admin.Jobs.Item.Cancel.ManageJobsJob401Error.CreateFromDiscriminatorValue },
-                { "403", global::Holdfast.Client.Admin.Jobs.Item.Cancel.ManageJobsJob403Error.CreateFromDiscriminatorValue },
-                { "404", global::Holdfast.Client.Admin.Jobs.Item.Cancel.ManageJobsJob404Error.CreateFromDiscriminatorValue },
-                { "503", global::Holdfast.Client.Admin.Jobs.Item.Cancel.ManageJobsJob503Error.CreateFromDiscriminatorValue },
+                { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "404", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.ManageJobsJob>(requestInfo, global::Holdfast.Client.Models.ManageJobsJob.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
