@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Microsoft.AspNetCore.WebUtilities;
 using Npgsql;
 
@@ -48,11 +49,11 @@ internal static class Sessions
         var refreshExpiresAt = now.AddDays(options.RefreshTokenDays);
         await using (var command = new NpgsqlCommand(InsertSql, connection))
         {
-            command.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
-            command.Parameters.Add(new NpgsqlParameter<Guid>("family_id", familyId));
-            command.Parameters.Add(new NpgsqlParameter<byte[]>("token_hash", SHA256.HashData(refresh)));
-            command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-            command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("expires_at", refreshExpiresAt));
+            command.With("user_id", userId);
+            command.With("family_id", familyId);
+            command.With("token_hash", SHA256.HashData(refresh));
+            command.With("now", now);
+            command.With("expires_at", refreshExpiresAt);
             await command.ExecuteNonQueryAsync(cancellationToken);
         }
 

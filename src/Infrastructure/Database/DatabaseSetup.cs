@@ -25,8 +25,6 @@ public static class DatabaseSetup
     /// </summary>
     public static IServiceCollection AddHoldfastDatabase(this IServiceCollection services, IConfiguration configuration)
     {
-        // Columns are snake_case (app_user_id), C# members PascalCase (AppUserId).
-        Dapper.DefaultTypeMap.MatchNamesWithUnderscores = true;
         services.Configure<DatabaseOptions>(configuration.GetSection("Database"));
         services.AddSingleton(sp => CreateDataSource(sp.GetRequiredService<IConfiguration>(), sp.GetService<ILoggerFactory>()));
         services.AddSingleton<MigrationRunner>();
