@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Security.Cryptography;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
@@ -11,6 +12,7 @@ namespace Holdfast.Features.Accounts;
 public sealed class SessionOptions
 {
     /// <summary>Refresh-token lifetime in days (default 30); each rotation starts a new lifetime.</summary>
+    [Range(1, 365)]
     public int RefreshTokenDays { get; set; } = 30;
 }
 
@@ -19,7 +21,7 @@ public sealed class SessionServices : IConfigureServices
 {
     /// <inheritdoc />
     public void ConfigureServices(IServiceCollection services, IConfiguration configuration) =>
-        services.Configure<SessionOptions>(configuration.GetSection("Sessions"));
+        services.AddSettings<SessionOptions>("Sessions");
 }
 
 /// <summary>What a client keeps after login, registration or refresh.</summary>

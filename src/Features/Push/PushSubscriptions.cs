@@ -167,7 +167,7 @@ public sealed class PushServices : IConfigureServices
     /// <inheritdoc />
     public void ConfigureServices(IServiceCollection services, IConfiguration configuration)
     {
-        services.Configure<WebPushOptions>(configuration.GetSection("WebPush"));
+        services.AddSettings<WebPushOptions>("WebPush");
         services.AddSingleton<VapidKeys>();
         services.AddHttpClient(WebPushSender.HttpClientName);
         services.AddSingleton<WebPushSender>();
