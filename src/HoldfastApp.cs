@@ -27,7 +27,7 @@ public static class HoldfastApp
             o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
             o.SerializerOptions.Converters.Add(new StorableStringConverter());
         });
-        services.Configure<HttpLimitsOptions>(builder.Configuration.GetSection("Http"));
+        services.AddSettings<HttpLimitsOptions>("Http");
         services.AddHoldfastServer(builder.Configuration);
         services.AddHoldfastProblemDetails();
         services.AddHoldfastHealth();
@@ -37,15 +37,18 @@ public static class HoldfastApp
         services.AddHoldfastRateLimiting();
         services.AddSingleton(new RecurringJob("idempotency.prune", "17 * * * *", PruneIdempotencyKeys.JobKind));
         services.AddJobs(builder.Configuration, assembly);
-        services.Configure<Holdfast.Infrastructure.Caching.ReadCacheOptions>(builder.Configuration.GetSection("Cache"));
+        services.AddSettings<Holdfast.Infrastructure.Caching.ReadCacheOptions>("Cache");
         services.AddSingleton<Holdfast.Infrastructure.Caching.ReadCache>();
-        services.Configure<SeatFeedOptions>(builder.Configuration.GetSection("SeatFeed"));
+        services.AddSettings<SeatFeedOptions>("SeatFeed");
         services.AddSingleton<SeatFeedHub>();
         services.AddHostedService(sp => sp.GetRequiredService<SeatFeedHub>());
         services.AddSingleton<SeatFeedAnnouncer>();
         services.AddHostedService(sp => sp.GetRequiredService<SeatFeedAnnouncer>());
         // Payments:Provider picks the gateway: the built-in fake (default) or Stripe.
-        services.Configure<StripeOptions>(builder.Configuration.GetSection("Payments:Stripe"));
+        services.AddSettings<StripeOptions>("Payments:Stripe")
+            .Validate<IConfiguration>((stripe, configuration) =>
+                    !string.Equals(configuration["Payments:Provider"], "stripe", StringComparison.OrdinalIgnoreCase) || !string.IsNullOrWhiteSpace(stripe.SecretKey),
+                "Payments:Stripe:SecretKey is required when Payments:Provider is stripe.");
         services.AddSingleton<FakePaymentGateway>();
         // Stripe.net sends over this client, so the timeout is ours (Stripe.net's own default is 80 s).
         services.AddHttpClient<StripeGateway>((sp, client) =>

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Diagnostics.Metrics;
 using Holdfast.Infrastructure.SeatFeed;
 using Microsoft.Extensions.Options;
@@ -17,12 +18,15 @@ public sealed class TelemetryOptions
     /// Base URL of an OpenTelemetry collector, e.g. <c>http://otel-collector:4318</c>. Unset (the
     /// default), traces and metrics are exported only when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set.
     /// </summary>
+    [RegularExpression("https?://.+", ErrorMessage = "{0} must be an absolute http or https URL.")]
     public string? OtlpEndpoint { get; set; }
 
     /// <summary><c>grpc</c> (default) or <c>http/protobuf</c>; used with <see cref="OtlpEndpoint"/>.</summary>
+    [RegularExpression("(?i)grpc|http/protobuf", ErrorMessage = "{0} must be grpc or http/protobuf.")]
     public string OtlpProtocol { get; set; } = "grpc";
 
     /// <summary>How often traces and metrics are sent, in milliseconds; unset, the SDK's defaults (5 s and 60 s).</summary>
+    [Range(1, 3_600_000)]
     public int? ExportIntervalMilliseconds { get; set; }
 }
 
@@ -98,7 +102,7 @@ public static class Telemetry
     /// </summary>
     public static IServiceCollection AddHoldfastTelemetry(this IServiceCollection services, IConfiguration configuration)
     {
-        services.Configure<TelemetryOptions>(configuration.GetSection("Telemetry"));
+        services.AddSettings<TelemetryOptions>("Telemetry");
         services.AddSingleton<HoldfastMetrics>();
         services.AddHostedService<TelemetryExport>();
         return services;

@@ -1,5 +1,6 @@
 using Carter;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Identity;
@@ -43,7 +44,7 @@ public sealed class ChangePassword : ICarterModule
         string? hash;
         await using (var read = new NpgsqlCommand(LockUserSql, connection))
         {
-            read.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
+            read.With("user_id", userId);
             hash = await read.ExecuteScalarAsync(cancellationToken) as string;
         }
 
@@ -54,10 +55,10 @@ public sealed class ChangePassword : ICarterModule
 
         await using (var update = new NpgsqlCommand(UpdateSql, connection))
         {
-            update.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
-            update.Parameters.Add(new NpgsqlParameter<string>("password_hash", hasher.HashPassword(new PasswordOwner(), request.NewPassword!)));
-            update.Parameters.Add(new NpgsqlParameter<Guid?>("current_session", http.User.SessionId()));
-            update.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+            update.With("user_id", userId);
+            update.With("password_hash", hasher.HashPassword(new PasswordOwner(), request.NewPassword!));
+            update.With("current_session", http.User.SessionId());
+            update.With("now", time.GetUtcNow());
             await update.ExecuteNonQueryAsync(cancellationToken);
         }
 

@@ -1,6 +1,6 @@
 using Carter;
-using Dapper;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Identity;
@@ -63,27 +63,26 @@ public sealed class Login : ICarterModule
         var email = request.Email!.Trim();
         var now = time.GetUtcNow();
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
-        var throttle = await connection.QuerySingleOrDefaultAsync<Throttle>(new CommandDefinition(
-            ThrottleSql, new { email }, cancellationToken: cancellationToken));
-        if (throttle?.LockedUntil is { } until && until > now.UtcDateTime)
+        var throttle = await ReadThrottleAsync(connection, email, cancellationToken);
+        if (throttle?.LockedUntil is { } until && until > now)
         {
-            var seconds = Problems.SetRetryAfter(http.Response, until - now.UtcDateTime);
-            return TypedResults.Problem(title: "Too many failed logins.", detail: $"Try again in {seconds} s.",
-                statusCode: StatusCodes.Status429TooManyRequests);
+            return Problems.TooManyRequests(http.Response, "Too many failed logins.", until - now);
         }
 
-        var account = await connection.QuerySingleOrDefaultAsync<Account>(new CommandDefinition(
-            FindSql, new { email }, cancellationToken: cancellationToken));
+        var account = await FindAsync(connection, email, cancellationToken);
         var verdict = hasher.VerifyHashedPassword(new PasswordOwner(), account?.PasswordHash ?? DummyHash, request.Password!);
         if (account?.PasswordHash is null || verdict == PasswordVerificationResult.Failed)
         {
-            await connection.ExecuteAsync(new CommandDefinition(FailureSql, new { email, now, free = FreeAttempts, max_lock = MaxLockSeconds }, cancellationToken: cancellationToken));
-            return TypedResults.Problem(title: "Email or password is incorrect.", statusCode: StatusCodes.Status401Unauthorized);
+            await using var failure = new NpgsqlCommand(FailureSql, connection)
+                .With("email", email).With("now", now).With("free", FreeAttempts).With("max_lock", MaxLockSeconds);
+            await failure.ExecuteNonQueryAsync(cancellationToken);
+            return Problems.Unauthorized("Email or password is incorrect.");
         }
 
         if (throttle is not null)
         {
-            await connection.ExecuteAsync(new CommandDefinition(SuccessSql, new { email }, cancellationToken: cancellationToken));
+            await using var success = new NpgsqlCommand(SuccessSql, connection).With("email", email);
+            await success.ExecuteNonQueryAsync(cancellationToken);
         }
 
         if (account.TotpEnabled)
@@ -98,7 +97,24 @@ public sealed class Login : ICarterModule
     }
 
     // Failures recorded for this email, if any (a success then clears them).
-    private sealed record Throttle(DateTime? LockedUntil);
+    private sealed record Throttle(DateTimeOffset? LockedUntil);
+
+    private static async Task<Throttle?> ReadThrottleAsync(NpgsqlConnection connection, string email, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(ThrottleSql, connection).With("email", email);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? new Throttle(reader.Get<DateTimeOffset?>("locked_until")) : null;
+    }
+
+    private static async Task<Account?> FindAsync(NpgsqlConnection connection, string email, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(FindSql, connection).With("email", email);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? new Account(reader.Get<long>("app_user_id"), reader.Get<string>("email"), reader.Get<string?>("password_hash"), reader.Get<string>("role"),
+                reader.Get<bool>("totp_enabled"))
+            : null;
+    }
 
     private const string ThrottleSql = """
         select locked_until from login_throttle where email_key = lower(@email)

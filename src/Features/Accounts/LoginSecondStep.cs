@@ -47,5 +47,5 @@ public sealed class LoginSecondStep : ICarterModule
     }
 
     private static ProblemHttpResult Refused(string detail) =>
-        TypedResults.Problem(title: "Second factor refused.", detail: detail, statusCode: StatusCodes.Status401Unauthorized);
+        Problems.Unauthorized("Second factor refused.", detail);
 }

@@ -1,5 +1,6 @@
 using Carter;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 
@@ -27,8 +28,8 @@ public sealed class Logout : ICarterModule
         if (Sessions.HashOf(request.RefreshToken) is { } hash)
         {
             await using var command = db.CreateCommand(RevokeSql);
-            command.Parameters.Add(new NpgsqlParameter<byte[]>("token_hash", hash));
-            command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+            command.With("token_hash", hash);
+            command.With("now", time.GetUtcNow());
             if (await command.ExecuteScalarAsync(cancellationToken) is long userId)
             {
                 gate.Forget(userId);

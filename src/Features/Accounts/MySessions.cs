@@ -1,5 +1,6 @@
 using Carter;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
@@ -34,15 +35,15 @@ public sealed class MySessions : ICarterModule
     {
         var current = http.User.SessionId();
         await using var command = db.CreateCommand(ListSql);
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+        command.With("user_id", http.User.UserId());
+        command.With("now", time.GetUtcNow());
         var sessions = new List<Session>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            var id = reader.GetGuid(0);
-            sessions.Add(new Session(id, reader.GetFieldValue<DateTimeOffset>(1), reader.GetFieldValue<DateTimeOffset>(2),
-                reader.GetFieldValue<DateTimeOffset>(3), id == current));
+            var id = reader.Get<Guid>("family_id");
+            sessions.Add(new Session(id, reader.Get<DateTimeOffset>("started_at"), reader.Get<DateTimeOffset>("last_refreshed_at"),
+                reader.Get<DateTimeOffset>("expires_at"), id == current));
         }
 
         return TypedResults.Ok(sessions);
@@ -52,9 +53,9 @@ public sealed class MySessions : ICarterModule
         Guid sessionId, HttpContext http, NpgsqlDataSource db, SessionGate gate, TimeProvider time, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(RevokeSql);
-        command.Parameters.Add(new NpgsqlParameter<Guid>("family_id", sessionId));
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+        command.With("family_id", sessionId);
+        command.With("user_id", http.User.UserId());
+        command.With("now", time.GetUtcNow());
         if (await command.ExecuteNonQueryAsync(cancellationToken) == 0)
         {
             return Problems.NotFound("Session");
@@ -66,7 +67,8 @@ public sealed class MySessions : ICarterModule
 
     // A session is live while its family has an unrevoked, unexpired, unspent token.
     private const string ListSql = """
-        select family_id, min(created_at), max(created_at), max(expires_at) filter (where used_at is null)
+        select family_id, min(created_at) as started_at, max(created_at) as last_refreshed_at,
+               max(expires_at) filter (where used_at is null) as expires_at
         from refresh_token
         where app_user_id = @user_id
         group by family_id

@@ -1,5 +1,6 @@
 using Carter;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -56,8 +57,8 @@ public sealed class Refresh : ICarterModule
         if (presented.Used)
         {
             await using var revoke = new NpgsqlCommand(RevokeFamilySql, connection);
-            revoke.Parameters.Add(new NpgsqlParameter<Guid>("family_id", presented.FamilyId));
-            revoke.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+            revoke.With("family_id", presented.FamilyId);
+            revoke.With("now", now);
             await revoke.ExecuteNonQueryAsync(cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             gate.Forget(presented.AppUserId);
@@ -66,8 +67,8 @@ public sealed class Refresh : ICarterModule
 
         await using (var spend = new NpgsqlCommand(SpendSql, connection))
         {
-            spend.Parameters.Add(new NpgsqlParameter<long>("refresh_token_id", presented.RefreshTokenId));
-            spend.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+            spend.With("refresh_token_id", presented.RefreshTokenId);
+            spend.With("now", now);
             await spend.ExecuteNonQueryAsync(cancellationToken);
         }
 
@@ -77,25 +78,25 @@ public sealed class Refresh : ICarterModule
     }
 
     private static ProblemHttpResult Unauthorized(string detail) =>
-        TypedResults.Problem(title: "Refresh refused.", detail: detail, statusCode: StatusCodes.Status401Unauthorized);
+        Problems.Unauthorized("Refresh refused.", detail);
 
     private static async Task<Presented?> LockAsync(NpgsqlConnection connection, byte[] hash, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(LockSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<byte[]>("token_hash", hash));
+        command.With("token_hash", hash);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {
             return null;
         }
 
-        return new Presented(reader.GetInt64(0), reader.GetInt64(1), reader.GetGuid(2), reader.GetDateTime(3), reader.GetBoolean(4),
-            reader.GetBoolean(5), reader.GetString(6), reader.GetString(7));
+        return new Presented(reader.Get<long>("refresh_token_id"), reader.Get<long>("app_user_id"), reader.Get<Guid>("family_id"),
+            reader.Get<DateTime>("expires_at"), reader.Get<bool>("used"), reader.Get<bool>("revoked"), reader.Get<string>("email"), reader.Get<string>("role"));
     }
 
     // The row lock makes two concurrent uses of one token a replay for the second, never two rotations.
     private const string LockSql = """
-        select t.refresh_token_id, t.app_user_id, t.family_id, t.expires_at, t.used_at is not null, t.revoked_at is not null, u.email, u.role
+        select t.refresh_token_id, t.app_user_id, t.family_id, t.expires_at, t.used_at is not null as used, t.revoked_at is not null as revoked, u.email, u.role
         from refresh_token t
         join app_user u on u.app_user_id = t.app_user_id
         where t.token_hash = @token_hash

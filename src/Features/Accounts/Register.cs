@@ -1,8 +1,8 @@
 using System.Net.Mail;
 using Carter;
-using Dapper;
 using Holdfast.Features.Notifications;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.Jobs;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -63,18 +63,25 @@ public sealed class Register : ICarterModule
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         try
         {
-            var userId = await connection.ExecuteScalarAsync<long>(new CommandDefinition(InsertSql,
-                new { email, display_name = displayName, password_hash = hasher.HashPassword(new PasswordOwner(), request.Password!) },
-                transaction, cancellationToken: cancellationToken));
+            long userId;
+            await using (var insert = new NpgsqlCommand(InsertSql, connection))
+            {
+                insert.With("email", email);
+                insert.With("display_name", displayName);
+                insert.With("password_hash", hasher.HashPassword(new PasswordOwner(), request.Password!));
+                userId = (long)(await insert.ExecuteScalarAsync(cancellationToken))!;
+            }
+
             var pair = await Sessions.IssueAsync(connection, userId, email, Roles.Customer, Guid.NewGuid(), tokens, sessions.Value, time.GetUtcNow(), cancellationToken);
             await outbox.EnqueueAsync(connection, new JobRequest(SendEmail.JobKind, new { template = "welcome", user_id = userId }, UniqueKey: $"welcome:{userId}"), cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             return TypedResults.Created($"/users/{userId}",
                 new Response(userId, email, Roles.Customer, pair.AccessToken, pair.ExpiresAt, pair.RefreshToken, pair.RefreshExpiresAt));
         }
-        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "app_user_email_uq" })
+        catch (PostgresException ex) when (ex.ProblemFor(
+            new OnConstraint("app_user_email_uq", () => Problems.Conflict("Email already registered.", "An account with this email exists; log in instead."))) is { } problem)
         {
-            return Problems.Conflict("Email already registered.", "An account with this email exists; log in instead.");
+            return problem;
         }
     }
 

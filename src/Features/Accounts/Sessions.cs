@@ -1,6 +1,8 @@
+using System.ComponentModel.DataAnnotations;
 using System.Security.Cryptography;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Microsoft.AspNetCore.WebUtilities;
 using Npgsql;
 
@@ -10,6 +12,7 @@ namespace Holdfast.Features.Accounts;
 public sealed class SessionOptions
 {
     /// <summary>Refresh-token lifetime in days (default 30); each rotation starts a new lifetime.</summary>
+    [Range(1, 365)]
     public int RefreshTokenDays { get; set; } = 30;
 }
 
@@ -18,7 +21,7 @@ public sealed class SessionServices : IConfigureServices
 {
     /// <inheritdoc />
     public void ConfigureServices(IServiceCollection services, IConfiguration configuration) =>
-        services.Configure<SessionOptions>(configuration.GetSection("Sessions"));
+        services.AddSettings<SessionOptions>("Sessions");
 }
 
 /// <summary>What a client keeps after login, registration or refresh.</summary>
@@ -48,11 +51,11 @@ internal static class Sessions
         var refreshExpiresAt = now.AddDays(options.RefreshTokenDays);
         await using (var command = new NpgsqlCommand(InsertSql, connection))
         {
-            command.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
-            command.Parameters.Add(new NpgsqlParameter<Guid>("family_id", familyId));
-            command.Parameters.Add(new NpgsqlParameter<byte[]>("token_hash", SHA256.HashData(refresh)));
-            command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-            command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("expires_at", refreshExpiresAt));
+            command.With("user_id", userId);
+            command.With("family_id", familyId);
+            command.With("token_hash", SHA256.HashData(refresh));
+            command.With("now", now);
+            command.With("expires_at", refreshExpiresAt);
             await command.ExecuteNonQueryAsync(cancellationToken);
         }
 

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Carter;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
@@ -47,8 +48,8 @@ public sealed class TwoFactor : ICarterModule
     {
         var secret = Totp.NewSecret();
         await using var command = db.CreateCommand(EnrolSql);
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
-        command.Parameters.Add(new NpgsqlParameter<byte[]>("secret", secret));
+        command.With("user_id", http.User.UserId());
+        command.With("secret", secret);
         var email = (string?)await command.ExecuteScalarAsync(cancellationToken);
         return email is null
             ? Problems.Conflict("Two-factor already on.", "Disable it first to enrol a new authenticator.")
@@ -76,10 +77,10 @@ public sealed class TwoFactor : ICarterModule
         var codes = Enumerable.Range(0, RecoveryCodeCount).Select(_ => NewRecoveryCode()).ToArray();
         await using (var enable = new NpgsqlCommand(EnableSql, connection))
         {
-            enable.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
-            enable.Parameters.Add(new NpgsqlParameter<long>("step", step));
-            enable.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-            enable.Parameters.Add(new NpgsqlParameter<byte[][]>("hashes", codes.Select(HashRecoveryCode).ToArray()));
+            enable.With("user_id", userId);
+            enable.With("step", step);
+            enable.With("now", now);
+            enable.With("hashes", codes.Select(HashRecoveryCode).ToArray());
             await enable.ExecuteNonQueryAsync(cancellationToken);
         }
 
@@ -106,7 +107,7 @@ public sealed class TwoFactor : ICarterModule
 
         await using (var disable = new NpgsqlCommand(DisableSql, connection))
         {
-            disable.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
+            disable.With("user_id", userId);
             await disable.ExecuteNonQueryAsync(cancellationToken);
         }
 
@@ -120,11 +121,11 @@ public sealed class TwoFactor : ICarterModule
     internal static async Task<State> LockAsync(NpgsqlConnection connection, long userId, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(LockSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
+        command.With("user_id", userId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
-        return new State(reader.IsDBNull(0) ? null : reader.GetFieldValue<byte[]>(0), reader.GetBoolean(1), reader.IsDBNull(2) ? null : reader.GetInt64(2),
-            reader.GetString(3), reader.GetString(4));
+        return new State(reader.Get<byte[]?>("totp_secret"), reader.Get<bool>("totp_enabled"), reader.Get<long?>("totp_last_step"),
+            reader.Get<string>("email"), reader.Get<string>("role"));
     }
 
     /// <summary>
@@ -137,8 +138,8 @@ public sealed class TwoFactor : ICarterModule
         if (code is not null && state.Secret is not null && Totp.Verify(state.Secret, code, now, state.LastStep) is { } step)
         {
             await using var record = new NpgsqlCommand(RecordStepSql, connection);
-            record.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
-            record.Parameters.Add(new NpgsqlParameter<long>("step", step));
+            record.With("user_id", userId);
+            record.With("step", step);
             await record.ExecuteNonQueryAsync(cancellationToken);
             return true;
         }
@@ -146,9 +147,9 @@ public sealed class TwoFactor : ICarterModule
         if (!string.IsNullOrWhiteSpace(recoveryCode))
         {
             await using var spend = new NpgsqlCommand(SpendRecoveryCodeSql, connection);
-            spend.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
-            spend.Parameters.Add(new NpgsqlParameter<byte[]>("hash", HashRecoveryCode(recoveryCode)));
-            spend.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+            spend.With("user_id", userId);
+            spend.With("hash", HashRecoveryCode(recoveryCode));
+            spend.With("now", now);
             return await spend.ExecuteNonQueryAsync(cancellationToken) == 1;
         }
 
@@ -171,7 +172,7 @@ public sealed class TwoFactor : ICarterModule
         """;
 
     private const string LockSql = """
-        select totp_secret, totp_enabled_at is not null, totp_last_step, email, role from app_user where app_user_id = @user_id for update
+        select totp_secret, totp_enabled_at is not null as totp_enabled, totp_last_step, email, role from app_user where app_user_id = @user_id for update
         """;
 
     private const string EnableSql = """

@@ -1,5 +1,6 @@
 using Carter;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
@@ -46,18 +47,16 @@ public sealed class ManageUsers : ICarterModule
         }
 
         await using var command = db.CreateCommand(ListSql);
-        command.Parameters.Add(new NpgsqlParameter("pattern", NpgsqlTypes.NpgsqlDbType.Text)
-        {
-            Value = email is null ? DBNull.Value : "%" + email.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal) + "%",
-        });
-        command.Parameters.Add(new NpgsqlParameter("role", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)role ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter<long>("after_id", afterId ?? 0));
-        command.Parameters.Add(new NpgsqlParameter<int>("limit", limit ?? 50));
+        command.With("pattern", email is null ? null
+            : "%" + email.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal) + "%");
+        command.With("role", role);
+        command.With("after_id", afterId ?? 0);
+        command.With("limit", limit ?? 50);
         var users = new List<User>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            users.Add(new User(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetFieldValue<DateTimeOffset>(4)));
+            users.Add(ReadUser(reader));
         }
 
         return TypedResults.Ok(users);
@@ -78,21 +77,25 @@ public sealed class ManageUsers : ICarterModule
         }
 
         await using var command = db.CreateCommand(SetRoleSql);
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
-        command.Parameters.Add(new NpgsqlParameter<string>("role", request.Role));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
-        command.Parameters.Add(new NpgsqlParameter<long>("actor_id", http.User.UserId()));
+        command.With("user_id", userId);
+        command.With("role", request.Role);
+        command.With("now", time.GetUtcNow());
+        command.With("actor_id", http.User.UserId());
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {
             return Problems.NotFound("User");
         }
 
-        var user = new User(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetFieldValue<DateTimeOffset>(4));
+        var user = ReadUser(reader);
         await reader.CloseAsync();
         gate.Forget(userId);
         return TypedResults.Ok(user);
     }
+
+    private static User ReadUser(NpgsqlDataReader reader) =>
+        new(reader.Get<long>("app_user_id"), reader.Get<string>("email"), reader.Get<string>("display_name"), reader.Get<string>("role"),
+            reader.Get<DateTimeOffset>("created_at"));
 
     private const string ListSql = """
         select app_user_id, email, display_name, role, created_at

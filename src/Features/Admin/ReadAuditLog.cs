@@ -1,10 +1,10 @@
 using System.Text.Json;
 using Carter;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace Holdfast.Features.Admin;
 
@@ -41,28 +41,25 @@ public sealed class ReadAuditLog : ICarterModule
         }
 
         await using var command = db.CreateCommand(ListSql);
-        command.Parameters.Add(new NpgsqlParameter("entity", NpgsqlDbType.Text) { Value = (object?)entity ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter("entity_id", NpgsqlDbType.Bigint) { Value = (object?)entityId ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter("actor", NpgsqlDbType.Bigint) { Value = (object?)actorUserId ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter("action", NpgsqlDbType.Text) { Value = (object?)action ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter("from", NpgsqlDbType.TimestampTz) { Value = (object?)from?.ToUniversalTime() ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter("to", NpgsqlDbType.TimestampTz) { Value = (object?)to?.ToUniversalTime() ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter<long>("before_id", beforeId ?? long.MaxValue));
-        command.Parameters.Add(new NpgsqlParameter<int>("limit", limit ?? 50));
+        command.With("entity", entity);
+        command.With("entity_id", entityId);
+        command.With("actor", actorUserId);
+        command.With("action", action);
+        command.With("from", from?.ToUniversalTime());
+        command.With("to", to?.ToUniversalTime());
+        command.With("before_id", beforeId ?? long.MaxValue);
+        command.With("limit", limit ?? 50);
         var entries = new List<Entry>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            entries.Add(new Entry(reader.GetInt64(0), reader.GetFieldValue<DateTimeOffset>(1), reader.IsDBNull(2) ? null : reader.GetInt64(2),
-                reader.GetString(3), reader.GetString(4), reader.GetInt64(5), Json(reader, 6), Json(reader, 7)));
+            entries.Add(new Entry(reader.Get<long>("audit_log_id"), reader.Get<DateTimeOffset>("occurred_at"), reader.Get<long?>("actor_user_id"),
+                reader.Get<string>("action"), reader.Get<string>("entity"), reader.Get<long>("entity_id"),
+                reader.Get<JsonElement?>("before"), reader.Get<JsonElement?>("after")));
         }
 
         return TypedResults.Ok(entries);
     }
-
-    // Npgsql reads jsonb straight into a JsonElement.
-    private static JsonElement? Json(NpgsqlDataReader reader, int column) =>
-        reader.IsDBNull(column) ? null : reader.GetFieldValue<JsonElement>(column);
 
     private const string ListSql = """
         select audit_log_id, occurred_at, actor_user_id, action, entity, entity_id, before, after

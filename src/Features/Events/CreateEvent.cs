@@ -53,15 +53,15 @@ public sealed class CreateEvent : ICarterModule
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var command = new NpgsqlCommand(InsertSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<string>("kind", request.Kind!));
-        command.Parameters.Add(new NpgsqlParameter<string>("title", request.Title!));
-        command.Parameters.Add(new NpgsqlParameter<string?>("code", request.Code));
-        command.Parameters.Add(new NpgsqlParameter<string?>("origin_iata", request.OriginIata?.ToUpperInvariant()));
-        command.Parameters.Add(new NpgsqlParameter<string?>("destination_iata", request.DestinationIata?.ToUpperInvariant()));
-        command.Parameters.Add(new NpgsqlParameter<long?>("origin_city_id", request.OriginCityId));
-        command.Parameters.Add(new NpgsqlParameter<long?>("destination_city_id", request.DestinationCityId));
-        command.Parameters.Add(new NpgsqlParameter<int>("duration", request.DurationMinutes!.Value));
-        command.Parameters.Add(new NpgsqlParameter<long>("owner_id", http.User.UserId()));
+        command.With("kind", request.Kind!);
+        command.With("title", request.Title!);
+        command.With("code", request.Code);
+        command.With("origin_iata", request.OriginIata?.ToUpperInvariant());
+        command.With("destination_iata", request.DestinationIata?.ToUpperInvariant());
+        command.With("origin_city_id", request.OriginCityId);
+        command.With("destination_city_id", request.DestinationCityId);
+        command.With("duration", request.DurationMinutes!.Value);
+        command.With("owner_id", http.User.UserId());
         try
         {
             long? eventId;
@@ -69,7 +69,7 @@ public sealed class CreateEvent : ICarterModule
             await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
             {
                 await reader.ReadAsync(cancellationToken);
-                (eventId, originKnown, destinationKnown) = (reader.IsDBNull(0) ? null : reader.GetInt64(0), reader.GetBoolean(1), reader.GetBoolean(2));
+                (eventId, originKnown, destinationKnown) = (reader.Get<long?>("event_id"), reader.Get<bool>("origin_known"), reader.Get<bool>("destination_known"));
             }
 
             if (eventId is null)
@@ -84,9 +84,10 @@ public sealed class CreateEvent : ICarterModule
             await transaction.CommitAsync(cancellationToken);
             return TypedResults.Created($"/events/{eventId}", new Response(eventId.Value));
         }
-        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "event_code_uq" })
+        catch (PostgresException ex) when (ex.ProblemFor(
+            new OnConstraint("event_code_uq", () => Problems.Conflict("Code taken.", $"Another {request.Kind} already uses code {request.Code}."))) is { } problem)
         {
-            return Problems.Conflict("Code taken.", $"Another {request.Kind} already uses code {request.Code}.");
+            return problem;
         }
     }
 
@@ -108,6 +109,6 @@ public sealed class CreateEvent : ICarterModule
           from places where origin_known and destination_known
           returning event_id
         )
-        select (select event_id from inserted), origin_known, destination_known from places
+        select (select event_id from inserted) as event_id, origin_known, destination_known from places
         """;
 }

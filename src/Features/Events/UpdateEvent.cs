@@ -44,13 +44,13 @@ public sealed class UpdateEvent : ICarterModule
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var command = new NpgsqlCommand(UpdateSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("event_id", eventId));
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
-        command.Parameters.Add(new NpgsqlParameter<bool>("is_admin", http.User.IsAdmin()));
-        command.Parameters.Add(new NpgsqlParameter<string?>("title", request.Title));
-        command.Parameters.Add(new NpgsqlParameter<string?>("code", request.Code));
-        command.Parameters.Add(new NpgsqlParameter<int?>("duration", request.DurationMinutes));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        command.With("event_id", eventId);
+        command.With("user_id", http.User.UserId());
+        command.With("is_admin", http.User.IsAdmin());
+        command.With("title", request.Title);
+        command.With("code", request.Code);
+        command.With("duration", request.DurationMinutes);
+        command.With("now", now);
         try
         {
             System.Text.Json.JsonElement before;
@@ -61,7 +61,7 @@ public sealed class UpdateEvent : ICarterModule
                     return Problems.NotFound("Event");
                 }
 
-                before = reader.GetFieldValue<System.Text.Json.JsonElement>(0);
+                before = reader.Get<System.Text.Json.JsonElement>("before");
             }
 
             await AuditLog.RecordAsync(connection, http.User.UserId(), "event.updated", "event", eventId, before, request, now, cancellationToken);
@@ -69,13 +69,12 @@ public sealed class UpdateEvent : ICarterModule
             await transaction.CommitAsync(cancellationToken);
             return TypedResults.NoContent();
         }
-        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "event_code_uq" })
+        catch (PostgresException ex) when (ex.ProblemFor(
+            new OnConstraint("event_code_uq", () => Problems.Conflict("Code taken.", $"Another event of this kind uses code {request.Code}.")),
+            new OnConstraint("show_no_overlap_in_venue", () =>
+                Problems.Conflict("Shows would overlap.", "With that duration a show of this event would overlap the next one in its venue."))) is { } problem)
         {
-            return Problems.Conflict("Code taken.", $"Another event of this kind uses code {request.Code}.");
-        }
-        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.ExclusionViolation, ConstraintName: "show_no_overlap_in_venue" })
-        {
-            return Problems.Conflict("Shows would overlap.", "With that duration a show of this event would overlap the next one in its venue.");
+            return problem;
         }
     }
 

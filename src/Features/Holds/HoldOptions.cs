@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Holdfast.Infrastructure;
 
 namespace Holdfast.Features.Holds;
@@ -6,9 +7,11 @@ namespace Holdfast.Features.Holds;
 public sealed class HoldOptions
 {
     /// <summary>How long a hold lasts before it expires and its seats are released, in seconds (default 600).</summary>
+    [Range(1, 3600)]
     public int DurationSeconds { get; set; } = 600;
 
     /// <summary>Most seats one customer may hold or have booked on one show (default 10).</summary>
+    [Range(1, 10_000)]
     public int MaxSeatsPerCustomerPerShow { get; set; } = 10;
 }
 
@@ -17,5 +20,5 @@ public sealed class HoldServices : IConfigureServices
 {
     /// <inheritdoc />
     public void ConfigureServices(IServiceCollection services, IConfiguration configuration) =>
-        services.Configure<HoldOptions>(configuration.GetSection("Holds"));
+        services.AddSettings<HoldOptions>("Holds");
 }

@@ -6,7 +6,6 @@ using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.Jobs;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace Holdfast.Features.Jobs;
 
@@ -58,12 +57,12 @@ public sealed class ManageJobs : ICarterModule
 
     internal static async Task<Ok<List<Count>>> StatsAsync(NpgsqlDataSource db, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand("select kind, state, count(*) from job group by kind, state order by kind, state");
+        await using var command = db.CreateCommand("select kind, state, count(*) as count from job group by kind, state order by kind, state");
         var counts = new List<Count>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            counts.Add(new Count(reader.GetString(0), reader.GetString(1), reader.GetInt64(2)));
+            counts.Add(new Count(reader.Get<string>("kind"), reader.Get<string>("state"), reader.Get<long>("count")));
         }
 
         return TypedResults.Ok(counts);
@@ -82,18 +81,18 @@ public sealed class ManageJobs : ICarterModule
         }
 
         await using var command = db.CreateCommand(ListSql);
-        command.Parameters.Add(new NpgsqlParameter("state", NpgsqlDbType.Text) { Value = (object?)state ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter("kind", NpgsqlDbType.Text) { Value = (object?)kind ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter("queue", NpgsqlDbType.Text) { Value = (object?)queue ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter<long>("before_id", beforeId ?? long.MaxValue));
-        command.Parameters.Add(new NpgsqlParameter<int>("limit", limit ?? 50));
+        command.With("state", state);
+        command.With("kind", kind);
+        command.With("queue", queue);
+        command.With("before_id", beforeId ?? long.MaxValue);
+        command.With("limit", limit ?? 50);
         return TypedResults.Ok(await ReadAsync(command, cancellationToken));
     }
 
     internal static async Task<Results<Ok<Job>, ProblemHttpResult>> GetAsync(long jobId, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(OneSql);
-        command.Parameters.Add(new NpgsqlParameter<long>("job_id", jobId));
+        command.With("job_id", jobId);
         return (await ReadAsync(command, cancellationToken)).FirstOrDefault() is { } job ? TypedResults.Ok(job) : Problems.NotFound("Job");
     }
 
@@ -106,7 +105,7 @@ public sealed class ManageJobs : ICarterModule
         string? before;
         await using (var current = new NpgsqlCommand("select state from job where job_id = @job_id for update", connection))
         {
-            current.Parameters.Add(new NpgsqlParameter<long>("job_id", jobId));
+            current.With("job_id", jobId);
             before = (string?)await current.ExecuteScalarAsync(cancellationToken);
         }
 
@@ -116,8 +115,8 @@ public sealed class ManageJobs : ICarterModule
         }
 
         await using var change = new NpgsqlCommand(sql, connection);
-        change.Parameters.Add(new NpgsqlParameter<long>("job_id", jobId));
-        change.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        change.With("job_id", jobId);
+        change.With("now", now);
         try
         {
             if (await change.ExecuteNonQueryAsync(cancellationToken) == 0)
@@ -125,22 +124,23 @@ public sealed class ManageJobs : ICarterModule
                 return Problems.Conflict("Not possible now.", $"Job {jobId} is {before}; it cannot be {action.Replace('_', ' ')} from that state.");
             }
         }
-        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "job_unique_key_live_uq" })
+        catch (PostgresException ex) when (ex.ProblemFor(
+            new OnConstraint("job_unique_key_live_uq", () => Problems.Conflict("A live duplicate exists.", "Another live job has the same unique key; retry that one instead."))) is { } problem)
         {
-            return Problems.Conflict("A live duplicate exists.", "Another live job has the same unique key; retry that one instead.");
+            return problem;
         }
 
         var after = new NpgsqlCommand("select state from job where job_id = @job_id", connection);
         await using (after)
         {
-            after.Parameters.Add(new NpgsqlParameter<long>("job_id", jobId));
+            after.With("job_id", jobId);
             await AuditLog.RecordAsync(connection, http.User.UserId(), $"job.{action}", "job", jobId,
                 new { State = before }, new { State = (string?)await after.ExecuteScalarAsync(cancellationToken) }, now, cancellationToken);
         }
 
         await transaction.CommitAsync(cancellationToken);
         await using var read = db.CreateCommand(OneSql);
-        read.Parameters.Add(new NpgsqlParameter<long>("job_id", jobId));
+        read.With("job_id", jobId);
         return TypedResults.Ok((await ReadAsync(read, cancellationToken)).Single());
     }
 
@@ -150,18 +150,18 @@ public sealed class ManageJobs : ICarterModule
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            using var payload = JsonDocument.Parse(reader.GetString(11));
-            using var errors = JsonDocument.Parse(reader.GetString(12));
-            jobs.Add(new Job(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt32(4), reader.GetInt32(5),
-                reader.GetFieldValue<DateTimeOffset>(6), reader.GetFieldValue<DateTimeOffset>(7),
-                reader.IsDBNull(8) ? null : reader.GetFieldValue<DateTimeOffset>(8), reader.IsDBNull(9) ? null : reader.GetString(9),
-                reader.IsDBNull(10) ? null : reader.GetString(10), payload.RootElement.Clone(), errors.RootElement.Clone()));
+            using var payload = JsonDocument.Parse(reader.Get<string>("payload"));
+            using var errors = JsonDocument.Parse(reader.Get<string>("errors"));
+            jobs.Add(new Job(reader.Get<long>("job_id"), reader.Get<string>("kind"), reader.Get<string>("queue"), reader.Get<string>("state"),
+                reader.Get<int>("attempt"), reader.Get<int>("max_attempts"), reader.Get<DateTimeOffset>("run_at"), reader.Get<DateTimeOffset>("created_at"),
+                reader.Get<DateTimeOffset?>("finalized_at"), reader.Get<string?>("leased_by"), reader.Get<string?>("unique_key"),
+                payload.RootElement.Clone(), errors.RootElement.Clone()));
         }
 
         return jobs;
     }
 
-    private const string Columns = "job_id, kind, queue, state, attempt, max_attempts, run_at, created_at, finalized_at, leased_by, unique_key, payload::text, errors::text";
+    private const string Columns = "job_id, kind, queue, state, attempt, max_attempts, run_at, created_at, finalized_at, leased_by, unique_key, payload::text as payload, errors::text as errors";
 
     private const string ListSql = "select " + Columns + """
 

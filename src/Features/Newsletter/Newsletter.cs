@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Carter;
 using Holdfast.Features.Notifications;
 using Holdfast.Infrastructure;
@@ -15,9 +16,11 @@ namespace Holdfast.Features.Newsletter;
 public sealed class NewsletterOptions
 {
     /// <summary>Where links in emails point (default <c>http://127.0.0.1:8080</c>).</summary>
+    [Required, RegularExpression("https?://.+", ErrorMessage = "{0} must be an absolute http or https URL.")]
     public string PublicBaseUrl { get; set; } = "http://127.0.0.1:8080";
 
     /// <summary>Subscribers queued per dispatch job (default 500).</summary>
+    [Range(1, 10_000)]
     public int BatchSize { get; set; } = 500;
 }
 
@@ -270,5 +273,5 @@ public sealed class NewsletterServices : IConfigureServices
 {
     /// <inheritdoc />
     public void ConfigureServices(IServiceCollection services, IConfiguration configuration) =>
-        services.Configure<NewsletterOptions>(configuration.GetSection("Newsletter"));
+        services.AddSettings<NewsletterOptions>("Newsletter");
 }

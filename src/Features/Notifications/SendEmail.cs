@@ -161,7 +161,7 @@ public sealed class EmailServices : IConfigureServices
     /// <inheritdoc />
     public void ConfigureServices(IServiceCollection services, IConfiguration configuration)
     {
-        services.Configure<EmailOptions>(configuration.GetSection("Email"));
+        services.AddSettings<EmailOptions>("Email");
         services.AddSingleton<IEmailSender, SmtpEmailSender>();
     }
 }

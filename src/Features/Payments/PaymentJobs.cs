@@ -277,7 +277,7 @@ public sealed class PaymentServices : IConfigureServices
     /// <inheritdoc />
     public void ConfigureServices(IServiceCollection services, IConfiguration configuration)
     {
-        services.Configure<PaymentOptions>(configuration.GetSection("Payments"));
+        services.AddSettings<PaymentOptions>("Payments");
         services.AddSingleton<PaymentProcessing>();
         services.AddSingleton<PaymentDeadline>();
         services.AddSingleton(new RecurringJob("payments.reconcile", "*/5 * * * *", ReconcilePayments.JobKind));

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Holdfast.Features.Notifications;
 using Holdfast.Features.Reminders;
 using Holdfast.Infrastructure;
@@ -12,9 +13,11 @@ namespace Holdfast.Features.Payments;
 public sealed class PaymentOptions
 {
     /// <summary><c>fake</c> (default) or <c>stripe</c>.</summary>
+    [RegularExpression("(?i)fake|stripe", ErrorMessage = "{0} must be fake or stripe.")]
     public string Provider { get; set; } = "fake";
 
     /// <summary>Minutes a booking stays payable (and its seats held) after checkout (default 15).</summary>
+    [Range(1, 1440)]
     public int DeadlineMinutes { get; set; } = 15;
 }
 

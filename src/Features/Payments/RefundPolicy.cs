@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Holdfast.Infrastructure;
 
 namespace Holdfast.Features.Payments;
@@ -8,10 +9,29 @@ namespace Holdfast.Features.Payments;
 public sealed record RefundTier(int HoursBefore, int Percent);
 
 /// <summary>Settings under <c>Refunds</c> in configuration.</summary>
-public sealed class RefundOptions
+public sealed class RefundOptions : IValidatableObject
 {
     /// <summary>Tiers, any order (default: 100 % until 48 h before, 50 % until 2 h, nothing after).</summary>
     public List<RefundTier> Tiers { get; set; } = [new(48, 100), new(2, 50)];
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        // No element index in the message: the binder appends configured tiers to the default ones,
+        // so an index would not be the one in the operator's configuration.
+        foreach (var tier in Tiers)
+        {
+            if (tier.HoursBefore is < 0 or > 8760)
+            {
+                yield return new ValidationResult($"must each have HoursBefore between 0 and 8760 (found {tier.HoursBefore}).", [nameof(Tiers)]);
+            }
+
+            if (tier.Percent is < 0 or > 100)
+            {
+                yield return new ValidationResult($"must each have Percent between 0 and 100 (found {tier.Percent}).", [nameof(Tiers)]);
+            }
+        }
+    }
 }
 
 /// <summary>
@@ -37,5 +57,5 @@ public sealed class RefundServices : IConfigureServices
 {
     /// <inheritdoc />
     public void ConfigureServices(IServiceCollection services, IConfiguration configuration) =>
-        services.Configure<RefundOptions>(configuration.GetSection("Refunds"));
+        services.AddSettings<RefundOptions>("Refunds");
 }

@@ -58,9 +58,9 @@ public sealed partial class ManagePlaces : ICarterModule
 
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var command = new NpgsqlCommand("insert into city (name, country, time_zone) values (@name, @country, @zone) returning city_id", connection);
-        command.Parameters.Add(new NpgsqlParameter<string>("name", request.Name!));
-        command.Parameters.Add(new NpgsqlParameter<string>("country", request.Country!));
-        command.Parameters.Add(new NpgsqlParameter<string>("zone", request.TimeZone!));
+        command.With("name", request.Name!);
+        command.With("country", request.Country!);
+        command.With("zone", request.TimeZone!);
         try
         {
             var id = (long)(await command.ExecuteScalarAsync(cancellationToken))!;
@@ -68,9 +68,10 @@ public sealed partial class ManagePlaces : ICarterModule
             await transaction.CommitAsync(cancellationToken);
             return TypedResults.Created($"/cities/{id}", new Created(id));
         }
-        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.UniqueViolation })
+        catch (PostgresException ex) when (ex.ProblemFor(
+            new OnConstraint("city_name_country_uq", () => Problems.Conflict("City exists.", $"{request.Name}, {request.Country} is already there."))) is { } problem)
         {
-            return Problems.Conflict("City exists.", $"{request.Name}, {request.Country} is already there.");
+            return problem;
         }
     }
 
@@ -97,13 +98,13 @@ public sealed partial class ManagePlaces : ICarterModule
             values (@iata, @icao, @name, @city_id, @latitude, @longitude, @zone)
             returning airport_id
             """, connection);
-        command.Parameters.Add(new NpgsqlParameter<string>("iata", request.Iata!));
-        command.Parameters.Add(new NpgsqlParameter<string?>("icao", request.Icao));
-        command.Parameters.Add(new NpgsqlParameter<string>("name", request.Name!));
-        command.Parameters.Add(new NpgsqlParameter<long>("city_id", request.CityId!.Value));
-        command.Parameters.Add(new NpgsqlParameter<double>("latitude", request.Latitude!.Value));
-        command.Parameters.Add(new NpgsqlParameter<double>("longitude", request.Longitude!.Value));
-        command.Parameters.Add(new NpgsqlParameter<string>("zone", request.TimeZone!));
+        command.With("iata", request.Iata!);
+        command.With("icao", request.Icao);
+        command.With("name", request.Name!);
+        command.With("city_id", request.CityId!.Value);
+        command.With("latitude", request.Latitude!.Value);
+        command.With("longitude", request.Longitude!.Value);
+        command.With("zone", request.TimeZone!);
         try
         {
             var id = (long)(await command.ExecuteScalarAsync(cancellationToken))!;
@@ -111,13 +112,11 @@ public sealed partial class ManagePlaces : ICarterModule
             await transaction.CommitAsync(cancellationToken);
             return TypedResults.Created($"/airports/{id}", new Created(id));
         }
-        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "airport_iata_uq" })
+        catch (PostgresException ex) when (ex.ProblemFor(
+            new OnConstraint("airport_iata_uq", () => Problems.Conflict("Airport exists.", $"IATA code {request.Iata} is taken.")),
+            new OnConstraint("airport_city_fk", () => Problems.Field("city_id", "No such city."))) is { } problem)
         {
-            return Problems.Conflict("Airport exists.", $"IATA code {request.Iata} is taken.");
-        }
-        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.ForeignKeyViolation })
-        {
-            return new Validation().Add("city_id", "No such city.").Problem();
+            return problem;
         }
     }
 
@@ -130,7 +129,7 @@ public sealed partial class ManagePlaces : ICarterModule
         }
 
         await using var command = new NpgsqlCommand("select exists (select 1 from pg_timezone_names where name = @zone)", connection);
-        command.Parameters.Add(new NpgsqlParameter<string>("zone", zone));
+        command.With("zone", zone);
         if (!(bool)(await command.ExecuteScalarAsync(cancellationToken))!)
         {
             validation.Add("time_zone", $"{zone} is not an IANA time zone PostgreSQL knows.");

@@ -1,6 +1,7 @@
 using Carter;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.Jobs;
 using Holdfast.Infrastructure.WebPush;
@@ -54,11 +55,11 @@ public sealed class PushSubscriptions : ICarterModule
         }
 
         await using var command = db.CreateCommand(UpsertSql);
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
-        command.Parameters.Add(new NpgsqlParameter<string>("endpoint", request.Endpoint!));
-        command.Parameters.Add(new NpgsqlParameter<byte[]>("p256dh", p256dh!));
-        command.Parameters.Add(new NpgsqlParameter<byte[]>("auth", auth!));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+        command.With("user_id", http.User.UserId());
+        command.With("endpoint", request.Endpoint!);
+        command.With("p256dh", p256dh!);
+        command.With("auth", auth!);
+        command.With("now", time.GetUtcNow());
         await command.ExecuteNonQueryAsync(cancellationToken);
         return TypedResults.Created();
     }
@@ -66,8 +67,8 @@ public sealed class PushSubscriptions : ICarterModule
     internal static async Task<NoContent> UnsubscribeAsync(string? endpoint, HttpContext http, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand("delete from push_subscription where endpoint = @endpoint and app_user_id = @user_id");
-        command.Parameters.Add(new NpgsqlParameter<string>("endpoint", endpoint ?? ""));
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
+        command.With("endpoint", endpoint ?? "");
+        command.With("user_id", http.User.UserId());
         await command.ExecuteNonQueryAsync(cancellationToken);
         return TypedResults.NoContent();
     }
@@ -120,7 +121,7 @@ public sealed class SendPush(NpgsqlDataSource db, WebPushSender sender) : IJobHa
     {
         var subscriptionId = job.Payload.GetProperty("push_subscription_id").GetInt64();
         await using var command = db.CreateCommand("select endpoint, p256dh, auth from push_subscription where push_subscription_id = @id");
-        command.Parameters.Add(new NpgsqlParameter<long>("id", subscriptionId));
+        command.With("id", subscriptionId);
         string endpoint;
         byte[] p256dh, auth;
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
@@ -130,7 +131,7 @@ public sealed class SendPush(NpgsqlDataSource db, WebPushSender sender) : IJobHa
                 return; // unsubscribed meanwhile
             }
 
-            (endpoint, p256dh, auth) = (reader.GetString(0), reader.GetFieldValue<byte[]>(1), reader.GetFieldValue<byte[]>(2));
+            (endpoint, p256dh, auth) = (reader.Get<string>("endpoint"), reader.Get<byte[]>("p256dh"), reader.Get<byte[]>("auth"));
         }
 
         var payload = new
@@ -147,7 +148,7 @@ public sealed class SendPush(NpgsqlDataSource db, WebPushSender sender) : IJobHa
             case PushOutcome.Gone:
                 await using (var delete = db.CreateCommand("delete from push_subscription where push_subscription_id = @id"))
                 {
-                    delete.Parameters.Add(new NpgsqlParameter<long>("id", subscriptionId));
+                    delete.With("id", subscriptionId);
                     await delete.ExecuteNonQueryAsync(cancellationToken);
                 }
 
@@ -166,7 +167,7 @@ public sealed class PushServices : IConfigureServices
     /// <inheritdoc />
     public void ConfigureServices(IServiceCollection services, IConfiguration configuration)
     {
-        services.Configure<WebPushOptions>(configuration.GetSection("WebPush"));
+        services.AddSettings<WebPushOptions>("WebPush");
         services.AddSingleton<VapidKeys>();
         services.AddHttpClient(WebPushSender.HttpClientName);
         services.AddSingleton<WebPushSender>();

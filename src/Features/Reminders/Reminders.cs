@@ -14,6 +14,7 @@ public sealed class ReminderOptions
     /// How long before a show each reminder goes out, in hours of elapsed time (default 48 and 3).
     /// Elapsed, not wall-clock: "48 h before" across a daylight-saving change is still 48 real hours.
     /// </summary>
+    [EachInRange(1, 8760)]
     public int[] OffsetsHours { get; set; } = [48, 3];
 }
 
@@ -119,5 +120,5 @@ public sealed class ReminderServices : IConfigureServices
 {
     /// <inheritdoc />
     public void ConfigureServices(IServiceCollection services, IConfiguration configuration) =>
-        services.Configure<ReminderOptions>(configuration.GetSection("Reminders"));
+        services.AddSettings<ReminderOptions>("Reminders");
 }

@@ -1,6 +1,7 @@
 using Carter;
 using Holdfast.Features.Shows;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
@@ -43,22 +44,22 @@ public sealed class DailyRevenueReport : ICarterModule
         }
 
         await using var command = db.CreateCommand(ReportSql);
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("from", new DateTimeOffset(first.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero)));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("to", new DateTimeOffset(last.AddDays(1).ToDateTime(TimeOnly.MinValue), TimeSpan.Zero)));
+        command.With("from", new DateTimeOffset(first.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero));
+        command.With("to", new DateTimeOffset(last.AddDays(1).ToDateTime(TimeOnly.MinValue), TimeSpan.Zero));
         ShowOwnership.Bind(command.Parameters, http.User);
         var rows = new List<Row>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            rows.Add(new Row(DateOnly.FromDateTime(reader.GetDateTime(0)), reader.GetString(1), reader.GetInt32(2), reader.GetInt64(3)));
+            rows.Add(new Row(reader.Get<DateOnly>("day"), reader.Get<string>("currency"), reader.Get<int>("bookings"), reader.Get<long>("revenue_minor")));
         }
 
         return TypedResults.Ok(rows);
     }
 
     private const string ReportSql = $$"""
-        select (b.confirmed_at at time zone 'UTC')::date as day, b.currency, count(distinct b.booking_id)::int,
-               coalesce(sum(bs.price_minor) filter (where bs.active), 0)::bigint
+        select (b.confirmed_at at time zone 'UTC')::date as day, b.currency, count(distinct b.booking_id)::int as bookings,
+               coalesce(sum(bs.price_minor) filter (where bs.active), 0)::bigint as revenue_minor
         from booking b
         join show s on s.show_id = b.show_id
         join event e on e.event_id = s.event_id

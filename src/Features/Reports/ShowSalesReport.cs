@@ -1,6 +1,7 @@
 using Carter;
 using Holdfast.Features.Shows;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
@@ -48,16 +49,16 @@ public sealed class ShowSalesReport : ICarterModule
         }
 
         await using var command = db.CreateCommand(ReportSql);
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("from", start.ToUniversalTime()));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("to", end.ToUniversalTime()));
+        command.With("from", start.ToUniversalTime());
+        command.With("to", end.ToUniversalTime());
         ShowOwnership.Bind(command.Parameters, http.User);
-        command.Parameters.Add(new NpgsqlParameter<int>("limit", limit ?? 100));
+        command.With("limit", limit ?? 100);
         var rows = new List<Row>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            rows.Add(new Row(reader.GetInt64(0), reader.GetString(1), reader.GetFieldValue<DateTimeOffset>(2), reader.GetString(3),
-                reader.GetInt32(4), reader.GetInt32(5), reader.GetInt32(6), reader.GetInt64(7), reader.GetString(8)));
+            rows.Add(new Row(reader.Get<long>("show_id"), reader.Get<string>("title"), reader.Get<DateTimeOffset>("starts_at"), reader.Get<string>("status"),
+                reader.Get<int>("sold"), reader.Get<int>("held"), reader.Get<int>("available"), reader.Get<long>("revenue_minor"), reader.Get<string>("currency")));
         }
 
         return TypedResults.Ok(rows);
@@ -66,10 +67,10 @@ public sealed class ShowSalesReport : ICarterModule
     // Counted from the seat rows themselves, never from a counter that could drift (GUIDE §7).
     private const string ReportSql = $$"""
         select s.show_id, e.title, s.starts_at, s.status,
-               count(*) filter (where ss.state = 'booked')::int,
-               count(*) filter (where ss.state = 'held')::int,
-               count(*) filter (where ss.state = 'available')::int,
-               coalesce((select sum(bs.price_minor) from booking_seat bs where bs.show_id = s.show_id and bs.active), 0)::bigint,
+               count(*) filter (where ss.state = 'booked')::int as sold,
+               count(*) filter (where ss.state = 'held')::int as held,
+               count(*) filter (where ss.state = 'available')::int as available,
+               coalesce((select sum(bs.price_minor) from booking_seat bs where bs.show_id = s.show_id and bs.active), 0)::bigint as revenue_minor,
                s.currency
         from show s
         join event e on e.event_id = s.event_id

@@ -112,13 +112,14 @@ public sealed class SearchShows : ICarterModule
             while (await reader.ReadAsync(cancellationToken))
             {
                 items.Add(new Item(
-                    reader.GetInt64(0), reader.GetInt64(1), reader.GetString(2), reader.GetString(3),
-                    reader.IsDBNull(4) ? null : reader.GetString(4), reader.IsDBNull(5) ? null : reader.GetString(5),
-                    reader.IsDBNull(6) ? null : reader.GetString(6), reader.GetString(7),
-                    reader.GetFieldValue<DateTimeOffset>(8), reader.GetFieldValue<DateTimeOffset>(9),
-                    LocalTime.WithOffset(reader.GetDateTime(8), reader.GetDateTime(10)), reader.GetString(11), reader.GetString(12),
-                    reader.IsDBNull(13) ? null : reader.GetInt64(13), reader.GetInt32(14),
-                    JsonSerializer.Deserialize<List<CategoryAvailability>>(reader.GetString(15), CategoryJson) ?? [], reader.GetInt16(16)));
+                    reader.Get<long>("show_id"), reader.Get<long>("event_id"), reader.Get<string>("kind"), reader.Get<string>("title"),
+                    reader.Get<string?>("code"), reader.Get<string?>("origin"), reader.Get<string?>("destination"), reader.Get<string>("venue_name"),
+                    reader.Get<DateTimeOffset>("starts_at"), reader.Get<DateTimeOffset>("ends_at"),
+                    LocalTime.WithOffset(reader.Get<DateTime>("starts_at"), reader.Get<DateTime>("local_starts_at")),
+                    reader.Get<string>("time_zone"), reader.Get<string>("currency"),
+                    reader.Get<long?>("lowest_price_minor"), reader.Get<int>("seats_available"),
+                    JsonSerializer.Deserialize<List<CategoryAvailability>>(reader.Get<string>("categories"), CategoryJson) ?? [],
+                    reader.Get<short>("currency_exponent")));
             }
         }
 
@@ -219,28 +220,28 @@ public sealed class SearchShows : ICarterModule
     private static void Compose(NpgsqlCommand command, Query query, DateTimeOffset now)
     {
         var p = command.Parameters;
-        p.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-        p.Add(new NpgsqlParameter<int>("limit", query.Limit + 1));
+        p.With("now", now);
+        p.With("limit", query.Limit + 1);
         var seatsOk = "null::boolean";
         if (query.MinSeats is { } minSeats)
         {
-            p.Add(new NpgsqlParameter<long>("min_seats", minSeats));
+            p.With<long>("min_seats", minSeats);
             seatsOk = "coalesce(bool_or(c.available >= @min_seats), false)";
             if (query.Category is { } category)
             {
-                p.Add(new NpgsqlParameter<string>("category", category));
+                p.With("category", category);
                 seatsOk = "coalesce(bool_or(c.category = @category and c.available >= @min_seats), false)";
             }
         }
 
         var sql = new StringBuilder(SelectSql.Replace("@seats_ok", seatsOk, StringComparison.Ordinal));
-        void And(string predicate, string? name = null, object? value = null)
+        void And(string predicate) => sql.Append("\n  and ").Append(predicate);
+
+        // A predicate with its one parameter, typed by its value as every other parameter here.
+        void AndWith<T>(string predicate, string name, T value)
         {
-            sql.Append("\n  and ").Append(predicate);
-            if (name is not null)
-            {
-                p.AddWithValue(name, value!);
-            }
+            And(predicate);
+            p.With(name, value);
         }
 
         // A route names a handful of events: resolve them first, so the plan starts from their shows
@@ -250,14 +251,14 @@ public sealed class SearchShows : ICarterModule
         {
             route.Add("(ev.origin_airport_id = (select airport_id from airport where iata = upper(@origin)::bpchar) " +
                       "or ev.origin_city_id in (select city_id from city where lower(name) = lower(@origin)))");
-            p.Add(new NpgsqlParameter<string>("origin", origin));
+            p.With("origin", origin);
         }
 
         if (query.Destination is { } destination)
         {
             route.Add("(ev.destination_airport_id = (select airport_id from airport where iata = upper(@destination)::bpchar) " +
                       "or ev.destination_city_id in (select city_id from city where lower(name) = lower(@destination)))");
-            p.Add(new NpgsqlParameter<string>("destination", destination));
+            p.With("destination", destination);
         }
 
         if (route.Count > 0)
@@ -269,34 +270,34 @@ public sealed class SearchShows : ICarterModule
         {
             // Local dates span UTC−12 to UTC+14: the window is the index condition, AT TIME ZONE decides.
             var dayStart = new DateTimeOffset(date.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
-            p.Add(new NpgsqlParameter<DateTimeOffset>("window_from", dayStart.AddHours(-14)));
-            p.Add(new NpgsqlParameter<DateTimeOffset>("window_to", dayStart.AddHours(24 + 12)));
-            And("s.starts_at >= @window_from and s.starts_at < @window_to and (s.starts_at at time zone s.time_zone)::date = @date", "date", date);
+            p.With("window_from", dayStart.AddHours(-14));
+            p.With("window_to", dayStart.AddHours(24 + 12));
+            AndWith("s.starts_at >= @window_from and s.starts_at < @window_to and (s.starts_at at time zone s.time_zone)::date = @date", "date", date);
         }
 
         if (query.Kind is { } kind)
         {
-            And("e.kind = @kind", "kind", kind);
+            AndWith("e.kind = @kind", "kind", kind);
         }
 
         if (query.TitlePattern is { } pattern)
         {
-            And("e.title ilike @title_pattern", "title_pattern", pattern);
+            AndWith("e.title ilike @title_pattern", "title_pattern", pattern);
         }
 
         if (query.Currency is { } currency)
         {
-            And("s.currency = @currency", "currency", currency);
+            AndWith("s.currency = @currency", "currency", currency);
         }
 
         if (query.MinPrice is { } minPrice)
         {
-            And("a.lowest_price_minor >= @min_price", "min_price", minPrice);
+            AndWith("a.lowest_price_minor >= @min_price", "min_price", minPrice);
         }
 
         if (query.MaxPrice is { } maxPrice)
         {
-            And("a.lowest_price_minor <= @max_price", "max_price", maxPrice);
+            AndWith("a.lowest_price_minor <= @max_price", "max_price", maxPrice);
         }
 
         if (query.MinSeats is not null)
@@ -312,11 +313,11 @@ public sealed class SearchShows : ICarterModule
 
         if (query.After is { } after)
         {
-            p.Add(new NpgsqlParameter<DateTimeOffset>("after_starts_at", after.StartsAt));
-            p.Add(new NpgsqlParameter<long>("after_id", after.ShowId));
+            p.With("after_starts_at", after.StartsAt);
+            p.With("after_id", after.ShowId);
             if (byPrice)
             {
-                And("(a.lowest_price_minor, s.starts_at, s.show_id) > (@after_price, @after_starts_at, @after_id)", "after_price", after.Price!.Value);
+                AndWith("(a.lowest_price_minor, s.starts_at, s.show_id) > (@after_price, @after_starts_at, @after_id)", "after_price", after.Price!.Value);
             }
             else
             {
@@ -350,13 +351,13 @@ public sealed class SearchShows : ICarterModule
     private const string SelectSql = """
         select s.show_id, e.event_id, e.kind, e.title, e.code,
                coalesce((select iata from airport where airport_id = e.origin_airport_id)::text,
-                        (select name from city where city_id = e.origin_city_id)),
+                        (select name from city where city_id = e.origin_city_id)) as origin,
                coalesce((select iata from airport where airport_id = e.destination_airport_id)::text,
-                        (select name from city where city_id = e.destination_city_id)),
-               (select name from venue where venue_id = s.venue_id),
-               s.starts_at, s.ends_at, s.starts_at at time zone s.time_zone, s.time_zone, s.currency,
+                        (select name from city where city_id = e.destination_city_id)) as destination,
+               (select name from venue where venue_id = s.venue_id) as venue_name,
+               s.starts_at, s.ends_at, s.starts_at at time zone s.time_zone as local_starts_at, s.time_zone, s.currency,
                a.lowest_price_minor, a.seats_available, a.categories,
-               (select exponent from currency where code = s.currency)
+               (select exponent from currency where code = s.currency) as currency_exponent
         from show s
         join event e on e.event_id = s.event_id
         cross join lateral (

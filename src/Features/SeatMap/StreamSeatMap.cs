@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using Carter;
@@ -16,9 +17,11 @@ namespace Holdfast.Features.SeatMap;
 public sealed class SeatStreamOptions
 {
     /// <summary>Seconds between heartbeat events on an idle stream (default 15), so proxies keep it open.</summary>
+    [Range(1, 300)]
     public int HeartbeatSeconds { get; set; } = 15;
 
     /// <summary>A client further behind than this many events gets a fresh snapshot instead of a replay (default 1000).</summary>
+    [Range(0, 1_000_000)]
     public int MaxReplayEvents { get; set; } = 1000;
 }
 
@@ -27,7 +30,7 @@ public sealed class SeatStreamServices : IConfigureServices
 {
     /// <inheritdoc />
     public void ConfigureServices(IServiceCollection services, IConfiguration configuration) =>
-        services.Configure<SeatStreamOptions>(configuration.GetSection("SeatStream"));
+        services.AddSettings<SeatStreamOptions>("SeatStream");
 }
 
 /// <summary>

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Security.Claims;
 using System.Text;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
@@ -12,15 +13,18 @@ namespace Holdfast.Infrastructure.Auth;
 public sealed class AuthOptions
 {
     /// <summary>JWT <c>iss</c>.</summary>
+    [Required]
     public string Issuer { get; set; } = "holdfast";
 
     /// <summary>JWT <c>aud</c>.</summary>
+    [Required]
     public string Audience { get; set; } = "holdfast-api";
 
     /// <summary>HMAC-SHA256 signing key, at least 32 bytes of UTF-8. Required outside Development.</summary>
     public string? SigningKey { get; set; }
 
     /// <summary>Access-token lifetime in minutes (default 15).</summary>
+    [Range(1, 1440)]
     public int AccessTokenMinutes { get; set; } = 15;
 
     /// <summary>
@@ -29,6 +33,7 @@ public sealed class AuthOptions
     /// session is revoked or a role changes; this only bounds the damage of a notification lost
     /// without the listening connection noticing (<see cref="SessionGate"/>).
     /// </summary>
+    [Range(0, 3600)]
     public int SessionCacheSeconds { get; set; } = 60;
 }
 
@@ -65,8 +70,7 @@ public static class AuthSetup
     /// </summary>
     public static IServiceCollection AddHoldfastAuth(this IServiceCollection services)
     {
-        services.AddOptions<AuthOptions>()
-            .BindConfiguration("Auth")
+        services.AddSettings<AuthOptions>("Auth")
             .PostConfigure<IHostEnvironment>((options, environment) =>
             {
                 if (string.IsNullOrEmpty(options.SigningKey) && environment.IsDevelopment())
@@ -77,10 +81,7 @@ public static class AuthSetup
             .Validate(o => !string.IsNullOrEmpty(o.SigningKey), "Auth:SigningKey is required outside Development (at least 32 bytes).")
             .Validate<IHostEnvironment>((o, environment) => environment.IsDevelopment() || o.SigningKey != DevelopmentSigningKey,
                 "Auth:SigningKey is the development key, which is public; set a secret key outside Development.")
-            .Validate(o => string.IsNullOrEmpty(o.SigningKey) || Encoding.UTF8.GetByteCount(o.SigningKey) >= 32, "Auth:SigningKey must be at least 32 bytes.")
-            .Validate(o => o.AccessTokenMinutes is >= 1 and <= 1440, "Auth:AccessTokenMinutes must be 1 to 1440.")
-            .Validate(o => o.SessionCacheSeconds is >= 0 and <= 3600, "Auth:SessionCacheSeconds must be 0 to 3600.")
-            .ValidateOnStart();
+            .Validate(o => string.IsNullOrEmpty(o.SigningKey) || Encoding.UTF8.GetByteCount(o.SigningKey) >= 32, "Auth:SigningKey must be at least 32 bytes.");
         services.AddSingleton<TokenIssuer>();
         services.AddSingleton<SessionGate>();
         services.AddHostedService(sp => sp.GetRequiredService<SessionGate>());

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using Holdfast.Infrastructure.Database;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -188,11 +189,11 @@ public sealed class SessionGate(NpgsqlDataSource dataSource, TimeProvider time, 
     private async Task<Entry> ReadAsync(long userId, Guid? sessionId, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand(CheckSql);
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
-        command.Parameters.Add(new NpgsqlParameter("session_id", NpgsqlTypes.NpgsqlDbType.Uuid) { Value = (object?)sessionId ?? DBNull.Value });
+        command.With("user_id", userId);
+        command.With("session_id", sessionId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
-            ? new Entry(reader.GetBoolean(1), reader.GetString(0), 0)
+            ? new Entry(reader.Get<bool>("live"), reader.Get<string>("role"), 0)
             : new Entry(false, null, 0);
     }
 
@@ -211,7 +212,7 @@ public sealed class SessionGate(NpgsqlDataSource dataSource, TimeProvider time, 
                @session_id::uuid is null
                or coalesce((select bool_and(t.revoked_at is null)
                             from refresh_token t
-                            where t.family_id = @session_id and t.app_user_id = u.app_user_id), false)
+                            where t.family_id = @session_id and t.app_user_id = u.app_user_id), false) as live
         from app_user u
         where u.app_user_id = @user_id
         """;

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.ComponentModel.DataAnnotations;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
@@ -18,9 +19,11 @@ public sealed class ReadCacheOptions
     /// show they list changes; the lifetime only bounds how late a show that newly matches a search
     /// (seats freed elsewhere) can appear in it.
     /// </summary>
+    [Range(1, 86_400_000)]
     public int LifetimeMilliseconds { get; set; } = 10_000;
 
     /// <summary>Most bytes of response bodies kept at once (default 256 MiB); beyond it, entries are evicted.</summary>
+    [Range(1, long.MaxValue, ErrorMessage = "{0} must be at least 1.")]
     public long SizeLimitBytes { get; set; } = 256L * 1024 * 1024;
 }
 

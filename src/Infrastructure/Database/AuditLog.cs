@@ -28,13 +28,13 @@ public static class AuditLog
         DateTimeOffset at, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(InsertSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("at", at));
-        command.Parameters.Add(new NpgsqlParameter<long?>("actor", actorUserId));
-        command.Parameters.Add(new NpgsqlParameter<string>("action", action));
-        command.Parameters.Add(new NpgsqlParameter<string>("entity", entity));
-        command.Parameters.Add(new NpgsqlParameter<long>("entity_id", entityId));
-        command.Parameters.Add(new NpgsqlParameter("before", NpgsqlDbType.Jsonb) { Value = before is null ? DBNull.Value : JsonSerializer.Serialize(before, Json) });
-        command.Parameters.Add(new NpgsqlParameter("after", NpgsqlDbType.Jsonb) { Value = after is null ? DBNull.Value : JsonSerializer.Serialize(after, Json) });
+        command.With("at", at);
+        command.With("actor", actorUserId);
+        command.With("action", action);
+        command.With("entity", entity);
+        command.With("entity_id", entityId);
+        command.With("before", before is null ? null : JsonSerializer.Serialize(before, Json), NpgsqlDbType.Jsonb);
+        command.With("after", after is null ? null : JsonSerializer.Serialize(after, Json), NpgsqlDbType.Jsonb);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Npgsql;
 
 namespace Holdfast.Infrastructure.Database;
@@ -9,6 +10,7 @@ public sealed class DatabaseOptions
     public bool MigrateOnStartup { get; set; }
 
     /// <summary>Folder of numbered <c>.sql</c> scripts; relative paths resolve against the app's base directory.</summary>
+    [Required]
     public string MigrationsPath { get; set; } = "db/migrations";
 }
 
@@ -25,9 +27,7 @@ public static class DatabaseSetup
     /// </summary>
     public static IServiceCollection AddHoldfastDatabase(this IServiceCollection services, IConfiguration configuration)
     {
-        // Columns are snake_case (app_user_id), C# members PascalCase (AppUserId).
-        Dapper.DefaultTypeMap.MatchNamesWithUnderscores = true;
-        services.Configure<DatabaseOptions>(configuration.GetSection("Database"));
+        services.AddSettings<DatabaseOptions>("Database");
         services.AddSingleton(sp => CreateDataSource(sp.GetRequiredService<IConfiguration>(), sp.GetService<ILoggerFactory>()));
         services.AddSingleton<MigrationRunner>();
         return services;

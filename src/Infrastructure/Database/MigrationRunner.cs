@@ -142,7 +142,7 @@ public sealed class MigrationRunner(NpgsqlDataSource dataSource, IOptions<Databa
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            checksums[reader.GetString(0)] = reader.GetString(1);
+            checksums[reader.Get<string>("scriptname")] = reader.Get<string>("sha256");
         }
 
         return checksums;
@@ -219,9 +219,9 @@ public sealed class MigrationRunner(NpgsqlDataSource dataSource, IOptions<Databa
             EnsureTableExistsAndIsLatestVersion(dbCommandFactory);
             using var command = (NpgsqlCommand)dbCommandFactory();
             command.CommandText = RecordSql;
-            command.Parameters.Add(new NpgsqlParameter<string>("name", script.Name));
+            command.With("name", script.Name);
             // The same rule as MigrationScript.Checksum: script.Contents is the LF-normalised text we passed in.
-            command.Parameters.Add(new NpgsqlParameter<string>("checksum", MigrationScript.ChecksumOf(script.Contents)));
+            command.With("checksum", MigrationScript.ChecksumOf(script.Contents));
             command.ExecuteNonQuery();
         }
 

@@ -1,6 +1,7 @@
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
+using NpgsqlTypes;
 
 namespace Holdfast.Infrastructure.Database;
 
@@ -18,6 +19,17 @@ public static class Sql
     public static NpgsqlCommand With<T>(this NpgsqlCommand command, string name, T value)
     {
         command.Parameters.Add(new NpgsqlParameter<T>(name, value));
+        return command;
+    }
+
+    /// <summary>
+    /// Adds <c>@<paramref name="name"/></c> sent as <paramref name="type"/> rather than the type
+    /// <typeparamref name="T"/> maps to: for a JSON document held as a string that a <c>jsonb</c>
+    /// column or function takes (<c>NpgsqlDbType.Jsonb</c>), where text would be refused.
+    /// </summary>
+    public static NpgsqlCommand With<T>(this NpgsqlCommand command, string name, T value, NpgsqlDbType type)
+    {
+        command.Parameters.Add(new NpgsqlParameter<T>(name, type) { TypedValue = value });
         return command;
     }
 
@@ -51,7 +63,8 @@ public static class Sql
     /// The problem a client should see for the constraint <paramref name="exception"/> violated, from
     /// the rules the slice gives, or <c>null</c> when none names it (the error then propagates).
     /// Use in an exception filter:
-    /// <c>catch (PostgresException ex) when (ex.ProblemFor(new("event_code_uq", () =&gt; …)) is { } problem)</c>.
+    /// <c>catch (PostgresException ex) when (ex.ProblemFor(new OnConstraint("event_code_uq", () =&gt; …)) is { } problem)</c>
+    /// (name the type: a lone target-typed <c>new(…)</c> would bind to the span itself).
     /// </summary>
     public static ProblemHttpResult? ProblemFor(this PostgresException exception, params ReadOnlySpan<OnConstraint> rules)
     {

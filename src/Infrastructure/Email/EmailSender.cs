@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Holdfast.Infrastructure.Jobs;
 using MailKit.Net.Smtp;
 using MailKit.Security;
@@ -7,9 +8,10 @@ using MimeKit;
 namespace Holdfast.Infrastructure.Email;
 
 /// <summary>Settings under <c>Email</c> in configuration.</summary>
-public sealed class EmailOptions
+public sealed class EmailOptions : IValidatableObject
 {
     /// <summary><c>pickup</c> (default: write .eml files to <see cref="PickupDirectory"/>) or <c>smtp</c>.</summary>
+    [RegularExpression("pickup|smtp", ErrorMessage = "{0} must be pickup or smtp.")]
     public string Mode { get; set; } = "pickup";
 
     /// <summary>Folder for .eml files in pickup mode; relative to the working directory (default <c>.data/mail</c>, git-ignored).</summary>
@@ -19,6 +21,7 @@ public sealed class EmailOptions
     public string? Host { get; set; }
 
     /// <summary>SMTP port (default 587, submission).</summary>
+    [Range(1, 65535)]
     public int Port { get; set; } = 587;
 
     /// <summary>Upgrade the connection with STARTTLS (RFC 3207) before sending, and refuse a server that cannot (default true).</summary>
@@ -31,6 +34,7 @@ public sealed class EmailOptions
     public string? Password { get; set; }
 
     /// <summary>The From address, e.g. <c>Holdfast &lt;no-reply@holdfast.example&gt;</c>.</summary>
+    [Required]
     public string From { get; set; } = "Holdfast <no-reply@holdfast.example>";
 
     /// <summary>
@@ -38,7 +42,27 @@ public sealed class EmailOptions
     /// limit on any one network read or write. Kept well under the job lease (<c>Jobs:LeaseSeconds</c>,
     /// 60) so a hung server fails the attempt, to be retried, instead of holding its job and batch.
     /// </summary>
+    [Range(1, 600)]
     public int TimeoutSeconds { get; set; } = 30;
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Mode == "smtp" && string.IsNullOrWhiteSpace(Host))
+        {
+            yield return new ValidationResult("is required when Mode is smtp.", [nameof(Host)]);
+        }
+
+        if (Mode == "pickup" && string.IsNullOrWhiteSpace(PickupDirectory))
+        {
+            yield return new ValidationResult("is required when Mode is pickup.", [nameof(PickupDirectory)]);
+        }
+
+        if (!MimeKit.MailboxAddress.TryParse(From, out _))
+        {
+            yield return new ValidationResult("must be an address such as Holdfast <no-reply@example.com>.", [nameof(From)]);
+        }
+    }
 }
 
 /// <summary>An email with a plain-text and an HTML body (multipart/alternative).</summary>

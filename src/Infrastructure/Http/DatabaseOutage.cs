@@ -38,7 +38,10 @@ public sealed class DatabaseOutage(NpgsqlDataSource dataSource, TimeProvider tim
     /// True when <paramref name="exception"/> (or an inner one) means the database cannot be reached
     /// or will not take work now: a socket or timeout failure, the pool exhausted, or PostgreSQL's
     /// connection-exception class 08, shutdown 57P01–57P03, or insufficient resources class 53.
-    /// Serialization failures and deadlocks are not outages.
+    /// Serialization failures and deadlocks are not outages. A socket failure counts only inside an
+    /// <see cref="NpgsqlException"/> (Npgsql wraps its own): one from an SMTP or HTTP client is that
+    /// server's failure, and the job engine retries an outage at once, without backoff, so an
+    /// unreachable mail server taken for one burned an email job's attempts in seconds.
     /// </summary>
     public static bool IsUnavailable(Exception? exception) => exception switch
     {
@@ -47,7 +50,6 @@ public sealed class DatabaseOutage(NpgsqlDataSource dataSource, TimeProvider tim
             || pg.SqlState.StartsWith("53", StringComparison.Ordinal)
             || pg.SqlState is PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow,
         NpgsqlException npgsql => npgsql.IsTransient || npgsql.InnerException is SocketException or IOException or TimeoutException,
-        SocketException => true,
         _ => IsUnavailable(exception.InnerException),
     };
 

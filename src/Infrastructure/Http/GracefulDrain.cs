@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 
@@ -11,6 +12,7 @@ public sealed class ServerOptions
     /// A connection beyond it is closed at once without an answer, which a proxy such as nginx takes
     /// as an error and retries on another node. Open seat-map streams count.
     /// </summary>
+    [Range(1, long.MaxValue, ErrorMessage = "{0} must be at least 1 (or empty for no limit).")]
     public long? MaxConcurrentConnections { get; set; } = 10_000;
 
     /// <summary>
@@ -20,6 +22,7 @@ public sealed class ServerOptions
     /// instead of sending a request on one the node is about to close. The orchestrator's grace
     /// period (docker's is 10 s) must cover it and the longest request.
     /// </summary>
+    [Range(0, 300)]
     public int DrainSeconds { get; set; } = 5;
 }
 
@@ -77,11 +80,7 @@ public static class GracefulDrainSetup
     /// <summary>Binds <c>Server</c>, applies its connection cap to Kestrel, and registers the drain.</summary>
     public static IServiceCollection AddHoldfastServer(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<ServerOptions>()
-            .Bind(configuration.GetSection("Server"))
-            .Validate(o => o.MaxConcurrentConnections is null or > 0, "Server:MaxConcurrentConnections must be positive (or empty for no limit).")
-            .Validate(o => o.DrainSeconds is >= 0 and <= 300, "Server:DrainSeconds must be 0 to 300.")
-            .ValidateOnStart();
+        services.AddSettings<ServerOptions>("Server");
         services.AddOptions<KestrelServerOptions>()
             .Configure<IOptions<ServerOptions>>((kestrel, server) => kestrel.Limits.MaxConcurrentConnections = server.Value.MaxConcurrentConnections);
         // The host's own timeout must leave room for the drain and then the requests in flight.

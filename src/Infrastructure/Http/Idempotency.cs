@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using System.Security.Cryptography;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Jobs;
 using Microsoft.AspNetCore.Mvc;
 using Npgsql;
@@ -55,13 +56,13 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, NpgsqlDataSource
 
         await using (var claim = db.CreateCommand(ClaimSql))
         {
-            claim.Parameters.Add(new NpgsqlParameter<string>("caller", caller));
-            claim.Parameters.Add(new NpgsqlParameter<string>("key", key));
-            claim.Parameters.Add(new NpgsqlParameter<string>("method", http.Request.Method));
-            claim.Parameters.Add(new NpgsqlParameter<string>("path", path));
-            claim.Parameters.Add(new NpgsqlParameter<byte[]>("hash", hash));
-            claim.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
-            claim.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("locked_until", time.GetUtcNow().AddSeconds(LeaseSeconds)));
+            claim.With("caller", caller);
+            claim.With("key", key);
+            claim.With("method", http.Request.Method);
+            claim.With("path", path);
+            claim.With("hash", hash);
+            claim.With("now", time.GetUtcNow());
+            claim.With("locked_until", time.GetUtcNow().AddSeconds(LeaseSeconds));
             if (await claim.ExecuteScalarAsync(http.RequestAborted) is null)
             {
                 await ReplayAsync(http, caller, key, path, hash);
@@ -97,11 +98,11 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, NpgsqlDataSource
         else
         {
             await using var store = db.CreateCommand(StoreSql);
-            store.Parameters.Add(new NpgsqlParameter<string>("caller", caller));
-            store.Parameters.Add(new NpgsqlParameter<string>("key", key));
-            store.Parameters.Add(new NpgsqlParameter<int>("status", http.Response.StatusCode));
-            store.Parameters.Add(new NpgsqlParameter<string?>("type", http.Response.ContentType));
-            store.Parameters.Add(new NpgsqlParameter<byte[]>("body", captured.ToArray()));
+            store.With("caller", caller);
+            store.With("key", key);
+            store.With("status", http.Response.StatusCode);
+            store.With("type", http.Response.ContentType);
+            store.With("body", captured.ToArray());
             await store.ExecuteNonQueryAsync(CancellationToken.None);
         }
 
@@ -112,8 +113,8 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, NpgsqlDataSource
     private async Task ReplayAsync(HttpContext http, string caller, string key, string path, byte[] hash)
     {
         await using var read = db.CreateCommand(ReadSql);
-        read.Parameters.Add(new NpgsqlParameter<string>("caller", caller));
-        read.Parameters.Add(new NpgsqlParameter<string>("key", key));
+        read.With("caller", caller);
+        read.With("key", key);
         await using var reader = await read.ExecuteReaderAsync(http.RequestAborted);
         if (!await reader.ReadAsync(http.RequestAborted))
         {
@@ -122,7 +123,7 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, NpgsqlDataSource
             return;
         }
 
-        var (method, storedPath, storedHash) = (reader.GetString(0), reader.GetString(1), reader.GetFieldValue<byte[]>(2));
+        var (method, storedPath, storedHash) = (reader.Get<string>("method"), reader.Get<string>("path"), reader.Get<byte[]>("request_hash"));
         if (method != http.Request.Method || storedPath != path || !CryptographicOperations.FixedTimeEquals(storedHash, hash))
         {
             await ProblemAsync(http, StatusCodes.Status422UnprocessableEntity, "Idempotency-Key reused.",
@@ -130,20 +131,20 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, NpgsqlDataSource
             return;
         }
 
-        if (reader.IsDBNull(3))
+        if (reader.Get<int?>("response_status") is not { } status)
         {
             await ProblemAsync(http, StatusCodes.Status409Conflict, "Request in flight.", "A request with this Idempotency-Key is being processed; retry shortly.");
             return;
         }
 
-        http.Response.StatusCode = reader.GetInt32(3);
-        if (!reader.IsDBNull(4))
+        http.Response.StatusCode = status;
+        if (reader.Get<string?>("response_type") is { } contentType)
         {
-            http.Response.ContentType = reader.GetString(4);
+            http.Response.ContentType = contentType;
         }
 
         http.Response.Headers["Idempotent-Replayed"] = "true";
-        await http.Response.Body.WriteAsync(reader.GetFieldValue<byte[]>(5), http.RequestAborted);
+        await http.Response.Body.WriteAsync(reader.Get<byte[]>("response_body"), http.RequestAborted);
     }
 
     // Keeps the key leased while its request runs. A failed renewal is not fatal: the next one may
@@ -158,9 +159,9 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, NpgsqlDataSource
                 try
                 {
                     await using var renew = db.CreateCommand("update idempotency_key set locked_until = @locked_until where caller = @caller and key = @key and response_status is null");
-                    renew.Parameters.Add(new NpgsqlParameter<string>("caller", caller));
-                    renew.Parameters.Add(new NpgsqlParameter<string>("key", key));
-                    renew.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("locked_until", time.GetUtcNow().AddSeconds(LeaseSeconds)));
+                    renew.With("caller", caller);
+                    renew.With("key", key);
+                    renew.With("locked_until", time.GetUtcNow().AddSeconds(LeaseSeconds));
                     await renew.ExecuteNonQueryAsync(done);
                 }
                 catch (NpgsqlException)
@@ -178,8 +179,8 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, NpgsqlDataSource
     private async Task ReleaseAsync(string caller, string key)
     {
         await using var release = db.CreateCommand("delete from idempotency_key where caller = @caller and key = @key and response_status is null");
-        release.Parameters.Add(new NpgsqlParameter<string>("caller", caller));
-        release.Parameters.Add(new NpgsqlParameter<string>("key", key));
+        release.With("caller", caller);
+        release.With("key", key);
         await release.ExecuteNonQueryAsync(CancellationToken.None);
     }
 
@@ -227,7 +228,7 @@ public sealed class PruneIdempotencyKeys(NpgsqlDataSource db, TimeProvider time)
     public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand("delete from idempotency_key where created_at < @cutoff");
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("cutoff", time.GetUtcNow().AddHours(-24)));
+        command.With("cutoff", time.GetUtcNow().AddHours(-24));
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 }

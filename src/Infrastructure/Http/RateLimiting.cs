@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Security.Claims;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Mvc;
@@ -11,15 +12,19 @@ namespace Holdfast.Infrastructure.Http;
 public sealed class RateLimitOptions
 {
     /// <summary>Login, registration, refresh and 2FA requests per client IP per minute (sliding window, default 30).</summary>
+    [Range(1, int.MaxValue, ErrorMessage = "{0} must be at least 1.")]
     public int AuthPerMinute { get; set; } = 30;
 
     /// <summary>Hold requests a customer may burst (token bucket size, default 20).</summary>
+    [Range(1, int.MaxValue, ErrorMessage = "{0} must be at least 1.")]
     public int HoldBurst { get; set; } = 20;
 
     /// <summary>Hold tokens refilled per second per customer (default 5).</summary>
+    [Range(1, int.MaxValue, ErrorMessage = "{0} must be at least 1.")]
     public int HoldsPerSecond { get; set; } = 5;
 
     /// <summary>Requests in flight at once across the node, long-lived streams excluded (default 1024).</summary>
+    [Range(1, int.MaxValue, ErrorMessage = "{0} must be at least 1.")]
     public int GlobalConcurrency { get; set; } = 1024;
 }
 
@@ -42,7 +47,7 @@ public static class RateLimiting
     /// <summary>Registers the limiter and its policies.</summary>
     public static IServiceCollection AddHoldfastRateLimiting(this IServiceCollection services)
     {
-        services.AddOptions<RateLimitOptions>().BindConfiguration("RateLimits");
+        services.AddSettings<RateLimitOptions>("RateLimits");
         services.AddRateLimiter(limiter =>
         {
             limiter.RejectionStatusCode = StatusCodes.Status429TooManyRequests;

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.Metadata;
 
@@ -11,6 +12,7 @@ public sealed class HttpLimitsOptions
     /// <see cref="RequestBodyLimits.AcceptsBodyUpTo"/>, in bytes (default 65,536: every JSON command
     /// fits in a few kilobytes; a hold of 10 seats is under 200 bytes).
     /// </summary>
+    [Range(1, 1L << 30)]
     public long MaxRequestBodyBytes { get; set; } = 64 * 1024;
 }
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.ComponentModel.DataAnnotations;
 using System.Reflection;
 using System.Text.Json;
 using System.Threading.Channels;
@@ -37,7 +38,7 @@ public interface IJobHandler
 public sealed class PermanentJobException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>Settings under <c>Jobs</c> in configuration.</summary>
-public sealed class JobOptions
+public sealed class JobOptions : IValidatableObject
 {
     /// <summary>Run the worker in this process (default true).</summary>
     public bool Enabled { get; set; } = true;
@@ -46,22 +47,38 @@ public sealed class JobOptions
     public string[] Queues { get; set; } = ["default", "holds"];
 
     /// <summary>Longest wait between claim attempts when idle, in milliseconds (default 250).</summary>
+    [Range(1, 60_000)]
     public int PollIntervalMilliseconds { get; set; } = 250;
 
     /// <summary>Most jobs run concurrently by this node per queue (default 16); a free slot is claimed again at once.</summary>
+    [Range(1, 1000)]
     public int BatchSize { get; set; } = 16;
 
     /// <summary>Lease length in seconds; heartbeats renew it at a third of that (default 60).</summary>
+    [Range(1, 3600)]
     public int LeaseSeconds { get; set; } = 60;
 
     /// <summary>How often lapsed leases are looked for, in seconds (default 15).</summary>
+    [Range(1, 3600)]
     public int RescueIntervalSeconds { get; set; } = 15;
 
     /// <summary>On shutdown, how long running jobs may take before their leases are handed back, in seconds (default 10).</summary>
+    [Range(0, 300)]
     public int ShutdownGraceSeconds { get; set; } = 10;
 
     /// <summary>Hours finished jobs are kept before <c>jobs.prune</c> deletes them (default 24).</summary>
+    [Range(1, 8760)]
     public int RetentionHours { get; set; } = 24;
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        // A worker with no queue would claim nothing while appearing to run.
+        if (Enabled && (Queues.Length == 0 || Queues.Any(string.IsNullOrWhiteSpace)))
+        {
+            yield return new ValidationResult("must name at least one queue, none empty, when Enabled.", [nameof(Queues)]);
+        }
+    }
 }
 
 /// <summary>Registration of the job engine and its handlers.</summary>
@@ -70,7 +87,7 @@ public static class JobSetup
     /// <summary>Adds <see cref="JobWorker"/> and every <see cref="IJobHandler"/> in <paramref name="assembly"/>.</summary>
     public static IServiceCollection AddJobs(this IServiceCollection services, IConfiguration configuration, Assembly assembly)
     {
-        services.Configure<JobOptions>(configuration.GetSection("Jobs"));
+        services.AddSettings<JobOptions>("Jobs");
         foreach (var type in assembly.GetTypes().Where(t => t is { IsClass: true, IsAbstract: false } && typeof(IJobHandler).IsAssignableFrom(t)))
         {
             services.AddSingleton(typeof(IJobHandler), type);

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Net;
 using Microsoft.Extensions.Options;
 using Polly;
@@ -10,6 +11,7 @@ namespace Holdfast.Infrastructure.Payments;
 public sealed class StripeOptions
 {
     /// <summary>The API's base address (default https://api.stripe.com; tests point it at a local fake).</summary>
+    [Required, RegularExpression("https?://.+", ErrorMessage = "{0} must be an absolute http or https URL.")]
     public string BaseUrl { get; set; } = "https://api.stripe.com";
 
     /// <summary>Secret API key (<c>sk_test_…</c> or <c>sk_live_…</c>).</summary>
@@ -22,9 +24,11 @@ public sealed class StripeOptions
     public string[] WebhookSecrets { get; set; } = [];
 
     /// <summary>Seconds a webhook's timestamp may differ from now (default 300, Stripe's recommendation).</summary>
+    [Range(1, 3600)]
     public int WebhookToleranceSeconds { get; set; } = 300;
 
     /// <summary>Seconds one HTTP request to Stripe may take before it is given up and retried (default 30).</summary>
+    [Range(1, 300)]
     public int TimeoutSeconds { get; set; } = 30;
 }
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using System.Threading.Channels;
 using Holdfast.Infrastructure.Database;
@@ -65,6 +66,7 @@ public sealed class SeatFeedOptions
     /// whose announcement never came: its writer died between commit and announcement, or it was
     /// written by plain SQL.
     /// </summary>
+    [Range(10, 86_400_000)]
     public int PollMilliseconds { get; set; } = 1000;
 }
 

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
@@ -11,7 +12,7 @@ using Microsoft.Extensions.Options;
 namespace Holdfast.Infrastructure.WebPush;
 
 /// <summary>Settings under <c>WebPush</c> in configuration.</summary>
-public sealed class WebPushOptions
+public sealed class WebPushOptions : IValidatableObject
 {
     /// <summary>VAPID public key: an uncompressed P-256 point, base64url. With <see cref="PrivateKey"/>; required outside Development.</summary>
     public string? PublicKey { get; set; }
@@ -20,10 +21,22 @@ public sealed class WebPushOptions
     public string? PrivateKey { get; set; }
 
     /// <summary>The VAPID <c>sub</c> claim: a mailto: or https: contact for the push service's operators.</summary>
+    [Required, RegularExpression("(mailto|https):.+", ErrorMessage = "{0} must be a mailto: or https: URI.")]
     public string Subject { get; set; } = "mailto:ops@holdfast.example";
 
     /// <summary>Development only: where a generated key pair is kept when none is configured (git-ignored).</summary>
+    [Required]
     public string KeyFile { get; set; } = ".data/vapid-keys.json";
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        // One key without the other would fall back to a generated pair in Development and fail elsewhere.
+        if (string.IsNullOrEmpty(PublicKey) != string.IsNullOrEmpty(PrivateKey))
+        {
+            yield return new ValidationResult("must be set together or not at all.", [nameof(PublicKey), nameof(PrivateKey)]);
+        }
+    }
 }
 
 /// <summary>The outcome of one push.</summary>
