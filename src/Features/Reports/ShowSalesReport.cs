@@ -1,5 +1,5 @@
 using Carter;
-using Holdfast.Features.Shows;
+using Holdfast.Features.Catalogue;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;

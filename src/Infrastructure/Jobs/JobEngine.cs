@@ -14,7 +14,11 @@ namespace Holdfast.Infrastructure.Jobs;
 /// <param name="Payload">The job's jsonb payload.</param>
 /// <param name="Attempt">1 on the first run, incremented on each claim.</param>
 /// <param name="MaxAttempts">After this many failed attempts the job is discarded.</param>
-public sealed record JobContext(long JobId, string Kind, JsonElement Payload, int Attempt, int MaxAttempts);
+public sealed record JobContext(long JobId, string Kind, JsonElement Payload, int Attempt, int MaxAttempts)
+{
+    /// <summary>The payload read into the kind's <see cref="IJobArgs"/> record by the engine, before the handler runs; null for an untyped handler.</summary>
+    public object? Args { get; init; }
+}
 
 /// <summary>
 /// Runs one kind of job. Handlers live in the slice that owns the work (hold expiry in
@@ -28,6 +32,13 @@ public interface IJobHandler
 
     /// <summary>Does the work. Throwing marks the attempt failed and schedules a retry with backoff.</summary>
     Task HandleAsync(JobContext job, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The payload as this kind's args record (<see cref="JobHandler{TArgs}"/>), read once by the engine
+    /// before <see cref="HandleAsync"/>; null for a handler that reads <see cref="JobContext.Payload"/> itself.
+    /// </summary>
+    /// <exception cref="PermanentJobException">The payload is malformed: the job is discarded at once.</exception>
+    object? ReadArgs(JsonElement payload) => null;
 }
 
 /// <summary>
@@ -79,7 +90,7 @@ public static class JobSetup
         services.AddSingleton<JobOutbox>();
         services.AddSingleton<JobWorker>();
         services.AddHostedService(sp => sp.GetRequiredService<JobWorker>());
-        services.AddSingleton(new RecurringJob("jobs.prune", "@every 10m", PruneJobs.JobKind));
+        services.AddSingleton(RecurringJob.Of<PruneJobs.Args>("jobs.prune", "@every 10m"));
         services.AddSingleton<JobScheduler>();
         services.AddHostedService(sp => sp.GetRequiredService<JobScheduler>());
         return services;
@@ -294,6 +305,9 @@ public sealed class JobWorker(
 
         try
         {
+            // Read once, here: a malformed payload is discarded now with its error, not retried
+            // MaxAttempts times over days by a handler failing the same way each time.
+            job = job with { Args = handler.ReadArgs(job.Payload) };
             await handler.HandleAsync(job, cancellationToken);
             return Outcome.Ended(job, OutcomeKind.Completed, time.GetUtcNow());
         }

@@ -1,6 +1,6 @@
 using Carter;
+using Holdfast.Features.Catalogue;
 using Holdfast.Features.Push;
-using Holdfast.Features.Shows;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
@@ -8,7 +8,7 @@ using Holdfast.Infrastructure.Jobs;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 
-namespace Holdfast.Features.Notifications;
+namespace Holdfast.Features.Shows;
 
 /// <summary>
 /// <c>POST /shows/{id}/notices</c>: the owning organizer or an admin tells everyone booked on a

@@ -1,5 +1,5 @@
 using Carter;
-using Holdfast.Features.Payments;
+using Holdfast.Features.Inventory;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.Jobs;
@@ -10,7 +10,7 @@ using Microsoft.AspNetCore.Mvc.ModelBinding;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
-namespace Holdfast.Features.Bookings;
+namespace Holdfast.Features.Checkout;
 
 /// <summary>
 /// <c>POST /holds/{id}/booking</c>: checkout. Turns a live hold into a booking awaiting payment (its
@@ -83,8 +83,7 @@ public sealed class BookHold : ICarterModule
             }
 
             (attemptId, key) = await Checkout.CreateAttemptAsync(connection, bookingId, gateway.Provider, hold.TotalMinor, hold.Currency, request?.PaymentMethod, now, cancellationToken);
-            await outbox.EnqueueAsync(connection, new JobRequest(PaymentDeadline.JobKind, new { booking_id = bookingId }, deadline, "default",
-                Priority: 1, UniqueKey: $"deadline:{bookingId}"), cancellationToken);
+            await outbox.EnqueueAsync(connection, new PaymentDeadline.Args(bookingId), cancellationToken, runAt: deadline);
             await transaction.CommitAsync(cancellationToken);
         }
 
@@ -121,20 +120,14 @@ public sealed class BookHold : ICarterModule
         for update of h
         """;
 
-    // The hold now lasts until the payment deadline, so paying in time always finds the seats.
-    private const string CreateBookingSql = """
+    // The hold is handed over to the checkout (the inventory's CTEs): it now lasts until the payment
+    // deadline, so paying in time always finds the seats, and only the deadline job ends it.
+    private static readonly string CreateBookingSql = $$"""
         with new_booking as (
           insert into booking (hold_id, show_id, app_user_id, status, currency, total_minor, payment_provider, created_at, payment_deadline)
           values (@hold_id, @show_id, @user_id, 'pending_payment', @currency, @total_minor, @provider, @now, @deadline)
           returning booking_id
-        ), extended as (
-          update hold set expires_at = greatest(expires_at, @deadline) where hold_id = @hold_id
-        ), handed_over as (
-          -- From here the payments.deadline job alone ends the hold: it may wait on a payment still
-          -- processing, and a hold.expire at the same instant would free the seats under it.
-          update job set state = 'cancelled', finalized_at = @now
-          where kind = 'hold.expire' and unique_key = 'hold:' || @hold_id and state in ('available', 'retryable')
-        ), audited as (
+        ), {{SeatInventory.HandOverToCheckoutCtes}}, audited as (
           insert into audit_log (occurred_at, actor_user_id, action, entity, entity_id, before, after)
           select @now, @user_id, 'booking.created', 'booking', booking_id, jsonb_build_object('hold_id', @hold_id),
                  jsonb_build_object('status', 'pending_payment', 'total_minor', @total_minor, 'currency', @currency, 'payment_deadline', @deadline)
