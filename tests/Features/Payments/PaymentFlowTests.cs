@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
-using Holdfast.Features.Payments;
+using Holdfast.Features.Checkout;
 using Holdfast.Infrastructure.Jobs;
 using Holdfast.Infrastructure.Payments;
 using Holdfast.Tests.Infrastructure;
@@ -160,7 +160,8 @@ public sealed class PaymentFlowTests(AppFixture fixture) : IClassFixture<AppFixt
             """);
         await command.ExecuteNonQueryAsync();
         await using var connection = await App.DataSource.OpenConnectionAsync();
-        await Holdfast.Features.Holds.ReleaseHold.EndHoldAsync(connection, await Scalar<long>($"select hold_id from booking where booking_id = {bookingId}"), null, "expired", DateTimeOffset.UtcNow, CancellationToken.None);
+        await Holdfast.Features.Inventory.SeatInventory.ExpireAsync(Holdfast.Features.Inventory.SeatTransaction.Autocommit(connection, App.Services.GetRequiredService<Holdfast.Infrastructure.SeatFeed.SeatFeedAnnouncer>()),
+            await Scalar<long>($"select hold_id from booking where booking_id = {bookingId}"), DateTimeOffset.UtcNow, CancellationToken.None);
     }
 
     private Task<T> Scalar<T>(string sql) => App.DataSource.ScalarAsync<T>(sql);

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
-using Holdfast.Features.Payments;
+using Holdfast.Features.Checkout;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Tests.Infrastructure;
 
