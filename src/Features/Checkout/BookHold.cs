@@ -18,6 +18,25 @@ namespace Holdfast.Features.Checkout;
 /// hold's locked total. The booking is confirmed, and its seats booked, only when the payment
 /// succeeds: at once with the fake gateway's default card, or when Stripe's webhook says so.
 /// </summary>
+/// <remarks>
+/// Connections one request opens, one after another, never two at once (counted for issue 13):
+/// <list type="number">
+/// <item>the checkout transaction: lock the hold, create the booking and its payment attempt, hand
+/// the hold over, queue the deadline job. It commits before the provider is called: a connection
+/// (and row locks) held across an HTTP call to Stripe would let provider latency exhaust the pool
+/// and stall every hold on the show.</item>
+/// <item>recording the provider's answer on the attempt (autocommit): durable on its own, so a
+/// crash before processing still leaves the PaymentIntent id for reconciliation (GUIDE §7).</item>
+/// <item>processing a success (<see cref="PaymentProcessing.SucceededAsync"/>): the booking's own
+/// transaction, the same one a webhook or the deadline job runs, so all confirm alike and once.</item>
+/// <item>reading the booking back for the response.</item>
+/// </list>
+/// Each is taken from the pool and returned before the next; 2–4 could share one physical
+/// connection, at the cost of passing it through <see cref="PaymentProcessing"/>'s public API,
+/// which webhooks and jobs call with none; a pool rent sends nothing to the server (Npgsql resets
+/// a returned connection lazily, with the next command), so it was left as it is. A decline or an
+/// unreachable provider stops after 2.
+/// </remarks>
 public sealed class BookHold : ICarterModule
 {
     /// <summary>Optional: a payment method to confirm with at once (Stripe test ids such as <c>pm_card_visa</c>; see <see cref="FakePaymentGateway"/>).</summary>
