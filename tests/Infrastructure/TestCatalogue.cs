@@ -37,8 +37,15 @@ public static class TestCatalogue
         command.Parameters.Add(new NpgsqlParameter("owner", NpgsqlTypes.NpgsqlDbType.Bigint) { Value = (object?)ownerId ?? DBNull.Value });
         command.Parameters.Add(new NpgsqlParameter("origin", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)originIata ?? DBNull.Value });
         command.Parameters.Add(new NpgsqlParameter("destination", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)destinationIata ?? DBNull.Value });
-        await using var reader = await command.ExecuteReaderAsync();
-        await reader.ReadAsync();
+        long showId, venueId, eventId;
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            await reader.ReadAsync();
+            (showId, venueId, eventId) = (reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
+        }
+
+        // Inventory is created the one way the app creates it.
+        await Holdfast.Features.Inventory.SeatInventory.StockShowsAsync(connection, [showId], CancellationToken.None);
         var labels = new List<string>();
         for (var r = 1; r <= rows; r++)
         {
@@ -48,7 +55,7 @@ public static class TestCatalogue
             }
         }
 
-        return new TestShow(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), labels);
+        return new TestShow(showId, venueId, eventId, labels);
     }
 
     /// <summary>Adds an airport (and its city) so flights can be searched by IATA code or city.</summary>
@@ -81,7 +88,6 @@ public static class TestCatalogue
           select v.venue_id, 'main', r::text, s + 1, r::text || chr(65 + s),
                  case when r <= @premium_rows then 'premium' else 'standard' end, s, r - 1, r * 100 + s
           from v, generate_series(1, @rows) r, generate_series(0, @per_row - 1) s
-          returning seat_id, venue_id, category, rank
         ), e as (
           insert into event (kind, title, code, duration_minutes, origin_airport_id, destination_airport_id, origin_city_id, destination_city_id)
           select @kind, @title, gen_random_uuid()::text, 120, oa.airport_id, da.airport_id, oa.city_id, da.city_id
@@ -96,11 +102,6 @@ public static class TestCatalogue
         ), prices as (
           insert into show_price (show_id, category, amount_minor)
           select s.show_id, c.category, c.amount from s, (values ('premium', 5000), ('standard', 2000)) as c (category, amount)
-        ), inventory as (
-          insert into show_seat (show_id, seat_id, category, rank)
-          select s.show_id, seats.seat_id, seats.category, seats.rank from s, seats
-        ), feed as (
-          insert into seat_feed (show_id) select show_id from s
         )
         select show_id, venue_id, event_id from s
         """;

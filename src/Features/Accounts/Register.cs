@@ -73,7 +73,7 @@ public sealed class Register : ICarterModule
             }
 
             var pair = await Sessions.IssueAsync(connection, userId, email, Roles.Customer, Guid.NewGuid(), tokens, sessions.Value, time.GetUtcNow(), cancellationToken);
-            await outbox.EnqueueAsync(connection, new JobRequest(SendEmail.JobKind, new { template = "welcome", user_id = userId }, UniqueKey: $"welcome:{userId}"), cancellationToken);
+            await outbox.EnqueueAsync(connection, EmailArgs.Welcome(userId), cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             return TypedResults.Created($"/users/{userId}",
                 new Response(userId, email, Roles.Customer, pair.AccessToken, pair.ExpiresAt, pair.RefreshToken, pair.RefreshExpiresAt));

@@ -1,4 +1,5 @@
 using System.Text;
+using Holdfast.Features.Inventory;
 using Npgsql;
 
 namespace Holdfast.Features.Catalogue;
@@ -45,6 +46,13 @@ public sealed class DemoCatalogueSeeder(NpgsqlDataSource db, TimeProvider time)
             await shows.ExecuteNonQueryAsync(cancellationToken);
         }
 
+        await using (var created = new NpgsqlCommand(NewShowsSql, connection))
+        {
+            await SeatInventory.StockShowsAsync(connection, (long[])(await created.ExecuteScalarAsync(cancellationToken))!, cancellationToken);
+        }
+
+        await ExecuteAsync(connection, AnalyzeSql, cancellationToken);
+
         await using var summary = new NpgsqlCommand(SummarySql, connection);
         var text = (string)(await summary.ExecuteScalarAsync(cancellationToken))!;
         await transaction.CommitAsync(cancellationToken);
@@ -52,22 +60,18 @@ public sealed class DemoCatalogueSeeder(NpgsqlDataSource db, TimeProvider time)
     }
 
     private static async Task SeedVenueAsync(
-        NpgsqlConnection connection, string ownerEmail, string name, string kind, string? city, IReadOnlyList<SeatMaps.SeatSpec> seats, CancellationToken cancellationToken)
+        NpgsqlConnection connection, string ownerEmail, string name, string kind, string? city, IReadOnlyList<SeatSpec> seats, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(VenueSql, connection);
         command.Parameters.Add(new NpgsqlParameter<string>("owner_email", ownerEmail));
         command.Parameters.Add(new NpgsqlParameter<string>("name", name));
         command.Parameters.Add(new NpgsqlParameter<string>("kind", kind));
         command.Parameters.Add(new NpgsqlParameter<string?>("city", city));
-        command.Parameters.Add(new NpgsqlParameter<string[]>("sections", seats.Select(s => s.Section).ToArray()));
-        command.Parameters.Add(new NpgsqlParameter<string[]>("rows", seats.Select(s => s.Row).ToArray()));
-        command.Parameters.Add(new NpgsqlParameter<int[]>("numbers", seats.Select(s => s.Number).ToArray()));
-        command.Parameters.Add(new NpgsqlParameter<string[]>("labels", seats.Select(s => s.Label).ToArray()));
-        command.Parameters.Add(new NpgsqlParameter<string[]>("categories", seats.Select(s => s.Category).ToArray()));
-        command.Parameters.Add(new NpgsqlParameter<int[]>("xs", seats.Select(s => s.X).ToArray()));
-        command.Parameters.Add(new NpgsqlParameter<int[]>("ys", seats.Select(s => s.Y).ToArray()));
-        command.Parameters.Add(new NpgsqlParameter<int[]>("ranks", seats.Select(s => s.Rank).ToArray()));
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        // Null when the venue was seeded before: its seats are there already.
+        if (await command.ExecuteScalarAsync(cancellationToken) is long venueId)
+        {
+            await SeatInventory.WriteVenueSeatsAsync(connection, venueId, seats, cancellationToken);
+        }
     }
 
     private static async Task CopyCsvAsync(NpgsqlConnection connection, string target, string file, CancellationToken cancellationToken)
@@ -134,11 +138,7 @@ public sealed class DemoCatalogueSeeder(NpgsqlDataSource db, TimeProvider time)
           on conflict (owner_app_user_id, name) do nothing
           returning venue_id
         )
-        insert into seat (venue_id, section, row_label, seat_number, label, category, x, y, rank)
-        select new_venue.venue_id, s.section, s.row_label, s.seat_number, s.label, s.category, s.x, s.y, s.rank
-        from new_venue,
-             unnest(@sections, @rows, @numbers, @labels, @categories, @xs, @ys, @ranks)
-               as s (section, row_label, seat_number, label, category, x, y, rank);
+        select venue_id from new_venue
         """;
 
     private const string EventsSql = """
@@ -255,14 +255,12 @@ public sealed class DemoCatalogueSeeder(NpgsqlDataSource db, TimeProvider time)
         union all
         select show_id, 'premium', economy + 600 from tmp_new_show where kind = 'film';
 
-        insert into show_seat (show_id, seat_id, category, rank)
-        select n.show_id, s.seat_id, s.category, s.rank
-        from tmp_new_show n
-        join seat s on s.venue_id = n.venue_id;
-
-        insert into seat_feed (show_id) select show_id from tmp_new_show;
-        analyze show; analyze show_seat; analyze show_price;
         """;
+
+    private const string NewShowsSql = "select coalesce(array_agg(show_id), '{}') from tmp_new_show";
+
+    // The planner's statistics after thousands of rows arrived at once.
+    private const string AnalyzeSql = "analyze show; analyze show_seat; analyze show_price;";
 
     private const string SummarySql = """
         select format('%s cities, %s airports, %s airlines, %s venues, %s events, %s shows, %s show seats',

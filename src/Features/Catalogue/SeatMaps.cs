@@ -1,19 +1,10 @@
+using Holdfast.Features.Inventory;
+
 namespace Holdfast.Features.Catalogue;
 
 /// <summary>The demo venues' seat maps, laid out as the real things are.</summary>
 public static class SeatMaps
 {
-    /// <summary>One seat of a venue's seat map.</summary>
-    /// <param name="Section">E.g. <c>business</c>, <c>stalls</c>.</param>
-    /// <param name="Row">Row label as printed (<c>12</c>, <c>F</c>).</param>
-    /// <param name="Number">Seat number within the row, from 1 at the left.</param>
-    /// <param name="Label">What the customer reads (<c>12A</c>, <c>F7</c>).</param>
-    /// <param name="Category">Price category (<c>business</c>, <c>economy</c>, <c>standard</c>, <c>premium</c>).</param>
-    /// <param name="X">Drawing column (seat widths from the left; aisles are empty columns).</param>
-    /// <param name="Y">Drawing row (from the front).</param>
-    /// <param name="Rank">Best-available order, lower first.</param>
-    public sealed record SeatSpec(string Section, string Row, int Number, string Label, string Category, int X, int Y, int Rank);
-
     /// <summary>
     /// An A320 cabin of 180 seats: business rows 1–3 in 2-2 (A C | D F), economy rows 4–32 in
     /// 3-3 (A B C | D E F) with no row 13, as many airlines number them.

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Carter;
+using Holdfast.Features.Inventory;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
@@ -84,7 +85,7 @@ public sealed partial class HoldSeats : ICarterModule
             return SeatsGone(taken);
         }
 
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using var transaction = await SeatTransaction.BeginAsync(connection, announcer, cancellationToken);
 
         var show = await LockLimitAndReadShowAsync(connection, showId, userId, cancellationToken);
         if (show is null)
@@ -122,9 +123,9 @@ public sealed partial class HoldSeats : ICarterModule
         }
 
         var expiresAt = now.AddSeconds(settings.DurationSeconds);
-        var holdId = await InsertHoldAsync(connection, showId, userId, show.Currency, seats, now, expiresAt, cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-        announcer.Changed(showId);
+        var holdId = await SeatInventory.TakeAsync(transaction, showId, userId, show.Currency, [.. seats.Select(s => s.SeatId)],
+            [.. seats.Select(s => s.Category)], [.. seats.Select(s => s.PriceMinor)], now, expiresAt, cancellationToken);
+        await transaction.CommitAsync(cancellationToken); // announces the show's change
         metrics.HoldTaken();
 
         var ordered = seats.OrderBy(s => s.SeatId).ToList();
@@ -219,34 +220,6 @@ public sealed partial class HoldSeats : ICarterModule
         }
 
         return seats;
-    }
-
-    private static async Task<long> InsertHoldAsync(
-        NpgsqlConnection connection, long showId, long userId, string currency, List<HeldSeat> seats,
-        DateTimeOffset now, DateTimeOffset expiresAt, CancellationToken cancellationToken)
-    {
-        await using var command = new NpgsqlCommand(InsertHoldSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
-        command.Parameters.Add(new NpgsqlParameter<string>("currency", currency));
-        command.Parameters.Add(new NpgsqlParameter<long>("total_minor", seats.Sum(s => s.PriceMinor)));
-        command.Parameters.Add(new NpgsqlParameter<long[]>("seat_ids", seats.Select(s => s.SeatId).ToArray()));
-        command.Parameters.Add(new NpgsqlParameter<string[]>("categories", seats.Select(s => s.Category).ToArray()));
-        command.Parameters.Add(new NpgsqlParameter<long[]>("prices", seats.Select(s => s.PriceMinor).ToArray()));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("expires_at", expiresAt));
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        var holdId = reader.GetInt64(0);
-        var marked = reader.GetInt64(1);
-        if (marked != seats.Count)
-        {
-            // The rows were locked by this transaction a moment ago; anything else is a bug, and the
-            // transaction is rolled back on dispose rather than committing a partial hold.
-            throw new InvalidOperationException($"Hold {holdId}: marked {marked} of {seats.Count} locked seats.");
-        }
-
-        return holdId;
     }
 
     private static async Task<ProblemHttpResult> NamedSeatsProblemAsync(
@@ -380,33 +353,6 @@ public sealed partial class HoldSeats : ICarterModule
         order by ss.rank
         limit @quantity
         for update of ss skip locked
-        """;
-
-    // One statement: the hold, its priced seats, the seat flips, the expiry job (outbox: it commits
-    // or rolls back with the hold) and the seat event, announced once the transaction commits.
-    private const string InsertHoldSql = """
-        with new_hold as (
-          insert into hold (show_id, app_user_id, currency, total_minor, seat_count, created_at, expires_at)
-          values (@show_id, @user_id, @currency, @total_minor, cardinality(@seat_ids), @now, @expires_at)
-          returning hold_id
-        ), priced as (
-          insert into hold_seat (hold_id, seat_id, category, price_minor)
-          select new_hold.hold_id, x.seat_id, x.category, x.price_minor
-          from new_hold, unnest(@seat_ids, @categories, @prices) as x (seat_id, category, price_minor)
-        ), marked as (
-          update show_seat ss
-          set state = 'held', hold_id = new_hold.hold_id
-          from new_hold
-          where ss.show_id = @show_id and ss.seat_id = any(@seat_ids) and ss.state = 'available'
-          returning ss.seat_id
-        ), expiry as (
-          insert into job (queue, kind, priority, payload, run_at, unique_key)
-          select 'holds', 'hold.expire', 1, jsonb_build_object('hold_id', hold_id), @expires_at, 'hold:' || hold_id
-          from new_hold
-        )
-        select (select hold_id from new_hold),
-               (select count(*) from marked),
-               seat_feed_append(@show_id, 'held', 'held', (select array_agg(seat_id order by seat_id) from marked), @now)
         """;
 
     private const string TakenAlreadySql = """

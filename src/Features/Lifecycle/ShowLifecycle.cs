@@ -10,16 +10,20 @@ namespace Holdfast.Features.Lifecycle;
 /// Holds are refused from the close of sales by <c>HoldSeats</c> itself, so this job's minute of
 /// lag never lets a late hold through; it keeps statuses honest for search, reports and reminders.
 /// </summary>
-public sealed class ShowLifecycle(NpgsqlDataSource db, TimeProvider time) : IJobHandler
+public sealed class ShowLifecycle(NpgsqlDataSource db, TimeProvider time) : JobHandler<ShowLifecycle.Args>
 {
     /// <summary>The job kind.</summary>
     public const string JobKind = "shows.lifecycle";
 
-    /// <inheritdoc />
-    public string Kind => JobKind;
+    /// <summary>A lifecycle run.</summary>
+    public sealed record Args : ScheduledRun, IJobArgs
+    {
+        /// <inheritdoc />
+        public static string Kind => JobKind;
+    }
 
     /// <inheritdoc />
-    public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
+    public override async Task HandleAsync(JobContext job, Args args, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(AdvanceSql);
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
@@ -39,5 +43,5 @@ public sealed class ShowLifecycleServices : IConfigureServices
 {
     /// <inheritdoc />
     public void ConfigureServices(IServiceCollection services, IConfiguration configuration) =>
-        services.AddSingleton(new RecurringJob("shows.lifecycle", "* * * * *", ShowLifecycle.JobKind));
+        services.AddSingleton(RecurringJob.Of<ShowLifecycle.Args>("shows.lifecycle", "* * * * *"));
 }

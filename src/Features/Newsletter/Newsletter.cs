@@ -4,6 +4,7 @@ using Holdfast.Features.Notifications;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
+using Holdfast.Infrastructure.Email;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.Jobs;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -76,8 +77,7 @@ public sealed class NewsletterSubscriptions : ICarterModule
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
         if (await command.ExecuteScalarAsync(cancellationToken) is long id)
         {
-            await outbox.EnqueueAsync(connection, new JobRequest(SendEmail.JobKind, new { template = "newsletter_confirm", subscriber_id = id },
-                UniqueKey: $"newsletter_confirm:{id}", MaxAttempts: 10), cancellationToken);
+            await outbox.EnqueueAsync(connection, NewsletterEmail.Args.Confirm(id), cancellationToken);
         }
 
         await transaction.CommitAsync(cancellationToken);
@@ -174,7 +174,7 @@ public sealed class NewsletterIssues : ICarterModule
         insert.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
         insert.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
         var issueId = (long)(await insert.ExecuteScalarAsync(cancellationToken))!;
-        await outbox.EnqueueAsync(connection, new JobRequest(DispatchNewsletter.JobKind, new { issue_id = issueId }, UniqueKey: $"newsletter-dispatch:{issueId}:0"), cancellationToken);
+        await outbox.EnqueueAsync(connection, new DispatchNewsletter.Args(issueId, 0), cancellationToken);
         await AuditLog.RecordAsync(connection, http.User.UserId(), "newsletter.sent", "newsletter_issue", issueId, null, new { request.Subject }, now, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return TypedResults.Accepted($"/admin/newsletters/{issueId}", new Progress(issueId, request.Subject!, "sending", 0, 0, 0));
@@ -190,30 +190,36 @@ public sealed class NewsletterIssues : ICarterModule
             : Problems.NotFound("Newsletter issue");
     }
 
-    private const string ProgressSql = """
+    private static readonly string ProgressSql = $$"""
         select i.subject, i.status, i.queued, sent.completed, sent.discarded
         from newsletter_issue i
         cross join lateral (
           select count(*) filter (where state = 'completed') as completed, count(*) filter (where state = 'discarded') as discarded
-          from job where kind = 'email.send' and unique_key like 'newsletter:' || i.newsletter_issue_id || ':%'
+          from job where {{JobSql.IsKind<NewsletterEmail.Args>()}} and unique_key like 'newsletter:' || i.newsletter_issue_id || ':%'
         ) sent
         where i.newsletter_issue_id = @issue_id
         """;
 }
 
 /// <summary>The <c>newsletter.dispatch</c> job: queues the next batch of an issue's emails.</summary>
-public sealed class DispatchNewsletter(NpgsqlDataSource db, JobOutbox outbox, IOptions<NewsletterOptions> options, TimeProvider time) : IJobHandler
+public sealed class DispatchNewsletter(NpgsqlDataSource db, JobOutbox outbox, IOptions<NewsletterOptions> options, TimeProvider time) : JobHandler<DispatchNewsletter.Args>
 {
-    /// <summary>The job kind.</summary>
-    public const string JobKind = "newsletter.dispatch";
-
-    /// <inheritdoc />
-    public string Kind => JobKind;
-
-    /// <inheritdoc />
-    public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
+    /// <summary>A dispatch of one issue's batch after subscriber <paramref name="After"/>.</summary>
+    /// <param name="IssueId">The issue.</param>
+    /// <param name="After">The last subscriber id queued before this batch (0 for the first); it makes each batch's job one of a kind.</param>
+    public sealed record Args(long IssueId, long After = 0) : IJobArgs
     {
-        var issueId = job.Payload.GetProperty("issue_id").GetInt64();
+        /// <inheritdoc />
+        public static string Kind => "newsletter.dispatch";
+
+        /// <inheritdoc />
+        public string UniqueKey() => $"newsletter-dispatch:{IssueId}:{After}";
+    }
+
+    /// <inheritdoc />
+    public override async Task HandleAsync(JobContext job, Args args, CancellationToken cancellationToken)
+    {
+        var issueId = args.IssueId;
         var now = time.GetUtcNow();
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -233,7 +239,7 @@ public sealed class DispatchNewsletter(NpgsqlDataSource db, JobOutbox outbox, IO
 
         if (queued == options.Value.BatchSize && cursor is { } next)
         {
-            await outbox.EnqueueAsync(connection, new JobRequest(JobKind, new { issue_id = issueId }, UniqueKey: $"newsletter-dispatch:{issueId}:{next}"), cancellationToken);
+            await outbox.EnqueueAsync(connection, new Args(issueId, next), cancellationToken);
         }
         else
         {
@@ -246,7 +252,7 @@ public sealed class DispatchNewsletter(NpgsqlDataSource db, JobOutbox outbox, IO
     }
 
     // The issue row lock makes a re-run of the same batch (a retried job) continue from the saved cursor.
-    private const string BatchSql = """
+    private static readonly string BatchSql = $$"""
         with issue as (
           select newsletter_issue_id, cursor_id from newsletter_issue where newsletter_issue_id = @issue_id for update
         ), batch as (
@@ -254,11 +260,8 @@ public sealed class DispatchNewsletter(NpgsqlDataSource db, JobOutbox outbox, IO
           where s.status = 'confirmed' and s.newsletter_subscriber_id > issue.cursor_id
           order by s.newsletter_subscriber_id limit @batch
         ), queued as (
-          insert into job (kind, queue, payload, run_at, unique_key, max_attempts, created_at)
-          select 'email.send', 'default', jsonb_build_object('template', 'newsletter_issue', 'issue_id', @issue_id, 'subscriber_id', newsletter_subscriber_id),
-                 @now, 'newsletter:' || @issue_id || ':' || newsletter_subscriber_id, 10, @now
-          from batch
-          on conflict (kind, unique_key) where unique_key is not null and state in ('available', 'running', 'retryable') do nothing
+          {{JobSql.Insert<NewsletterEmail.Args>(
+              "select 'newsletter_issue' as template, newsletter_subscriber_id as subscriber_id, @issue_id::bigint as issue_id, @now as run_at, @now as created_at from batch")}}
         ), progressed as (
           update newsletter_issue i set cursor_id = coalesce((select max(newsletter_subscriber_id) from batch), i.cursor_id),
                                         queued = i.queued + (select count(*) from batch)
@@ -266,6 +269,79 @@ public sealed class DispatchNewsletter(NpgsqlDataSource db, JobOutbox outbox, IO
         )
         select (select count(*)::int from batch), (select max(newsletter_subscriber_id) from batch)
         """;
+}
+
+/// <summary>
+/// The <c>newsletter.email</c> job: one confirmation or issue email to one subscriber, rendered with
+/// <see cref="EmailTemplates"/> and sent. This folder decides who gets newsletter emails and builds
+/// their links; Notifications only renders them. An issue goes only to subscribers still confirmed
+/// when their email's turn comes.
+/// </summary>
+public sealed class NewsletterEmail(NpgsqlDataSource db, IEmailSender sender, LinkTokens links, IOptions<NewsletterOptions> options) : JobHandler<NewsletterEmail.Args>
+{
+    /// <summary>One newsletter email.</summary>
+    /// <param name="Template"><c>newsletter_confirm</c> or <c>newsletter_issue</c>.</param>
+    /// <param name="SubscriberId">The subscriber.</param>
+    /// <param name="IssueId">The issue (<c>newsletter_issue</c>).</param>
+    public sealed record Args(string Template, long SubscriberId, long? IssueId = null) : IJobArgs
+    {
+        /// <inheritdoc />
+        public static string Kind => "newsletter.email";
+
+        /// <inheritdoc />
+        public static JobInsertOptions Options { get; } = new(MaxAttempts: 10);
+
+        /// <inheritdoc />
+        public static string UniqueKeySql =>
+            "case a.template when 'newsletter_issue' then 'newsletter:' || a.issue_id || ':' || a.subscriber_id else a.template || ':' || a.subscriber_id end";
+
+        /// <inheritdoc />
+        public string UniqueKey() => Template == "newsletter_issue" ? $"newsletter:{IssueId}:{SubscriberId}" : $"{Template}:{SubscriberId}";
+
+        /// <summary>The double opt-in email.</summary>
+        public static Args Confirm(long subscriberId) => new("newsletter_confirm", subscriberId);
+    }
+
+    /// <inheritdoc />
+    public override async Task HandleAsync(JobContext job, Args args, CancellationToken cancellationToken)
+    {
+        EmailMessage? message = args.Template switch
+        {
+            "newsletter_confirm" => await ConfirmAsync(args.SubscriberId, cancellationToken),
+            "newsletter_issue" => await IssueAsync(args.SubscriberId, args.IssueId ?? throw new PermanentJobException("Malformed newsletter.email payload, discarded: no issue_id."),
+                cancellationToken),
+            _ => throw new PermanentJobException($"Unknown newsletter template '{args.Template}'."),
+        };
+        if (message is not null)
+        {
+            await sender.SendAsync(message, cancellationToken);
+        }
+    }
+
+    private Uri Link(string path, string purpose, long id) =>
+        new($"{options.Value.PublicBaseUrl.TrimEnd('/')}{path}?token={links.Create(purpose, id)}");
+
+    private async Task<EmailMessage?> ConfirmAsync(long id, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("select email from newsletter_subscriber where newsletter_subscriber_id = @id and status = 'pending'").With("id", id);
+        return await command.ExecuteScalarAsync(cancellationToken) is string email
+            ? EmailTemplates.NewsletterConfirm(email, Link("/newsletter/confirm", NewsletterSubscriptions.ConfirmPurpose, id))
+            : null;
+    }
+
+    private async Task<EmailMessage?> IssueAsync(long id, long issueId, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("""
+            select s.email, i.subject, i.body
+            from newsletter_subscriber s, newsletter_issue i
+            where s.newsletter_subscriber_id = @id and s.status = 'confirmed' and i.newsletter_issue_id = @issue_id
+            """).With("id", id).With("issue_id", issueId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? EmailTemplates.Newsletter(reader.Get<string>("email"), reader.Get<string>("subject"), reader.Get<string>("body"),
+                Link("/newsletter/unsubscribe", NewsletterSubscriptions.UnsubscribePurpose, id))
+            : null;
+    }
 }
 
 /// <summary>Registers <see cref="NewsletterOptions"/>.</summary>

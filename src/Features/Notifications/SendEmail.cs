@@ -9,38 +9,82 @@ using Npgsql;
 namespace Holdfast.Features.Notifications;
 
 /// <summary>
-/// The <c>email.send</c> job: payload <c>{template, user_id | booking_id}</c>. It reads the data when
-/// it runs, so an email says what is true when it leaves, and renders <see cref="EmailTemplates"/>.
-/// Transient SMTP failures throw and are retried by the engine; refusals are permanent.
+/// The <c>email.send</c> job's arguments. Which email (<see cref="Template"/>) about what: a booking
+/// (most), an account (<c>welcome</c>), with the notice, attempt or offset that makes it one of a kind.
+/// The slice that owns the event builds it with a factory below and decides who is told; this folder
+/// only renders and sends.
 /// </summary>
-public sealed class SendEmail(NpgsqlDataSource db, IEmailSender sender, LinkTokens links, IOptions<Newsletter.NewsletterOptions> newsletter) : IJobHandler
+/// <param name="Template"><c>welcome</c>, <c>booking_confirmed</c>, <c>booking_cancelled</c>, <c>show_cancelled</c>,
+/// <c>payment_failed</c>, <c>reminder</c> or <c>notice</c>.</param>
+/// <param name="BookingId">The booking the email is about.</param>
+/// <param name="UserId">The account (<c>welcome</c>).</param>
+/// <param name="NoticeId">The organizer's notice (<c>notice</c>).</param>
+/// <param name="AttemptId">The failed payment attempt (<c>payment_failed</c>).</param>
+/// <param name="Reason">Why the payment failed (<c>payment_failed</c>).</param>
+/// <param name="OffsetHours">Which reminder (<c>reminder</c>).</param>
+public sealed record EmailArgs(string Template, long? BookingId = null, long? UserId = null, long? NoticeId = null, long? AttemptId = null,
+    string? Reason = null, int? OffsetHours = null) : IJobArgs
 {
-    /// <summary>The job kind.</summary>
-    public const string JobKind = "email.send";
+    /// <inheritdoc />
+    public static string Kind => "email.send";
 
     /// <inheritdoc />
-    public string Kind => JobKind;
-
-    /// <summary>The job for <paramref name="template"/> about a booking, deduplicated per booking and template.</summary>
-    public static JobRequest ForBooking(string template, long bookingId) =>
-        new(JobKind, new { template, booking_id = bookingId }, UniqueKey: $"{template}:{bookingId}", MaxAttempts: 10);
+    public static JobInsertOptions Options { get; } = new(MaxAttempts: 10);
 
     /// <inheritdoc />
-    public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
+    public static string UniqueKeySql => """
+        case a.template
+          when 'welcome' then 'welcome:' || a.user_id
+          when 'notice' then 'notice:' || a.notice_id || ':' || a.booking_id
+          when 'reminder' then 'reminder:' || a.booking_id || ':' || a.offset_hours
+          when 'payment_failed' then 'payment_failed:' || a.attempt_id
+          else a.template || ':' || a.booking_id
+        end
+        """;
+
+    /// <summary>One email per template and booking (per notice, reminder or attempt where there are several).</summary>
+    public string UniqueKey() => Template switch
     {
-        var template = job.Payload.GetProperty("template").GetString();
-        EmailMessage? message = template switch
+        "welcome" => $"welcome:{UserId}",
+        "notice" => $"notice:{NoticeId}:{BookingId}",
+        "reminder" => $"reminder:{BookingId}:{OffsetHours}",
+        "payment_failed" => $"payment_failed:{AttemptId}",
+        _ => $"{Template}:{BookingId}",
+    };
+
+    /// <summary>An email about <paramref name="bookingId"/>: <c>booking_confirmed</c>, <c>booking_cancelled</c> or <c>show_cancelled</c>.</summary>
+    public static EmailArgs ForBooking(string template, long bookingId) => new(template, BookingId: bookingId);
+
+    /// <summary>The welcome email of a new account.</summary>
+    public static EmailArgs Welcome(long userId) => new("welcome", UserId: userId);
+
+    /// <summary>A failed payment attempt; the booking stays payable.</summary>
+    public static EmailArgs PaymentFailed(long bookingId, long attemptId, string reason) => new("payment_failed", BookingId: bookingId, AttemptId: attemptId, Reason: reason);
+
+    /// <summary>The reminder <paramref name="offsetHours"/> before the show.</summary>
+    public static EmailArgs Reminder(long bookingId, int offsetHours) => new("reminder", BookingId: bookingId, OffsetHours: offsetHours);
+}
+
+/// <summary>
+/// Runs <see cref="EmailArgs"/> jobs. It reads the data when it runs, so an email says what is true
+/// when it leaves, and renders <see cref="EmailTemplates"/>. Transient SMTP failures throw and are
+/// retried by the engine; refusals are permanent.
+/// </summary>
+public sealed class SendEmail(NpgsqlDataSource db, IEmailSender sender) : JobHandler<EmailArgs>
+{
+    /// <inheritdoc />
+    public override async Task HandleAsync(JobContext job, EmailArgs args, CancellationToken cancellationToken)
+    {
+        EmailMessage? message = args.Template switch
         {
-            "welcome" => await WelcomeAsync(job.Payload.GetProperty("user_id").GetInt64(), cancellationToken),
-            "booking_confirmed" => EmailTemplates.BookingConfirmed(await BookingAsync(job, cancellationToken)),
-            "show_cancelled" => EmailTemplates.ShowCancelled(await BookingAsync(job, cancellationToken)),
-            "reminder" => EmailTemplates.Reminder(await BookingAsync(job, cancellationToken)),
-            "notice" => await NoticeAsync(job, cancellationToken),
-            "payment_failed" => await PaymentFailedAsync(job, cancellationToken),
-            "booking_cancelled" => await BookingCancelledAsync(job, cancellationToken),
-            "newsletter_confirm" => await NewsletterConfirmAsync(job, cancellationToken),
-            "newsletter_issue" => await NewsletterIssueAsync(job, cancellationToken),
-            _ => throw new PermanentJobException($"Unknown email template '{template}'."),
+            "welcome" => await WelcomeAsync(Required(args.UserId, "user_id"), cancellationToken),
+            "booking_confirmed" => EmailTemplates.BookingConfirmed(await BookingAsync(args, cancellationToken)),
+            "show_cancelled" => EmailTemplates.ShowCancelled(await BookingAsync(args, cancellationToken)),
+            "reminder" => EmailTemplates.Reminder(await BookingAsync(args, cancellationToken)),
+            "notice" => await NoticeAsync(args, cancellationToken),
+            "payment_failed" => await PaymentFailedAsync(args, cancellationToken),
+            "booking_cancelled" => await BookingCancelledAsync(args, cancellationToken),
+            _ => throw new PermanentJobException($"Unknown email template '{args.Template}'."),
         };
         if (message is not null)
         {
@@ -48,78 +92,46 @@ public sealed class SendEmail(NpgsqlDataSource db, IEmailSender sender, LinkToke
         }
     }
 
-    private Uri Link(string path, string purpose, long id) =>
-        new($"{newsletter.Value.PublicBaseUrl.TrimEnd('/')}{path}?token={links.Create(purpose, id)}");
+    private static long Required(long? value, string field) =>
+        value ?? throw new PermanentJobException($"Malformed email.send payload, discarded: '{field}' is required for this template.");
 
-    private async Task<EmailMessage?> NewsletterConfirmAsync(JobContext job, CancellationToken cancellationToken)
+    private async Task<EmailMessage> PaymentFailedAsync(EmailArgs args, CancellationToken cancellationToken)
     {
-        var id = job.Payload.GetProperty("subscriber_id").GetInt64();
-        await using var command = db.CreateCommand("select email from newsletter_subscriber where newsletter_subscriber_id = @id and status = 'pending'");
-        command.Parameters.Add(new NpgsqlParameter<long>("id", id));
-        return await command.ExecuteScalarAsync(cancellationToken) is string email
-            ? EmailTemplates.NewsletterConfirm(email, Link("/newsletter/confirm", Newsletter.NewsletterSubscriptions.ConfirmPurpose, id))
-            : null;
-    }
-
-    // An issue goes only to subscribers still confirmed when their email's turn comes.
-    private async Task<EmailMessage?> NewsletterIssueAsync(JobContext job, CancellationToken cancellationToken)
-    {
-        var id = job.Payload.GetProperty("subscriber_id").GetInt64();
-        await using var command = db.CreateCommand("""
-            select s.email, i.subject, i.body
-            from newsletter_subscriber s, newsletter_issue i
-            where s.newsletter_subscriber_id = @id and s.status = 'confirmed' and i.newsletter_issue_id = @issue_id
-            """);
-        command.Parameters.Add(new NpgsqlParameter<long>("id", id));
-        command.Parameters.Add(new NpgsqlParameter<long>("issue_id", job.Payload.GetProperty("issue_id").GetInt64()));
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken)
-            ? EmailTemplates.Newsletter(reader.GetString(0), reader.GetString(1), reader.GetString(2),
-                Link("/newsletter/unsubscribe", Newsletter.NewsletterSubscriptions.UnsubscribePurpose, id))
-            : null;
-    }
-
-    private async Task<EmailMessage> PaymentFailedAsync(JobContext job, CancellationToken cancellationToken)
-    {
-        var booking = await BookingAsync(job, cancellationToken);
-        await using var command = db.CreateCommand("select payment_deadline from booking where booking_id = @id");
-        command.Parameters.Add(new NpgsqlParameter<long>("id", booking.BookingId));
+        var booking = await BookingAsync(args, cancellationToken);
+        await using var command = db.CreateCommand("select payment_deadline from booking where booking_id = @booking_id").With("booking_id", booking.BookingId);
         var deadline = (DateTime)(await command.ExecuteScalarAsync(cancellationToken))!;
-        return EmailTemplates.PaymentFailed(booking, job.Payload.TryGetProperty("reason", out var reason) ? reason.GetString() ?? "declined" : "declined",
-            new DateTimeOffset(deadline, TimeSpan.Zero));
+        return EmailTemplates.PaymentFailed(booking, args.Reason ?? "declined", new DateTimeOffset(deadline, TimeSpan.Zero));
     }
 
-    private async Task<EmailMessage> BookingCancelledAsync(JobContext job, CancellationToken cancellationToken)
+    private async Task<EmailMessage> BookingCancelledAsync(EmailArgs args, CancellationToken cancellationToken)
     {
-        var booking = await BookingAsync(job, cancellationToken);
-        await using var command = db.CreateCommand("select refunded_minor from booking where booking_id = @id");
-        command.Parameters.Add(new NpgsqlParameter<long>("id", booking.BookingId));
+        var booking = await BookingAsync(args, cancellationToken);
+        await using var command = db.CreateCommand("select refunded_minor from booking where booking_id = @booking_id").With("booking_id", booking.BookingId);
         return EmailTemplates.BookingCancelled(booking, (long)(await command.ExecuteScalarAsync(cancellationToken))!);
     }
 
-    private async Task<EmailMessage> NoticeAsync(JobContext job, CancellationToken cancellationToken)
+    private async Task<EmailMessage> NoticeAsync(EmailArgs args, CancellationToken cancellationToken)
     {
-        var booking = await BookingAsync(job, cancellationToken);
-        await using var command = db.CreateCommand("select subject, message from show_notice where show_notice_id = @id");
-        command.Parameters.Add(new NpgsqlParameter<long>("id", job.Payload.GetProperty("notice_id").GetInt64()));
+        var booking = await BookingAsync(args, cancellationToken);
+        await using var command = db.CreateCommand("select subject, message from show_notice where show_notice_id = @notice_id")
+            .With("notice_id", Required(args.NoticeId, "notice_id"));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
-            ? EmailTemplates.Notice(booking, reader.GetString(0), reader.GetString(1))
+            ? EmailTemplates.Notice(booking, reader.Get<string>("subject"), reader.Get<string>("message"))
             : throw new PermanentJobException("The notice no longer exists.");
     }
 
     private async Task<EmailMessage> WelcomeAsync(long userId, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand("select email, display_name from app_user where app_user_id = @user_id");
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
+        await using var command = db.CreateCommand("select email, display_name from app_user where app_user_id = @user_id").With("user_id", userId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
-            ? EmailTemplates.Welcome(reader.GetString(0), reader.GetString(1))
+            ? EmailTemplates.Welcome(reader.Get<string>("email"), reader.Get<string>("display_name"))
             : throw new PermanentJobException($"No user {userId}.");
     }
 
-    /// <summary>Loads what booking emails show; shared with the reminder and web-push jobs of this folder.</summary>
-    internal static async Task<EmailTemplates.Booking?> LoadBookingAsync(NpgsqlDataSource db, long bookingId, CancellationToken cancellationToken)
+    /// <summary>Loads what booking emails show; also what a reminder's web push says.</summary>
+    public static async Task<EmailTemplates.Booking?> LoadBookingAsync(NpgsqlDataSource db, long bookingId, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(BookingSql);
         command.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
@@ -134,9 +146,9 @@ public sealed class SendEmail(NpgsqlDataSource db, IEmailSender sender, LinkToke
             reader.GetFieldValue<string[]>(8), reader.GetInt64(9), reader.GetString(10), reader.GetInt16(11));
     }
 
-    private async Task<EmailTemplates.Booking> BookingAsync(JobContext job, CancellationToken cancellationToken)
+    private async Task<EmailTemplates.Booking> BookingAsync(EmailArgs args, CancellationToken cancellationToken)
     {
-        var bookingId = job.Payload.GetProperty("booking_id").GetInt64();
+        var bookingId = Required(args.BookingId, "booking_id");
         return await LoadBookingAsync(db, bookingId, cancellationToken) ?? throw new PermanentJobException($"No booking {bookingId}.");
     }
 

@@ -18,15 +18,45 @@ public sealed class ReminderOptions
     public int[] OffsetsHours { get; set; } = [48, 3];
 }
 
+/// <summary>The <c>reminder.send</c> job's arguments: one reminder of one booking.</summary>
+/// <param name="BookingId">The booking.</param>
+/// <param name="ShowId">Its show, so a move or a cancellation of the show finds its reminders in one statement.</param>
+/// <param name="OffsetHours">How long before the show it goes out.</param>
+public sealed record ReminderArgs(long BookingId, long ShowId, int OffsetHours) : IJobArgs
+{
+    /// <inheritdoc />
+    public static string Kind => "reminder.send";
+
+    /// <inheritdoc />
+    public static JobInsertOptions Options { get; } = new(MaxAttempts: 10);
+
+    /// <inheritdoc />
+    public static string UniqueKeySql => "'reminder:' || a.booking_id || ':' || a.offset_hours";
+
+    /// <inheritdoc />
+    public string UniqueKey() => $"reminder:{BookingId}:{OffsetHours}";
+}
+
 /// <summary>
-/// Schedules, moves and drops reminder jobs. A reminder is a <c>reminder.send</c> job per booking
-/// and offset, with <c>run_at = starts_at − offset</c>; its payload names the show so a move or a
-/// cancellation finds it in one statement.
+/// Schedules, moves and drops reminder jobs. A reminder is a <see cref="ReminderArgs"/> job per
+/// booking and offset, with <c>run_at = starts_at − offset</c>. Whoever else changes a booking or a
+/// show uses the SQL here (<see cref="CancelForBookingSql"/>, <see cref="CancelForShowSql"/>) rather
+/// than spelling the kind and payload out.
 /// </summary>
 public static class ReminderSchedule
 {
-    /// <summary>The job kind.</summary>
-    public const string JobKind = "reminder.send";
+    /// <summary>
+    /// SQL that cancels the waiting reminders of booking <c>@booking_id</c> (when <paramref name="condition"/>,
+    /// a SQL boolean, holds), at <c>@now</c>: usable as a data-modifying CTE.
+    /// </summary>
+    public static string CancelForBookingSql(string condition = "true") =>
+        $"update job set state = 'cancelled', finalized_at = @now where {condition} and {JobSql.IsKind<ReminderArgs>()} and job.{JobSql.Waiting} " +
+        $"and {JobSql.Field<ReminderArgs>(nameof(ReminderArgs.BookingId))} = @booking_id";
+
+    /// <summary>SQL that cancels the waiting reminders of show <c>@show_id</c> at <c>@now</c>: usable as a data-modifying CTE.</summary>
+    public static readonly string CancelForShowSql =
+        $"update job set state = 'cancelled', finalized_at = @now where {JobSql.IsKind<ReminderArgs>()} and job.{JobSql.Waiting} " +
+        $"and {JobSql.Field<ReminderArgs>(nameof(ReminderArgs.ShowId))} = @show_id";
 
     /// <summary>Inserts the reminders of a confirmed booking, skipping any whose time has passed (same transaction as the booking).</summary>
     public static async Task ScheduleAsync(NpgsqlConnection connection, long bookingId, ReminderOptions options, DateTimeOffset now, CancellationToken cancellationToken)
@@ -47,22 +77,18 @@ public static class ReminderSchedule
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    private const string ScheduleSql = """
-        insert into job (kind, queue, payload, run_at, unique_key, max_attempts, created_at)
-        select 'reminder.send', 'default',
-               jsonb_build_object('booking_id', b.booking_id, 'show_id', b.show_id, 'offset_hours', o.hours),
-               s.starts_at - make_interval(hours => o.hours), 'reminder:' || b.booking_id || ':' || o.hours, 10, @now
+    private static readonly string ScheduleSql = JobSql.Insert<ReminderArgs>("""
+        select b.booking_id, b.show_id, o.hours as offset_hours, s.starts_at - make_interval(hours => o.hours) as run_at, @now as created_at
         from booking b
         join show s on s.show_id = b.show_id
         cross join unnest(@offsets) as o (hours)
         where b.booking_id = @booking_id and s.starts_at - make_interval(hours => o.hours) > @now
-        on conflict (kind, unique_key) where unique_key is not null and state in ('available', 'running', 'retryable') do nothing
-        """;
+        """);
 
-    private const string MoveSql = """
+    private static readonly string MoveSql = $"""
         update job
-        set run_at = @starts_at - make_interval(hours => (payload->>'offset_hours')::int)
-        where kind = 'reminder.send' and state in ('available', 'retryable') and (payload->>'show_id')::bigint = @show_id
+        set run_at = @starts_at - make_interval(hours => {JobSql.Field<ReminderArgs>(nameof(ReminderArgs.OffsetHours))})
+        where {JobSql.IsKind<ReminderArgs>()} and job.{JobSql.Waiting} and {JobSql.Field<ReminderArgs>(nameof(ReminderArgs.ShowId))} = @show_id
         """;
 }
 
@@ -71,16 +97,12 @@ public static class ReminderSchedule
 /// reminder by email and by web push to each of the customer's browsers, each as its own job, so a
 /// mail outage or a dead browser retries only itself.
 /// </summary>
-public sealed class SendReminder(NpgsqlDataSource db, JobOutbox outbox, TimeProvider time) : IJobHandler
+public sealed class SendReminder(NpgsqlDataSource db, JobOutbox outbox, TimeProvider time) : JobHandler<ReminderArgs>
 {
     /// <inheritdoc />
-    public string Kind => ReminderSchedule.JobKind;
-
-    /// <inheritdoc />
-    public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
+    public override async Task HandleAsync(JobContext job, ReminderArgs args, CancellationToken cancellationToken)
     {
-        var bookingId = job.Payload.GetProperty("booking_id").GetInt64();
-        var offset = job.Payload.GetProperty("offset_hours").GetInt32();
+        var (bookingId, offset) = (args.BookingId, args.OffsetHours);
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var check = new NpgsqlCommand(LiveSql, connection);
         check.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
@@ -92,7 +114,7 @@ public sealed class SendReminder(NpgsqlDataSource db, JobOutbox outbox, TimeProv
         // Read before the transaction: it would otherwise hold this connection while taking another.
         var booking = await SendEmail.LoadBookingAsync(db, bookingId, cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await outbox.EnqueueAsync(connection, SendEmail.ForBooking("reminder", bookingId) with { UniqueKey = $"reminder:{bookingId}:{offset}" }, cancellationToken);
+        await outbox.EnqueueAsync(connection, EmailArgs.Reminder(bookingId, offset), cancellationToken);
         if (booking is not null)
         {
             await using var push = new NpgsqlCommand(SendPush.EnqueueForUserSql, connection);

@@ -1,5 +1,5 @@
 using Carter;
-using Holdfast.Features.Shows;
+using Holdfast.Features.Catalogue;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;

@@ -1,4 +1,9 @@
 using Carter;
+using Holdfast.Features.Catalogue;
+using Holdfast.Features.Checkout;
+using Holdfast.Features.Inventory;
+using Holdfast.Features.Notifications;
+using Holdfast.Features.Reminders;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
@@ -34,12 +39,11 @@ public sealed class CancelShow : ICarterModule
     internal static async Task<Results<Ok<Response>, ProblemHttpResult>> HandleAsync(
         long showId, HttpContext http, NpgsqlDataSource db, JobOutbox outbox, SeatFeedAnnouncer announcer, TimeProvider time, CancellationToken cancellationToken)
     {
-        await using var connection = await db.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using var transaction = await SeatTransaction.OpenAsync(db, announcer, cancellationToken);
+        var connection = transaction.Connection;
         string? status;
-        await using (var lockShow = new NpgsqlCommand(LockSql, connection))
+        await using (var lockShow = new NpgsqlCommand(LockSql, connection).With("show_id", showId))
         {
-            lockShow.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
             ShowOwnership.Bind(lockShow.Parameters, http.User);
             status = (string?)await lockShow.ExecuteScalarAsync(cancellationToken);
         }
@@ -55,22 +59,15 @@ public sealed class CancelShow : ICarterModule
         }
 
         var now = time.GetUtcNow();
-        await using var cancel = new NpgsqlCommand(CancelSql, connection);
-        cancel.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
-        cancel.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-        int released;
-        await using (var reader = await cancel.ExecuteReaderAsync(cancellationToken))
-        {
-            await reader.ReadAsync(cancellationToken);
-            released = reader.GetInt32(0);
-        }
-
+        // The inventory releases the holds and takes the seats out of the bookings; this slice's
+        // statement, in the same round trip, cancels the show and refunds and tells its customers.
+        var released = await SeatInventory.CancelShowAsync(transaction, showId, now,
+            new NpgsqlBatchCommand(CancelSql).With("show_id", showId).With("now", now), cancellationToken);
         await AuditLog.RecordAsync(connection, http.User.UserId(), "show.cancelled", "show", showId,
             new { Status = status }, new { Status = "cancelled", HoldsReleased = released }, now, cancellationToken);
         await Holdfast.Infrastructure.Caching.ReadCache.NotifyCatalogueChangedAsync(connection, cancellationToken);
         await outbox.WakeAsync(connection, "default", cancellationToken); // the refund and email jobs CancelSql queued
-        await transaction.CommitAsync(cancellationToken);
-        announcer.Changed(showId);
+        await transaction.CommitAsync(cancellationToken); // announces the released seats
         return TypedResults.Ok(new Response(showId, "cancelled", released));
     }
 
@@ -85,32 +82,20 @@ public sealed class CancelShow : ICarterModule
         for update of s
         """;
 
-    private const string CancelSql = """
+    // Every confirmed booking cancelled and refunded in full (a refund job each) with a cancellation
+    // email; waiting reminders dropped. The booked seats left their bookings in the inventory's
+    // statement just before this one.
+    private static readonly string CancelSql = $$"""
         with cancelled as (
           update show set status = 'cancelled' where show_id = @show_id
-        ), ended as (
-          update hold set status = 'released', ended_at = @now
-          where show_id = @show_id and status = 'active'
-          returning hold_id
-        ), freed as (
-          update show_seat ss set state = 'available', hold_id = null
-          from ended
-          where ss.show_id = @show_id and ss.hold_id = ended.hold_id
-          returning ss.seat_id
-        ), expiries as (
-          update job set state = 'cancelled', finalized_at = @now
-          where kind = 'hold.expire' and unique_key in (select 'hold:' || hold_id from ended) and state in ('available', 'retryable')
         ), reminders as (
-          update job set state = 'cancelled', finalized_at = @now
-          where kind = 'reminder.send' and (payload->>'show_id')::bigint = @show_id and state in ('available', 'retryable')
+          {{ReminderSchedule.CancelForShowSql}}
         ), targets as (
           select booking_id, paid_minor - refunded_minor as amount, currency from booking
           where show_id = @show_id and status = 'confirmed'
         ), refunded_bookings as (
           update booking b set status = 'cancelled', cancelled_at = @now, refunded_minor = b.paid_minor
           from targets t where b.booking_id = t.booking_id
-        ), seats_back as (
-          update booking_seat set active = false where booking_id in (select booking_id from targets)
         ), refunds as (
           insert into refund (booking_id, payment_attempt_id, amount_minor, currency, reason, idempotency_key, created_at, updated_at)
           select t.booking_id,
@@ -119,16 +104,10 @@ public sealed class CancelShow : ICarterModule
           from targets t where t.amount > 0
           returning refund_id
         ), refund_jobs as (
-          insert into job (kind, queue, payload, run_at, unique_key, max_attempts, created_at)
-          select 'payments.refund', 'default', jsonb_build_object('refund_id', refund_id), @now, 'refund:' || refund_id, 50, @now from refunds
+          {{ProcessRefund.EnqueueSql("refunds")}}
         ), notices as (
-          insert into job (kind, queue, payload, run_at, unique_key, max_attempts, created_at)
-          select 'email.send', 'default', jsonb_build_object('template', 'show_cancelled', 'booking_id', booking_id), @now,
-                 'show_cancelled:' || booking_id, 10, @now
-          from targets
-          on conflict (kind, unique_key) where unique_key is not null and state in ('available', 'running', 'retryable') do nothing
+          {{JobSql.Insert<EmailArgs>("select 'show_cancelled' as template, booking_id, @now as run_at, @now as created_at from targets", true, "template", "booking_id")}}
         )
-        select (select count(*)::int from ended),
-               seat_feed_append(@show_id, 'released', 'available', (select array_agg(seat_id order by seat_id) from freed), @now)
+        select 1
         """;
 }

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Carter;
+using Holdfast.Features.Inventory;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
@@ -99,8 +100,10 @@ public sealed partial class CreateShow : ICarterModule
                     return new Validation().Add("venue_id", "A show needs a time zone: the event's origin, or the venue's city.").Problem();
                 }
 
-                created = new Response(reader.GetInt64(4), reader.GetInt32(5));
+                created = new Response(reader.GetInt64(4), 0);
             }
+
+            created = created with { SeatCount = await SeatInventory.StockShowsAsync(connection, [created.ShowId], cancellationToken) };
 
             await AuditLog.RecordAsync(connection, http.User.UserId(), "show.created", "show", created.ShowId, null,
                 new { request.EventId, request.VenueId, StartsAt = request.StartsAt!.Value.ToUniversalTime(), request.Currency, request.Prices, SalesOpensAt = opens, SalesClosesAt = closes },
@@ -134,8 +137,8 @@ public sealed partial class CreateShow : ICarterModule
         }
     }
 
-    // One statement: checks ownership, categories and time zone, then writes the show, its prices,
-    // its inventory and its feed row, or nothing.
+    // One statement: checks ownership, categories and time zone, then writes the show and its
+    // prices, or nothing; the inventory then stocks its seats and feed row (SeatInventory).
     private const string InsertSql = """
         with e as (
           select e.event_id, e.duration_minutes, coalesce(oa.time_zone, oc.time_zone) as zone
@@ -163,14 +166,8 @@ public sealed partial class CreateShow : ICarterModule
         ), prices as (
           insert into show_price (show_id, category, amount_minor)
           select new_show.show_id, p.category, p.amount from new_show, unnest(@categories, @amounts) as p (category, amount)
-        ), inventory as (
-          insert into show_seat (show_id, seat_id, category, rank)
-          select new_show.show_id, s.seat_id, s.category, s.rank from new_show join seat s on s.venue_id = @venue_id
-          returning seat_id
-        ), feed as (
-          insert into seat_feed (show_id) select show_id from new_show
         )
         select exists (select 1 from e), exists (select 1 from v), (select category from unknown_category),
-               (select coalesce(e.zone, v.zone) from e, v), (select show_id from new_show), (select count(*)::int from inventory)
+               (select coalesce(e.zone, v.zone) from e, v), (select show_id from new_show)
         """;
 }

@@ -1,4 +1,5 @@
 using Carter;
+using Holdfast.Features.Catalogue;
 using Holdfast.Features.Reminders;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;

@@ -1,5 +1,5 @@
 using Carter;
-using Holdfast.Features.Catalogue;
+using Holdfast.Features.Inventory;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
@@ -73,44 +73,22 @@ public sealed class CreateVenue : ICarterModule
         }
     }
 
-    private static async Task<long> InsertAsync(NpgsqlConnection connection, Request request, long ownerId, List<SeatMaps.SeatSpec> seats, CancellationToken cancellationToken)
+    private static async Task<long> InsertAsync(NpgsqlConnection connection, Request request, long ownerId, List<SeatSpec> seats, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(InsertSql, connection);
         command.Parameters.Add(new NpgsqlParameter<string>("name", request.Name!));
         command.Parameters.Add(new NpgsqlParameter<string>("kind", request.Kind!));
         command.Parameters.Add(new NpgsqlParameter<long?>("city_id", request.CityId));
         command.Parameters.Add(new NpgsqlParameter<long>("owner_id", ownerId));
-        VenueSeats.Bind(command, seats);
-        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+        var venueId = (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+        await SeatInventory.WriteVenueSeatsAsync(connection, venueId, seats, cancellationToken);
+        return venueId;
     }
 
+    // The venue; its seats are written by the inventory next, in the same transaction.
     private const string InsertSql = """
-        with new_venue as (
-          insert into venue (name, kind, city_id, owner_app_user_id)
-          values (@name, @kind, @city_id, @owner_id)
-          returning venue_id
-        ), seats as (
-          insert into seat (venue_id, section, row_label, seat_number, label, category, x, y, rank)
-          select new_venue.venue_id, s.section, s.row_label, s.seat_number, s.label, s.category, s.x, s.y, s.rank
-          from new_venue, unnest(@sections, @rows, @numbers, @labels, @categories, @xs, @ys, @ranks)
-                            as s (section, row_label, seat_number, label, category, x, y, rank)
-        )
-        select venue_id from new_venue
+        insert into venue (name, kind, city_id, owner_app_user_id)
+        values (@name, @kind, @city_id, @owner_id)
+        returning venue_id
         """;
-}
-
-/// <summary>Binds a seat list as the parallel arrays the venue slices unnest.</summary>
-internal static class VenueSeats
-{
-    public static void Bind(NpgsqlCommand command, IReadOnlyList<SeatMaps.SeatSpec> seats)
-    {
-        command.Parameters.Add(new NpgsqlParameter<string[]>("sections", seats.Select(s => s.Section).ToArray()));
-        command.Parameters.Add(new NpgsqlParameter<string[]>("rows", seats.Select(s => s.Row).ToArray()));
-        command.Parameters.Add(new NpgsqlParameter<int[]>("numbers", seats.Select(s => s.Number).ToArray()));
-        command.Parameters.Add(new NpgsqlParameter<string[]>("labels", seats.Select(s => s.Label).ToArray()));
-        command.Parameters.Add(new NpgsqlParameter<string[]>("categories", seats.Select(s => s.Category).ToArray()));
-        command.Parameters.Add(new NpgsqlParameter<int[]>("xs", seats.Select(s => s.X).ToArray()));
-        command.Parameters.Add(new NpgsqlParameter<int[]>("ys", seats.Select(s => s.Y).ToArray()));
-        command.Parameters.Add(new NpgsqlParameter<int[]>("ranks", seats.Select(s => s.Rank).ToArray()));
-    }
 }

@@ -1,4 +1,5 @@
 using Carter;
+using Holdfast.Features.Inventory;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
@@ -61,10 +62,7 @@ public sealed class ReplaceVenueLayout : ICarterModule
 
         try
         {
-            await using var replace = new NpgsqlCommand(ReplaceSql, connection);
-            replace.Parameters.Add(new NpgsqlParameter<long>("venue_id", venueId));
-            VenueSeats.Bind(replace, seats);
-            await replace.ExecuteNonQueryAsync(cancellationToken);
+            await SeatInventory.ReplaceVenueSeatsAsync(connection, venueId, seats, cancellationToken);
             await AuditLog.RecordAsync(connection, http.User.UserId(), "venue.layout_replaced", "venue", venueId,
                 new { SeatCount = seatsBefore }, new { SeatCount = seats.Count, Layout = request.Layout }, time.GetUtcNow(), cancellationToken);
             await Holdfast.Infrastructure.Caching.ReadCache.NotifyCatalogueChangedAsync(connection, cancellationToken);
@@ -88,18 +86,5 @@ public sealed class ReplaceVenueLayout : ICarterModule
         from venue v
         where v.venue_id = @venue_id and (v.owner_app_user_id = @user_id or @is_admin)
         for update of v
-        """;
-
-    private const string ReplaceSql = """
-        delete from show_seat where show_id in (select show_id from show where venue_id = @venue_id);
-        delete from seat where venue_id = @venue_id;
-        insert into seat (venue_id, section, row_label, seat_number, label, category, x, y, rank)
-        select @venue_id, s.section, s.row_label, s.seat_number, s.label, s.category, s.x, s.y, s.rank
-        from unnest(@sections, @rows, @numbers, @labels, @categories, @xs, @ys, @ranks)
-               as s (section, row_label, seat_number, label, category, x, y, rank);
-        insert into show_seat (show_id, seat_id, category, rank)
-        select sh.show_id, se.seat_id, se.category, se.rank
-        from show sh join seat se on se.venue_id = sh.venue_id
-        where sh.venue_id = @venue_id and sh.status not in ('cancelled', 'completed');
         """;
 }

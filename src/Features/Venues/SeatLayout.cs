@@ -1,5 +1,5 @@
 using System.Text.RegularExpressions;
-using Holdfast.Features.Catalogue;
+using Holdfast.Features.Inventory;
 using Holdfast.Infrastructure.Http;
 
 namespace Holdfast.Features.Venues;
@@ -39,9 +39,9 @@ public static partial class SeatLayout
     public sealed record Override(string? Category, string? Rows, string? Seats);
 
     /// <summary>Expands <paramref name="layout"/>; errors go to <paramref name="validation"/> with paths like <c>layout.sections[0].rows</c>.</summary>
-    public static List<SeatMaps.SeatSpec> Expand(Layout? layout, Validation validation)
+    public static List<SeatSpec> Expand(Layout? layout, Validation validation)
     {
-        var seats = new List<SeatMaps.SeatSpec>();
+        var seats = new List<SeatSpec>();
         if (layout?.Sections is not { Count: > 0 } sections)
         {
             validation.Add("layout.sections", "At least one section is required.");
@@ -94,7 +94,7 @@ public static partial class SeatLayout
                 }
 
                 var category = row.Overrides.LastOrDefault(o => o.Rows.Contains(row.Label) && o.Seats.Contains(seatName))?.Category ?? row.Category;
-                seats.Add(new SeatMaps.SeatSpec(row.Section, row.Label, n + 1, label, category, x, y, (y * 1000) + x));
+                seats.Add(new SeatSpec(row.Section, row.Label, n + 1, label, category, x, y, (y * 1000) + x));
                 x += row.Aisles.Contains(seatName) ? 2 : 1;
             }
         }

@@ -15,7 +15,11 @@ namespace Holdfast.Infrastructure.Jobs;
 /// <param name="Payload">The job's jsonb payload.</param>
 /// <param name="Attempt">1 on the first run, incremented on each claim.</param>
 /// <param name="MaxAttempts">After this many failed attempts the job is discarded.</param>
-public sealed record JobContext(long JobId, string Kind, JsonElement Payload, int Attempt, int MaxAttempts);
+public sealed record JobContext(long JobId, string Kind, JsonElement Payload, int Attempt, int MaxAttempts)
+{
+    /// <summary>The payload read into the kind's <see cref="IJobArgs"/> record by the engine, before the handler runs; null for an untyped handler.</summary>
+    public object? Args { get; init; }
+}
 
 /// <summary>
 /// Runs one kind of job. Handlers live in the slice that owns the work (hold expiry in
@@ -29,6 +33,13 @@ public interface IJobHandler
 
     /// <summary>Does the work. Throwing marks the attempt failed and schedules a retry with backoff.</summary>
     Task HandleAsync(JobContext job, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The payload as this kind's args record (<see cref="JobHandler{TArgs}"/>), read once by the engine
+    /// before <see cref="HandleAsync"/>; null for a handler that reads <see cref="JobContext.Payload"/> itself.
+    /// </summary>
+    /// <exception cref="PermanentJobException">The payload is malformed: the job is discarded at once.</exception>
+    object? ReadArgs(JsonElement payload) => null;
 }
 
 /// <summary>
@@ -96,7 +107,7 @@ public static class JobSetup
         services.AddSingleton<JobOutbox>();
         services.AddSingleton<JobWorker>();
         services.AddHostedService(sp => sp.GetRequiredService<JobWorker>());
-        services.AddSingleton(new RecurringJob("jobs.prune", "@every 10m", PruneJobs.JobKind));
+        services.AddSingleton(RecurringJob.Of<PruneJobs.Args>("jobs.prune", "@every 10m"));
         services.AddSingleton<JobScheduler>();
         services.AddHostedService(sp => sp.GetRequiredService<JobScheduler>());
         return services;
@@ -311,6 +322,9 @@ public sealed class JobWorker(
 
         try
         {
+            // Read once, here: a malformed payload is discarded now with its error, not retried
+            // MaxAttempts times over days by a handler failing the same way each time.
+            job = job with { Args = handler.ReadArgs(job.Payload) };
             await handler.HandleAsync(job, cancellationToken);
             return Outcome.Ended(job, OutcomeKind.Completed, time.GetUtcNow());
         }
@@ -329,8 +343,24 @@ public sealed class JobWorker(
             // The database went away under the job: nothing about the job itself needs time to
             // heal, so it is due again the moment its failure can be written (the database is back).
             var outcome = Outcome.Failed(job, ex.Message, discard: false, time.GetUtcNow());
-            return Http.DatabaseOutage.IsUnavailable(ex) ? outcome with { RetryAt = outcome.At } : outcome;
+            return IsDatabaseOutage(ex) ? outcome with { RetryAt = outcome.At } : outcome;
         }
+    }
+
+    // The database's outage, not the job's own: only a failure that came through Npgsql. A socket
+    // error of the job's own (an SMTP server refusing connections) is no reason to retry at once;
+    // retried at once, it burned every attempt within a second and discarded the email.
+    private static bool IsDatabaseOutage(Exception? exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is NpgsqlException)
+            {
+                return Http.DatabaseOutage.IsUnavailable(e);
+            }
+        }
+
+        return false;
     }
 
     // Writes outcomes as jobs finish: completions in one statement for whatever has finished

@@ -5,9 +5,9 @@ using NpgsqlTypes;
 
 namespace Holdfast.Infrastructure.Jobs;
 
-/// <summary>A job to insert.</summary>
+/// <summary>A job to insert, spelled out by hand; slices enqueue typed <see cref="IJobArgs"/> instead.</summary>
 /// <param name="Kind">The handler key, e.g. <c>email.send</c>.</param>
-/// <param name="Payload">Serialized to jsonb (snake_case).</param>
+/// <param name="Payload">Serialized to jsonb (snake_case); an <see cref="IJobArgs"/> record for a typed kind.</param>
 /// <param name="RunAt">UTC instant it becomes due; null for now.</param>
 /// <param name="Queue">The queue, e.g. <c>default</c>.</param>
 /// <param name="Priority">1 (first) to 4.</param>
@@ -31,10 +31,26 @@ public sealed class JobOutbox(TimeProvider time)
     /// <summary>Shortest gap between two notifications for one queue from this process.</summary>
     public static readonly TimeSpan NotifyInterval = TimeSpan.FromMilliseconds(250);
 
-    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    private static readonly JsonSerializerOptions Json = JobArgs.Json;
     private readonly ConcurrentDictionary<string, long> lastNotified = new(StringComparer.Ordinal);
 
-    /// <summary>Inserts <paramref name="job"/>; returns its id, or null when a live job with its unique key exists.</summary>
+    /// <summary>
+    /// Inserts a job of <typeparamref name="TArgs"/>'s kind with <paramref name="args"/> as its payload,
+    /// the kind's queue, priority and attempts, and the args' unique key, due at
+    /// <paramref name="runAt"/> (null: now). Returns its id, or null when a live job with its unique key exists.
+    /// </summary>
+    public Task<long?> EnqueueAsync<TArgs>(NpgsqlConnection connection, TArgs args, CancellationToken cancellationToken, DateTimeOffset? runAt = null)
+        where TArgs : IJobArgs
+    {
+        var options = TArgs.Options;
+        return EnqueueAsync(connection, new JobRequest(TArgs.Kind, args, runAt, options.Queue, options.Priority, args.UniqueKey(), options.MaxAttempts),
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Inserts <paramref name="job"/>, spelled out by hand (tests, tools); slices use the typed
+    /// overload. Returns its id, or null when a live job with its unique key exists.
+    /// </summary>
     public async Task<long?> EnqueueAsync(NpgsqlConnection connection, JobRequest job, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();

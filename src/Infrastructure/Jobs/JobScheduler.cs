@@ -8,7 +8,16 @@ namespace Holdfast.Infrastructure.Jobs;
 /// <param name="Schedule">See <see cref="Cron"/>.</param>
 /// <param name="Kind">The job kind to enqueue.</param>
 /// <param name="Queue">Its queue.</param>
-public sealed record RecurringJob(string Name, string Schedule, string Kind, string Queue = "default");
+public sealed record RecurringJob(string Name, string Schedule, string Kind, string Queue = "default")
+{
+    /// <summary>A recurring job of <typeparamref name="TArgs"/>'s kind and queue (its args are read from <c>{schedule, slot}</c>).</summary>
+    public static RecurringJob Of<TArgs>(string name, string schedule) where TArgs : IJobArgs => new(name, schedule, TArgs.Kind, TArgs.Options.Queue);
+}
+
+/// <summary>The payload of every recurring run: the schedule's name and the slot it runs for.</summary>
+/// <param name="Schedule">The <see cref="RecurringJob.Name"/>.</param>
+/// <param name="Slot">The slot (UTC).</param>
+public abstract record ScheduledRun(string? Schedule = null, DateTimeOffset? Slot = null);
 
 /// <summary>
 /// Enqueues recurring jobs. Every node runs it; each slot is claimed by one node with a
@@ -134,16 +143,20 @@ public sealed class JobScheduler(
 /// <c>jobs.prune</c>: deletes jobs finalized longer ago than <see cref="JobOptions.RetentionHours"/>,
 /// 5,000 rows per statement so no transaction holds many locks or bloats at once.
 /// </summary>
-public sealed class PruneJobs(NpgsqlDataSource dataSource, IOptions<JobOptions> options, TimeProvider time) : IJobHandler
+public sealed class PruneJobs(NpgsqlDataSource dataSource, IOptions<JobOptions> options, TimeProvider time) : JobHandler<PruneJobs.Args>
 {
     /// <summary>The job kind.</summary>
     public const string JobKind = "jobs.prune";
 
-    /// <inheritdoc />
-    public string Kind => JobKind;
+    /// <summary>A <c>jobs.prune</c> run.</summary>
+    public sealed record Args : ScheduledRun, IJobArgs
+    {
+        /// <inheritdoc />
+        public static string Kind => JobKind;
+    }
 
     /// <inheritdoc />
-    public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
+    public override async Task HandleAsync(JobContext job, Args args, CancellationToken cancellationToken)
     {
         var cutoff = time.GetUtcNow().AddHours(-options.Value.RetentionHours);
         int deleted;
@@ -168,17 +181,20 @@ public sealed class PruneJobs(NpgsqlDataSource dataSource, IOptions<JobOptions> 
 /// measures the engine itself (claim, run, complete) in the benchmark suite, and in failure drills
 /// keeps a job leased while its node is killed.
 /// </summary>
-public sealed class NoopJob : IJobHandler
+public sealed class NoopJob : JobHandler<NoopJob.Args>
 {
     /// <summary>The job kind.</summary>
     public const string JobKind = "jobs.noop";
 
-    /// <inheritdoc />
-    public string Kind => JobKind;
+    /// <summary>A <c>jobs.noop</c> job.</summary>
+    /// <param name="SleepMs">How long to wait, in milliseconds; none when null.</param>
+    public sealed record Args(int? SleepMs = null) : IJobArgs
+    {
+        /// <inheritdoc />
+        public static string Kind => JobKind;
+    }
 
     /// <inheritdoc />
-    public Task HandleAsync(JobContext job, CancellationToken cancellationToken) =>
-        job.Payload.ValueKind == System.Text.Json.JsonValueKind.Object && job.Payload.TryGetProperty("sleep_ms", out var sleep)
-            ? Task.Delay(sleep.GetInt32(), cancellationToken)
-            : Task.CompletedTask;
+    public override Task HandleAsync(JobContext job, Args args, CancellationToken cancellationToken) =>
+        args.SleepMs is { } sleep ? Task.Delay(sleep, cancellationToken) : Task.CompletedTask;
 }

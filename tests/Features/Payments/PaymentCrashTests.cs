@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using Holdfast.Features.Payments;
+using Holdfast.Features.Checkout;
 using Holdfast.Infrastructure.Jobs;
 using Holdfast.Infrastructure.Payments;
 using Holdfast.Tests.Infrastructure;
@@ -92,7 +92,8 @@ public sealed class PaymentCrashTests(AppFixture fixture) : IClassFixture<AppFix
             """);
         await using (var connection = await App.DataSource.OpenConnectionAsync())
         {
-            await Holdfast.Features.Holds.ReleaseHold.EndHoldAsync(connection, holdId, null, "expired", DateTimeOffset.UtcNow, CancellationToken.None);
+            await Holdfast.Features.Inventory.SeatInventory.ExpireAsync(Holdfast.Features.Inventory.SeatTransaction.Autocommit(connection, App.Services.GetRequiredService<Holdfast.Infrastructure.SeatFeed.SeatFeedAnnouncer>()),
+                holdId, DateTimeOffset.UtcNow, CancellationToken.None);
         }
 
         // …and someone else took them.

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
-using Holdfast.Features.Payments;
+using Holdfast.Features.Checkout;
 using Holdfast.Infrastructure.Jobs;
 using Holdfast.Infrastructure.Payments;
 using Holdfast.Tests.Infrastructure;
@@ -160,6 +160,7 @@ public sealed class PaymentFlowTests(AppFixture fixture) : IClassFixture<AppFixt
             """);
         await command.ExecuteNonQueryAsync();
         await using var connection = await App.DataSource.OpenConnectionAsync();
-        await Holdfast.Features.Holds.ReleaseHold.EndHoldAsync(connection, await App.DataSource.ScalarAsync<long>($"select hold_id from booking where booking_id = {bookingId}"), null, "expired", DateTimeOffset.UtcNow, CancellationToken.None);
+        await Holdfast.Features.Inventory.SeatInventory.ExpireAsync(Holdfast.Features.Inventory.SeatTransaction.Autocommit(connection, App.Services.GetRequiredService<Holdfast.Infrastructure.SeatFeed.SeatFeedAnnouncer>()),
+            await App.DataSource.ScalarAsync<long>($"select hold_id from booking where booking_id = {bookingId}"), DateTimeOffset.UtcNow, CancellationToken.None);
     }
 }

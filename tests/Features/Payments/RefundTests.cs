@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
-using Holdfast.Features.Payments;
+using Holdfast.Features.Checkout;
+using Holdfast.Infrastructure.Auth;
 using Holdfast.Tests.Infrastructure;
 
 namespace Holdfast.Tests.Features.Payments;

@@ -260,6 +260,60 @@ public sealed class StripeTests(StripeFixture fixture) : IClassFixture<StripeFix
         Assert.Equal("succeeded", await App.DataSource.ScalarAsync<string>($"select status from refund where booking_id = {bookingId}"));
     }
 
+    [Fact]
+    public async Task A_charge_refunded_event_that_fails_after_it_was_recorded_keeps_no_record_and_its_redelivery_applies_it()
+    {
+        var (customer, holdId, _) = await HoldAsync();
+        var paid = await customer.PostAsJsonAsync($"/holds/{holdId}/booking", new { payment_method = "pm_card_visa" }).ExpectAsync(HttpStatusCode.Created);
+        var bookingId = paid["booking_id"]!.GetValue<long>();
+        await customer.PostAsJsonAsync($"/bookings/{bookingId}/cancellation", new { }).ExpectAsync(HttpStatusCode.OK);
+        var providerRefund = await EventuallyNotNull($"select provider_refund_id from refund where booking_id = {bookingId}");
+        var body = FakeStripe.Event("charge.refunded", new JsonObject
+        {
+            ["id"] = "ch_" + Guid.NewGuid().ToString("N")[..20],
+            ["object"] = "charge",
+            ["refunded"] = true,
+            ["refunds"] = new JsonObject
+            {
+                ["object"] = "list",
+                ["data"] = new JsonArray(new JsonObject { ["id"] = providerRefund, ["object"] = "refund", ["status"] = "succeeded" }),
+            },
+        });
+        // A failure injected after the event is recorded, while its refund is applied: the crash
+        // between "recorded" and "applied" that used to leave the event processed and nothing applied.
+        var trigger = $"fail_refund_{bookingId}";
+        await Execute($"""
+            create function {trigger}() returns trigger language plpgsql as $$
+            begin raise exception 'injected failure'; end $$;
+            create trigger {trigger} before update on refund for each row
+            when (new.provider_refund_id = '{providerRefund}' and new.status = 'succeeded') execute function {trigger}();
+            """);
+        try
+        {
+            var failed = await PostWebhookAsync(body, FakeStripe.Sign(body, "whsec_new", DateTimeOffset.UtcNow));
+            Assert.False(failed.IsSuccessStatusCode, "a failed event must not be acknowledged: Stripe redelivers what it was not 2xx for");
+        }
+        finally
+        {
+            await Execute($"drop trigger {trigger} on refund; drop function {trigger}();");
+        }
+
+        Assert.Equal(0L, await App.DataSource.ScalarAsync<long>($"select count(*) from payment_event where provider_event_id = '{EventId(body)}'"));
+        Assert.Equal("pending", await App.DataSource.ScalarAsync<string>($"select status from refund where booking_id = {bookingId}"));
+
+        var redelivered = await DeliverAsync(body, "whsec_new");
+
+        Assert.Equal("RefundUpdated", redelivered["outcome"]!.GetValue<string>());
+        Assert.Equal("succeeded", await App.DataSource.ScalarAsync<string>($"select status from refund where booking_id = {bookingId}"));
+        Assert.Equal(1L, await App.DataSource.ScalarAsync<long>($"select count(*) from payment_event where provider_event_id = '{EventId(body)}'"));
+    }
+
+    private async Task Execute(string sql)
+    {
+        await using var command = App.DataSource.CreateCommand(sql);
+        await command.ExecuteNonQueryAsync();
+    }
+
     [Theory]
     [InlineData("not json")]
     [InlineData("[]")]

@@ -1,7 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using Holdfast.Infrastructure;
 
-namespace Holdfast.Features.Payments;
+namespace Holdfast.Features.Checkout;
 
 /// <summary>One step of the refund policy: cancelled at least this many hours before the show, this share back.</summary>
 /// <param name="HoursBefore">Elapsed hours before the start.</param>

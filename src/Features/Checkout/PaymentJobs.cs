@@ -1,29 +1,48 @@
-using Holdfast.Features.Holds;
+using Holdfast.Features.Inventory;
 using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Jobs;
 using Holdfast.Infrastructure.Payments;
 using Holdfast.Infrastructure.SeatFeed;
 using Npgsql;
 
-namespace Holdfast.Features.Payments;
+namespace Holdfast.Features.Checkout;
 
 /// <summary>
 /// The <c>payments.refund</c> job: asks the provider to refund one <c>refund</c> row, with the row's
 /// own idempotency key, until it is done. Transient failures retry with backoff (up to 50 attempts);
 /// a refusal marks the refund failed for an admin to look at.
 /// </summary>
-public sealed class ProcessRefund(NpgsqlDataSource db, IPaymentGateway gateway, PaymentProcessing payments, TimeProvider time) : IJobHandler
+public sealed class ProcessRefund(NpgsqlDataSource db, IPaymentGateway gateway, PaymentProcessing payments, TimeProvider time) : JobHandler<ProcessRefund.Args>
 {
-    /// <summary>The job kind.</summary>
-    public const string JobKind = "payments.refund";
-
-    /// <inheritdoc />
-    public string Kind => JobKind;
-
-    /// <inheritdoc />
-    public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
+    /// <summary>The refund to pay out.</summary>
+    /// <param name="RefundId">The <c>refund</c> row.</param>
+    public sealed record Args(long RefundId) : IJobArgs
     {
-        var refundId = job.Payload.GetProperty("refund_id").GetInt64();
+        /// <inheritdoc />
+        public static string Kind => "payments.refund";
+
+        /// <inheritdoc />
+        public static JobInsertOptions Options { get; } = new(MaxAttempts: 50);
+
+        /// <inheritdoc />
+        public static string UniqueKeySql => "'refund:' || a.refund_id";
+
+        /// <inheritdoc />
+        public string UniqueKey() => $"refund:{RefundId}";
+    }
+
+    /// <summary>
+    /// SQL for a data-modifying CTE that queues one refund job per row of <paramref name="refunds"/>
+    /// (a query with <c>refund_id</c>), due at <c>@now</c>.
+    /// </summary>
+    public static string EnqueueSql(string refunds) =>
+        JobSql.Insert<Args>($"select refund_id, @now as run_at, @now as created_at from {refunds}");
+
+    /// <inheritdoc />
+    public override async Task HandleAsync(JobContext job, Args args, CancellationToken cancellationToken)
+    {
+        var refundId = args.RefundId;
         await using var read = db.CreateCommand("""
             select r.status, r.amount_minor, r.idempotency_key, a.provider_payment_id
             from refund r join payment_attempt a on a.payment_attempt_id = r.payment_attempt_id
@@ -80,17 +99,25 @@ public sealed class ProcessRefund(NpgsqlDataSource db, IPaymentGateway gateway, 
 /// little longer if one is still processing, and otherwise cancels them, expires the booking and
 /// releases its seats (announced on the seat feed).
 /// </summary>
-public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway, PaymentProcessing payments, SeatFeedAnnouncer announcer, TimeProvider time, ILogger<PaymentDeadline> logger) : IJobHandler
+public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway, PaymentProcessing payments, SeatFeedAnnouncer announcer, TimeProvider time, ILogger<PaymentDeadline> logger) : JobHandler<PaymentDeadline.Args>
 {
-    /// <summary>The job kind.</summary>
-    public const string JobKind = "payments.deadline";
+    /// <summary>The booking whose payment deadline this is.</summary>
+    /// <param name="BookingId">The booking.</param>
+    public sealed record Args(long BookingId) : IJobArgs
+    {
+        /// <inheritdoc />
+        public static string Kind => "payments.deadline";
+
+        /// <inheritdoc />
+        public static JobInsertOptions Options { get; } = new(Priority: 1);
+
+        /// <inheritdoc />
+        public string UniqueKey() => $"deadline:{BookingId}";
+    }
 
     /// <inheritdoc />
-    public string Kind => JobKind;
-
-    /// <inheritdoc />
-    public async Task HandleAsync(JobContext job, CancellationToken cancellationToken) =>
-        await SettleAsync(job.Payload.GetProperty("booking_id").GetInt64(), cancellationToken);
+    public override async Task HandleAsync(JobContext job, Args args, CancellationToken cancellationToken) =>
+        await SettleAsync(args.BookingId, cancellationToken);
 
     /// <summary>Settles one pending booking past its deadline (also called by reconciliation).</summary>
     public async Task SettleAsync(long bookingId, CancellationToken cancellationToken)
@@ -151,29 +178,18 @@ public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway
             await gateway.CancelPaymentIntentAsync(id, $"cancel-{id}", cancellationToken);
         }
 
-        await using var connection = await db.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using var expire = new NpgsqlCommand("""
+        await using var seats = await SeatTransaction.OpenAsync(db, announcer, cancellationToken);
+        await using (var expire = new NpgsqlCommand("""
             update booking set status = 'expired', cancelled_at = @now where booking_id = @booking_id and status = 'pending_payment';
             update payment_attempt set status = 'canceled', updated_at = @now where booking_id = @booking_id and status <> 'succeeded';
-            """, connection);
-        expire.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
-        expire.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-        await expire.ExecuteNonQueryAsync(cancellationToken);
-        // The hold was extended to the deadline; end it now rather than wait for its own job.
-        await using (var due = new NpgsqlCommand("update hold set expires_at = least(expires_at, @now) where hold_id = @hold_id and status = 'active'", connection))
+            """, seats.Connection).With("booking_id", bookingId).With("now", now))
         {
-            due.Parameters.Add(new NpgsqlParameter<long>("hold_id", holdId));
-            due.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-            await due.ExecuteNonQueryAsync(cancellationToken);
+            await expire.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        var endedOn = await ReleaseHold.EndHoldAsync(connection, holdId, ownerId: null, "expired", now, cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-        if (endedOn is { } showId)
-        {
-            announcer.Changed(showId);
-        }
+        // The hold was extended to the deadline; end it now rather than wait for its own job.
+        await SeatInventory.ExpireAtDeadlineAsync(seats, holdId, now, cancellationToken);
+        await seats.CommitAsync(cancellationToken); // announces the freed seats
     }
 }
 
@@ -182,16 +198,20 @@ public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway
 /// well past their deadline (their deadline job was lost or kept failing) and asks the provider
 /// about payments still open on bookings that expired in the last day, since webhooks get lost.
 /// </summary>
-public sealed class ReconcilePayments(NpgsqlDataSource db, IPaymentGateway gateway, PaymentDeadline deadline, PaymentProcessing payments, TimeProvider time, ILogger<ReconcilePayments> logger) : IJobHandler
+public sealed class ReconcilePayments(NpgsqlDataSource db, IPaymentGateway gateway, PaymentDeadline deadline, PaymentProcessing payments, TimeProvider time, ILogger<ReconcilePayments> logger) : JobHandler<ReconcilePayments.Args>
 {
     /// <summary>The job kind.</summary>
     public const string JobKind = "payments.reconcile";
 
-    /// <inheritdoc />
-    public string Kind => JobKind;
+    /// <summary>A reconciliation run.</summary>
+    public sealed record Args : ScheduledRun, IJobArgs
+    {
+        /// <inheritdoc />
+        public static string Kind => JobKind;
+    }
 
     /// <inheritdoc />
-    public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
+    public override async Task HandleAsync(JobContext job, Args args, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         foreach (var bookingId in await IdsAsync(StaleSql, now, cancellationToken))
@@ -280,6 +300,6 @@ public sealed class PaymentServices : IConfigureServices
         services.AddSettings<PaymentOptions>("Payments");
         services.AddSingleton<PaymentProcessing>();
         services.AddSingleton<PaymentDeadline>();
-        services.AddSingleton(new RecurringJob("payments.reconcile", "*/5 * * * *", ReconcilePayments.JobKind));
+        services.AddSingleton(RecurringJob.Of<ReconcilePayments.Args>("payments.reconcile", "*/5 * * * *"));
     }
 }

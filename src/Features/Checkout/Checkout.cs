@@ -3,7 +3,7 @@ using Holdfast.Infrastructure.Payments;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 
-namespace Holdfast.Features.Payments;
+namespace Holdfast.Features.Checkout;
 
 /// <summary>
 /// One payment attempt for a pending booking: a new row with a new idempotency key (never the

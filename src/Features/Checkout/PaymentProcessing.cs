@@ -1,13 +1,15 @@
 using System.ComponentModel.DataAnnotations;
+using Holdfast.Features.Inventory;
 using Holdfast.Features.Notifications;
 using Holdfast.Features.Reminders;
 using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Jobs;
 using Holdfast.Infrastructure.SeatFeed;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
-namespace Holdfast.Features.Payments;
+namespace Holdfast.Features.Checkout;
 
 /// <summary>Settings under <c>Payments</c> in configuration.</summary>
 public sealed class PaymentOptions
@@ -66,8 +68,8 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
     public async Task<PaymentOutcome> SucceededAsync(string provider, string paymentIntentId, long amountReceived, CancellationToken cancellationToken, ProviderEvent? providerEvent = null)
     {
         var now = time.GetUtcNow();
-        await using var connection = await db.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using var transaction = await SeatTransaction.OpenAsync(db, announcer, cancellationToken);
+        var connection = transaction.Connection;
         if (providerEvent is not null && !await RecordEventAsync(connection, providerEvent, now, cancellationToken))
         {
             return PaymentOutcome.AlreadyProcessed;
@@ -94,9 +96,9 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
             await RefundAsync(connection, row, paid, "duplicate", now, cancellationToken);
             outcome = PaymentOutcome.RefundedDuplicate;
         }
-        else if (await BookSeatsAsync(connection, row, now, cancellationToken))
+        else if (await SeatInventory.BookAsync(transaction, row.BookingId, row.HoldId, row.ShowId, now, cancellationToken))
         {
-            await outbox.EnqueueAsync(connection, SendEmail.ForBooking("booking_confirmed", row.BookingId), cancellationToken);
+            await outbox.EnqueueAsync(connection, EmailArgs.ForBooking("booking_confirmed", row.BookingId), cancellationToken);
             await ReminderSchedule.ScheduleAsync(connection, row.BookingId, reminders.Value, now, cancellationToken);
             outcome = PaymentOutcome.Confirmed;
         }
@@ -104,16 +106,11 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
         {
             await ExecuteAsync(connection, SeatsGoneSql, cancellationToken, ("booking_id", row.BookingId), ("now", now));
             await RefundAsync(connection, row, paid, "seats_unavailable", now, cancellationToken);
-            await outbox.EnqueueAsync(connection, SendEmail.ForBooking("booking_cancelled", row.BookingId), cancellationToken);
+            await outbox.EnqueueAsync(connection, EmailArgs.ForBooking("booking_cancelled", row.BookingId), cancellationToken);
             outcome = PaymentOutcome.RefundedSeatsGone;
         }
 
-        await transaction.CommitAsync(cancellationToken);
-        if (outcome == PaymentOutcome.Confirmed)
-        {
-            announcer.Changed(row.ShowId);
-        }
-
+        await transaction.CommitAsync(cancellationToken); // announces the booked seats, if any
         return outcome;
     }
 
@@ -138,30 +135,45 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
             ("now", time.GetUtcNow()));
         if (row.BookingStatus == "pending_payment")
         {
-            await outbox.EnqueueAsync(connection, new JobRequest(SendEmail.JobKind,
-                new { template = "payment_failed", booking_id = row.BookingId, reason = error ?? "declined" },
-                UniqueKey: $"payment_failed:{row.AttemptId}", MaxAttempts: 10), cancellationToken);
+            await outbox.EnqueueAsync(connection, EmailArgs.PaymentFailed(row.BookingId, row.AttemptId, error ?? "declined"), cancellationToken);
         }
 
         await transaction.CommitAsync(cancellationToken);
     }
 
     /// <summary>Records a refund's state as the provider reports it; a booking whose payment is fully refunded becomes <c>refunded</c>.</summary>
-    public async Task RefundUpdatedAsync(string providerRefundId, string status, CancellationToken cancellationToken, ProviderEvent? providerEvent = null)
+    public Task RefundUpdatedAsync(string providerRefundId, string status, CancellationToken cancellationToken, ProviderEvent? providerEvent = null) =>
+        RefundsUpdatedAsync([(providerRefundId, status)], cancellationToken, providerEvent);
+
+    /// <summary>
+    /// Records the states of several refunds (a <c>charge.refunded</c> event lists them all) and the
+    /// event reporting them in ONE transaction: either the event is recorded and every refund
+    /// applied, or neither (a crash between them would otherwise mark the event processed with
+    /// nothing applied, and a redelivery would be skipped as a duplicate). False when the event was
+    /// already recorded.
+    /// </summary>
+    public async Task<bool> RefundsUpdatedAsync(
+        IReadOnlyList<(string ProviderRefundId, string Status)> refunds, CancellationToken cancellationToken, ProviderEvent? providerEvent = null)
     {
+        var now = time.GetUtcNow();
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        if (providerEvent is not null && !await RecordEventAsync(connection, providerEvent, time.GetUtcNow(), cancellationToken))
+        if (providerEvent is not null && !await RecordEventAsync(connection, providerEvent, now, cancellationToken))
         {
-            return;
+            return false;
         }
 
-        await using var command = new NpgsqlCommand(RefundUpdatedSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<string>("provider_refund_id", providerRefundId));
-        command.Parameters.Add(new NpgsqlParameter<string>("status", status == "succeeded" ? "succeeded" : status is "failed" or "canceled" ? "failed" : "pending"));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        foreach (var (providerRefundId, status) in refunds)
+        {
+            await using var command = new NpgsqlCommand(RefundUpdatedSql, connection)
+                .With("provider_refund_id", providerRefundId)
+                .With("status", status == "succeeded" ? "succeeded" : status is "failed" or "canceled" ? "failed" : "pending")
+                .With("now", now);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+
         await transaction.CommitAsync(cancellationToken);
+        return true;
     }
 
     /// <summary>Records an event this app does not act on, so a redelivery is recognised; false when already recorded.</summary>
@@ -203,17 +215,6 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
             : null;
     }
 
-    // Books the hold's seats for the booking: still held by the hold, or free again and retaken.
-    private static async Task<bool> BookSeatsAsync(NpgsqlConnection connection, Locked row, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        await using var command = new NpgsqlCommand(BookSeatsSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("booking_id", row.BookingId));
-        command.Parameters.Add(new NpgsqlParameter<long>("hold_id", row.HoldId));
-        command.Parameters.Add(new NpgsqlParameter<long>("show_id", row.ShowId));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-        return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
-    }
-
     private async Task RefundAsync(NpgsqlConnection connection, Locked row, long amount, string reason, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(RefundSql, connection);
@@ -227,7 +228,7 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
         var refundId = (long?)await command.ExecuteScalarAsync(cancellationToken);
         if (refundId is { } id)
         {
-            await outbox.EnqueueAsync(connection, new JobRequest(ProcessRefund.JobKind, new { refund_id = id }, UniqueKey: $"refund:{id}", MaxAttempts: 50), cancellationToken);
+            await outbox.EnqueueAsync(connection, new ProcessRefund.Args(id), cancellationToken);
         }
     }
 
@@ -258,41 +259,6 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
 
     private const string MarkFailedSql = """
         update payment_attempt set status = @status, last_error = @error, updated_at = @now where payment_attempt_id = @attempt_id
-        """;
-
-    // Takes every seat of the hold: those it still holds, or (hold gone) those that are free again.
-    // All or nothing: if any seat is taken by someone else, nothing changes and false comes back.
-    private const string BookSeatsSql = """
-        with wanted as (
-          select hs.seat_id, hs.category, hs.price_minor from hold_seat hs where hs.hold_id = @hold_id
-        ), takeable as (
-          select ss.seat_id from show_seat ss join wanted w on w.seat_id = ss.seat_id
-          where ss.show_id = @show_id
-            and ((ss.state = 'held' and ss.hold_id = @hold_id) or ss.state = 'available')
-          for update of ss skip locked
-        ), ok as (
-          select (select count(*) from takeable) = (select count(*) from wanted) as all_free
-        ), marked as (
-          update show_seat ss set state = 'booked', hold_id = null, booking_id = @booking_id
-          from ok where ok.all_free and ss.show_id = @show_id and ss.seat_id in (select seat_id from takeable)
-          returning ss.seat_id
-        ), sold as (
-          insert into booking_seat (booking_id, show_id, seat_id, category, price_minor)
-          select @booking_id, @show_id, w.seat_id, w.category, w.price_minor from wanted w, ok where ok.all_free
-        ), confirmed as (
-          update booking set status = 'confirmed', confirmed_at = @now from ok where ok.all_free and booking_id = @booking_id
-        ), hold_done as (
-          update hold set status = 'booked', ended_at = coalesce(ended_at, @now) from ok where ok.all_free and hold_id = @hold_id
-        ), expiry as (
-          update job set state = 'cancelled', finalized_at = @now
-          from ok where ok.all_free and kind = 'hold.expire' and unique_key = 'hold:' || @hold_id and state in ('available', 'retryable')
-        ), audited as (
-          insert into audit_log (occurred_at, actor_user_id, action, entity, entity_id, before, after)
-          select @now, null, 'booking.confirmed', 'booking', @booking_id, jsonb_build_object('status', 'pending_payment'), jsonb_build_object('status', 'confirmed')
-          from ok where ok.all_free
-        )
-        select all_free and seat_feed_append(@show_id, 'booked', 'booked', (select array_agg(seat_id order by seat_id) from marked), @now) is not null
-        from ok
         """;
 
     private const string SeatsGoneSql = """

@@ -1,6 +1,7 @@
 using Carter;
+using Holdfast.Features.Catalogue;
+using Holdfast.Features.Notifications;
 using Holdfast.Features.Push;
-using Holdfast.Features.Shows;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
@@ -8,11 +9,11 @@ using Holdfast.Infrastructure.Jobs;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 
-namespace Holdfast.Features.Notifications;
+namespace Holdfast.Features.Shows;
 
 /// <summary>
 /// <c>POST /shows/{id}/notices</c>: the owning organizer or an admin tells everyone booked on a
-/// show something (a delay, a gate change), by email and by push, one job per booking and browser.
+/// show something (this slice decides who is told; Notifications renders and sends) (a delay, a gate change), by email and by push, one job per booking and browser.
 /// </summary>
 public sealed class SendNotice : ICarterModule
 {
@@ -76,7 +77,7 @@ public sealed class SendNotice : ICarterModule
     }
 
     // The notice, one email job per confirmed booking and one push job per subscription of those customers.
-    private const string QueueSql = $$"""
+    private static readonly string QueueSql = $$"""
         with target as (
           select s.show_id, e.title
           from show s join venue v on v.venue_id = s.venue_id join event e on e.event_id = s.event_id
@@ -88,14 +89,13 @@ public sealed class SendNotice : ICarterModule
         ), bookings as (
           select b.booking_id, b.app_user_id from booking b, target where b.show_id = target.show_id and b.status = 'confirmed'
         ), emails as (
-          insert into job (kind, queue, payload, run_at, unique_key, max_attempts, created_at)
-          select 'email.send', 'default', jsonb_build_object('template', 'notice', 'booking_id', b.booking_id, 'notice_id', n.show_notice_id),
-                 @now, 'notice:' || n.show_notice_id || ':' || b.booking_id, 10, @now
-          from bookings b, notice n
+          {{JobSql.Insert<EmailArgs>(
+              "select 'notice' as template, b.booking_id, n.show_notice_id as notice_id, @now as run_at, @now as created_at from bookings b, notice n",
+              true, "template", "booking_id", "notice_id")}}
           returning 1
         ), pushes as (
           insert into job (kind, queue, payload, run_at, max_attempts, created_at)
-          select 'push.send', 'default',
+          select '{{SendPush.JobKind}}', 'default',
                  jsonb_build_object('push_subscription_id', p.push_subscription_id, 'title', @subject || ': ' || t.title, 'body', left(@message, 200),
                                     'url', '/bookings/' || b.booking_id, 'ttl_seconds', 86400, 'urgency', 'high'),
                  @now, 8, @now

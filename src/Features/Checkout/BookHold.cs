@@ -1,5 +1,5 @@
 using Carter;
-using Holdfast.Features.Payments;
+using Holdfast.Features.Inventory;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.Jobs;
@@ -10,7 +10,7 @@ using Microsoft.AspNetCore.Mvc.ModelBinding;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
-namespace Holdfast.Features.Bookings;
+namespace Holdfast.Features.Checkout;
 
 /// <summary>
 /// <c>POST /holds/{id}/booking</c>: checkout. Turns a live hold into a booking awaiting payment (its
@@ -18,6 +18,25 @@ namespace Holdfast.Features.Bookings;
 /// hold's locked total. The booking is confirmed, and its seats booked, only when the payment
 /// succeeds: at once with the fake gateway's default card, or when Stripe's webhook says so.
 /// </summary>
+/// <remarks>
+/// Connections one request opens, one after another, never two at once (counted for issue 13):
+/// <list type="number">
+/// <item>the checkout transaction: lock the hold, create the booking and its payment attempt, hand
+/// the hold over, queue the deadline job. It commits before the provider is called: a connection
+/// (and row locks) held across an HTTP call to Stripe would let provider latency exhaust the pool
+/// and stall every hold on the show.</item>
+/// <item>recording the provider's answer on the attempt (autocommit): durable on its own, so a
+/// crash before processing still leaves the PaymentIntent id for reconciliation (GUIDE §7).</item>
+/// <item>processing a success (<see cref="PaymentProcessing.SucceededAsync"/>): the booking's own
+/// transaction, the same one a webhook or the deadline job runs, so all confirm alike and once.</item>
+/// <item>reading the booking back for the response.</item>
+/// </list>
+/// Each is taken from the pool and returned before the next; 2–4 could share one physical
+/// connection, at the cost of passing it through <see cref="PaymentProcessing"/>'s public API,
+/// which webhooks and jobs call with none; a pool rent sends nothing to the server (Npgsql resets
+/// a returned connection lazily, with the next command), so it was left as it is. A decline or an
+/// unreachable provider stops after 2.
+/// </remarks>
 public sealed class BookHold : ICarterModule
 {
     /// <summary>Optional: a payment method to confirm with at once (Stripe test ids such as <c>pm_card_visa</c>; see <see cref="FakePaymentGateway"/>).</summary>
@@ -83,8 +102,7 @@ public sealed class BookHold : ICarterModule
             }
 
             (attemptId, key) = await Checkout.CreateAttemptAsync(connection, bookingId, gateway.Provider, hold.TotalMinor, hold.Currency, request?.PaymentMethod, now, cancellationToken);
-            await outbox.EnqueueAsync(connection, new JobRequest(PaymentDeadline.JobKind, new { booking_id = bookingId }, deadline, "default",
-                Priority: 1, UniqueKey: $"deadline:{bookingId}"), cancellationToken);
+            await outbox.EnqueueAsync(connection, new PaymentDeadline.Args(bookingId), cancellationToken, runAt: deadline);
             await transaction.CommitAsync(cancellationToken);
         }
 
@@ -121,20 +139,14 @@ public sealed class BookHold : ICarterModule
         for update of h
         """;
 
-    // The hold now lasts until the payment deadline, so paying in time always finds the seats.
-    private const string CreateBookingSql = """
+    // The hold is handed over to the checkout (the inventory's CTEs): it now lasts until the payment
+    // deadline, so paying in time always finds the seats, and only the deadline job ends it.
+    private static readonly string CreateBookingSql = $$"""
         with new_booking as (
           insert into booking (hold_id, show_id, app_user_id, status, currency, total_minor, payment_provider, created_at, payment_deadline)
           values (@hold_id, @show_id, @user_id, 'pending_payment', @currency, @total_minor, @provider, @now, @deadline)
           returning booking_id
-        ), extended as (
-          update hold set expires_at = greatest(expires_at, @deadline) where hold_id = @hold_id
-        ), handed_over as (
-          -- From here the payments.deadline job alone ends the hold: it may wait on a payment still
-          -- processing, and a hold.expire at the same instant would free the seats under it.
-          update job set state = 'cancelled', finalized_at = @now
-          where kind = 'hold.expire' and unique_key = 'hold:' || @hold_id and state in ('available', 'retryable')
-        ), audited as (
+        ), {{SeatInventory.HandOverToCheckoutCtes}}, audited as (
           insert into audit_log (occurred_at, actor_user_id, action, entity, entity_id, before, after)
           select @now, @user_id, 'booking.created', 'booking', booking_id, jsonb_build_object('hold_id', @hold_id),
                  jsonb_build_object('status', 'pending_payment', 'total_minor', @total_minor, 'currency', @currency, 'payment_deadline', @deadline)

@@ -1,12 +1,12 @@
 using Carter;
-using Holdfast.Features.Shows;
+using Holdfast.Features.Catalogue;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 
-namespace Holdfast.Features.Bookings;
+namespace Holdfast.Features.Checkout;
 
 /// <summary><c>GET /bookings/{id}</c>: the owner's booking with its show and seats.</summary>
 public sealed class GetBooking : ICarterModule

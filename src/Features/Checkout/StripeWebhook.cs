@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 using Stripe;
 using PaymentIntent = Holdfast.Infrastructure.Payments.PaymentIntent;
 
-namespace Holdfast.Features.Payments;
+namespace Holdfast.Features.Checkout;
 
 /// <summary>
 /// <c>POST /payments/stripe/webhook</c>: Stripe's events. The signature is checked on the raw body
@@ -148,19 +148,8 @@ public sealed class StripeWebhook : ICarterModule
         return "Failed";
     }
 
-    // A charge.refunded event lists the charge's refunds; each updates its own row.
-    private static async Task<string> ChargeRefundedAsync(PaymentProcessing payments, List<RefundResult?> refunds, ProviderEvent stripeEvent, CancellationToken cancellationToken)
-    {
-        if (!await payments.RecordOnlyAsync(stripeEvent, cancellationToken))
-        {
-            return "AlreadyProcessed";
-        }
-
-        foreach (var refund in refunds)
-        {
-            await payments.RefundUpdatedAsync(refund!.Id, refund.Status, cancellationToken);
-        }
-
-        return "RefundUpdated";
-    }
+    // A charge.refunded event lists the charge's refunds; each updates its own row, all of them in
+    // the transaction that records the event, so the event is never marked processed unapplied.
+    private static async Task<string> ChargeRefundedAsync(PaymentProcessing payments, List<RefundResult?> refunds, ProviderEvent stripeEvent, CancellationToken cancellationToken) =>
+        await payments.RefundsUpdatedAsync([.. refunds.Select(r => (r!.Id, r.Status))], cancellationToken, stripeEvent) ? "RefundUpdated" : "AlreadyProcessed";
 }

@@ -1,5 +1,4 @@
 using Carter;
-using Holdfast.Features.Bookings;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.Payments;
@@ -8,7 +7,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.ModelBinding;
 using Npgsql;
 
-namespace Holdfast.Features.Payments;
+namespace Holdfast.Features.Checkout;
 
 /// <summary>
 /// <c>POST /bookings/{id}/payments</c>: another attempt to pay a pending booking (after a decline,

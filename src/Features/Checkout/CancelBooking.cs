@@ -1,7 +1,9 @@
 using Carter;
+using Holdfast.Features.Inventory;
 using Holdfast.Features.Notifications;
-using Holdfast.Features.Payments;
+using Holdfast.Features.Reminders;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.Jobs;
 using Holdfast.Infrastructure.SeatFeed;
@@ -11,7 +13,7 @@ using Microsoft.AspNetCore.Mvc.ModelBinding;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
-namespace Holdfast.Features.Bookings;
+namespace Holdfast.Features.Checkout;
 
 /// <summary>
 /// <c>POST /bookings/{id}/cancellation</c>: the customer gives back all or some seats of a confirmed
@@ -48,8 +50,8 @@ public sealed class CancelBooking : ICarterModule
         JobOutbox outbox, SeatFeedAnnouncer announcer, IOptions<RefundOptions> policy, TimeProvider time, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        await using var connection = await db.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using var transaction = await SeatTransaction.OpenAsync(db, announcer, cancellationToken);
+        var connection = transaction.Connection;
         string status, currency;
         DateTime startsAt;
         long showId, paid, refunded;
@@ -85,26 +87,19 @@ public sealed class CancelBooking : ICarterModule
         var amount = Math.Min(RefundPolicy.Share(seats.Where(s => wanted.Contains(s.SeatId)).Sum(s => s.PriceMinor), percent), paid - refunded);
         var allGone = seats.Count(s => s.Active) == wanted.Length;
 
-        await using var cancel = new NpgsqlCommand(CancelSql, connection);
-        cancel.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
-        cancel.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
-        cancel.Parameters.Add(new NpgsqlParameter<long[]>("seat_ids", wanted));
-        cancel.Parameters.Add(new NpgsqlParameter<bool>("all_gone", allGone));
-        cancel.Parameters.Add(new NpgsqlParameter<long>("amount", amount));
-        cancel.Parameters.Add(new NpgsqlParameter<string>("currency", currency));
-        cancel.Parameters.Add(new NpgsqlParameter<string>("key", $"refund-{bookingId}-cancel-{Guid.NewGuid():N}"));
-        cancel.Parameters.Add(new NpgsqlParameter<long>("actor", http.User.UserId()));
-        cancel.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-        await cancel.ExecuteNonQueryAsync(cancellationToken);
+        // The seats go back through the inventory; the booking, its refund and its reminders change in
+        // the statement sent with it, in the same round trip.
+        var cancel = new NpgsqlBatchCommand(CancelSql)
+            .With("booking_id", bookingId).With("seat_ids", wanted).With("all_gone", allGone).With("amount", amount).With("currency", currency)
+            .With("key", $"refund-{bookingId}-cancel-{Guid.NewGuid():N}").With("actor", http.User.UserId()).With("now", now);
+        await SeatInventory.ReturnAsync(transaction, bookingId, showId, wanted, now, cancel, cancellationToken);
         if (allGone)
         {
-            await outbox.EnqueueAsync(connection, SendEmail.ForBooking("booking_cancelled", bookingId), cancellationToken);
+            await outbox.EnqueueAsync(connection, EmailArgs.ForBooking("booking_cancelled", bookingId), cancellationToken);
         }
 
-        await outbox.WakeAsync(connection, "default", cancellationToken); // the refund job CancelSql queued
-
-        await transaction.CommitAsync(cancellationToken);
-        announcer.Changed(showId);
+        await outbox.WakeAsync(connection, ProcessRefund.Args.Options.Queue, cancellationToken); // the refund job CancelSql queued
+        await transaction.CommitAsync(cancellationToken); // announces the returned seats
         return TypedResults.Ok(new Response(bookingId, allGone ? "cancelled" : "confirmed", wanted.Order().ToArray(), percent, amount));
     }
 
@@ -129,17 +124,11 @@ public sealed class CancelBooking : ICarterModule
         for update of b
         """;
 
-    // Seats back on sale, the booking shrunk or cancelled, the refund reserved against what was paid
-    // and handed to a job, reminders dropped if nothing is left, all in one statement.
-    private const string CancelSql = """
-        with released_seats as (
-          update booking_seat set active = false where booking_id = @booking_id and seat_id = any(@seat_ids) and active
-          returning seat_id
-        ), freed as (
-          update show_seat ss set state = 'available', booking_id = null
-          where ss.show_id = @show_id and ss.booking_id = @booking_id and ss.seat_id in (select seat_id from released_seats)
-          returning ss.seat_id
-        ), shrunk as (
+    // The booking shrunk or cancelled, the refund reserved against what was paid and handed to a
+    // job, reminders dropped if nothing is left, all in one statement. (The seats went back to sale
+    // in the inventory's statement just before it.)
+    private static readonly string CancelSql = $$"""
+        with shrunk as (
           update booking set status = case when @all_gone then 'cancelled' else status end,
                              cancelled_at = case when @all_gone then @now else cancelled_at end,
                              refunded_minor = refunded_minor + @amount
@@ -152,17 +141,15 @@ public sealed class CancelBooking : ICarterModule
           order by a.payment_attempt_id limit 1
           returning refund_id
         ), refund_job as (
-          insert into job (kind, queue, payload, run_at, unique_key, max_attempts, created_at)
-          select 'payments.refund', 'default', jsonb_build_object('refund_id', refund_id), @now, 'refund:' || refund_id, 50, @now from refunded
+          {{ProcessRefund.EnqueueSql("refunded")}}
         ), reminders as (
-          update job set state = 'cancelled', finalized_at = @now
-          where @all_gone and kind = 'reminder.send' and (payload->>'booking_id')::bigint = @booking_id and state in ('available', 'retryable')
+          {{ReminderSchedule.CancelForBookingSql("@all_gone")}}
         ), audited as (
           insert into audit_log (occurred_at, actor_user_id, action, entity, entity_id, before, after)
           values (@now, @actor, case when @all_gone then 'booking.cancelled' else 'booking.seats_cancelled' end, 'booking', @booking_id,
                   jsonb_build_object('status', 'confirmed'),
                   jsonb_build_object('seat_ids', @seat_ids, 'refund_minor', @amount, 'status', case when @all_gone then 'cancelled' else 'confirmed' end))
         )
-        select seat_feed_append(@show_id, 'released', 'available', (select array_agg(seat_id order by seat_id) from freed), @now)
+        select 1
         """;
 }

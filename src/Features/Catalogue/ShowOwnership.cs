@@ -2,7 +2,7 @@ using System.Security.Claims;
 using Holdfast.Infrastructure.Auth;
 using Npgsql;
 
-namespace Holdfast.Features.Shows;
+namespace Holdfast.Features.Catalogue;
 
 /// <summary>
 /// Who may manage a show: an admin, the organizer owning its venue, or the organizer owning its

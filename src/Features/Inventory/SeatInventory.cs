@@ -1,0 +1,460 @@
+using Holdfast.Infrastructure.Database;
+using Holdfast.Infrastructure.Jobs;
+using Npgsql;
+
+namespace Holdfast.Features.Inventory;
+
+/// <summary>
+/// The <c>hold.expire</c> job's arguments: the hold whose seats go back on sale at its
+/// <c>expires_at</c>. Named here because the inventory inserts it with the hold and cancels it when
+/// the hold ends any other way; the handler is <c>Holds/ExpireHold</c>.
+/// </summary>
+/// <param name="HoldId">The hold.</param>
+public sealed record HoldExpiry(long HoldId) : IJobArgs
+{
+    /// <inheritdoc />
+    public static string Kind => "hold.expire";
+
+    /// <inheritdoc />
+    public static JobInsertOptions Options { get; } = new(Queue: "holds", Priority: 1);
+
+    /// <inheritdoc />
+    public static string UniqueKeySql => "'hold:' || a.hold_id";
+
+    /// <inheritdoc />
+    public string UniqueKey() => $"hold:{HoldId}";
+}
+
+/// <summary>One seat of a venue's seat map, as <see cref="SeatInventory.WriteVenueSeatsAsync"/> writes it.</summary>
+/// <param name="Section">E.g. <c>business</c>, <c>stalls</c>.</param>
+/// <param name="Row">Row label as printed (<c>12</c>, <c>F</c>).</param>
+/// <param name="Number">Seat number within the row, from 1 at the left.</param>
+/// <param name="Label">What the customer reads (<c>12A</c>, <c>F7</c>).</param>
+/// <param name="Category">Price category (<c>business</c>, <c>economy</c>, <c>standard</c>, <c>premium</c>).</param>
+/// <param name="X">Drawing column (seat widths from the left; aisles are empty columns).</param>
+/// <param name="Y">Drawing row (from the front).</param>
+/// <param name="Rank">Best-available order, lower first.</param>
+public sealed record SeatSpec(string Section, string Row, int Number, string Label, string Category, int X, int Y, int Rank);
+
+/// <summary>Why a release did what it did (<see cref="SeatInventory.ReleaseAsync"/>).</summary>
+/// <param name="HoldStatus">The hold's status before the release; null when no such hold is the caller's.</param>
+/// <param name="PayingBookingId">A booking awaiting payment for the hold, which keeps its seats.</param>
+/// <param name="ReleasedFromShowId">The show whose seats went back on sale; null when nothing was released.</param>
+public sealed record ReleaseResult(string? HoldStatus, long? PayingBookingId, long? ReleasedFromShowId);
+
+/// <summary>
+/// The one owner of seat state and inventory (docs/decisions/0019-inventory-and-typed-jobs.md): every
+/// statement that writes <c>show_seat</c>, <c>hold</c> state, <c>hold_seat</c>, <c>booking_seat</c>
+/// state, a venue's <c>seat</c> rows or a show's <c>seat_feed</c> row is here, each still a single
+/// statement (or one batch) as decision 0008 measured. Operations that change a show's seats append
+/// to its seat feed and record the show on the <see cref="SeatTransaction"/>, which announces it
+/// after commit. The architecture test fails when SQL elsewhere in <c>src/</c> writes these tables.
+/// </summary>
+public static class SeatInventory
+{
+    /// <summary>
+    /// Takes seats for a new hold: the hold, its priced seats, the seat flips, its expiry job
+    /// (<see cref="HoldExpiry"/>, committed or rolled back with the hold) and the seat event, in one
+    /// statement. The seats must have been locked by this transaction
+    /// (<c>FOR UPDATE SKIP LOCKED</c>); returns the hold id.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Fewer seats were marked than locked (a bug); the transaction must roll back.</exception>
+    public static async Task<long> TakeAsync(
+        SeatTransaction seats, long showId, long userId, string currency, long[] seatIds, string[] categories, long[] prices,
+        DateTimeOffset now, DateTimeOffset expiresAt, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(TakeSql, seats.Connection)
+            .With("show_id", showId).With("user_id", userId).With("currency", currency).With("total_minor", prices.Sum())
+            .With("seat_ids", seatIds).With("categories", categories).With("prices", prices)
+            .With("now", now).With("expires_at", expiresAt);
+        long holdId, marked;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            await reader.ReadAsync(cancellationToken);
+            (holdId, marked) = (reader.Get<long>("hold_id"), reader.Get<long>("marked"));
+        }
+
+        if (marked != seatIds.Length)
+        {
+            // The rows were locked by this transaction a moment ago; anything else is a bug, and the
+            // transaction is rolled back on dispose rather than committing a partial hold.
+            throw new InvalidOperationException($"Hold {holdId}: marked {marked} of {seatIds.Length} locked seats.");
+        }
+
+        seats.Changed(showId);
+        return holdId;
+    }
+
+    /// <summary>
+    /// The customer's release of a hold, in one round trip (decision 0008): locks the hold if it is
+    /// the caller's (any, for an admin), looks for a checkout paying for it, and releases it unless
+    /// one is. Run it on <see cref="SeatTransaction.Autocommit"/>: the batch is its own transaction.
+    /// </summary>
+    public static async Task<ReleaseResult> ReleaseAsync(
+        SeatTransaction seats, long holdId, long userId, bool isAdmin, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        // A batch outside a transaction runs as one implicit transaction (the protocol's Sync ends
+        // it), so the row lock of the first statement holds to the end, and each later statement's
+        // snapshot is taken after it was granted: a checkout that committed while we waited is seen.
+        await using var batch = new NpgsqlBatch(seats.Connection)
+        {
+            BatchCommands = { new NpgsqlBatchCommand(LockOwnHoldSql), new NpgsqlBatchCommand(PendingCheckoutSql), EndHoldCommand(holdId, isAdmin ? null : userId, "released", now) },
+        };
+        batch.BatchCommands[0].With("hold_id", holdId).With("user_id", userId).With("is_admin", isAdmin);
+        batch.BatchCommands[1].With("hold_id", holdId);
+        ReleaseResult result;
+        await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
+        {
+            var status = await reader.ReadAsync(cancellationToken) ? reader.Get<string>("status") : null;
+            await reader.NextResultAsync(cancellationToken);
+            var bookingId = await reader.ReadAsync(cancellationToken) ? reader.Get<long?>("booking_id") : null;
+            await reader.NextResultAsync(cancellationToken);
+            var showId = await reader.ReadAsync(cancellationToken) ? reader.Get<long?>("show_id") : null;
+            result = new ReleaseResult(status, bookingId, showId);
+        }
+
+        if (result.ReleasedFromShowId is { } releasedFrom)
+        {
+            seats.Changed(releasedFrom);
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Ends an active hold that is due (<c>expires_at &lt;= now</c>) and frees its seats, in one
+    /// statement: the hold row's status flip is the compare-and-set that makes an expiry racing a
+    /// release or a booking end the hold exactly once. Returns the show and the hold's
+    /// <c>expires_at</c> when this call ended it; null when it was not active or not yet due.
+    /// </summary>
+    public static async Task<(long ShowId, DateTimeOffset ExpiresAt)?> ExpireAsync(
+        SeatTransaction seats, long holdId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var batch = new NpgsqlBatch(seats.Connection) { BatchCommands = { EndHoldCommand(holdId, null, "expired", now) } };
+        return await ReadEndedAsync(seats, batch, cancellationToken);
+    }
+
+    /// <summary>
+    /// Ends the hold of a booking whose payment deadline passed: the hold was extended to the
+    /// deadline at checkout, so it is made due now and expired, in one round trip.
+    /// </summary>
+    public static async Task<long?> ExpireAtDeadlineAsync(SeatTransaction seats, long holdId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var batch = new NpgsqlBatch(seats.Connection)
+        {
+            BatchCommands = { new NpgsqlBatchCommand(DueNowSql), EndHoldCommand(holdId, null, "expired", now) },
+        };
+        batch.BatchCommands[0].With("hold_id", holdId).With("now", now);
+        return (await ReadEndedAsync(seats, batch, cancellationToken))?.ShowId;
+    }
+
+    /// <summary>
+    /// SQL (CTEs, no leading <c>with</c>) that hands a hold over to a checkout, for the checkout's own
+    /// single statement: the hold now lasts until <c>@deadline</c> and its <see cref="HoldExpiry"/>
+    /// job is cancelled, since from then on the payment deadline alone ends it (it may wait on a
+    /// payment still processing, and an expiry at the same instant would free the seats under it).
+    /// Parameters: <c>@hold_id</c>, <c>@deadline</c>, <c>@now</c>.
+    /// </summary>
+    public static readonly string HandOverToCheckoutCtes = $"""
+        hold_extended as (
+          update hold set expires_at = greatest(expires_at, @deadline) where hold_id = @hold_id
+        ), hold_expiry_handed_over as (
+          {JobSql.CancelByKey<HoldExpiry>("select @hold_id::bigint as hold_id")}
+        )
+        """;
+
+    /// <summary>
+    /// Books a paid hold's seats for its booking: those it still holds, or (hold gone) those free
+    /// again. All or nothing: if any seat is taken by someone else nothing changes and false comes
+    /// back. Confirms the booking, ends the hold, cancels its expiry and appends the seat event.
+    /// </summary>
+    public static async Task<bool> BookAsync(SeatTransaction seats, long bookingId, long holdId, long showId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(BookSql, seats.Connection)
+            .With("booking_id", bookingId).With("hold_id", holdId).With("show_id", showId).With("now", now);
+        var booked = (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
+        if (booked)
+        {
+            seats.Changed(showId);
+        }
+
+        return booked;
+    }
+
+    /// <summary>
+    /// Returns booked seats to sale (a cancellation by the customer): the booking's seats become
+    /// inactive and available again, and the seat event is appended. <paramref name="alongside"/>, the
+    /// caller's own statement of the same transaction (the booking and its refund), is sent in the
+    /// same round trip, after this one.
+    /// </summary>
+    public static async Task ReturnAsync(
+        SeatTransaction seats, long bookingId, long showId, long[] seatIds, DateTimeOffset now, NpgsqlBatchCommand alongside, CancellationToken cancellationToken)
+    {
+        await using var batch = new NpgsqlBatch(seats.Connection) { BatchCommands = { new NpgsqlBatchCommand(ReturnSql), alongside } };
+        batch.BatchCommands[0].With("booking_id", bookingId).With("show_id", showId).With("seat_ids", seatIds).With("now", now);
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+        seats.Changed(showId);
+    }
+
+    /// <summary>
+    /// Cancels a show's inventory: its live holds are released (and their expiry jobs cancelled), its
+    /// confirmed bookings' seats are no longer active, and the freed seats are one seat event.
+    /// <paramref name="alongside"/> (the show, its bookings and refunds) runs after it in the same
+    /// round trip. Returns the number of holds released.
+    /// </summary>
+    public static async Task<int> CancelShowAsync(SeatTransaction seats, long showId, DateTimeOffset now, NpgsqlBatchCommand alongside, CancellationToken cancellationToken)
+    {
+        await using var batch = new NpgsqlBatch(seats.Connection) { BatchCommands = { new NpgsqlBatchCommand(CancelShowSql), alongside } };
+        batch.BatchCommands[0].With("show_id", showId).With("now", now);
+        int released;
+        await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
+        {
+            await reader.ReadAsync(cancellationToken);
+            released = reader.Get<int>("holds_released");
+        }
+
+        seats.Changed(showId);
+        return released;
+    }
+
+    /// <summary>
+    /// Creates the inventory of new shows: a <c>show_seat</c> per seat of each show's venue and the
+    /// show's <c>seat_feed</c> row (its event numbers start there). Call it in the transaction that
+    /// inserted the shows. Returns the number of seats stocked.
+    /// </summary>
+    public static async Task<int> StockShowsAsync(NpgsqlConnection connection, long[] showIds, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(StockSql, connection).With("show_ids", showIds);
+        command.CommandTimeout = 0; // the demo seed stocks thousands of shows at once
+        return (int)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>Writes the seats of a new venue.</summary>
+    public static async Task WriteVenueSeatsAsync(NpgsqlConnection connection, long venueId, IReadOnlyList<SeatSpec> seats, CancellationToken cancellationToken)
+    {
+        await using var command = BindSeats(new NpgsqlCommand(WriteVenueSeatsSql, connection).With("venue_id", venueId), seats);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Replaces a venue's seats, and the inventory of its shows still to come, with
+    /// <paramref name="seats"/>. The caller has checked, under the venue's row lock, that no show of
+    /// the venue has holds: a hold committed since fails this with a foreign-key violation.
+    /// </summary>
+    public static async Task ReplaceVenueSeatsAsync(NpgsqlConnection connection, long venueId, IReadOnlyList<SeatSpec> seats, CancellationToken cancellationToken)
+    {
+        await using var command = BindSeats(new NpgsqlCommand(ReplaceVenueSeatsSql, connection).With("venue_id", venueId), seats);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static NpgsqlCommand BindSeats(NpgsqlCommand command, IReadOnlyList<SeatSpec> seats) => command
+        .With("sections", seats.Select(s => s.Section).ToArray())
+        .With("rows", seats.Select(s => s.Row).ToArray())
+        .With("numbers", seats.Select(s => s.Number).ToArray())
+        .With("labels", seats.Select(s => s.Label).ToArray())
+        .With("categories", seats.Select(s => s.Category).ToArray())
+        .With("xs", seats.Select(s => s.X).ToArray())
+        .With("ys", seats.Select(s => s.Y).ToArray())
+        .With("ranks", seats.Select(s => s.Rank).ToArray());
+
+    private static NpgsqlBatchCommand EndHoldCommand(long holdId, long? ownerId, string endStatus, DateTimeOffset now) =>
+        new NpgsqlBatchCommand(EndHoldSql).With("hold_id", holdId).With("owner_id", ownerId).With("end_status", endStatus).With("now", now);
+
+    // The last result of the batch is the end-hold statement's.
+    private static async Task<(long ShowId, DateTimeOffset ExpiresAt)?> ReadEndedAsync(SeatTransaction seats, NpgsqlBatch batch, CancellationToken cancellationToken)
+    {
+        (long ShowId, DateTimeOffset ExpiresAt)? ended;
+        await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
+        {
+            while (reader.FieldCount == 0 && await reader.NextResultAsync(cancellationToken))
+            {
+            }
+
+            ended = await reader.ReadAsync(cancellationToken) ? (reader.Get<long>("show_id"), reader.Get<DateTimeOffset>("expires_at")) : null;
+        }
+
+        if (ended is { } hold)
+        {
+            seats.Changed(hold.ShowId);
+        }
+
+        return ended;
+    }
+
+    // One statement: the hold, its priced seats, the seat flips, the expiry job (outbox: it commits
+    // or rolls back with the hold) and the seat event, announced once the transaction commits. A new
+    // hold's expiry cannot collide with a live one, so no ON CONFLICT (speculative insertion) is paid.
+    private static readonly string TakeSql = $"""
+        with new_hold as (
+          insert into hold (show_id, app_user_id, currency, total_minor, seat_count, created_at, expires_at)
+          values (@show_id, @user_id, @currency, @total_minor, cardinality(@seat_ids), @now, @expires_at)
+          returning hold_id
+        ), priced as (
+          insert into hold_seat (hold_id, seat_id, category, price_minor)
+          select new_hold.hold_id, x.seat_id, x.category, x.price_minor
+          from new_hold, unnest(@seat_ids, @categories, @prices) as x (seat_id, category, price_minor)
+        ), marked as (
+          update show_seat ss
+          set state = 'held', hold_id = new_hold.hold_id
+          from new_hold
+          where ss.show_id = @show_id and ss.seat_id = any(@seat_ids) and ss.state = 'available'
+          returning ss.seat_id
+        ), expiry as (
+          {JobSql.Insert<HoldExpiry>("select hold_id, @expires_at as run_at, @now as created_at from new_hold", skipDuplicates: false)}
+        )
+        select (select hold_id from new_hold) as hold_id,
+               (select count(*) from marked) as marked,
+               seat_feed_append(@show_id, 'held', 'held', (select array_agg(seat_id order by seat_id) from marked), @now)
+        """;
+
+    // An expiry only ends a hold that is past due; a release only the owner's, and not while a
+    // checkout is paying for it. The seat flip checks hold_id so it can never free a seat that has
+    // since moved to another hold or a booking.
+    private static readonly string EndHoldSql = $"""
+        with ended as (
+          update hold
+          set status = @end_status, ended_at = @now
+          where hold_id = @hold_id
+            and status = 'active'
+            and (@owner_id::bigint is null or app_user_id = @owner_id)
+            and (@end_status <> 'expired' or expires_at <= @now)
+            and (@end_status <> 'released'
+                 or not exists (select 1 from booking b where b.hold_id = hold.hold_id and b.status = 'pending_payment'))
+          returning hold_id, show_id, expires_at
+        ), freed as (
+          update show_seat ss
+          set state = 'available', hold_id = null
+          from ended, hold_seat hs
+          where hs.hold_id = ended.hold_id
+            and ss.show_id = ended.show_id and ss.seat_id = hs.seat_id
+            and ss.hold_id = ended.hold_id
+          returning ss.seat_id
+        ), expiry as (
+          {JobSql.CancelByKey<HoldExpiry>("select hold_id from ended")}
+        )
+        select ended.hold_id, ended.show_id,
+               seat_feed_append(ended.show_id, @end_status, 'available',
+                                (select array_agg(seat_id order by seat_id) from freed), @now),
+               ended.expires_at
+        from ended
+        """;
+
+    // Another customer's hold is not found (and not locked).
+    private const string LockOwnHoldSql = """
+        select status from hold where hold_id = @hold_id and (app_user_id = @user_id or @is_admin) for update
+        """;
+
+    private const string PendingCheckoutSql = """
+        select booking_id from booking where hold_id = @hold_id and status = 'pending_payment'
+        """;
+
+    private const string DueNowSql = """
+        update hold set expires_at = least(expires_at, @now) where hold_id = @hold_id and status = 'active'
+        """;
+
+    // Takes every seat of the hold: those it still holds, or (hold gone) those that are free again.
+    // All or nothing: if any seat is taken by someone else, nothing changes and false comes back.
+    private static readonly string BookSql = $"""
+        with wanted as (
+          select hs.seat_id, hs.category, hs.price_minor from hold_seat hs where hs.hold_id = @hold_id
+        ), takeable as (
+          select ss.seat_id from show_seat ss join wanted w on w.seat_id = ss.seat_id
+          where ss.show_id = @show_id
+            and ((ss.state = 'held' and ss.hold_id = @hold_id) or ss.state = 'available')
+          for update of ss skip locked
+        ), ok as (
+          select (select count(*) from takeable) = (select count(*) from wanted) as all_free
+        ), marked as (
+          update show_seat ss set state = 'booked', hold_id = null, booking_id = @booking_id
+          from ok where ok.all_free and ss.show_id = @show_id and ss.seat_id in (select seat_id from takeable)
+          returning ss.seat_id
+        ), sold as (
+          insert into booking_seat (booking_id, show_id, seat_id, category, price_minor)
+          select @booking_id, @show_id, w.seat_id, w.category, w.price_minor from wanted w, ok where ok.all_free
+        ), confirmed as (
+          update booking set status = 'confirmed', confirmed_at = @now from ok where ok.all_free and booking_id = @booking_id
+        ), hold_done as (
+          update hold set status = 'booked', ended_at = coalesce(ended_at, @now) from ok where ok.all_free and hold_id = @hold_id
+        ), expiry as (
+          {JobSql.CancelByKey<HoldExpiry>("select @hold_id::bigint as hold_id from ok where ok.all_free")}
+        ), audited as (
+          insert into audit_log (occurred_at, actor_user_id, action, entity, entity_id, before, after)
+          select @now, null, 'booking.confirmed', 'booking', @booking_id, jsonb_build_object('status', 'pending_payment'), jsonb_build_object('status', 'confirmed')
+          from ok where ok.all_free
+        )
+        select all_free and seat_feed_append(@show_id, 'booked', 'booked', (select array_agg(seat_id order by seat_id) from marked), @now) is not null
+        from ok
+        """;
+
+    // Seats back on sale: the booking's seats inactive, the show's seats available again.
+    private const string ReturnSql = """
+        with released_seats as (
+          update booking_seat set active = false where booking_id = @booking_id and seat_id = any(@seat_ids) and active
+          returning seat_id
+        ), freed as (
+          update show_seat ss set state = 'available', booking_id = null
+          where ss.show_id = @show_id and ss.booking_id = @booking_id and ss.seat_id in (select seat_id from released_seats)
+          returning ss.seat_id
+        )
+        select seat_feed_append(@show_id, 'released', 'available', (select array_agg(seat_id order by seat_id) from freed), @now)
+        """;
+
+    // The caller holds the show row FOR UPDATE, which conflicts with the KEY SHARE every hold takes
+    // on its show: holds in flight finished first and are released here; later ones see the show
+    // cancelled. Booked seats stay booked (the show will not run) but leave their bookings.
+    private static readonly string CancelShowSql = $"""
+        with ended as (
+          update hold set status = 'released', ended_at = @now
+          where show_id = @show_id and status = 'active'
+          returning hold_id
+        ), freed as (
+          update show_seat ss set state = 'available', hold_id = null
+          from ended
+          where ss.show_id = @show_id and ss.hold_id = ended.hold_id
+          returning ss.seat_id
+        ), expiries as (
+          {JobSql.CancelByKey<HoldExpiry>("select hold_id from ended")}
+        ), seats_back as (
+          update booking_seat bs set active = false
+          from booking b
+          where b.booking_id = bs.booking_id and b.show_id = @show_id and b.status = 'confirmed' and bs.active
+        )
+        select (select count(*)::int from ended) as holds_released,
+               seat_feed_append(@show_id, 'released', 'available', (select array_agg(seat_id order by seat_id) from freed), @now)
+        """;
+
+    // Every seat of each show's venue, in its category and best-available rank, and the feed row.
+    private const string StockSql = """
+        with stocked as (
+          insert into show_seat (show_id, seat_id, category, rank)
+          select sh.show_id, se.seat_id, se.category, se.rank
+          from show sh join seat se on se.venue_id = sh.venue_id
+          where sh.show_id = any(@show_ids)
+          returning 1
+        ), feed as (
+          insert into seat_feed (show_id) select unnest(@show_ids)
+        )
+        select count(*)::int from stocked
+        """;
+
+    private const string WriteVenueSeatsSql = """
+        insert into seat (venue_id, section, row_label, seat_number, label, category, x, y, rank)
+        select @venue_id, s.section, s.row_label, s.seat_number, s.label, s.category, s.x, s.y, s.rank
+        from unnest(@sections, @rows, @numbers, @labels, @categories, @xs, @ys, @ranks)
+               as s (section, row_label, seat_number, label, category, x, y, rank)
+        """;
+
+    // Every show of the venue loses its old inventory (none has holds); those still to run get the new seats.
+    private const string ReplaceVenueSeatsSql = """
+        delete from show_seat where show_id in (select show_id from show where venue_id = @venue_id);
+        delete from seat where venue_id = @venue_id;
+        insert into seat (venue_id, section, row_label, seat_number, label, category, x, y, rank)
+        select @venue_id, s.section, s.row_label, s.seat_number, s.label, s.category, s.x, s.y, s.rank
+        from unnest(@sections, @rows, @numbers, @labels, @categories, @xs, @ys, @ranks)
+               as s (section, row_label, seat_number, label, category, x, y, rank);
+        insert into show_seat (show_id, seat_id, category, rank)
+        select sh.show_id, se.seat_id, se.category, se.rank
+        from show sh join seat se on se.venue_id = sh.venue_id
+        where sh.venue_id = @venue_id and sh.status not in ('cancelled', 'completed');
+        """;
+}
