@@ -223,6 +223,14 @@ public sealed class JobWorker(
                 catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException)
                 {
                     logger.LogWarning(ex, "Job claim loop failed; retrying after the poll interval");
+                    if (Http.DatabaseOutage.IsUnavailable(ex))
+                    {
+                        // After a database restart every idle pooled connection is dead, and each
+                        // would fail one claim or one handler in turn before the work resumes: drop
+                        // them all now, so the first attempt after the return opens a live one.
+                        dataSource.Clear();
+                    }
+
                     await WaitForWorkAsync(settings, stoppingToken);
                 }
             }
