@@ -111,7 +111,7 @@ namespace Holdfast.Client
             ApiClientBuilder.RegisterDefaultDeserializer<FormParseNodeFactory>();
             if (string.IsNullOrEmpty(RequestAdapter.BaseUrl))
             {
-                RequestAdapter.BaseUrl = "http://localhost";
+                RequestAdapter.BaseUrl = "http://127.0.0.1:8080";
             }
             PathParameters.TryAdd("baseurl", RequestAdapter.BaseUrl);
         }
