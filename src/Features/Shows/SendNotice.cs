@@ -94,12 +94,11 @@ public sealed class SendNotice : ICarterModule
               true, "template", "booking_id", "notice_id")}}
           returning 1
         ), pushes as (
-          insert into job (kind, queue, payload, run_at, max_attempts, created_at)
-          select '{{SendPush.JobKind}}', 'default',
-                 jsonb_build_object('push_subscription_id', p.push_subscription_id, 'title', @subject || ': ' || t.title, 'body', left(@message, 200),
-                                    'url', '/bookings/' || b.booking_id, 'ttl_seconds', 86400, 'urgency', 'high'),
-                 @now, 8, @now
-          from bookings b join push_subscription p on p.app_user_id = b.app_user_id, target t
+          {{JobSql.Insert<PushArgs>(
+              "select p.push_subscription_id, @subject || ': ' || t.title as title, left(@message, 200) as body, '/bookings/' || b.booking_id as url, " +
+              "86400 as ttl_seconds, 'high' as urgency, @now as run_at, @now as created_at " +
+              "from bookings b join push_subscription p on p.app_user_id = b.app_user_id, target t",
+              skipDuplicates: false)}}
           returning 1
         )
         select (select show_notice_id from notice), (select count(*)::int from emails), (select count(*)::int from pushes)
