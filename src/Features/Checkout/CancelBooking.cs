@@ -57,8 +57,8 @@ public sealed class CancelBooking : ICarterModule
         long showId, paid, refunded;
         await using (var read = new NpgsqlCommand(LockSql, connection))
         {
-            read.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
-            read.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
+            read.With("booking_id", bookingId);
+            read.With("user_id", http.User.UserId());
             await using var reader = await read.ExecuteReaderAsync(cancellationToken);
             if (!await reader.ReadAsync(cancellationToken))
             {
@@ -106,7 +106,7 @@ public sealed class CancelBooking : ICarterModule
     private static async Task<List<Seat>> SeatsAsync(NpgsqlConnection connection, long bookingId, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand("select seat_id, price_minor, active from booking_seat where booking_id = @booking_id", connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
+        command.With("booking_id", bookingId);
         var seats = new List<Seat>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))

@@ -83,9 +83,9 @@ public sealed class GetBooking : ICarterModule
     internal static async Task<Response?> LoadAsync(NpgsqlConnection connection, long bookingId, long userId, CancellationToken cancellationToken, bool isAdmin = false)
     {
         await using var command = new NpgsqlCommand(BookingSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
-        command.Parameters.Add(new NpgsqlParameter<bool>("is_admin", isAdmin));
+        command.With("booking_id", bookingId);
+        command.With("user_id", userId);
+        command.With("is_admin", isAdmin);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         Response? booking = null;
         var seats = new List<BookedSeat>();
@@ -109,7 +109,7 @@ public sealed class GetBooking : ICarterModule
             await reader.CloseAsync();
             await using var refundCommand = new NpgsqlCommand(
                 "select refund_id, amount_minor, reason, status, created_at from refund where booking_id = @booking_id order by refund_id", connection);
-            refundCommand.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
+            refundCommand.With("booking_id", bookingId);
             await using var refundReader = await refundCommand.ExecuteReaderAsync(cancellationToken);
             while (await refundReader.ReadAsync(cancellationToken))
             {

@@ -48,7 +48,7 @@ public sealed class ProcessRefund(NpgsqlDataSource db, IPaymentGateway gateway, 
             from refund r join payment_attempt a on a.payment_attempt_id = r.payment_attempt_id
             where r.refund_id = @refund_id
             """);
-        read.Parameters.Add(new NpgsqlParameter<long>("refund_id", refundId));
+        read.With("refund_id", refundId);
         string status, key, paymentIntent;
         long amount;
         await using (var reader = await read.ExecuteReaderAsync(cancellationToken))
@@ -74,18 +74,18 @@ public sealed class ProcessRefund(NpgsqlDataSource db, IPaymentGateway gateway, 
         catch (PaymentProviderException ex) when (!ex.Transient)
         {
             await using var failed = db.CreateCommand("update refund set status = 'failed', last_error = @error, updated_at = @now where refund_id = @refund_id");
-            failed.Parameters.Add(new NpgsqlParameter<long>("refund_id", refundId));
-            failed.Parameters.Add(new NpgsqlParameter<string>("error", ex.Message));
-            failed.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+            failed.With("refund_id", refundId);
+            failed.With("error", ex.Message);
+            failed.With("now", time.GetUtcNow());
             await failed.ExecuteNonQueryAsync(cancellationToken);
             throw new PermanentJobException($"Refund {refundId} refused: {ex.Message}", ex);
         }
 
         await using (var recorded = db.CreateCommand("update refund set provider_refund_id = @provider_refund_id, updated_at = @now where refund_id = @refund_id"))
         {
-            recorded.Parameters.Add(new NpgsqlParameter<long>("refund_id", refundId));
-            recorded.Parameters.Add(new NpgsqlParameter<string>("provider_refund_id", result.Id));
-            recorded.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+            recorded.With("refund_id", refundId);
+            recorded.With("provider_refund_id", result.Id);
+            recorded.With("now", time.GetUtcNow());
             await recorded.ExecuteNonQueryAsync(cancellationToken);
         }
 
@@ -130,7 +130,7 @@ public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway
             where b.booking_id = @booking_id
             group by b.booking_id
             """);
-        read.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
+        read.With("booking_id", bookingId);
         string status;
         DateTime deadline;
         long holdId;
@@ -234,7 +234,7 @@ public sealed class ReconcilePayments(NpgsqlDataSource db, IPaymentGateway gatew
         }
 
         await using var open = db.CreateCommand(OpenAttemptsSql);
-        open.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        open.With("now", now);
         var attempts = new List<string>();
         await using (var reader = await open.ExecuteReaderAsync(cancellationToken))
         {
@@ -257,7 +257,7 @@ public sealed class ReconcilePayments(NpgsqlDataSource db, IPaymentGateway gatew
     private async Task<List<long>> IdsAsync(string sql, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(sql);
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        command.With("now", now);
         var ids = new List<long>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))

@@ -193,11 +193,11 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
             on conflict (provider, provider_event_id) do nothing
             returning 1
             """, connection);
-        command.Parameters.Add(new NpgsqlParameter<string>("provider", providerEvent.Provider));
-        command.Parameters.Add(new NpgsqlParameter<string>("id", providerEvent.Id));
-        command.Parameters.Add(new NpgsqlParameter<string>("type", providerEvent.Type));
-        command.Parameters.Add(new NpgsqlParameter<string>("payload", providerEvent.Payload));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        command.With("provider", providerEvent.Provider);
+        command.With("id", providerEvent.Id);
+        command.With("type", providerEvent.Type);
+        command.With("payload", providerEvent.Payload);
+        command.With("now", now);
         return await command.ExecuteScalarAsync(cancellationToken) is not null;
     }
 
@@ -206,8 +206,8 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
     private static async Task<Locked?> LockAsync(NpgsqlConnection connection, string provider, string paymentIntentId, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(LockSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<string>("provider", provider));
-        command.Parameters.Add(new NpgsqlParameter<string>("pi", paymentIntentId));
+        command.With("provider", provider);
+        command.With("pi", paymentIntentId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
             ? new Locked(reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetString(4), reader.GetInt64(5),
@@ -218,13 +218,13 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
     private async Task RefundAsync(NpgsqlConnection connection, Locked row, long amount, string reason, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(RefundSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("booking_id", row.BookingId));
-        command.Parameters.Add(new NpgsqlParameter<long>("attempt_id", row.AttemptId));
-        command.Parameters.Add(new NpgsqlParameter<long>("amount", amount));
-        command.Parameters.Add(new NpgsqlParameter<string>("currency", row.Currency));
-        command.Parameters.Add(new NpgsqlParameter<string>("reason", reason));
-        command.Parameters.Add(new NpgsqlParameter<string>("key", $"refund-{row.BookingId}-{reason}-{row.AttemptId}"));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        command.With("booking_id", row.BookingId);
+        command.With("attempt_id", row.AttemptId);
+        command.With("amount", amount);
+        command.With("currency", row.Currency);
+        command.With("reason", reason);
+        command.With("key", $"refund-{row.BookingId}-{reason}-{row.AttemptId}");
+        command.With("now", now);
         var refundId = (long?)await command.ExecuteScalarAsync(cancellationToken);
         if (refundId is { } id)
         {

@@ -134,7 +134,7 @@ public sealed class SendEmail(NpgsqlDataSource db, IEmailSender sender) : JobHan
     public static async Task<EmailTemplates.Booking?> LoadBookingAsync(NpgsqlDataSource db, long bookingId, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(BookingSql);
-        command.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
+        command.With("booking_id", bookingId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {

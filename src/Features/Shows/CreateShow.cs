@@ -64,16 +64,16 @@ public sealed partial class CreateShow : ICarterModule
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var command = new NpgsqlCommand(InsertSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("event_id", request.EventId!.Value));
-        command.Parameters.Add(new NpgsqlParameter<long>("venue_id", request.VenueId!.Value));
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
-        command.Parameters.Add(new NpgsqlParameter<bool>("is_admin", http.User.IsAdmin()));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("starts_at", request.StartsAt!.Value.ToUniversalTime()));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("opens", opens.ToUniversalTime()));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("closes", closes!.Value.ToUniversalTime()));
-        command.Parameters.Add(new NpgsqlParameter<string>("currency", request.Currency!));
-        command.Parameters.Add(new NpgsqlParameter<string[]>("categories", request.Prices!.Keys.ToArray()));
-        command.Parameters.Add(new NpgsqlParameter<long[]>("amounts", request.Prices.Values.ToArray()));
+        command.With("event_id", request.EventId!.Value);
+        command.With("venue_id", request.VenueId!.Value);
+        command.With("user_id", http.User.UserId());
+        command.With("is_admin", http.User.IsAdmin());
+        command.With("starts_at", request.StartsAt!.Value.ToUniversalTime());
+        command.With("opens", opens.ToUniversalTime());
+        command.With("closes", closes!.Value.ToUniversalTime());
+        command.With("currency", request.Currency!);
+        command.With("categories", request.Prices!.Keys.ToArray());
+        command.With("amounts", request.Prices.Values.ToArray());
         try
         {
             Response created;

@@ -72,7 +72,7 @@ public sealed class GetShow : ICarterModule
     private static async Task<Response?> LoadAsync(NpgsqlDataSource db, long showId, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(ShowSql);
-        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+        command.With("show_id", showId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         Response? show = null;
         var categories = new List<CategoryAvailability>();

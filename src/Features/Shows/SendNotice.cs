@@ -51,11 +51,11 @@ public sealed class SendNotice : ICarterModule
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var command = new NpgsqlCommand(QueueSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+        command.With("show_id", showId);
         ShowOwnership.Bind(command.Parameters, http.User);
-        command.Parameters.Add(new NpgsqlParameter<string>("subject", request.Subject!));
-        command.Parameters.Add(new NpgsqlParameter<string>("message", request.Message!));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        command.With("subject", request.Subject!);
+        command.With("message", request.Message!);
+        command.With("now", now);
         Response? response = null;
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {

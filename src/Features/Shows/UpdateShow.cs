@@ -73,13 +73,13 @@ public sealed class UpdateShow : ICarterModule
         try
         {
             await using var update = new NpgsqlCommand(UpdateSql, connection);
-            update.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
-            update.Parameters.Add(new NpgsqlParameter<DateTime>("starts_at", startsAt));
-            update.Parameters.Add(new NpgsqlParameter<DateTime>("ends_at", startsAt.AddMinutes(current.DurationMinutes)));
-            update.Parameters.Add(new NpgsqlParameter<DateTime>("opens", opens));
-            update.Parameters.Add(new NpgsqlParameter<DateTime>("closes", closes));
-            update.Parameters.Add(new NpgsqlParameter<string[]>("categories", (request.Prices ?? []).Keys.ToArray()));
-            update.Parameters.Add(new NpgsqlParameter<long[]>("amounts", (request.Prices ?? []).Values.ToArray()));
+            update.With("show_id", showId);
+            update.With("starts_at", startsAt);
+            update.With("ends_at", startsAt.AddMinutes(current.DurationMinutes));
+            update.With("opens", opens);
+            update.With("closes", closes);
+            update.With("categories", (request.Prices ?? []).Keys.ToArray());
+            update.With("amounts", (request.Prices ?? []).Values.ToArray());
             if (await update.ExecuteScalarAsync(cancellationToken) is string unknown)
             {
                 return new Validation().Add("prices", $"The venue has no seats of category {unknown}.").Problem();
@@ -106,7 +106,7 @@ public sealed class UpdateShow : ICarterModule
     private static async Task<Current?> LockAsync(NpgsqlConnection connection, long showId, HttpContext http, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(LockSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+        command.With("show_id", showId);
         ShowOwnership.Bind(command.Parameters, http.User);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)

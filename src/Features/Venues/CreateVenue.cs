@@ -76,10 +76,10 @@ public sealed class CreateVenue : ICarterModule
     private static async Task<long> InsertAsync(NpgsqlConnection connection, Request request, long ownerId, List<SeatSpec> seats, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(InsertSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<string>("name", request.Name!));
-        command.Parameters.Add(new NpgsqlParameter<string>("kind", request.Kind!));
-        command.Parameters.Add(new NpgsqlParameter<long?>("city_id", request.CityId));
-        command.Parameters.Add(new NpgsqlParameter<long>("owner_id", ownerId));
+        command.With("name", request.Name!);
+        command.With("kind", request.Kind!);
+        command.With("city_id", request.CityId);
+        command.With("owner_id", ownerId);
         var venueId = (long)(await command.ExecuteScalarAsync(cancellationToken))!;
         await SeatInventory.WriteVenueSeatsAsync(connection, venueId, seats, cancellationToken);
         return venueId;

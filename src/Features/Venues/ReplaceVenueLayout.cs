@@ -43,9 +43,9 @@ public sealed class ReplaceVenueLayout : ICarterModule
         long seatsBefore;
         await using (var check = new NpgsqlCommand(LockSql, connection))
         {
-            check.Parameters.Add(new NpgsqlParameter<long>("venue_id", venueId));
-            check.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
-            check.Parameters.Add(new NpgsqlParameter<bool>("is_admin", http.User.IsAdmin()));
+            check.With("venue_id", venueId);
+            check.With("user_id", http.User.UserId());
+            check.With("is_admin", http.User.IsAdmin());
             await using var reader = await check.ExecuteReaderAsync(cancellationToken);
             if (!await reader.ReadAsync(cancellationToken))
             {
