@@ -126,14 +126,14 @@ public sealed class BookHold : ICarterModule
         command.With("user_id", userId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
-            ? new HoldRow(reader.GetString(0), reader.GetDateTime(1), reader.GetInt64(2), reader.GetString(3), reader.GetInt64(4),
-                reader.IsDBNull(5) ? null : reader.GetInt64(5), reader.IsDBNull(6) ? null : reader.GetString(6))
+            ? new HoldRow(reader.Get<string>("status"), reader.Get<DateTime>("expires_at"), reader.Get<long>("show_id"), reader.Get<string>("currency"),
+                reader.Get<long>("total_minor"), reader.Get<long?>("booking_id"), reader.Get<string?>("booking_status"))
             : null;
     }
 
     // The row lock serializes this checkout with a release, an expiry or another checkout of the hold.
     private const string LockHoldSql = """
-        select h.status, h.expires_at, h.show_id, h.currency, h.total_minor, b.booking_id, b.status
+        select h.status, h.expires_at, h.show_id, h.currency, h.total_minor, b.booking_id, b.status as booking_status
         from hold h
         left join booking b on b.hold_id = h.hold_id
         where h.hold_id = @hold_id and h.app_user_id = @user_id

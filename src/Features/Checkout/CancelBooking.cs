@@ -66,7 +66,8 @@ public sealed class CancelBooking : ICarterModule
             }
 
             (status, startsAt, showId, currency, paid, refunded) =
-                (reader.GetString(0), reader.GetDateTime(1), reader.GetInt64(2), reader.GetString(3), reader.GetInt64(4), reader.GetInt64(5));
+                (reader.Get<string>("status"), reader.Get<DateTime>("starts_at"), reader.Get<long>("show_id"), reader.Get<string>("currency"),
+                 reader.Get<long>("paid_minor"), reader.Get<long>("refunded_minor"));
         }
 
         if (status != "confirmed" || startsAt <= now.UtcDateTime)
@@ -111,7 +112,7 @@ public sealed class CancelBooking : ICarterModule
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            seats.Add(new Seat(reader.GetInt64(0), reader.GetInt64(1), reader.GetBoolean(2)));
+            seats.Add(new Seat(reader.Get<long>("seat_id"), reader.Get<long>("price_minor"), reader.Get<bool>("active")));
         }
 
         return seats;

@@ -101,7 +101,8 @@ internal static class Checkout
             await using var reader = await read.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
-                unrecorded.Add((reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetString(5)));
+                unrecorded.Add((reader.Get<long>("payment_attempt_id"), reader.Get<string>("idempotency_key"), reader.Get<long>("amount_minor"), reader.Get<string>("currency"),
+                    reader.Get<string?>("payment_method"), reader.Get<string>("status")));
             }
         }
 

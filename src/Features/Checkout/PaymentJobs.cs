@@ -58,7 +58,7 @@ public sealed class ProcessRefund(NpgsqlDataSource db, IPaymentGateway gateway, 
                 return;
             }
 
-            (status, amount, key, paymentIntent) = (reader.GetString(0), reader.GetInt64(1), reader.GetString(2), reader.GetString(3));
+            (status, amount, key, paymentIntent) = (reader.Get<string>("status"), reader.Get<long>("amount_minor"), reader.Get<string>("idempotency_key"), reader.Get<string>("provider_payment_id"));
         }
 
         if (status != "pending")
@@ -125,7 +125,7 @@ public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway
         var now = time.GetUtcNow();
         await using var read = db.CreateCommand("""
             select b.status, b.payment_deadline, b.hold_id,
-                   coalesce(array_agg(a.provider_payment_id) filter (where a.provider_payment_id is not null), '{}')
+                   coalesce(array_agg(a.provider_payment_id) filter (where a.provider_payment_id is not null), '{}') as intents
             from booking b left join payment_attempt a on a.booking_id = b.booking_id
             where b.booking_id = @booking_id
             group by b.booking_id
@@ -142,7 +142,7 @@ public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway
                 return;
             }
 
-            (status, deadline, holdId, intents) = (reader.GetString(0), reader.GetDateTime(1), reader.GetInt64(2), reader.GetFieldValue<string[]>(3));
+            (status, deadline, holdId, intents) = (reader.Get<string>("status"), reader.Get<DateTime>("payment_deadline"), reader.Get<long>("hold_id"), reader.Get<string[]>("intents"));
         }
 
         if (status != "pending_payment")
@@ -240,7 +240,7 @@ public sealed class ReconcilePayments(NpgsqlDataSource db, IPaymentGateway gatew
         {
             while (await reader.ReadAsync(cancellationToken))
             {
-                attempts.Add(reader.GetString(0));
+                attempts.Add(reader.Get<string>("provider_payment_id"));
             }
         }
 
@@ -254,6 +254,7 @@ public sealed class ReconcilePayments(NpgsqlDataSource db, IPaymentGateway gatew
         }
     }
 
+    // The booking_id column of sql, a query over @now.
     private async Task<List<long>> IdsAsync(string sql, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(sql);
@@ -262,7 +263,7 @@ public sealed class ReconcilePayments(NpgsqlDataSource db, IPaymentGateway gatew
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            ids.Add(reader.GetInt64(0));
+            ids.Add(reader.Get<long>("booking_id"));
         }
 
         return ids;

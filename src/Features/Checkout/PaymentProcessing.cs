@@ -210,8 +210,8 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
         command.With("pi", paymentIntentId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
-            ? new Locked(reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetString(4), reader.GetInt64(5),
-                reader.GetInt64(6), reader.GetInt64(7), reader.GetString(8))
+            ? new Locked(reader.Get<long>("payment_attempt_id"), reader.Get<string>("attempt_status"), reader.Get<long>("amount_minor"), reader.Get<long>("booking_id"),
+                reader.Get<string>("booking_status"), reader.Get<long>("hold_id"), reader.Get<long>("show_id"), reader.Get<long>("app_user_id"), reader.Get<string>("currency"))
             : null;
     }
 
@@ -244,7 +244,7 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
     }
 
     private const string LockSql = """
-        select a.payment_attempt_id, a.status, a.amount_minor, b.booking_id, b.status, b.hold_id, b.show_id, b.app_user_id, b.currency
+        select a.payment_attempt_id, a.status as attempt_status, a.amount_minor, b.booking_id, b.status as booking_status, b.hold_id, b.show_id, b.app_user_id, b.currency
         from payment_attempt a
         join booking b on b.booking_id = a.booking_id
         where a.provider = @provider and a.provider_payment_id = @pi

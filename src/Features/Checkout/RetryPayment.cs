@@ -51,7 +51,7 @@ public sealed class RetryPayment : ICarterModule
                     return Problems.NotFound("Booking");
                 }
 
-                (status, deadline, amount, currency) = (reader.GetString(0), reader.IsDBNull(1) ? DateTime.MinValue : reader.GetDateTime(1), reader.GetInt64(2), reader.GetString(3));
+                (status, deadline, amount, currency) = (reader.Get<string>("status"), reader.Get<DateTime?>("payment_deadline") ?? DateTime.MinValue, reader.Get<long>("total_minor"), reader.Get<string>("currency"));
             }
 
             if (status != "pending_payment" || deadline <= now.UtcDateTime)

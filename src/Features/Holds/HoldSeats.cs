@@ -189,8 +189,8 @@ public sealed partial class HoldSeats : ICarterModule
             return null;
         }
 
-        return new ShowState(reader.GetString(0), reader.GetDateTime(1), reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4),
-            reader.GetDateTime(5), reader.GetDateTime(6));
+        return new ShowState(reader.Get<string>("status"), reader.Get<DateTime>("starts_at"), reader.Get<string>("currency"), reader.Get<long>("venue_id"),
+            reader.Get<long>("seats_taken"), reader.Get<DateTime>("sales_opens_at"), reader.Get<DateTime>("sales_closes_at"));
     }
 
     private static async Task<List<HeldSeat>> LockNamedSeatsAsync(NpgsqlConnection connection, long showId, long venueId, string[] labels, CancellationToken cancellationToken)
@@ -217,7 +217,7 @@ public sealed partial class HoldSeats : ICarterModule
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            seats.Add(new HeldSeat(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3)));
+            seats.Add(new HeldSeat(reader.Get<long>("seat_id"), reader.Get<string>("label"), reader.Get<string>("category"), reader.Get<long>("amount_minor")));
         }
 
         return seats;
@@ -235,7 +235,7 @@ public sealed partial class HoldSeats : ICarterModule
         {
             while (await reader.ReadAsync(cancellationToken))
             {
-                known.Add(reader.GetString(0));
+                known.Add(reader.Get<string>("label"));
             }
         }
 
@@ -269,7 +269,7 @@ public sealed partial class HoldSeats : ICarterModule
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            taken.Add(reader.GetString(0));
+            taken.Add(reader.Get<string>("label"));
         }
 
         return [.. taken];
@@ -285,7 +285,7 @@ public sealed partial class HoldSeats : ICarterModule
         {
             while (await reader.ReadAsync(cancellationToken))
             {
-                categories.Add(reader.GetString(0));
+                categories.Add(reader.Get<string>("category"));
             }
         }
 

@@ -186,7 +186,7 @@ public sealed class NewsletterIssues : ICarterModule
         command.With("issue_id", issueId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
-            ? TypedResults.Ok(new Progress(issueId, reader.GetString(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt64(3), reader.GetInt64(4)))
+            ? TypedResults.Ok(new Progress(issueId, reader.Get<string>("subject"), reader.Get<string>("status"), reader.Get<int>("queued"), reader.Get<long>("completed"), reader.Get<long>("discarded")))
             : Problems.NotFound("Newsletter issue");
     }
 
@@ -233,7 +233,7 @@ public sealed class DispatchNewsletter(NpgsqlDataSource db, JobOutbox outbox, IO
         {
             if (await reader.ReadAsync(cancellationToken))
             {
-                (queued, cursor) = (reader.GetInt32(0), reader.IsDBNull(1) ? null : reader.GetInt64(1));
+                (queued, cursor) = (reader.Get<int>("queued"), reader.Get<long?>("cursor_id"));
             }
         }
 
@@ -267,7 +267,7 @@ public sealed class DispatchNewsletter(NpgsqlDataSource db, JobOutbox outbox, IO
                                         queued = i.queued + (select count(*) from batch)
           from issue where i.newsletter_issue_id = issue.newsletter_issue_id
         )
-        select (select count(*)::int from batch), (select max(newsletter_subscriber_id) from batch)
+        select (select count(*)::int from batch) as queued, (select max(newsletter_subscriber_id) from batch) as cursor_id
         """;
 }
 

@@ -80,27 +80,27 @@ public sealed partial class CreateShow : ICarterModule
             await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
             {
                 await reader.ReadAsync(cancellationToken);
-                if (!reader.GetBoolean(0))
+                if (!reader.Get<bool>("event_found"))
                 {
                     return Problems.NotFound("Event");
                 }
 
-                if (!reader.GetBoolean(1))
+                if (!reader.Get<bool>("venue_found"))
                 {
                     return Problems.NotFound("Venue");
                 }
 
-                if (!reader.IsDBNull(2))
+                if (reader.Get<string?>("unknown_category") is { } unknownCategory)
                 {
-                    return new Validation().Add("prices", $"The venue has no seats of category {reader.GetString(2)}.").Problem();
+                    return new Validation().Add("prices", $"The venue has no seats of category {unknownCategory}.").Problem();
                 }
 
-                if (reader.IsDBNull(3))
+                if (reader.Get<string?>("zone") is null)
                 {
                     return new Validation().Add("venue_id", "A show needs a time zone: the event's origin, or the venue's city.").Problem();
                 }
 
-                created = new Response(reader.GetInt64(4), 0);
+                created = new Response(reader.Get<long>("show_id"), 0);
             }
 
             created = created with { SeatCount = await SeatInventory.StockShowsAsync(connection, [created.ShowId], cancellationToken) };
@@ -167,7 +167,7 @@ public sealed partial class CreateShow : ICarterModule
           insert into show_price (show_id, category, amount_minor)
           select new_show.show_id, p.category, p.amount from new_show, unnest(@categories, @amounts) as p (category, amount)
         )
-        select exists (select 1 from e), exists (select 1 from v), (select category from unknown_category),
-               (select coalesce(e.zone, v.zone) from e, v), (select show_id from new_show)
+        select exists (select 1 from e) as event_found, exists (select 1 from v) as venue_found, (select category from unknown_category) as unknown_category,
+               (select coalesce(e.zone, v.zone) from e, v) as zone, (select show_id from new_show) as show_id
         """;
 }

@@ -59,9 +59,9 @@ public sealed class SendNotice : ICarterModule
         Response? response = null;
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
-            if (await reader.ReadAsync(cancellationToken) && !reader.IsDBNull(0))
+            if (await reader.ReadAsync(cancellationToken) && reader.Get<long?>("notice_id") is { } noticeId)
             {
-                response = new Response(reader.GetInt64(0), reader.GetInt32(1), reader.GetInt32(2));
+                response = new Response(noticeId, reader.Get<int>("bookings"), reader.Get<int>("pushes"));
             }
         }
 
@@ -101,6 +101,6 @@ public sealed class SendNotice : ICarterModule
               skipDuplicates: false)}}
           returning 1
         )
-        select (select show_notice_id from notice), (select count(*)::int from emails), (select count(*)::int from pushes)
+        select (select show_notice_id from notice) as notice_id, (select count(*)::int from emails) as bookings, (select count(*)::int from pushes) as pushes
         """;
 }

@@ -110,14 +110,15 @@ public sealed class UpdateShow : ICarterModule
         ShowOwnership.Bind(command.Parameters, http.User);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
-            ? new Current(reader.GetString(0), reader.GetDateTime(1), reader.GetDateTime(2), reader.GetDateTime(3), reader.GetInt32(4), reader.GetFieldValue<System.Text.Json.JsonElement>(5))
+            ? new Current(reader.Get<string>("status"), reader.Get<DateTime>("starts_at"), reader.Get<DateTime>("sales_opens_at"), reader.Get<DateTime>("sales_closes_at"),
+                reader.Get<int>("duration_minutes"), reader.Get<System.Text.Json.JsonElement>("prices"))
             : null;
     }
 
     // FOR UPDATE, like a cancellation: holds in flight finish first, later ones see the new window.
     private const string LockSql = $$"""
         select s.status, s.starts_at, s.sales_opens_at, s.sales_closes_at, e.duration_minutes,
-               coalesce((select json_object_agg(category, amount_minor) from show_price where show_id = s.show_id), '{}'::json)
+               coalesce((select json_object_agg(category, amount_minor) from show_price where show_id = s.show_id), '{}'::json) as prices
         from show s
         join venue v on v.venue_id = s.venue_id
         join event e on e.event_id = s.event_id
