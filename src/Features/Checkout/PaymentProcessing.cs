@@ -88,7 +88,10 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
         }
 
         var paid = amountReceived > 0 ? amountReceived : row.AttemptAmount;
-        await ExecuteAsync(connection, MarkSucceededSql, cancellationToken, ("attempt_id", row.AttemptId), ("paid", paid), ("now", now));
+        await using (var mark = new NpgsqlCommand(MarkSucceededSql, connection))
+        {
+            await mark.With("attempt_id", row.AttemptId).With("paid", paid).With("now", now).ExecuteNonQueryAsync(cancellationToken);
+        }
 
         PaymentOutcome outcome;
         if (row.BookingStatus == "confirmed")
@@ -104,7 +107,11 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
         }
         else
         {
-            await ExecuteAsync(connection, SeatsGoneSql, cancellationToken, ("booking_id", row.BookingId), ("now", now));
+            await using (var gone = new NpgsqlCommand(SeatsGoneSql, connection))
+            {
+                await gone.With("booking_id", row.BookingId).With("now", now).ExecuteNonQueryAsync(cancellationToken);
+            }
+
             await RefundAsync(connection, row, paid, "seats_unavailable", now, cancellationToken);
             await outbox.EnqueueAsync(connection, EmailArgs.ForBooking("booking_cancelled", row.BookingId), cancellationToken);
             outcome = PaymentOutcome.RefundedSeatsGone;
@@ -131,8 +138,11 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
             return;
         }
 
-        await ExecuteAsync(connection, MarkFailedSql, cancellationToken, ("attempt_id", row.AttemptId), ("status", status), ("error", error ?? "The payment failed."),
-            ("now", time.GetUtcNow()));
+        await using (var mark = new NpgsqlCommand(MarkFailedSql, connection))
+        {
+            await mark.With("attempt_id", row.AttemptId).With("status", status).With("error", error ?? "The payment failed.").With("now", time.GetUtcNow())
+                .ExecuteNonQueryAsync(cancellationToken);
+        }
         if (row.BookingStatus == "pending_payment")
         {
             await outbox.EnqueueAsync(connection, EmailArgs.PaymentFailed(row.BookingId, row.AttemptId, error ?? "declined"), cancellationToken);
@@ -230,17 +240,6 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
         {
             await outbox.EnqueueAsync(connection, new ProcessRefund.Args(id), cancellationToken);
         }
-    }
-
-    private static async Task ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken, params (string Name, object Value)[] parameters)
-    {
-        await using var command = new NpgsqlCommand(sql, connection);
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value);
-        }
-
-        await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     private const string LockSql = """

@@ -112,13 +112,11 @@ public sealed partial class CreateShow : ICarterModule
             await transaction.CommitAsync(cancellationToken);
             return TypedResults.Created($"/shows/{created.ShowId}", created);
         }
-        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.ForeignKeyViolation, ConstraintName: "show_currency_fk" })
+        catch (PostgresException ex) when (ex.ProblemFor(
+            new OnConstraint("show_currency_fk", () => Problems.Field("currency", $"{request.Currency} is not an ISO 4217 currency Holdfast sells in.")),
+            new OnConstraint("show_no_overlap_in_venue", () => Problems.Conflict("Venue busy.", "Another show in this venue overlaps that time."))) is { } problem)
         {
-            return new Validation().Add("currency", $"{request.Currency} is not an ISO 4217 currency Holdfast sells in.").Problem();
-        }
-        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.ExclusionViolation, ConstraintName: "show_no_overlap_in_venue" })
-        {
-            return Problems.Conflict("Venue busy.", "Another show in this venue overlaps that time.");
+            return problem;
         }
     }
 

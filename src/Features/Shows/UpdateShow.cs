@@ -85,9 +85,10 @@ public sealed class UpdateShow : ICarterModule
                 return new Validation().Add("prices", $"The venue has no seats of category {unknown}.").Problem();
             }
         }
-        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.ExclusionViolation, ConstraintName: "show_no_overlap_in_venue" })
+        catch (PostgresException ex) when (ex.ProblemFor(
+            new OnConstraint("show_no_overlap_in_venue", () => Problems.Conflict("Venue busy.", "Another show in this venue overlaps the new time."))) is { } problem)
         {
-            return Problems.Conflict("Venue busy.", "Another show in this venue overlaps the new time.");
+            return problem;
         }
 
         if (request.StartsAt is not null)

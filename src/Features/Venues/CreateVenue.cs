@@ -63,13 +63,12 @@ public sealed class CreateVenue : ICarterModule
             await transaction.CommitAsync(cancellationToken);
             return TypedResults.Created($"/venues/{venueId}", response);
         }
-        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "venue_name_owner_uq" })
+        catch (PostgresException ex) when (ex.ProblemFor(
+            new OnConstraint("venue_name_owner_uq", () => Problems.Conflict("Venue name taken.", "This owner already has a venue with that name.")),
+            new OnConstraint("venue_city_fk", () => Problems.Field("city_id", "No such record.")),
+            new OnConstraint("venue_owner_fk", () => Problems.Field("owner_user_id", "No such record."))) is { } problem)
         {
-            return Problems.Conflict("Venue name taken.", "This owner already has a venue with that name.");
-        }
-        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.ForeignKeyViolation })
-        {
-            return new Validation().Add(ex.ConstraintName == "venue_city_fk" ? "city_id" : "owner_user_id", "No such record.").Problem();
+            return problem;
         }
     }
 
