@@ -1,5 +1,6 @@
 using System.Text;
 using Holdfast.Features.Inventory;
+using Holdfast.Infrastructure.Database;
 using Npgsql;
 
 namespace Holdfast.Features.Catalogue;
@@ -41,8 +42,8 @@ public sealed class DemoCatalogueSeeder(NpgsqlDataSource db, TimeProvider time)
         await using (var shows = new NpgsqlCommand(ShowsSql, connection))
         {
             shows.CommandTimeout = 0;
-            shows.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
-            shows.Parameters.Add(new NpgsqlParameter<int>("days", days));
+            shows.With("now", time.GetUtcNow());
+            shows.With("days", days);
             await shows.ExecuteNonQueryAsync(cancellationToken);
         }
 
@@ -63,10 +64,10 @@ public sealed class DemoCatalogueSeeder(NpgsqlDataSource db, TimeProvider time)
         NpgsqlConnection connection, string ownerEmail, string name, string kind, string? city, IReadOnlyList<SeatSpec> seats, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(VenueSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<string>("owner_email", ownerEmail));
-        command.Parameters.Add(new NpgsqlParameter<string>("name", name));
-        command.Parameters.Add(new NpgsqlParameter<string>("kind", kind));
-        command.Parameters.Add(new NpgsqlParameter<string?>("city", city));
+        command.With("owner_email", ownerEmail);
+        command.With("name", name);
+        command.With("kind", kind);
+        command.With("city", city);
         // Null when the venue was seeded before: its seats are there already.
         if (await command.ExecuteScalarAsync(cancellationToken) is long venueId)
         {

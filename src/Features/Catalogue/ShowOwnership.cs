@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Npgsql;
 
 namespace Holdfast.Features.Catalogue;
@@ -19,7 +20,7 @@ internal static class ShowOwnership
     /// <summary>Adds <c>@user_id</c> (bigint) and <c>@is_admin</c> (boolean) for <paramref name="user"/>.</summary>
     public static void Bind(NpgsqlParameterCollection parameters, ClaimsPrincipal user)
     {
-        parameters.Add(new NpgsqlParameter<long>("user_id", user.UserId()));
-        parameters.Add(new NpgsqlParameter<bool>("is_admin", user.IsAdmin()));
+        parameters.With("user_id", user.UserId());
+        parameters.With("is_admin", user.IsAdmin());
     }
 }

@@ -1,6 +1,7 @@
 using Carter;
 using Holdfast.Features.Inventory;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.Jobs;
 using Holdfast.Infrastructure.Payments;
@@ -90,14 +91,14 @@ public sealed class BookHold : ICarterModule
 
             await using (var create = new NpgsqlCommand(CreateBookingSql, connection))
             {
-                create.Parameters.Add(new NpgsqlParameter<long>("hold_id", holdId));
-                create.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
-                create.Parameters.Add(new NpgsqlParameter<long>("show_id", hold.ShowId));
-                create.Parameters.Add(new NpgsqlParameter<string>("currency", hold.Currency));
-                create.Parameters.Add(new NpgsqlParameter<long>("total_minor", hold.TotalMinor));
-                create.Parameters.Add(new NpgsqlParameter<string>("provider", gateway.Provider));
-                create.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
-                create.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("deadline", deadline));
+                create.With("hold_id", holdId);
+                create.With("user_id", userId);
+                create.With("show_id", hold.ShowId);
+                create.With("currency", hold.Currency);
+                create.With("total_minor", hold.TotalMinor);
+                create.With("provider", gateway.Provider);
+                create.With("now", now);
+                create.With("deadline", deadline);
                 bookingId = (long)(await create.ExecuteScalarAsync(cancellationToken))!;
             }
 
@@ -121,18 +122,18 @@ public sealed class BookHold : ICarterModule
     private static async Task<HoldRow?> LockHoldAsync(NpgsqlConnection connection, long holdId, long userId, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(LockHoldSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("hold_id", holdId));
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
+        command.With("hold_id", holdId);
+        command.With("user_id", userId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
-            ? new HoldRow(reader.GetString(0), reader.GetDateTime(1), reader.GetInt64(2), reader.GetString(3), reader.GetInt64(4),
-                reader.IsDBNull(5) ? null : reader.GetInt64(5), reader.IsDBNull(6) ? null : reader.GetString(6))
+            ? new HoldRow(reader.Get<string>("status"), reader.Get<DateTime>("expires_at"), reader.Get<long>("show_id"), reader.Get<string>("currency"),
+                reader.Get<long>("total_minor"), reader.Get<long?>("booking_id"), reader.Get<string?>("booking_status"))
             : null;
     }
 
     // The row lock serializes this checkout with a release, an expiry or another checkout of the hold.
     private const string LockHoldSql = """
-        select h.status, h.expires_at, h.show_id, h.currency, h.total_minor, b.booking_id, b.status
+        select h.status, h.expires_at, h.show_id, h.currency, h.total_minor, b.booking_id, b.status as booking_status
         from hold h
         left join booking b on b.hold_id = h.hold_id
         where h.hold_id = @hold_id and h.app_user_id = @user_id

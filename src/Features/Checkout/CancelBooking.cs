@@ -57,8 +57,8 @@ public sealed class CancelBooking : ICarterModule
         long showId, paid, refunded;
         await using (var read = new NpgsqlCommand(LockSql, connection))
         {
-            read.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
-            read.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
+            read.With("booking_id", bookingId);
+            read.With("user_id", http.User.UserId());
             await using var reader = await read.ExecuteReaderAsync(cancellationToken);
             if (!await reader.ReadAsync(cancellationToken))
             {
@@ -66,7 +66,8 @@ public sealed class CancelBooking : ICarterModule
             }
 
             (status, startsAt, showId, currency, paid, refunded) =
-                (reader.GetString(0), reader.GetDateTime(1), reader.GetInt64(2), reader.GetString(3), reader.GetInt64(4), reader.GetInt64(5));
+                (reader.Get<string>("status"), reader.Get<DateTime>("starts_at"), reader.Get<long>("show_id"), reader.Get<string>("currency"),
+                 reader.Get<long>("paid_minor"), reader.Get<long>("refunded_minor"));
         }
 
         if (status != "confirmed" || startsAt <= now.UtcDateTime)
@@ -106,12 +107,12 @@ public sealed class CancelBooking : ICarterModule
     private static async Task<List<Seat>> SeatsAsync(NpgsqlConnection connection, long bookingId, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand("select seat_id, price_minor, active from booking_seat where booking_id = @booking_id", connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
+        command.With("booking_id", bookingId);
         var seats = new List<Seat>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            seats.Add(new Seat(reader.GetInt64(0), reader.GetInt64(1), reader.GetBoolean(2)));
+            seats.Add(new Seat(reader.Get<long>("seat_id"), reader.Get<long>("price_minor"), reader.Get<bool>("active")));
         }
 
         return seats;

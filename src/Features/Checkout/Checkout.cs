@@ -1,3 +1,4 @@
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.Payments;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -23,13 +24,13 @@ internal static class Checkout
     {
         var key = $"booking-{bookingId}-{Guid.NewGuid():N}";
         await using var command = new NpgsqlCommand(CreateAttemptSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
-        command.Parameters.Add(new NpgsqlParameter<string>("provider", provider));
-        command.Parameters.Add(new NpgsqlParameter<string>("key", key));
-        command.Parameters.Add(new NpgsqlParameter<long>("amount", amount));
-        command.Parameters.Add(new NpgsqlParameter<string>("currency", currency));
-        command.Parameters.Add(new NpgsqlParameter<string?>("payment_method", paymentMethod));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        command.With("booking_id", bookingId);
+        command.With("provider", provider);
+        command.With("key", key);
+        command.With("amount", amount);
+        command.With("currency", currency);
+        command.With("payment_method", paymentMethod);
+        command.With("now", now);
         return ((long)(await command.ExecuteScalarAsync(cancellationToken))!, key);
     }
 
@@ -96,11 +97,12 @@ internal static class Checkout
         var unrecorded = new List<(long AttemptId, string Key, long Amount, string Currency, string? Method, string Status)>();
         await using (var read = db.CreateCommand(UnrecordedSql))
         {
-            read.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
+            read.With("booking_id", bookingId);
             await using var reader = await read.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
-                unrecorded.Add((reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetString(5)));
+                unrecorded.Add((reader.Get<long>("payment_attempt_id"), reader.Get<string>("idempotency_key"), reader.Get<long>("amount_minor"), reader.Get<string>("currency"),
+                    reader.Get<string?>("payment_method"), reader.Get<string>("status")));
             }
         }
 
@@ -140,12 +142,12 @@ internal static class Checkout
                 last_error = @error, updated_at = @now
             where payment_attempt_id = @attempt_id
             """);
-        command.Parameters.Add(new NpgsqlParameter<long>("attempt_id", attemptId));
-        command.Parameters.Add(new NpgsqlParameter<string?>("provider_id", providerId));
-        command.Parameters.Add(new NpgsqlParameter<string?>("secret", secret));
-        command.Parameters.Add(new NpgsqlParameter<string>("status", status));
-        command.Parameters.Add(new NpgsqlParameter<string?>("error", error));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+        command.With("attempt_id", attemptId);
+        command.With("provider_id", providerId);
+        command.With("secret", secret);
+        command.With("status", status);
+        command.With("error", error);
+        command.With("now", time.GetUtcNow());
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 

@@ -83,9 +83,9 @@ public sealed class GetBooking : ICarterModule
     internal static async Task<Response?> LoadAsync(NpgsqlConnection connection, long bookingId, long userId, CancellationToken cancellationToken, bool isAdmin = false)
     {
         await using var command = new NpgsqlCommand(BookingSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
-        command.Parameters.Add(new NpgsqlParameter<bool>("is_admin", isAdmin));
+        command.With("booking_id", bookingId);
+        command.With("user_id", userId);
+        command.With("is_admin", isAdmin);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         Response? booking = null;
         var seats = new List<BookedSeat>();
@@ -93,15 +93,18 @@ public sealed class GetBooking : ICarterModule
         while (await reader.ReadAsync(cancellationToken))
         {
             booking ??= new Response(
-                reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetString(4),
-                reader.GetFieldValue<DateTimeOffset>(5), LocalTime.WithOffset(reader.GetDateTime(5), reader.GetDateTime(6)), reader.GetString(7), reader.GetString(8), reader.GetInt64(9),
-                reader.GetString(10), reader.IsDBNull(11) ? null : reader.GetString(11), reader.GetFieldValue<DateTimeOffset>(12),
-                reader.IsDBNull(13) ? null : reader.GetFieldValue<DateTimeOffset>(13), seats,
-                reader.IsDBNull(19) ? null : reader.GetFieldValue<DateTimeOffset>(19), reader.GetInt64(20), reader.GetInt64(21),
-                reader.IsDBNull(24) ? null : new Payment(reader.IsDBNull(22) ? null : reader.GetString(22),
-                    reader.GetInt64(25) == userId && !reader.IsDBNull(23) ? reader.GetString(23) : null, reader.GetString(24), reader.IsDBNull(26) ? null : reader.GetString(26)),
+                reader.Get<long>("booking_id"), reader.Get<string>("status"), reader.Get<long>("hold_id"), reader.Get<long>("show_id"), reader.Get<string>("title"),
+                reader.Get<DateTimeOffset>("starts_at"), LocalTime.WithOffset(reader.Get<DateTime>("starts_at"), reader.Get<DateTime>("local_starts_at")),
+                reader.Get<string>("time_zone"), reader.Get<string>("currency"), reader.Get<long>("total_minor"),
+                reader.Get<string>("payment_provider"), reader.Get<string?>("payment_reference"), reader.Get<DateTimeOffset>("created_at"),
+                reader.Get<DateTimeOffset?>("confirmed_at"), seats,
+                reader.Get<DateTimeOffset?>("payment_deadline"), reader.Get<long>("paid_minor"), reader.Get<long>("refunded_minor"),
+                reader.Get<string?>("payment_status") is { } paymentStatus
+                    ? new Payment(reader.Get<string?>("provider_payment_id"), reader.Get<long>("app_user_id") == userId ? reader.Get<string?>("client_secret") : null,
+                        paymentStatus, reader.Get<string?>("last_error"))
+                    : null,
                 refunds);
-            seats.Add(new BookedSeat(reader.GetInt64(14), reader.GetString(15), reader.GetString(16), reader.GetInt64(17), reader.GetBoolean(18)));
+            seats.Add(new BookedSeat(reader.Get<long>("seat_id"), reader.Get<string>("label"), reader.Get<string>("category"), reader.Get<long>("price_minor"), reader.Get<bool>("active")));
         }
 
         if (booking is not null)
@@ -109,11 +112,12 @@ public sealed class GetBooking : ICarterModule
             await reader.CloseAsync();
             await using var refundCommand = new NpgsqlCommand(
                 "select refund_id, amount_minor, reason, status, created_at from refund where booking_id = @booking_id order by refund_id", connection);
-            refundCommand.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
+            refundCommand.With("booking_id", bookingId);
             await using var refundReader = await refundCommand.ExecuteReaderAsync(cancellationToken);
             while (await refundReader.ReadAsync(cancellationToken))
             {
-                refunds.Add(new Refund(refundReader.GetInt64(0), refundReader.GetInt64(1), refundReader.GetString(2), refundReader.GetString(3), refundReader.GetFieldValue<DateTimeOffset>(4)));
+                refunds.Add(new Refund(refundReader.Get<long>("refund_id"), refundReader.Get<long>("amount_minor"), refundReader.Get<string>("reason"), refundReader.Get<string>("status"),
+                    refundReader.Get<DateTimeOffset>("created_at")));
             }
         }
 
@@ -122,11 +126,11 @@ public sealed class GetBooking : ICarterModule
 
     private const string BookingSql = $$"""
         select b.booking_id, b.status, b.hold_id, b.show_id, e.title, s.starts_at,
-               s.starts_at at time zone s.time_zone,
+               s.starts_at at time zone s.time_zone as local_starts_at,
                s.time_zone, b.currency, b.total_minor, b.payment_provider, b.payment_reference, b.created_at, b.confirmed_at,
                seats.seat_id, seats.label, seats.category, seats.price_minor, seats.active,
                b.payment_deadline, b.paid_minor, b.refunded_minor,
-               a.provider_payment_id, a.client_secret, a.status, b.app_user_id, a.last_error
+               a.provider_payment_id, a.client_secret, a.status as payment_status, b.app_user_id, a.last_error
         from booking b
         join show s on s.show_id = b.show_id
         join event e on e.event_id = s.event_id

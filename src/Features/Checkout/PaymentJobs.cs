@@ -48,7 +48,7 @@ public sealed class ProcessRefund(NpgsqlDataSource db, IPaymentGateway gateway, 
             from refund r join payment_attempt a on a.payment_attempt_id = r.payment_attempt_id
             where r.refund_id = @refund_id
             """);
-        read.Parameters.Add(new NpgsqlParameter<long>("refund_id", refundId));
+        read.With("refund_id", refundId);
         string status, key, paymentIntent;
         long amount;
         await using (var reader = await read.ExecuteReaderAsync(cancellationToken))
@@ -58,7 +58,7 @@ public sealed class ProcessRefund(NpgsqlDataSource db, IPaymentGateway gateway, 
                 return;
             }
 
-            (status, amount, key, paymentIntent) = (reader.GetString(0), reader.GetInt64(1), reader.GetString(2), reader.GetString(3));
+            (status, amount, key, paymentIntent) = (reader.Get<string>("status"), reader.Get<long>("amount_minor"), reader.Get<string>("idempotency_key"), reader.Get<string>("provider_payment_id"));
         }
 
         if (status != "pending")
@@ -74,18 +74,18 @@ public sealed class ProcessRefund(NpgsqlDataSource db, IPaymentGateway gateway, 
         catch (PaymentProviderException ex) when (!ex.Transient)
         {
             await using var failed = db.CreateCommand("update refund set status = 'failed', last_error = @error, updated_at = @now where refund_id = @refund_id");
-            failed.Parameters.Add(new NpgsqlParameter<long>("refund_id", refundId));
-            failed.Parameters.Add(new NpgsqlParameter<string>("error", ex.Message));
-            failed.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+            failed.With("refund_id", refundId);
+            failed.With("error", ex.Message);
+            failed.With("now", time.GetUtcNow());
             await failed.ExecuteNonQueryAsync(cancellationToken);
             throw new PermanentJobException($"Refund {refundId} refused: {ex.Message}", ex);
         }
 
         await using (var recorded = db.CreateCommand("update refund set provider_refund_id = @provider_refund_id, updated_at = @now where refund_id = @refund_id"))
         {
-            recorded.Parameters.Add(new NpgsqlParameter<long>("refund_id", refundId));
-            recorded.Parameters.Add(new NpgsqlParameter<string>("provider_refund_id", result.Id));
-            recorded.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+            recorded.With("refund_id", refundId);
+            recorded.With("provider_refund_id", result.Id);
+            recorded.With("now", time.GetUtcNow());
             await recorded.ExecuteNonQueryAsync(cancellationToken);
         }
 
@@ -125,12 +125,12 @@ public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway
         var now = time.GetUtcNow();
         await using var read = db.CreateCommand("""
             select b.status, b.payment_deadline, b.hold_id,
-                   coalesce(array_agg(a.provider_payment_id) filter (where a.provider_payment_id is not null), '{}')
+                   coalesce(array_agg(a.provider_payment_id) filter (where a.provider_payment_id is not null), '{}') as intents
             from booking b left join payment_attempt a on a.booking_id = b.booking_id
             where b.booking_id = @booking_id
             group by b.booking_id
             """);
-        read.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
+        read.With("booking_id", bookingId);
         string status;
         DateTime deadline;
         long holdId;
@@ -142,7 +142,7 @@ public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway
                 return;
             }
 
-            (status, deadline, holdId, intents) = (reader.GetString(0), reader.GetDateTime(1), reader.GetInt64(2), reader.GetFieldValue<string[]>(3));
+            (status, deadline, holdId, intents) = (reader.Get<string>("status"), reader.Get<DateTime>("payment_deadline"), reader.Get<long>("hold_id"), reader.Get<string[]>("intents"));
         }
 
         if (status != "pending_payment")
@@ -234,13 +234,13 @@ public sealed class ReconcilePayments(NpgsqlDataSource db, IPaymentGateway gatew
         }
 
         await using var open = db.CreateCommand(OpenAttemptsSql);
-        open.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        open.With("now", now);
         var attempts = new List<string>();
         await using (var reader = await open.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
             {
-                attempts.Add(reader.GetString(0));
+                attempts.Add(reader.Get<string>("provider_payment_id"));
             }
         }
 
@@ -254,15 +254,16 @@ public sealed class ReconcilePayments(NpgsqlDataSource db, IPaymentGateway gatew
         }
     }
 
+    // The booking_id column of sql, a query over @now.
     private async Task<List<long>> IdsAsync(string sql, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(sql);
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        command.With("now", now);
         var ids = new List<long>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            ids.Add(reader.GetInt64(0));
+            ids.Add(reader.Get<long>("booking_id"));
         }
 
         return ids;

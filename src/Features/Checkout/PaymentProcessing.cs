@@ -88,7 +88,10 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
         }
 
         var paid = amountReceived > 0 ? amountReceived : row.AttemptAmount;
-        await ExecuteAsync(connection, MarkSucceededSql, cancellationToken, ("attempt_id", row.AttemptId), ("paid", paid), ("now", now));
+        await using (var mark = new NpgsqlCommand(MarkSucceededSql, connection))
+        {
+            await mark.With("attempt_id", row.AttemptId).With("paid", paid).With("now", now).ExecuteNonQueryAsync(cancellationToken);
+        }
 
         PaymentOutcome outcome;
         if (row.BookingStatus == "confirmed")
@@ -104,7 +107,11 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
         }
         else
         {
-            await ExecuteAsync(connection, SeatsGoneSql, cancellationToken, ("booking_id", row.BookingId), ("now", now));
+            await using (var gone = new NpgsqlCommand(SeatsGoneSql, connection))
+            {
+                await gone.With("booking_id", row.BookingId).With("now", now).ExecuteNonQueryAsync(cancellationToken);
+            }
+
             await RefundAsync(connection, row, paid, "seats_unavailable", now, cancellationToken);
             await outbox.EnqueueAsync(connection, EmailArgs.ForBooking("booking_cancelled", row.BookingId), cancellationToken);
             outcome = PaymentOutcome.RefundedSeatsGone;
@@ -131,8 +138,11 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
             return;
         }
 
-        await ExecuteAsync(connection, MarkFailedSql, cancellationToken, ("attempt_id", row.AttemptId), ("status", status), ("error", error ?? "The payment failed."),
-            ("now", time.GetUtcNow()));
+        await using (var mark = new NpgsqlCommand(MarkFailedSql, connection))
+        {
+            await mark.With("attempt_id", row.AttemptId).With("status", status).With("error", error ?? "The payment failed.").With("now", time.GetUtcNow())
+                .ExecuteNonQueryAsync(cancellationToken);
+        }
         if (row.BookingStatus == "pending_payment")
         {
             await outbox.EnqueueAsync(connection, EmailArgs.PaymentFailed(row.BookingId, row.AttemptId, error ?? "declined"), cancellationToken);
@@ -193,11 +203,11 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
             on conflict (provider, provider_event_id) do nothing
             returning 1
             """, connection);
-        command.Parameters.Add(new NpgsqlParameter<string>("provider", providerEvent.Provider));
-        command.Parameters.Add(new NpgsqlParameter<string>("id", providerEvent.Id));
-        command.Parameters.Add(new NpgsqlParameter<string>("type", providerEvent.Type));
-        command.Parameters.Add(new NpgsqlParameter<string>("payload", providerEvent.Payload));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        command.With("provider", providerEvent.Provider);
+        command.With("id", providerEvent.Id);
+        command.With("type", providerEvent.Type);
+        command.With("payload", providerEvent.Payload);
+        command.With("now", now);
         return await command.ExecuteScalarAsync(cancellationToken) is not null;
     }
 
@@ -206,25 +216,25 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
     private static async Task<Locked?> LockAsync(NpgsqlConnection connection, string provider, string paymentIntentId, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(LockSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<string>("provider", provider));
-        command.Parameters.Add(new NpgsqlParameter<string>("pi", paymentIntentId));
+        command.With("provider", provider);
+        command.With("pi", paymentIntentId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
-            ? new Locked(reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetString(4), reader.GetInt64(5),
-                reader.GetInt64(6), reader.GetInt64(7), reader.GetString(8))
+            ? new Locked(reader.Get<long>("payment_attempt_id"), reader.Get<string>("attempt_status"), reader.Get<long>("amount_minor"), reader.Get<long>("booking_id"),
+                reader.Get<string>("booking_status"), reader.Get<long>("hold_id"), reader.Get<long>("show_id"), reader.Get<long>("app_user_id"), reader.Get<string>("currency"))
             : null;
     }
 
     private async Task RefundAsync(NpgsqlConnection connection, Locked row, long amount, string reason, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(RefundSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("booking_id", row.BookingId));
-        command.Parameters.Add(new NpgsqlParameter<long>("attempt_id", row.AttemptId));
-        command.Parameters.Add(new NpgsqlParameter<long>("amount", amount));
-        command.Parameters.Add(new NpgsqlParameter<string>("currency", row.Currency));
-        command.Parameters.Add(new NpgsqlParameter<string>("reason", reason));
-        command.Parameters.Add(new NpgsqlParameter<string>("key", $"refund-{row.BookingId}-{reason}-{row.AttemptId}"));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        command.With("booking_id", row.BookingId);
+        command.With("attempt_id", row.AttemptId);
+        command.With("amount", amount);
+        command.With("currency", row.Currency);
+        command.With("reason", reason);
+        command.With("key", $"refund-{row.BookingId}-{reason}-{row.AttemptId}");
+        command.With("now", now);
         var refundId = (long?)await command.ExecuteScalarAsync(cancellationToken);
         if (refundId is { } id)
         {
@@ -232,19 +242,8 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
         }
     }
 
-    private static async Task ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken, params (string Name, object Value)[] parameters)
-    {
-        await using var command = new NpgsqlCommand(sql, connection);
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value);
-        }
-
-        await command.ExecuteNonQueryAsync(cancellationToken);
-    }
-
     private const string LockSql = """
-        select a.payment_attempt_id, a.status, a.amount_minor, b.booking_id, b.status, b.hold_id, b.show_id, b.app_user_id, b.currency
+        select a.payment_attempt_id, a.status as attempt_status, a.amount_minor, b.booking_id, b.status as booking_status, b.hold_id, b.show_id, b.app_user_id, b.currency
         from payment_attempt a
         join booking b on b.booking_id = a.booking_id
         where a.provider = @provider and a.provider_payment_id = @pi

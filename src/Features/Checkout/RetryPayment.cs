@@ -1,5 +1,6 @@
 using Carter;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.Payments;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -42,15 +43,15 @@ public sealed class RetryPayment : ICarterModule
             await using (var read = new NpgsqlCommand(
                 "select status, payment_deadline, total_minor, currency from booking where booking_id = @booking_id and app_user_id = @user_id for update", connection))
             {
-                read.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
-                read.Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
+                read.With("booking_id", bookingId);
+                read.With("user_id", userId);
                 await using var reader = await read.ExecuteReaderAsync(cancellationToken);
                 if (!await reader.ReadAsync(cancellationToken))
                 {
                     return Problems.NotFound("Booking");
                 }
 
-                (status, deadline, amount, currency) = (reader.GetString(0), reader.IsDBNull(1) ? DateTime.MinValue : reader.GetDateTime(1), reader.GetInt64(2), reader.GetString(3));
+                (status, deadline, amount, currency) = (reader.Get<string>("status"), reader.Get<DateTime?>("payment_deadline") ?? DateTime.MinValue, reader.Get<long>("total_minor"), reader.Get<string>("currency"));
             }
 
             if (status != "pending_payment" || deadline <= now.UtcDateTime)

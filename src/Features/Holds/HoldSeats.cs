@@ -3,6 +3,7 @@ using Carter;
 using Holdfast.Features.Inventory;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.SeatFeed;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -176,8 +177,8 @@ public sealed partial class HoldSeats : ICarterModule
         };
         for (var i = 1; i < batch.BatchCommands.Count; i++)
         {
-            batch.BatchCommands[i].Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
-            batch.BatchCommands[i].Parameters.Add(new NpgsqlParameter<long>("user_id", userId));
+            batch.BatchCommands[i].With("show_id", showId);
+            batch.BatchCommands[i].With("user_id", userId);
         }
 
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
@@ -188,25 +189,25 @@ public sealed partial class HoldSeats : ICarterModule
             return null;
         }
 
-        return new ShowState(reader.GetString(0), reader.GetDateTime(1), reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4),
-            reader.GetDateTime(5), reader.GetDateTime(6));
+        return new ShowState(reader.Get<string>("status"), reader.Get<DateTime>("starts_at"), reader.Get<string>("currency"), reader.Get<long>("venue_id"),
+            reader.Get<long>("seats_taken"), reader.Get<DateTime>("sales_opens_at"), reader.Get<DateTime>("sales_closes_at"));
     }
 
     private static async Task<List<HeldSeat>> LockNamedSeatsAsync(NpgsqlConnection connection, long showId, long venueId, string[] labels, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(LockNamedSeatsSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
-        command.Parameters.Add(new NpgsqlParameter<long>("venue_id", venueId));
-        command.Parameters.Add(new NpgsqlParameter<string[]>("labels", labels));
+        command.With("show_id", showId);
+        command.With("venue_id", venueId);
+        command.With("labels", labels);
         return await ReadSeatsAsync(command, cancellationToken);
     }
 
     private static async Task<List<HeldSeat>> LockBestSeatsAsync(NpgsqlConnection connection, long showId, string category, int quantity, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(LockBestSeatsSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
-        command.Parameters.Add(new NpgsqlParameter<string>("category", category));
-        command.Parameters.Add(new NpgsqlParameter<int>("quantity", quantity));
+        command.With("show_id", showId);
+        command.With("category", category);
+        command.With("quantity", quantity);
         return await ReadSeatsAsync(command, cancellationToken);
     }
 
@@ -216,7 +217,7 @@ public sealed partial class HoldSeats : ICarterModule
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            seats.Add(new HeldSeat(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3)));
+            seats.Add(new HeldSeat(reader.Get<long>("seat_id"), reader.Get<string>("label"), reader.Get<string>("category"), reader.Get<long>("amount_minor")));
         }
 
         return seats;
@@ -226,15 +227,15 @@ public sealed partial class HoldSeats : ICarterModule
         NpgsqlConnection connection, long showId, long venueId, string[] wanted, List<HeldSeat> locked, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(KnownLabelsSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
-        command.Parameters.Add(new NpgsqlParameter<long>("venue_id", venueId));
-        command.Parameters.Add(new NpgsqlParameter<string[]>("labels", wanted));
+        command.With("show_id", showId);
+        command.With("venue_id", venueId);
+        command.With("labels", wanted);
         var known = new HashSet<string>(StringComparer.Ordinal);
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
             {
-                known.Add(reader.GetString(0));
+                known.Add(reader.Get<string>("label"));
             }
         }
 
@@ -261,14 +262,14 @@ public sealed partial class HoldSeats : ICarterModule
     private static async Task<string[]> TakenAlreadyAsync(NpgsqlConnection connection, long showId, string[] labels, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(TakenAlreadySql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
-        command.Parameters.Add(new NpgsqlParameter<string[]>("labels", labels));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        command.With("show_id", showId);
+        command.With("labels", labels);
+        command.With("now", now);
         var taken = new List<string>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            taken.Add(reader.GetString(0));
+            taken.Add(reader.Get<string>("label"));
         }
 
         return [.. taken];
@@ -278,13 +279,13 @@ public sealed partial class HoldSeats : ICarterModule
         NpgsqlConnection connection, long showId, string category, int requested, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(CategoriesSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+        command.With("show_id", showId);
         var categories = new List<string>();
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
             {
-                categories.Add(reader.GetString(0));
+                categories.Add(reader.Get<string>("category"));
             }
         }
 

@@ -1,4 +1,5 @@
 using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Jobs;
 using Npgsql;
 
@@ -26,7 +27,7 @@ public sealed class ShowLifecycle(NpgsqlDataSource db, TimeProvider time) : JobH
     public override async Task HandleAsync(JobContext job, Args args, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(AdvanceSql);
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+        command.With("now", time.GetUtcNow());
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 

@@ -73,8 +73,8 @@ public sealed class NewsletterSubscriptions : ICarterModule
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var command = new NpgsqlCommand(SubscribeSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<string>("email", email));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        command.With("email", email);
+        command.With("now", now);
         if (await command.ExecuteScalarAsync(cancellationToken) is long id)
         {
             await outbox.EnqueueAsync(connection, NewsletterEmail.Args.Confirm(id), cancellationToken);
@@ -101,8 +101,8 @@ public sealed class NewsletterSubscriptions : ICarterModule
         }
 
         await using var command = db.CreateCommand(sql);
-        command.Parameters.Add(new NpgsqlParameter<long>("id", id.Value));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+        command.With("id", id.Value);
+        command.With("now", time.GetUtcNow());
         await command.ExecuteNonQueryAsync(cancellationToken);
         return TypedResults.Ok(new Status(state));
     }
@@ -169,10 +169,10 @@ public sealed class NewsletterIssues : ICarterModule
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var insert = new NpgsqlCommand(
             "insert into newsletter_issue (subject, body, created_by, created_at) values (@subject, @body, @user_id, @now) returning newsletter_issue_id", connection);
-        insert.Parameters.Add(new NpgsqlParameter<string>("subject", request.Subject!));
-        insert.Parameters.Add(new NpgsqlParameter<string>("body", request.Body!));
-        insert.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
-        insert.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        insert.With("subject", request.Subject!);
+        insert.With("body", request.Body!);
+        insert.With("user_id", http.User.UserId());
+        insert.With("now", now);
         var issueId = (long)(await insert.ExecuteScalarAsync(cancellationToken))!;
         await outbox.EnqueueAsync(connection, new DispatchNewsletter.Args(issueId, 0), cancellationToken);
         await AuditLog.RecordAsync(connection, http.User.UserId(), "newsletter.sent", "newsletter_issue", issueId, null, new { request.Subject }, now, cancellationToken);
@@ -183,10 +183,10 @@ public sealed class NewsletterIssues : ICarterModule
     internal static async Task<Results<Ok<Progress>, ProblemHttpResult>> ProgressAsync(long issueId, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(ProgressSql);
-        command.Parameters.Add(new NpgsqlParameter<long>("issue_id", issueId));
+        command.With("issue_id", issueId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
-            ? TypedResults.Ok(new Progress(issueId, reader.GetString(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt64(3), reader.GetInt64(4)))
+            ? TypedResults.Ok(new Progress(issueId, reader.Get<string>("subject"), reader.Get<string>("status"), reader.Get<int>("queued"), reader.Get<long>("completed"), reader.Get<long>("discarded")))
             : Problems.NotFound("Newsletter issue");
     }
 
@@ -224,16 +224,16 @@ public sealed class DispatchNewsletter(NpgsqlDataSource db, JobOutbox outbox, IO
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var batch = new NpgsqlCommand(BatchSql, connection);
-        batch.Parameters.Add(new NpgsqlParameter<long>("issue_id", issueId));
-        batch.Parameters.Add(new NpgsqlParameter<int>("batch", options.Value.BatchSize));
-        batch.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        batch.With("issue_id", issueId);
+        batch.With("batch", options.Value.BatchSize);
+        batch.With("now", now);
         long? cursor = null;
         var queued = 0;
         await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
         {
             if (await reader.ReadAsync(cancellationToken))
             {
-                (queued, cursor) = (reader.GetInt32(0), reader.IsDBNull(1) ? null : reader.GetInt64(1));
+                (queued, cursor) = (reader.Get<int>("queued"), reader.Get<long?>("cursor_id"));
             }
         }
 
@@ -244,7 +244,7 @@ public sealed class DispatchNewsletter(NpgsqlDataSource db, JobOutbox outbox, IO
         else
         {
             await using var done = new NpgsqlCommand("update newsletter_issue set status = 'queued' where newsletter_issue_id = @issue_id", connection);
-            done.Parameters.Add(new NpgsqlParameter<long>("issue_id", issueId));
+            done.With("issue_id", issueId);
             await done.ExecuteNonQueryAsync(cancellationToken);
         }
 
@@ -267,7 +267,7 @@ public sealed class DispatchNewsletter(NpgsqlDataSource db, JobOutbox outbox, IO
                                         queued = i.queued + (select count(*) from batch)
           from issue where i.newsletter_issue_id = issue.newsletter_issue_id
         )
-        select (select count(*)::int from batch), (select max(newsletter_subscriber_id) from batch)
+        select (select count(*)::int from batch) as queued, (select max(newsletter_subscriber_id) from batch) as cursor_id
         """;
 }
 

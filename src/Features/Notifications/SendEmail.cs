@@ -134,16 +134,16 @@ public sealed class SendEmail(NpgsqlDataSource db, IEmailSender sender) : JobHan
     public static async Task<EmailTemplates.Booking?> LoadBookingAsync(NpgsqlDataSource db, long bookingId, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(BookingSql);
-        command.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
+        command.With("booking_id", bookingId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {
             return null;
         }
 
-        return new EmailTemplates.Booking(reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3),
-            LocalTime.WithOffset(reader.GetDateTime(4), reader.GetDateTime(5)), reader.GetString(6), reader.GetString(7),
-            reader.GetFieldValue<string[]>(8), reader.GetInt64(9), reader.GetString(10), reader.GetInt16(11));
+        return new EmailTemplates.Booking(reader.Get<string>("email"), reader.Get<string>("display_name"), reader.Get<long>("booking_id"), reader.Get<string>("title"),
+            LocalTime.WithOffset(reader.Get<DateTime>("starts_at"), reader.Get<DateTime>("local_starts_at")), reader.Get<string>("time_zone"), reader.Get<string>("venue_name"),
+            reader.Get<string[]>("seats"), reader.Get<long>("total_minor"), reader.Get<string>("currency"), reader.Get<short>("exponent"));
     }
 
     private async Task<EmailTemplates.Booking> BookingAsync(EmailArgs args, CancellationToken cancellationToken)
@@ -153,9 +153,9 @@ public sealed class SendEmail(NpgsqlDataSource db, IEmailSender sender) : JobHan
     }
 
     private const string BookingSql = """
-        select u.email, u.display_name, b.booking_id, e.title, s.starts_at, s.starts_at at time zone s.time_zone, s.time_zone, v.name,
+        select u.email, u.display_name, b.booking_id, e.title, s.starts_at, s.starts_at at time zone s.time_zone as local_starts_at, s.time_zone, v.name as venue_name,
                coalesce((select array_agg(se.label order by se.y, se.x) from booking_seat bs join seat se on se.seat_id = bs.seat_id where bs.booking_id = b.booking_id),
-                        (select array_agg(se.label order by se.y, se.x) from hold_seat hs join seat se on se.seat_id = hs.seat_id where hs.hold_id = b.hold_id)),
+                        (select array_agg(se.label order by se.y, se.x) from hold_seat hs join seat se on se.seat_id = hs.seat_id where hs.hold_id = b.hold_id)) as seats,
                b.total_minor, b.currency, c.exponent
         from booking b
         join app_user u on u.app_user_id = b.app_user_id

@@ -93,33 +93,47 @@ public sealed class PushSubscriptions : ICarterModule
 }
 
 /// <summary>
-/// The <c>push.send</c> job: payload <c>{push_subscription_id, title, body, url, ttl_seconds, urgency}</c>.
-/// One job per subscription, so a slow or dead browser never holds up the others. A 404 or 410
-/// deletes the subscription; 429, 5xx and network failures retry; another 4xx, or a message longer
-/// than <see cref="WebPushSender.MaxPayloadLength"/>, discards the job.
+/// The <c>push.send</c> job's arguments: one message to one browser subscription. The payload keys
+/// (<c>push_subscription_id</c>, <c>title</c>, <c>body</c>, <c>url</c>, <c>ttl_seconds</c>,
+/// <c>urgency</c>) are those the jobs had before they were typed, so queued jobs still run.
 /// </summary>
-public sealed class SendPush(NpgsqlDataSource db, WebPushSender sender) : IJobHandler
+/// <param name="PushSubscriptionId">The subscription (a row of <c>push_subscription</c>).</param>
+/// <param name="Title">The notification's title.</param>
+/// <param name="Body">Its text.</param>
+/// <param name="Url">Where a click on it leads, or null.</param>
+/// <param name="TtlSeconds">How long the push service keeps it for an offline browser (the <c>TTL</c> header).</param>
+/// <param name="Urgency">The <c>Urgency</c> header: <c>very-low</c>, <c>low</c>, <c>normal</c> or <c>high</c>.</param>
+public sealed record PushArgs(long PushSubscriptionId, string Title, string Body, string? Url = null, int TtlSeconds = 86400, string Urgency = "normal") : IJobArgs
 {
-    /// <summary>The job kind.</summary>
-    public const string JobKind = "push.send";
+    /// <inheritdoc />
+    public static string Kind => "push.send";
 
     /// <inheritdoc />
-    public string Kind => JobKind;
+    public static JobInsertOptions Options { get; } = new(MaxAttempts: 8);
+}
 
-    /// <summary>SQL that enqueues one <c>push.send</c> job per subscription of <c>@user_id</c>, with <c>@title</c>, <c>@body</c>, <c>@url</c>, <c>@now</c>.</summary>
-    public const string EnqueueForUserSql = """
-        insert into job (kind, queue, payload, run_at, max_attempts, created_at)
-        select 'push.send', 'default',
-               jsonb_build_object('push_subscription_id', push_subscription_id, 'title', @title, 'body', @body, 'url', @url,
-                                  'ttl_seconds', 86400, 'urgency', 'normal'),
-               @now, 8, @now
+/// <summary>
+/// The <c>push.send</c> job (<see cref="PushArgs"/>). One job per subscription, so a slow or dead
+/// browser never holds up the others. A 404 or 410 deletes the subscription; 429, 5xx and network
+/// failures retry; another 4xx, or a message longer than <see cref="WebPushSender.MaxPayloadLength"/>,
+/// discards the job.
+/// </summary>
+public sealed class SendPush(NpgsqlDataSource db, WebPushSender sender) : JobHandler<PushArgs>
+{
+    /// <summary>
+    /// SQL that enqueues one <see cref="PushArgs"/> job per subscription of <c>@user_id</c>, with
+    /// <c>@title</c>, <c>@body</c>, <c>@url</c>, <c>@now</c> (TTL one day, urgency normal).
+    /// </summary>
+    public static readonly string EnqueueForUserSql = JobSql.Insert<PushArgs>("""
+        select push_subscription_id, @title as title, @body as body, @url as url, 86400 as ttl_seconds, 'normal' as urgency,
+               @now as run_at, @now as created_at
         from push_subscription where app_user_id = @user_id
-        """;
+        """, skipDuplicates: false);
 
     /// <inheritdoc />
-    public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
+    public override async Task HandleAsync(JobContext job, PushArgs args, CancellationToken cancellationToken)
     {
-        var subscriptionId = job.Payload.GetProperty("push_subscription_id").GetInt64();
+        var subscriptionId = args.PushSubscriptionId;
         await using var command = db.CreateCommand("select endpoint, p256dh, auth from push_subscription where push_subscription_id = @id");
         command.With("id", subscriptionId);
         string endpoint;
@@ -134,15 +148,8 @@ public sealed class SendPush(NpgsqlDataSource db, WebPushSender sender) : IJobHa
             (endpoint, p256dh, auth) = (reader.Get<string>("endpoint"), reader.Get<byte[]>("p256dh"), reader.Get<byte[]>("auth"));
         }
 
-        var payload = new
-        {
-            title = job.Payload.GetProperty("title").GetString(),
-            body = job.Payload.GetProperty("body").GetString(),
-            url = job.Payload.TryGetProperty("url", out var url) ? url.GetString() : null,
-        };
-        var outcome = await sender.SendAsync(new Uri(endpoint), p256dh, auth, payload,
-            job.Payload.TryGetProperty("ttl_seconds", out var ttl) ? ttl.GetInt32() : 86400,
-            job.Payload.TryGetProperty("urgency", out var urgency) ? urgency.GetString() ?? "normal" : "normal", cancellationToken);
+        var payload = new { title = args.Title, body = args.Body, url = args.Url };
+        var outcome = await sender.SendAsync(new Uri(endpoint), p256dh, auth, payload, args.TtlSeconds, args.Urgency, cancellationToken);
         switch (outcome)
         {
             case PushOutcome.Gone:

@@ -1,6 +1,7 @@
 using Holdfast.Features.Notifications;
 using Holdfast.Features.Push;
 using Holdfast.Infrastructure;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Jobs;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -62,9 +63,9 @@ public static class ReminderSchedule
     public static async Task ScheduleAsync(NpgsqlConnection connection, long bookingId, ReminderOptions options, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(ScheduleSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
-        command.Parameters.Add(new NpgsqlParameter<int[]>("offsets", options.OffsetsHours));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        command.With("booking_id", bookingId);
+        command.With("offsets", options.OffsetsHours);
+        command.With("now", now);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -72,8 +73,8 @@ public static class ReminderSchedule
     public static async Task MoveAsync(NpgsqlConnection connection, long showId, DateTimeOffset startsAt, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(MoveSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("starts_at", startsAt));
+        command.With("show_id", showId);
+        command.With("starts_at", startsAt);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -105,7 +106,7 @@ public sealed class SendReminder(NpgsqlDataSource db, JobOutbox outbox, TimeProv
         var (bookingId, offset) = (args.BookingId, args.OffsetHours);
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var check = new NpgsqlCommand(LiveSql, connection);
-        check.Parameters.Add(new NpgsqlParameter<long>("booking_id", bookingId));
+        check.With("booking_id", bookingId);
         if (await check.ExecuteScalarAsync(cancellationToken) is not long ownerId)
         {
             return;
@@ -118,11 +119,11 @@ public sealed class SendReminder(NpgsqlDataSource db, JobOutbox outbox, TimeProv
         if (booking is not null)
         {
             await using var push = new NpgsqlCommand(SendPush.EnqueueForUserSql, connection);
-            push.Parameters.Add(new NpgsqlParameter<long>("user_id", ownerId));
-            push.Parameters.Add(new NpgsqlParameter<string>("title", $"Reminder: {booking.Title}"));
-            push.Parameters.Add(new NpgsqlParameter<string>("body", $"{EmailTemplates.Local(booking)} · seats {string.Join(", ", booking.Seats)}"));
-            push.Parameters.Add(new NpgsqlParameter<string>("url", $"/bookings/{bookingId}"));
-            push.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", time.GetUtcNow()));
+            push.With("user_id", ownerId);
+            push.With("title", $"Reminder: {booking.Title}");
+            push.With("body", $"{EmailTemplates.Local(booking)} · seats {string.Join(", ", booking.Seats)}");
+            push.With("url", $"/bookings/{bookingId}");
+            push.With("now", time.GetUtcNow());
             await push.ExecuteNonQueryAsync(cancellationToken);
         }
 

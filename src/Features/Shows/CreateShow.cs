@@ -64,43 +64,43 @@ public sealed partial class CreateShow : ICarterModule
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var command = new NpgsqlCommand(InsertSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("event_id", request.EventId!.Value));
-        command.Parameters.Add(new NpgsqlParameter<long>("venue_id", request.VenueId!.Value));
-        command.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
-        command.Parameters.Add(new NpgsqlParameter<bool>("is_admin", http.User.IsAdmin()));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("starts_at", request.StartsAt!.Value.ToUniversalTime()));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("opens", opens.ToUniversalTime()));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("closes", closes!.Value.ToUniversalTime()));
-        command.Parameters.Add(new NpgsqlParameter<string>("currency", request.Currency!));
-        command.Parameters.Add(new NpgsqlParameter<string[]>("categories", request.Prices!.Keys.ToArray()));
-        command.Parameters.Add(new NpgsqlParameter<long[]>("amounts", request.Prices.Values.ToArray()));
+        command.With("event_id", request.EventId!.Value);
+        command.With("venue_id", request.VenueId!.Value);
+        command.With("user_id", http.User.UserId());
+        command.With("is_admin", http.User.IsAdmin());
+        command.With("starts_at", request.StartsAt!.Value.ToUniversalTime());
+        command.With("opens", opens.ToUniversalTime());
+        command.With("closes", closes!.Value.ToUniversalTime());
+        command.With("currency", request.Currency!);
+        command.With("categories", request.Prices!.Keys.ToArray());
+        command.With("amounts", request.Prices.Values.ToArray());
         try
         {
             Response created;
             await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
             {
                 await reader.ReadAsync(cancellationToken);
-                if (!reader.GetBoolean(0))
+                if (!reader.Get<bool>("event_found"))
                 {
                     return Problems.NotFound("Event");
                 }
 
-                if (!reader.GetBoolean(1))
+                if (!reader.Get<bool>("venue_found"))
                 {
                     return Problems.NotFound("Venue");
                 }
 
-                if (!reader.IsDBNull(2))
+                if (reader.Get<string?>("unknown_category") is { } unknownCategory)
                 {
-                    return new Validation().Add("prices", $"The venue has no seats of category {reader.GetString(2)}.").Problem();
+                    return new Validation().Add("prices", $"The venue has no seats of category {unknownCategory}.").Problem();
                 }
 
-                if (reader.IsDBNull(3))
+                if (reader.Get<string?>("zone") is null)
                 {
                     return new Validation().Add("venue_id", "A show needs a time zone: the event's origin, or the venue's city.").Problem();
                 }
 
-                created = new Response(reader.GetInt64(4), 0);
+                created = new Response(reader.Get<long>("show_id"), 0);
             }
 
             created = created with { SeatCount = await SeatInventory.StockShowsAsync(connection, [created.ShowId], cancellationToken) };
@@ -112,13 +112,11 @@ public sealed partial class CreateShow : ICarterModule
             await transaction.CommitAsync(cancellationToken);
             return TypedResults.Created($"/shows/{created.ShowId}", created);
         }
-        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.ForeignKeyViolation, ConstraintName: "show_currency_fk" })
+        catch (PostgresException ex) when (ex.ProblemFor(
+            new OnConstraint("show_currency_fk", () => Problems.Field("currency", $"{request.Currency} is not an ISO 4217 currency Holdfast sells in.")),
+            new OnConstraint("show_no_overlap_in_venue", () => Problems.Conflict("Venue busy.", "Another show in this venue overlaps that time."))) is { } problem)
         {
-            return new Validation().Add("currency", $"{request.Currency} is not an ISO 4217 currency Holdfast sells in.").Problem();
-        }
-        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.ExclusionViolation, ConstraintName: "show_no_overlap_in_venue" })
-        {
-            return Problems.Conflict("Venue busy.", "Another show in this venue overlaps that time.");
+            return problem;
         }
     }
 
@@ -167,7 +165,7 @@ public sealed partial class CreateShow : ICarterModule
           insert into show_price (show_id, category, amount_minor)
           select new_show.show_id, p.category, p.amount from new_show, unnest(@categories, @amounts) as p (category, amount)
         )
-        select exists (select 1 from e), exists (select 1 from v), (select category from unknown_category),
-               (select coalesce(e.zone, v.zone) from e, v), (select show_id from new_show)
+        select exists (select 1 from e) as event_found, exists (select 1 from v) as venue_found, (select category from unknown_category) as unknown_category,
+               (select coalesce(e.zone, v.zone) from e, v) as zone, (select show_id from new_show) as show_id
         """;
 }

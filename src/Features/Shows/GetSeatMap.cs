@@ -1,5 +1,6 @@
 using Carter;
 using Holdfast.Infrastructure.Caching;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Npgsql;
 
@@ -32,7 +33,7 @@ public sealed class GetSeatMap : ICarterModule
     internal static async Task<long?> CurrentSeqAsync(NpgsqlDataSource db, long showId, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand("select last_seq from seat_feed where show_id = @show_id");
-        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+        command.With("show_id", showId);
         return (long?)await command.ExecuteScalarAsync(cancellationToken);
     }
 
@@ -47,7 +48,7 @@ public sealed class GetSeatMap : ICarterModule
         cache.GetOrAddAsync($"seats:{showId}:{atLeastSeq}", async ct =>
         {
             await using var command = db.CreateCommand(SnapshotSql);
-            command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+            command.With("show_id", showId);
             // The seat_feed row exists only with its show, and shows are never deleted.
             var json = (string?)await command.ExecuteScalarAsync(ct) ?? throw new InvalidOperationException($"Show {showId} has a seat feed but no row.");
             return (System.Text.Encoding.UTF8.GetBytes(json), [showId]);

@@ -72,22 +72,21 @@ public sealed class GetShow : ICarterModule
     private static async Task<Response?> LoadAsync(NpgsqlDataSource db, long showId, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(ShowSql);
-        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+        command.With("show_id", showId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         Response? show = null;
         var categories = new List<CategoryAvailability>();
         while (await reader.ReadAsync(cancellationToken))
         {
             show ??= new Response(
-                reader.GetInt64(0), reader.GetInt64(1), reader.GetString(2), reader.GetString(3),
-                reader.IsDBNull(4) ? null : reader.GetString(4), reader.IsDBNull(5) ? null : reader.GetString(5),
-                reader.IsDBNull(6) ? null : reader.GetString(6), reader.GetString(7),
-                reader.GetFieldValue<DateTimeOffset>(8), reader.GetFieldValue<DateTimeOffset>(9),
-                LocalTime.WithOffset(reader.GetDateTime(8), reader.GetDateTime(10)), reader.GetString(11), reader.GetString(12), reader.GetString(13),
-                categories, reader.GetInt16(17));
-            if (!reader.IsDBNull(14))
+                reader.Get<long>("show_id"), reader.Get<long>("event_id"), reader.Get<string>("kind"), reader.Get<string>("title"),
+                reader.Get<string?>("code"), reader.Get<string?>("origin"), reader.Get<string?>("destination"), reader.Get<string>("venue_name"),
+                reader.Get<DateTimeOffset>("starts_at"), reader.Get<DateTimeOffset>("ends_at"),
+                LocalTime.WithOffset(reader.Get<DateTime>("starts_at"), reader.Get<DateTime>("local_starts_at")), reader.Get<string>("time_zone"),
+                reader.Get<string>("status"), reader.Get<string>("currency"), categories, reader.Get<short>("exponent"));
+            if (reader.Get<string?>("category") is { } category)
             {
-                categories.Add(new CategoryAvailability(reader.GetString(14), reader.GetInt64(15), reader.GetInt32(16)));
+                categories.Add(new CategoryAvailability(category, reader.Get<long>("amount_minor"), reader.Get<int>("seats_available")));
             }
         }
 
@@ -96,11 +95,11 @@ public sealed class GetShow : ICarterModule
 
     private const string ShowSql = """
         select s.show_id, e.event_id, e.kind, e.title, e.code,
-               coalesce(oa.iata, oc.name), coalesce(da.iata, dc.name), v.name,
-               s.starts_at, s.ends_at, s.starts_at at time zone s.time_zone, s.time_zone, s.status, s.currency,
+               coalesce(oa.iata, oc.name) as origin, coalesce(da.iata, dc.name) as destination, v.name as venue_name,
+               s.starts_at, s.ends_at, s.starts_at at time zone s.time_zone as local_starts_at, s.time_zone, s.status, s.currency,
                p.category, p.amount_minor,
                (select count(*)::int from show_seat ss
-                where ss.show_id = s.show_id and ss.category = p.category and ss.state = 'available'),
+                where ss.show_id = s.show_id and ss.category = p.category and ss.state = 'available') as seats_available,
                c.exponent
         from show s
         join currency c on c.code = s.currency

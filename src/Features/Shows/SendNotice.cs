@@ -51,17 +51,17 @@ public sealed class SendNotice : ICarterModule
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var command = new NpgsqlCommand(QueueSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+        command.With("show_id", showId);
         ShowOwnership.Bind(command.Parameters, http.User);
-        command.Parameters.Add(new NpgsqlParameter<string>("subject", request.Subject!));
-        command.Parameters.Add(new NpgsqlParameter<string>("message", request.Message!));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        command.With("subject", request.Subject!);
+        command.With("message", request.Message!);
+        command.With("now", now);
         Response? response = null;
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
-            if (await reader.ReadAsync(cancellationToken) && !reader.IsDBNull(0))
+            if (await reader.ReadAsync(cancellationToken) && reader.Get<long?>("notice_id") is { } noticeId)
             {
-                response = new Response(reader.GetInt64(0), reader.GetInt32(1), reader.GetInt32(2));
+                response = new Response(noticeId, reader.Get<int>("bookings"), reader.Get<int>("pushes"));
             }
         }
 
@@ -94,14 +94,13 @@ public sealed class SendNotice : ICarterModule
               true, "template", "booking_id", "notice_id")}}
           returning 1
         ), pushes as (
-          insert into job (kind, queue, payload, run_at, max_attempts, created_at)
-          select '{{SendPush.JobKind}}', 'default',
-                 jsonb_build_object('push_subscription_id', p.push_subscription_id, 'title', @subject || ': ' || t.title, 'body', left(@message, 200),
-                                    'url', '/bookings/' || b.booking_id, 'ttl_seconds', 86400, 'urgency', 'high'),
-                 @now, 8, @now
-          from bookings b join push_subscription p on p.app_user_id = b.app_user_id, target t
+          {{JobSql.Insert<PushArgs>(
+              "select p.push_subscription_id, @subject || ': ' || t.title as title, left(@message, 200) as body, '/bookings/' || b.booking_id as url, " +
+              "86400 as ttl_seconds, 'high' as urgency, @now as run_at, @now as created_at " +
+              "from bookings b join push_subscription p on p.app_user_id = b.app_user_id, target t",
+              skipDuplicates: false)}}
           returning 1
         )
-        select (select show_notice_id from notice), (select count(*)::int from emails), (select count(*)::int from pushes)
+        select (select show_notice_id from notice) as notice_id, (select count(*)::int from emails) as bookings, (select count(*)::int from pushes) as pushes
         """;
 }

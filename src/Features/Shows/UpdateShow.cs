@@ -73,21 +73,22 @@ public sealed class UpdateShow : ICarterModule
         try
         {
             await using var update = new NpgsqlCommand(UpdateSql, connection);
-            update.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
-            update.Parameters.Add(new NpgsqlParameter<DateTime>("starts_at", startsAt));
-            update.Parameters.Add(new NpgsqlParameter<DateTime>("ends_at", startsAt.AddMinutes(current.DurationMinutes)));
-            update.Parameters.Add(new NpgsqlParameter<DateTime>("opens", opens));
-            update.Parameters.Add(new NpgsqlParameter<DateTime>("closes", closes));
-            update.Parameters.Add(new NpgsqlParameter<string[]>("categories", (request.Prices ?? []).Keys.ToArray()));
-            update.Parameters.Add(new NpgsqlParameter<long[]>("amounts", (request.Prices ?? []).Values.ToArray()));
+            update.With("show_id", showId);
+            update.With("starts_at", startsAt);
+            update.With("ends_at", startsAt.AddMinutes(current.DurationMinutes));
+            update.With("opens", opens);
+            update.With("closes", closes);
+            update.With("categories", (request.Prices ?? []).Keys.ToArray());
+            update.With("amounts", (request.Prices ?? []).Values.ToArray());
             if (await update.ExecuteScalarAsync(cancellationToken) is string unknown)
             {
                 return new Validation().Add("prices", $"The venue has no seats of category {unknown}.").Problem();
             }
         }
-        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.ExclusionViolation, ConstraintName: "show_no_overlap_in_venue" })
+        catch (PostgresException ex) when (ex.ProblemFor(
+            new OnConstraint("show_no_overlap_in_venue", () => Problems.Conflict("Venue busy.", "Another show in this venue overlaps the new time."))) is { } problem)
         {
-            return Problems.Conflict("Venue busy.", "Another show in this venue overlaps the new time.");
+            return problem;
         }
 
         if (request.StartsAt is not null)
@@ -106,18 +107,19 @@ public sealed class UpdateShow : ICarterModule
     private static async Task<Current?> LockAsync(NpgsqlConnection connection, long showId, HttpContext http, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(LockSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
+        command.With("show_id", showId);
         ShowOwnership.Bind(command.Parameters, http.User);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
-            ? new Current(reader.GetString(0), reader.GetDateTime(1), reader.GetDateTime(2), reader.GetDateTime(3), reader.GetInt32(4), reader.GetFieldValue<System.Text.Json.JsonElement>(5))
+            ? new Current(reader.Get<string>("status"), reader.Get<DateTime>("starts_at"), reader.Get<DateTime>("sales_opens_at"), reader.Get<DateTime>("sales_closes_at"),
+                reader.Get<int>("duration_minutes"), reader.Get<System.Text.Json.JsonElement>("prices"))
             : null;
     }
 
     // FOR UPDATE, like a cancellation: holds in flight finish first, later ones see the new window.
     private const string LockSql = $$"""
         select s.status, s.starts_at, s.sales_opens_at, s.sales_closes_at, e.duration_minutes,
-               coalesce((select json_object_agg(category, amount_minor) from show_price where show_id = s.show_id), '{}'::json)
+               coalesce((select json_object_agg(category, amount_minor) from show_price where show_id = s.show_id), '{}'::json) as prices
         from show s
         join venue v on v.venue_id = s.venue_id
         join event e on e.event_id = s.event_id

@@ -63,23 +63,22 @@ public sealed class CreateVenue : ICarterModule
             await transaction.CommitAsync(cancellationToken);
             return TypedResults.Created($"/venues/{venueId}", response);
         }
-        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "venue_name_owner_uq" })
+        catch (PostgresException ex) when (ex.ProblemFor(
+            new OnConstraint("venue_name_owner_uq", () => Problems.Conflict("Venue name taken.", "This owner already has a venue with that name.")),
+            new OnConstraint("venue_city_fk", () => Problems.Field("city_id", "No such record.")),
+            new OnConstraint("venue_owner_fk", () => Problems.Field("owner_user_id", "No such record."))) is { } problem)
         {
-            return Problems.Conflict("Venue name taken.", "This owner already has a venue with that name.");
-        }
-        catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.ForeignKeyViolation })
-        {
-            return new Validation().Add(ex.ConstraintName == "venue_city_fk" ? "city_id" : "owner_user_id", "No such record.").Problem();
+            return problem;
         }
     }
 
     private static async Task<long> InsertAsync(NpgsqlConnection connection, Request request, long ownerId, List<SeatSpec> seats, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(InsertSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<string>("name", request.Name!));
-        command.Parameters.Add(new NpgsqlParameter<string>("kind", request.Kind!));
-        command.Parameters.Add(new NpgsqlParameter<long?>("city_id", request.CityId));
-        command.Parameters.Add(new NpgsqlParameter<long>("owner_id", ownerId));
+        command.With("name", request.Name!);
+        command.With("kind", request.Kind!);
+        command.With("city_id", request.CityId);
+        command.With("owner_id", ownerId);
         var venueId = (long)(await command.ExecuteScalarAsync(cancellationToken))!;
         await SeatInventory.WriteVenueSeatsAsync(connection, venueId, seats, cancellationToken);
         return venueId;

@@ -1,4 +1,5 @@
 using Carter;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
@@ -19,7 +20,7 @@ public sealed class GetVenue : ICarterModule
     internal static async Task<Results<ContentHttpResult, ProblemHttpResult>> HandleAsync(long venueId, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(VenueSql);
-        command.Parameters.Add(new NpgsqlParameter<long>("venue_id", venueId));
+        command.With("venue_id", venueId);
         return await command.ExecuteScalarAsync(cancellationToken) is string json
             ? TypedResults.Text(json, "application/json")
             : Problems.NotFound("Venue");

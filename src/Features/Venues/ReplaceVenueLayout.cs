@@ -43,21 +43,21 @@ public sealed class ReplaceVenueLayout : ICarterModule
         long seatsBefore;
         await using (var check = new NpgsqlCommand(LockSql, connection))
         {
-            check.Parameters.Add(new NpgsqlParameter<long>("venue_id", venueId));
-            check.Parameters.Add(new NpgsqlParameter<long>("user_id", http.User.UserId()));
-            check.Parameters.Add(new NpgsqlParameter<bool>("is_admin", http.User.IsAdmin()));
+            check.With("venue_id", venueId);
+            check.With("user_id", http.User.UserId());
+            check.With("is_admin", http.User.IsAdmin());
             await using var reader = await check.ExecuteReaderAsync(cancellationToken);
             if (!await reader.ReadAsync(cancellationToken))
             {
                 return Problems.NotFound("Venue");
             }
 
-            if (reader.GetBoolean(0))
+            if (reader.Get<bool>("in_use"))
             {
                 return InUse();
             }
 
-            seatsBefore = reader.GetInt64(1);
+            seatsBefore = reader.Get<long>("seats");
         }
 
         try
@@ -81,8 +81,8 @@ public sealed class ReplaceVenueLayout : ICarterModule
 
     // The venue row lock serializes layout edits; "in use" is any hold, live or ended, on any of its shows.
     private const string LockSql = """
-        select exists (select 1 from hold h join show s on s.show_id = h.show_id where s.venue_id = v.venue_id),
-               (select count(*) from seat where venue_id = v.venue_id)
+        select exists (select 1 from hold h join show s on s.show_id = h.show_id where s.venue_id = v.venue_id) as in_use,
+               (select count(*) from seat where venue_id = v.venue_id) as seats
         from venue v
         where v.venue_id = @venue_id and (v.owner_app_user_id = @user_id or @is_admin)
         for update of v

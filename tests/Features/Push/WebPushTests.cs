@@ -69,6 +69,37 @@ public sealed class WebPushTests(AppFixture fixture) : IClassFixture<AppFixture>
     }
 
     [Fact]
+    public async Task An_organizer_notice_reaches_the_booked_browser_as_a_high_urgency_push_with_the_payload_keys_of_before()
+    {
+        await using var pushService = new PushService();
+        await pushService.InitializeAsync();
+        var (organizer, organizerId) = await App.OrganizerAsync();
+        var show = await TestCatalogue.ShowAsync(App.DataSource, ownerId: organizerId);
+        var (customer, userId) = await App.CustomerAsync();
+        using var browser = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
+        var auth = RandomNumberGenerator.GetBytes(16);
+        var keys = new { p256dh = WebEncoders.Base64UrlEncode(PushDecryption.Export(browser)), auth = WebEncoders.Base64UrlEncode(auth) };
+        await customer.PostAsJsonAsync("/push/subscriptions", new { endpoint = $"{pushService.Origin}/push/notice", keys }).ExpectAsync(HttpStatusCode.Created);
+        var hold = await customer.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "1A" } }).ExpectAsync(HttpStatusCode.Created);
+        var booking = await customer.PostAsync($"/holds/{hold["hold_id"]}/booking", null).ExpectAsync(HttpStatusCode.Created);
+
+        var queued = await organizer.PostAsJsonAsync($"/shows/{show.ShowId}/notices", new { subject = "Gate change", message = "Use gate B." })
+            .ExpectAsync(HttpStatusCode.Accepted);
+        Assert.Equal(1, queued["pushes"]!.GetValue<int>());
+
+        var push = await pushService.WaitForAsync("/push/notice");
+        Assert.Equal(("86400", "high"), (push.Ttl, push.Urgency));
+        var message = JsonNode.Parse(PushDecryption.Decrypt(push.Body, browser, auth))!;
+        Assert.StartsWith("Gate change: ", message["title"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal("Use gate B.", message["body"]!.GetValue<string>());
+        Assert.Equal($"/bookings/{booking["booking_id"]}", message["url"]!.GetValue<string>());
+        var payloadKeys = await App.DataSource.ScalarAsync<string>(
+            "select string_agg(distinct k, ',') from job, jsonb_object_keys(payload) k " +
+            $"where kind = 'push.send' and (payload ->> 'push_subscription_id')::bigint in (select push_subscription_id from push_subscription where app_user_id = {userId})");
+        Assert.Equal(["body", "push_subscription_id", "title", "ttl_seconds", "urgency", "url"], payloadKeys.Split(',').Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task Subscriptions_are_validated_and_the_public_key_is_published()
     {
         using var anonymous = App.CreateClient();
