@@ -17,7 +17,7 @@ public sealed partial class ArchitectureTests
     private static readonly ArchUnitNET.Domain.Architecture App =
         new ArchLoader().LoadAssemblies(typeof(SeatInventory).Assembly).Build();
 
-    private static readonly string Source = FindSource();
+    private static readonly string Source = Holdfast.Tests.Infrastructure.Repository.Root;
 
     /// <summary>Rule 1: feature folders (<c>Holdfast.Features.X</c>) depend on each other without cycles.</summary>
     /// <remarks>A cycle between feature folders means neither can be read or changed alone.</remarks>
@@ -90,17 +90,4 @@ public sealed partial class ArchitectureTests
             .Select(p => Path.GetRelativePath(Source, p).Replace('\\', '/'))
             .Where(p => !p.StartsWith("src/bin/", StringComparison.Ordinal) && !p.StartsWith("src/obj/", StringComparison.Ordinal))
             .Select(p => (p, File.ReadAllText(Path.Combine(Source, p))));
-
-    private static string FindSource()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Holdfast.slnx")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("Holdfast.slnx not found above the test binaries: the source rules need the repository.");
-    }
 }

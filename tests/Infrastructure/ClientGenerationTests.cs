@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Holdfast.Tests.Infrastructure;
 
 /// <summary>
@@ -12,23 +10,13 @@ public sealed class ClientGenerationTests
     [Fact]
     public async Task The_committed_client_is_generated_from_the_committed_document()
     {
-        var root = RepositoryRoot();
         var output = Directory.CreateTempSubdirectory("holdfast-client-").FullName;
         try
         {
-            var info = new ProcessStartInfo("bash", [Path.Combine(root, "scripts", "generate-client.sh"), output])
-            {
-                RedirectStandardError = true,
-                RedirectStandardOutput = true,
-                WorkingDirectory = root,
-            };
-            using var process = Process.Start(info)!;
-            var errors = process.StandardError.ReadToEndAsync();
-            await process.StandardOutput.ReadToEndAsync();
-            await process.WaitForExitAsync();
-            Assert.True(process.ExitCode == 0, $"generate-client.sh failed: {await errors}");
+            var (exitCode, printed) = await Repository.RunScriptAsync("generate-client.sh", output);
+            Assert.True(exitCode == 0, $"generate-client.sh failed: {printed}");
 
-            var committed = Path.Combine(root, "clients", "Holdfast.Client", "Generated");
+            var committed = Path.Combine(Repository.Root, "clients", "Holdfast.Client", "Generated");
             var differences = Files(committed).Union(Files(output)).Order(StringComparer.Ordinal)
                 .Where(f => !File.Exists(Path.Combine(committed, f)) || !File.Exists(Path.Combine(output, f))
                             || File.ReadAllText(Path.Combine(committed, f)) != File.ReadAllText(Path.Combine(output, f)))
@@ -44,17 +32,4 @@ public sealed class ClientGenerationTests
 
     private static IEnumerable<string> Files(string dir) =>
         Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(dir, f));
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Holdfast.slnx")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("Holdfast.slnx not found above the test binaries.");
-    }
 }

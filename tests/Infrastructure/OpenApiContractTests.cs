@@ -133,7 +133,7 @@ public sealed class OpenApiContractTests(CorsFixture fixture) : IClassFixture<Co
     public async Task The_served_document_is_the_committed_copy()
     {
         var served = (await DocumentAsync()).ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }).ReplaceLineEndings("\n") + "\n";
-        var path = Path.Combine(RepositoryRoot(), "docs", "openapi", "v1.json");
+        var path = Path.Combine(Repository.Root, "docs", "openapi", "v1.json");
         if (Environment.GetEnvironmentVariable("HOLDFAST_UPDATE_OPENAPI") == "1")
         {
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
@@ -150,29 +150,7 @@ public sealed class OpenApiContractTests(CorsFixture fixture) : IClassFixture<Co
     [Fact]
     public async Task The_committed_document_passes_a_standard_linter()
     {
-        var info = new System.Diagnostics.ProcessStartInfo("bash", [Path.Combine(RepositoryRoot(), "scripts", "lint-openapi.sh")])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-            WorkingDirectory = RepositoryRoot(),
-        };
-        using var process = System.Diagnostics.Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var errors = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, $"lint-openapi.sh: {await output}{await errors}");
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Holdfast.slnx")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("Holdfast.slnx not found above the test binaries.");
+        var (exitCode, output) = await Repository.RunScriptAsync("lint-openapi.sh");
+        Assert.True(exitCode == 0, $"lint-openapi.sh: {output}");
     }
 }

@@ -163,8 +163,14 @@ public static class OpenApiSetup
         return name.EndsWith("Async", StringComparison.Ordinal) ? name[..^"Async".Length] : name;
     }
 
-    // Short names that more than one slice's handlers have, over every endpoint of the app.
+    // Short names that more than one slice's handlers have, over every endpoint of the app:
+    // worked out once per app, not once per operation.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IServiceProvider, HashSet<string>> SharedNamesByApp = [];
+
     private static HashSet<string> SharedNames(IServiceProvider services) =>
+        SharedNamesByApp.GetValue(services, FindSharedNames);
+
+    private static HashSet<string> FindSharedNames(IServiceProvider services) =>
         services.GetRequiredService<EndpointDataSource>().Endpoints
             .Select(e => e.Metadata.OfType<MethodInfo>().FirstOrDefault())
             .Where(m => m?.DeclaringType is not null)

@@ -350,25 +350,11 @@ public sealed class JobWorker(
             logger.LogWarning(ex, "Job {JobId} ({Kind}) attempt {Attempt} failed", job.JobId, job.Kind, job.Attempt);
             // The database went away under the job: nothing about the job itself needs time to
             // heal, so it is due again the moment its failure can be written (the database is back).
+            // Only a failure that came through Npgsql counts (DatabaseOutage.IsUnavailable): an SMTP
+            // server refusing connections backs off as before.
             var outcome = Outcome.Failed(job, ex.Message, discard: false, time.GetUtcNow());
-            return IsDatabaseOutage(ex) ? outcome with { RetryAt = outcome.At } : outcome;
+            return Http.DatabaseOutage.IsUnavailable(ex) ? outcome with { RetryAt = outcome.At } : outcome;
         }
-    }
-
-    // The database's outage, not the job's own: only a failure that came through Npgsql. A socket
-    // error of the job's own (an SMTP server refusing connections) is no reason to retry at once;
-    // retried at once, it burned every attempt within a second and discarded the email.
-    private static bool IsDatabaseOutage(Exception? exception)
-    {
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            if (e is NpgsqlException)
-            {
-                return Http.DatabaseOutage.IsUnavailable(e);
-            }
-        }
-
-        return false;
     }
 
     // Writes outcomes as jobs finish: completions in one statement for whatever has finished
