@@ -38,6 +38,7 @@ public sealed class CancelBooking : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/bookings/{bookingId:long}/cancellation", HandleAsync)
+            .DeclaresProblem(StatusCodes.Status409Conflict, "The booking is not confirmed, or its show has started.")
             .RequireAuthorization()
             .WithMetadata(new IdempotentAttribute())
             .WithTags("Bookings")

@@ -56,7 +56,8 @@ public sealed class NewsletterSubscriptions : ICarterModule
         group.MapGet("/unsubscribe", (string? token) => TypedResults.Content(
             $"<!doctype html><meta charset=utf-8><title>Unsubscribe</title><form method=post><p>Stop receiving the Holdfast newsletter?</p>" +
             $"<input type=hidden name=List-Unsubscribe value=One-Click><button>Unsubscribe</button></form>", "text/html"))
-            .WithSummary("The unsubscribe page (a button; GET never unsubscribes)");
+            .WithSummary("The unsubscribe page (a button; GET never unsubscribes)")
+            .Produces<string>(StatusCodes.Status200OK, "text/html");
         group.MapPost("/unsubscribe", UnsubscribeAsync).WithSummary("Unsubscribe (RFC 8058 one-click target)").DisableAntiforgery();
     }
 

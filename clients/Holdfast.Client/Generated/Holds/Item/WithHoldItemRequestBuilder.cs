@@ -47,6 +47,7 @@ namespace Holdfast.Client.Holds.Item
         /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 409 status code</exception>
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -63,6 +64,7 @@ namespace Holdfast.Client.Holds.Item
                 { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
                 { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "409", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             await RequestAdapter.SendNoContentAsync(requestInfo, errorMapping, cancellationToken).ConfigureAwait(false);
