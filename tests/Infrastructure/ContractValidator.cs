@@ -101,6 +101,14 @@ public sealed partial class ContractValidator
         return $"{where}: body does not match the schema: {string.Join("; ", errors)}; body: {body[..Math.Min(body.Length, 300)]}";
     }
 
+    /// <summary>What is wrong with <paramref name="json"/> as an instance of <paramref name="schema"/> (which may use the document's components), or null.</summary>
+    public string? CheckValue(JsonNode schema, string json)
+    {
+        using var instance = JsonDocument.Parse(json);
+        var result = Compile(schema).Evaluate(instance.RootElement, new EvaluationOptions { OutputFormat = OutputFormat.List });
+        return result.IsValid ? null : string.Join("; ", (result.Details ?? []).Where(d => d.Errors is { Count: > 0 }).SelectMany(d => d.Errors!.Select(e => $"{d.InstanceLocation}: {e.Value}")));
+    }
+
     // One self-contained schema: the response's, with every component schema as $defs.
     private JsonSchema Compile(JsonNode schema)
     {

@@ -117,6 +117,23 @@ public sealed class OpenApiContractTests(CorsFixture fixture) : IClassFixture<Co
         Assert.DoesNotContain(adminQueries, name => name.Any(char.IsUpper));
     }
 
+    [Fact]
+    public async Task The_main_flow_has_examples_and_each_is_valid_against_its_schema()
+    {
+        var document = await DocumentAsync();
+        var validator = new ContractValidator(document);
+        var examples = Operations(document)
+            .Select(o => (o.Path, o.Method, Body: o.Operation["requestBody"]?["content"]?["application/json"]))
+            .Where(o => o.Body?["example"] is not null)
+            .ToList();
+        Assert.Subset(examples.Select(e => $"{e.Method} {e.Path}").ToHashSet(),
+            new HashSet<string> { "post /auth/register", "post /auth/login", "post /shows/{showId}/holds", "post /holds/{holdId}/booking" });
+        foreach (var (path, method, body) in examples)
+        {
+            Assert.Null(validator.CheckValue(body!["schema"]!, body["example"]!.ToJsonString()) is { } error ? $"{method} {path}: {error}" : null);
+        }
+    }
+
     /// <summary>
     /// The validator the whole suite runs behind (<see cref="ContractValidatingHandler"/>) refuses
     /// what it should: without this, a validator that accepts everything would pass every test.

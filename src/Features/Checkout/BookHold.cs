@@ -48,6 +48,7 @@ public sealed class BookHold : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/holds/{holdId:long}/booking", HandleAsync)
+            .WithRequestExample(new { payment_method = "pm_card_visa" })
             .DeclaresProblem(StatusCodes.Status402PaymentRequired, "The payment was declined; `decline_code` says why. The booking stays payable until its deadline (`POST /bookings/{id}/payments`).")
             .DeclaresProblem(StatusCodes.Status409Conflict, "The hold is already booked or being paid for, or it is no longer live (`hold_status`): hold the seats again.")
             .DeclaresProblem(StatusCodes.Status502BadGateway, "The payment provider could not be reached or failed; nothing was charged twice, retry with the same `Idempotency-Key`.")

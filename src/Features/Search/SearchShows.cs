@@ -84,9 +84,9 @@ public sealed class SearchShows : ICarterModule
             .ProducesValidationProblem()
             .AnswersWithETag()
             .DeclaresQuery(
-                new("origin", "Where it leaves from: IATA code (flights) or city name.", MaxLength: 100),
-                new("destination", "Where it goes: IATA code or city name.", MaxLength: 100),
-                new("date", "The day it starts, local to the origin or venue.", Format: "date"),
+                new("origin", "Where it leaves from: IATA code (flights) or city name.", MaxLength: 100, Example: "LHR"),
+                new("destination", "Where it goes: IATA code or city name.", MaxLength: 100, Example: "JFK"),
+                new("date", "The day it starts, local to the origin or venue.", Format: "date", Example: "2026-12-24"),
                 new("kind", "What is sold.", Enum: ["film", "flight", "trip"]),
                 new("q", "Title contains this (case-insensitive).", MaxLength: 100),
                 new("currency", "ISO 4217 code; only shows sold in it.", Pattern: "^[A-Za-z]{3}$"),

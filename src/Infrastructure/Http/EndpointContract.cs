@@ -31,13 +31,27 @@ public sealed record ETagResponseMetadata;
 /// <param name="Enum">The only values allowed, when there is such a list.</param>
 /// <param name="Default">The value used when the parameter is absent.</param>
 /// <param name="Pattern">A regular expression (ECMA 262) the value matches.</param>
+/// <param name="Example">A value to show in the reference, e.g. <c>LHR</c>.</param>
 public sealed record QueryParameterMetadata(
     string Name, string Description, string Type = "string", string? Format = null, long? Minimum = null, long? Maximum = null,
-    int? MaxLength = null, string[]? Enum = null, string? Default = null, string? Pattern = null);
+    int? MaxLength = null, string[]? Enum = null, string? Default = null, string? Pattern = null, string? Example = null);
+
+/// <summary>Endpoint metadata: an example request body (JSON) for the reference and generated clients' docs.</summary>
+/// <param name="Json">The example, as JSON text in the API's snake_case.</param>
+public sealed record RequestExampleMetadata(string Json);
 
 /// <summary>How a slice declares what its route takes and answers beyond what its handler's signature says.</summary>
 public static class EndpointContract
 {
+    /// <summary>
+    /// An example body for the request, e.g. <c>new { seats = new[] { "12A", "12B" } }</c>; property
+    /// names are written in snake_case as the API reads them.
+    /// </summary>
+    public static TBuilder WithRequestExample<TBuilder>(this TBuilder builder, object example) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(new RequestExampleMetadata(System.Text.Json.JsonSerializer.Serialize(example, ExampleJson)));
+
+    private static readonly System.Text.Json.JsonSerializerOptions ExampleJson = new() { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower };
+
     /// <summary>Declares the query parameters the handler reads itself (see <see cref="QueryParameterMetadata"/>).</summary>
     public static TBuilder DeclaresQuery<TBuilder>(this TBuilder builder, params QueryParameterMetadata[] parameters)
         where TBuilder : IEndpointConventionBuilder =>

@@ -73,6 +73,11 @@ public static class OpenApiSetup
                 return Task.CompletedTask;
             });
             options.AddOperationTransformer(DescribeSharedAsync);
+            options.AddDocumentTransformer((document, _, _) =>
+            {
+                OptionalNullableRequestFields(document);
+                return Task.CompletedTask;
+            });
             options.AddSchemaTransformer((schema, context, _) =>
             {
                 // Strings are read through StorableStringConverter (NUL refused at the edge), and a
@@ -210,6 +215,12 @@ public static class OpenApiSetup
             DescribeETag(operation);
         }
 
+        if (metadata.OfType<RequestExampleMetadata>().FirstOrDefault() is { } example
+            && operation.RequestBody?.Content?.TryGetValue("application/json", out var body) == true)
+        {
+            body.Example = System.Text.Json.Nodes.JsonNode.Parse(example.Json);
+        }
+
         foreach (var query in metadata.OfType<QueryParameterMetadata>())
         {
             operation.Parameters ??= [];
@@ -218,6 +229,7 @@ public static class OpenApiSetup
                 Name = query.Name,
                 In = ParameterLocation.Query,
                 Description = query.Description,
+                Example = query.Example is null ? null : System.Text.Json.Nodes.JsonValue.Create(query.Example),
                 Schema = new OpenApiSchema
                 {
                     Type = query.Type == "integer" ? JsonSchemaType.Integer : JsonSchemaType.String,
@@ -305,6 +317,63 @@ public static class OpenApiSetup
 
         return name;
     }
+
+    /// <summary>
+    /// A request record's nullable field may be left out: the slices bind bodies to records whose
+    /// fields are nullable so that validation, not the JSON reader, names what is missing, and the
+    /// generator marks every constructor parameter required. So in every schema a request body
+    /// reaches, a field that allows null is made optional (responses keep theirs: there a null is
+    /// always written).
+    /// </summary>
+    private static void OptionalNullableRequestFields(OpenApiDocument document)
+    {
+        var components = document.Components?.Schemas;
+        if (components is null)
+        {
+            return;
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var pending = new Stack<IOpenApiSchema>(
+            (document.Paths?.Values ?? Enumerable.Empty<IOpenApiPathItem>()).SelectMany(p => p.Operations?.Values ?? Enumerable.Empty<OpenApiOperation>())
+            .SelectMany(o => o.RequestBody?.Content?.Values ?? []).Select(m => m.Schema).OfType<IOpenApiSchema>());
+        while (pending.TryPop(out var schema))
+        {
+            if (schema is OpenApiSchemaReference reference)
+            {
+                if (reference.Reference.Id is { } id && seen.Add(id) && components.TryGetValue(id, out var target))
+                {
+                    pending.Push(target);
+                }
+
+                continue;
+            }
+
+            if (schema is not OpenApiSchema concrete)
+            {
+                continue;
+            }
+
+            foreach (var (name, property) in concrete.Properties ?? new Dictionary<string, IOpenApiSchema>())
+            {
+                if (AllowsNull(property))
+                {
+                    concrete.Required?.Remove(name);
+                }
+
+                pending.Push(property);
+            }
+
+            foreach (var inner in new[] { concrete.Items, concrete.AdditionalProperties }.OfType<IOpenApiSchema>()
+                         .Concat(concrete.OneOf ?? []).Concat(concrete.AnyOf ?? []).Concat(concrete.AllOf ?? []))
+            {
+                pending.Push(inner);
+            }
+        }
+    }
+
+    private static bool AllowsNull(IOpenApiSchema schema) =>
+        (schema.Type?.HasFlag(JsonSchemaType.Null) ?? false) || (schema.OneOf?.Any(AllowsNull) ?? false) || (schema.AnyOf?.Any(AllowsNull) ?? false);
 
     // One status, several bodies (POST /auth/login answers 200 with a token pair or a second-factor
     // challenge): the generator keeps one of them; the document says "one of these".
