@@ -107,7 +107,7 @@ public static class JobSetup
         services.AddSingleton<JobOutbox>();
         services.AddSingleton<JobWorker>();
         services.AddHostedService(sp => sp.GetRequiredService<JobWorker>());
-        services.AddSingleton(RecurringJob.Of<PruneJobs.Args>("jobs.prune", "@every 10m"));
+        services.AddSingleton(RecurringJob.Of<PruneJobsArgs>("jobs.prune", "@every 10m"));
         services.AddSingleton<JobScheduler>();
         services.AddHostedService(sp => sp.GetRequiredService<JobScheduler>());
         return services;

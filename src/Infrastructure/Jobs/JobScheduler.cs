@@ -143,20 +143,10 @@ public sealed class JobScheduler(
 /// <c>jobs.prune</c>: deletes jobs finalized longer ago than <see cref="JobOptions.RetentionHours"/>,
 /// 5,000 rows per statement so no transaction holds many locks or bloats at once.
 /// </summary>
-public sealed class PruneJobs(NpgsqlDataSource dataSource, IOptions<JobOptions> options, TimeProvider time) : JobHandler<PruneJobs.Args>
+public sealed class PruneJobs(NpgsqlDataSource dataSource, IOptions<JobOptions> options, TimeProvider time) : JobHandler<PruneJobsArgs>
 {
-    /// <summary>The job kind.</summary>
-    public const string JobKind = "jobs.prune";
-
-    /// <summary>A <c>jobs.prune</c> run.</summary>
-    public sealed record Args : ScheduledRun, IJobArgs
-    {
-        /// <inheritdoc />
-        public static string Kind => JobKind;
-    }
-
     /// <inheritdoc />
-    public override async Task HandleAsync(JobContext job, Args args, CancellationToken cancellationToken)
+    public override async Task HandleAsync(JobContext job, PruneJobsArgs args, CancellationToken cancellationToken)
     {
         var cutoff = time.GetUtcNow().AddHours(-options.Value.RetentionHours);
         int deleted;
@@ -181,20 +171,9 @@ public sealed class PruneJobs(NpgsqlDataSource dataSource, IOptions<JobOptions> 
 /// measures the engine itself (claim, run, complete) in the benchmark suite, and in failure drills
 /// keeps a job leased while its node is killed.
 /// </summary>
-public sealed class NoopJob : JobHandler<NoopJob.Args>
+public sealed class NoopJob : JobHandler<NoopJobArgs>
 {
-    /// <summary>The job kind.</summary>
-    public const string JobKind = "jobs.noop";
-
-    /// <summary>A <c>jobs.noop</c> job.</summary>
-    /// <param name="SleepMs">How long to wait, in milliseconds; none when null.</param>
-    public sealed record Args(int? SleepMs = null) : IJobArgs
-    {
-        /// <inheritdoc />
-        public static string Kind => JobKind;
-    }
-
     /// <inheritdoc />
-    public override Task HandleAsync(JobContext job, Args args, CancellationToken cancellationToken) =>
+    public override Task HandleAsync(JobContext job, NoopJobArgs args, CancellationToken cancellationToken) =>
         args.SleepMs is { } sleep ? Task.Delay(sleep, cancellationToken) : Task.CompletedTask;
 }
