@@ -1,6 +1,6 @@
 using System.Net.Mail;
 using Carter;
-using Holdfast.Features.Notifications;
+using Holdfast.Features.Jobs;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;

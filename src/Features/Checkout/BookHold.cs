@@ -1,5 +1,6 @@
 using Carter;
 using Holdfast.Features.Inventory;
+using Holdfast.Features.Jobs;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
@@ -107,7 +108,7 @@ public sealed class BookHold : ICarterModule
             }
 
             (attemptId, key) = await Checkout.CreateAttemptAsync(connection, bookingId, gateway.Provider, hold.TotalMinor, hold.Currency, request?.PaymentMethod, now, cancellationToken);
-            await outbox.EnqueueAsync(connection, new PaymentDeadline.Args(bookingId), cancellationToken, runAt: deadline);
+            await outbox.EnqueueAsync(connection, new PaymentDeadlineArgs(bookingId), cancellationToken, runAt: deadline);
             await transaction.CommitAsync(cancellationToken);
         }
 

@@ -1,6 +1,6 @@
 using Carter;
 using Holdfast.Features.Inventory;
-using Holdfast.Features.Notifications;
+using Holdfast.Features.Jobs;
 using Holdfast.Features.Reminders;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
@@ -100,7 +100,7 @@ public sealed class CancelBooking : ICarterModule
             await outbox.EnqueueAsync(connection, EmailArgs.ForBooking("booking_cancelled", bookingId), cancellationToken);
         }
 
-        await outbox.WakeAsync(connection, ProcessRefund.Args.Options.Queue, cancellationToken); // the refund job CancelSql queued
+        await outbox.WakeAsync(connection, RefundArgs.Options.Queue, cancellationToken); // the refund job CancelSql queued
         await transaction.CommitAsync(cancellationToken); // announces the returned seats
         return TypedResults.Ok(new Response(bookingId, allGone ? "cancelled" : "confirmed", wanted.Order().ToArray(), percent, amount));
     }

@@ -2,7 +2,7 @@ using Carter;
 using Holdfast.Features.Catalogue;
 using Holdfast.Features.Checkout;
 using Holdfast.Features.Inventory;
-using Holdfast.Features.Notifications;
+using Holdfast.Features.Jobs;
 using Holdfast.Features.Reminders;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
