@@ -112,6 +112,9 @@ public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway
         public static JobInsertOptions Options { get; } = new(Priority: 1);
 
         /// <inheritdoc />
+        public static string UniqueKeySql => "'deadline:' || a.booking_id";
+
+        /// <inheritdoc />
         public string UniqueKey() => $"deadline:{BookingId}";
     }
 
