@@ -66,7 +66,7 @@ internal sealed partial class Bench
             if (statements is { } counted && bookings > 0)
             {
                 Add(scenario, "statements per booking", counted.Statements / (double)bookings, "", "", null,
-                    "pg_stat_statements calls in the window (app and its job workers; Npgsql's pool resets apart) / bookings; only when the cluster loads pg_stat_statements (HOLDFAST_BENCH_PROFILE=1)");
+                    "pg_stat_statements calls in the window (app and its job workers; the 7 statements of each Npgsql pool reset apart) / bookings; only when the cluster loads pg_stat_statements (HOLDFAST_BENCH_PROFILE=1)");
                 Add(scenario, "pooled connection rents per booking", counted.Rents / (double)bookings, "", "", null,
                     "Npgsql's reset on reusing a pooled connection (SET SESSION AUTHORIZATION DEFAULT calls in pg_stat_statements) / bookings, app and job workers");
             }
@@ -153,7 +153,8 @@ internal sealed partial class Bench
             }
 
             await using var read = db.CreateCommand("""
-                select coalesce(sum(calls) filter (where query not in ('SET SESSION AUTHORIZATION DEFAULT', 'SELECT pg_advisory_unlock_all()')
+                select coalesce(sum(calls) filter (where query not in ('SET SESSION AUTHORIZATION DEFAULT', 'SELECT pg_advisory_unlock_all()', 'RESET ALL',
+                                                                       'DISCARD SEQUENCES', 'DISCARD TEMP', 'CLOSE ALL', 'UNLISTEN *')
                                                      and query not like 'select pg_stat_statements_reset()%'), 0)::bigint,
                        coalesce(sum(calls) filter (where query = 'SET SESSION AUTHORIZATION DEFAULT'), 0)::bigint
                 from pg_stat_statements
