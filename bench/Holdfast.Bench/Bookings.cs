@@ -20,7 +20,7 @@ internal sealed partial class Bench
         var shows = await ShowIdsAsync("flight", 2000);
         await DrainJobsAsync();
         var (rawTps, rawLatency, rawCpu) = await PgBenchAsync("booking.sql", shows, 16);
-        var rawHow = $"pgbench -M prepared -c 16 -j 2 -T {Duration.TotalSeconds:0} -f booking.sql (hold 2 seats, checkout, record, confirm with email and reminder jobs, read back) over 2,000 flights, after a CHECKPOINT; latency avg {rawLatency}";
+        var rawHow = $"pgbench -M prepared -c 16 -j 2 -T {Duration.TotalSeconds:0} -f booking.sql (hold 2 seats; checkout in one statement; record and confirm with email and reminder jobs in one transaction; read back) over 2,000 flights, after a CHECKPOINT; latency avg {rawLatency}";
         Add("bookings", "raw ceiling (pgbench)", rawTps, "/s", "", null, rawHow);
         Add("bookings", "raw ceiling: PostgreSQL CPU per booking", rawCpu, "ms", "", null, rawHow + "; PostgreSQL processes' CPU from /proc (pgbench itself excluded)");
 

@@ -1,6 +1,7 @@
 -- The raw ceiling of a booking: the SQL one end-to-end booking runs (hold 2 best economy seats,
--- check out, record the PaymentIntent, confirm: book the seats, queue the confirmation email and
--- the reminders, then read the booking back), as few round trips as the rules allow, run by pgbench
+-- check out, then in one transaction record the PaymentIntent and confirm: book the seats, queue
+-- the confirmation email and the reminders; then read the booking back), in the app's round trips
+-- and transactions (HoldSeats.cs, BookHold.cs, PaymentProcessing.cs, GetBooking.cs), run by pgbench
 -- against the same database the API is measured on. The job workers (the email rendered) are not
 -- in it: this is the database's share of a booking, without HTTP, JSON, JWTs or the app's work.
 -- Variables: min_show, max_show, min_uid, max_uid (set with -D).
@@ -36,35 +37,40 @@ WITH new_hold AS (
 SELECT (SELECT hold_id FROM new_hold) AS hold_id, (SELECT count(*) FROM marked) AS marked,
        seat_feed_append(:show, 'held', 'held', (SELECT array_agg(seat_id ORDER BY seat_id) FROM marked), now()) AS seq \gset
 COMMIT;
--- 2. The checkout: the booking, its payment attempt and deadline job, durable before the provider is called.
-BEGIN;
-SELECT h.status, h.expires_at, h.show_id, h.currency, h.total_minor, b.booking_id AS existing, b.status AS booking_status
-FROM hold h LEFT JOIN booking b ON b.hold_id = h.hold_id WHERE h.hold_id = :hold_id AND h.app_user_id = :uid FOR UPDATE OF h;
-WITH new_booking AS (
+-- 2. The checkout, one statement (its own transaction): the booking, its payment attempt and
+-- deadline job, durable before the provider is called.
+WITH locked AS (
+  SELECT h.hold_id, h.status, h.expires_at, h.show_id, h.currency, h.total_minor, b.booking_id AS existing_booking_id, b.status AS existing_status
+  FROM hold h LEFT JOIN booking b ON b.hold_id = h.hold_id WHERE h.hold_id = :hold_id AND h.app_user_id = :uid FOR UPDATE OF h
+), new_booking AS (
   INSERT INTO booking (hold_id, show_id, app_user_id, status, currency, total_minor, payment_provider, created_at, payment_deadline)
-  VALUES (:hold_id, :show, :uid, 'pending_payment', 'GBP', :total, 'fake', now(), now() + interval '15 minutes') RETURNING booking_id
+  SELECT hold_id, show_id, :uid, 'pending_payment', currency, total_minor, 'fake', now(), now() + interval '15 minutes'
+  FROM locked WHERE status = 'active' AND expires_at > now() AND existing_booking_id IS NULL RETURNING booking_id, hold_id, currency, total_minor
 ), hold_extended AS (
-  UPDATE hold SET expires_at = greatest(expires_at, now() + interval '15 minutes') WHERE hold_id = :hold_id
+  UPDATE hold SET expires_at = greatest(expires_at, now() + interval '15 minutes') WHERE hold_id IN (SELECT hold_id FROM new_booking)
 ), hold_expiry_handed_over AS (
-  UPDATE job SET state = 'cancelled', finalized_at = now()
-  WHERE job.kind = 'hold.expire' AND job.unique_key = 'hold:' || :hold_id AND job.state IN ('available', 'retryable')
+  UPDATE job SET state = 'cancelled', finalized_at = now() FROM (SELECT hold_id FROM new_booking) a
+  WHERE job.kind = 'hold.expire' AND job.unique_key = 'hold:' || a.hold_id AND job.state IN ('available', 'retryable')
 ), audited AS (
   INSERT INTO audit_log (occurred_at, actor_user_id, action, entity, entity_id, before, after)
-  SELECT now(), :uid, 'booking.created', 'booking', booking_id, jsonb_build_object('hold_id', :hold_id::bigint), jsonb_build_object('status', 'pending_payment') FROM new_booking
+  SELECT now(), :uid, 'booking.created', 'booking', booking_id, jsonb_build_object('hold_id', hold_id),
+         jsonb_build_object('status', 'pending_payment', 'total_minor', total_minor, 'currency', currency) FROM new_booking
 ), attempt AS (
   INSERT INTO payment_attempt (booking_id, provider, idempotency_key, amount_minor, currency, payment_method, created_at, updated_at)
-  SELECT booking_id, 'fake', 'bench-' || booking_id || '-' || :hold_id, :total, 'GBP', 'pm_card_visa', now(), now() FROM new_booking RETURNING payment_attempt_id
+  SELECT booking_id, 'fake', 'booking-' || booking_id || '-' || md5(random()::text), total_minor, currency, 'pm_card_visa', now(), now() FROM new_booking
+  RETURNING payment_attempt_id, idempotency_key
 ), deadline AS (
   INSERT INTO job (kind, queue, priority, payload, run_at, unique_key, max_attempts, created_at)
   SELECT 'payments.deadline', 'default', 1, jsonb_build_object('booking_id', booking_id), now() + interval '15 minutes', 'deadline:' || booking_id, 20, now() FROM new_booking
+  ON CONFLICT (kind, unique_key) WHERE unique_key IS NOT NULL AND state IN ('available', 'running', 'retryable') DO NOTHING
 )
-SELECT (SELECT booking_id FROM new_booking) AS booking_id, (SELECT payment_attempt_id FROM attempt) AS attempt_id \gset
-COMMIT;
--- 3. The provider's answer, recorded on the attempt (autocommit).
-UPDATE payment_attempt SET provider_payment_id = 'pi_bench_' || :attempt_id, client_secret = 'pi_bench_secret', status = 'requires_confirmation', updated_at = now()
-WHERE payment_attempt_id = :attempt_id;
--- 4. The success: compare-and-set on the attempt, the seats booked, the email and reminders queued.
+SELECT l.status, (SELECT booking_id FROM new_booking) AS booking_id, (SELECT payment_attempt_id FROM attempt) AS attempt_id FROM locked l \gset
+-- 3. The provider answered succeeded: its answer recorded and the success processed in one transaction.
 BEGIN;
+UPDATE payment_attempt SET provider_payment_id = 'pi_bench_' || :attempt_id, client_secret = 'pi_bench_secret', updated_at = now()
+WHERE payment_attempt_id = :attempt_id;
+-- The success: compare-and-set on the attempt, the seats booked, the email and reminders queued
+-- (the app sends the lock with the record above, and the rest in one batch after it).
 SELECT a.payment_attempt_id, a.status, a.amount_minor, b.booking_id, b.status, b.hold_id, b.show_id, b.app_user_id, b.currency
 FROM payment_attempt a JOIN booking b ON b.booking_id = a.booking_id
 WHERE a.provider = 'fake' AND a.provider_payment_id = 'pi_bench_' || :attempt_id FOR UPDATE OF a, b;
@@ -106,7 +112,7 @@ WITH wanted AS (
 )
 SELECT all_free AND seat_feed_append(:show, 'booked', 'booked', (SELECT array_agg(seat_id ORDER BY seat_id) FROM marked), now()) IS NOT NULL FROM ok;
 COMMIT;
--- 5. The booking read back for the response (GetBooking.LoadAsync).
+-- 4. The booking read back for the response, with its refunds (GetBooking.LoadAsync, one batch).
 SELECT b.booking_id, b.status, b.hold_id, b.show_id, e.title, s.starts_at, s.starts_at AT TIME ZONE s.time_zone AS local_starts_at,
        s.time_zone, b.currency, b.total_minor, b.payment_provider, b.payment_reference, b.created_at, b.confirmed_at,
        seats.seat_id, seats.label, seats.category, seats.price_minor, seats.active, b.payment_deadline, b.paid_minor, b.refunded_minor,
@@ -119,3 +125,4 @@ CROSS JOIN LATERAL (SELECT bs.seat_id, se.label, bs.category, bs.price_minor, bs
                     FROM booking_seat bs JOIN seat se ON se.seat_id = bs.seat_id WHERE bs.booking_id = b.booking_id) seats
 WHERE b.booking_id = :booking_id AND b.app_user_id = :uid
 ORDER BY seats.seat_id;
+SELECT refund_id, amount_minor, reason, status, created_at FROM refund WHERE booking_id = :booking_id ORDER BY refund_id;
