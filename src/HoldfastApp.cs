@@ -35,7 +35,7 @@ public static class HoldfastApp
         services.AddHoldfastDatabase(builder.Configuration);
         services.AddHoldfastAuth();
         services.AddHoldfastRateLimiting();
-        services.AddSingleton(new RecurringJob("idempotency.prune", "17 * * * *", PruneIdempotencyKeys.JobKind));
+        services.AddSingleton(RecurringJob.Of<PruneIdempotencyKeysArgs>("idempotency.prune", "17 * * * *"));
         services.AddJobs(builder.Configuration, assembly);
         services.AddSettings<Holdfast.Infrastructure.Caching.ReadCacheOptions>("Cache");
         services.AddSingleton<Holdfast.Infrastructure.Caching.ReadCache>();

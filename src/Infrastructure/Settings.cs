@@ -16,14 +16,45 @@ public static class Settings
     /// Binds <typeparamref name="T"/> to <paramref name="section"/> (e.g. <c>Payments:Stripe</c>) and
     /// validates it at start-up: the DataAnnotations on its properties (<c>[Range]</c>,
     /// <c>[Required]</c>, …) and, when it is an <see cref="IValidatableObject"/>, its own rules. Each
-    /// failure names the configuration key (<c>Holds:DurationSeconds</c>). Returns the builder for
-    /// further <c>Validate</c> calls.
+    /// failure names the configuration key (<c>Holds:DurationSeconds</c>). A list property given in
+    /// configuration (<c>Reminders:OffsetsHours:0=24</c>) is the whole list: it replaces the
+    /// property's default instead of being appended to it. Returns the builder for further
+    /// <c>Validate</c> calls.
     /// </summary>
     public static OptionsBuilder<T> AddSettings<T>(this IServiceCollection services, string section)
         where T : class
     {
         services.AddSingleton<IValidateOptions<T>>(new SettingsValidator<T>(section));
-        return services.AddOptions<T>().BindConfiguration(section).ValidateOnStart();
+        return services.AddOptions<T>()
+            .Configure<IConfiguration>((options, configuration) => ClearConfiguredLists(options, configuration.GetSection(section)))
+            .BindConfiguration(section)
+            .ValidateOnStart();
+    }
+
+    /// <summary>
+    /// Sets to null each list property of <paramref name="options"/> that <paramref name="section"/>
+    /// has elements for, so the binder, which runs next, builds it from configuration alone. The
+    /// binder appends configured elements to a list that already has some (its default): with
+    /// <c>OffsetsHours = [48, 3]</c>, <c>Reminders:OffsetsHours:0=24</c> would give
+    /// <c>[48, 3, 24]</c>. A list that configuration leaves out keeps its default.
+    /// </summary>
+    private static void ClearConfiguredLists<T>(T options, IConfigurationSection section)
+        where T : class
+    {
+        foreach (var property in ListProperties<T>.All)
+        {
+            if (section.GetSection(property.Name).GetChildren().Any())
+            {
+                property.SetValue(options, null);
+            }
+        }
+    }
+
+    private static class ListProperties<T>
+    {
+        // Settable collection properties (arrays, List<T>, …); a string is not a list.
+        public static readonly PropertyInfo[] All = [.. typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(p => p.CanWrite && p.GetIndexParameters().Length == 0 && p.PropertyType != typeof(string) && typeof(IEnumerable).IsAssignableFrom(p.PropertyType))];
     }
 }
 
@@ -81,8 +112,7 @@ public sealed class SettingsValidator<T>(string section) : IValidateOptions<T>
 /// <summary>
 /// Each element of a collection property must be between <see cref="Minimum"/> and
 /// <see cref="Maximum"/> (e.g. every reminder offset 1 to 8760 hours). The message names the
-/// property's key and the value found, not an index: the configuration binder appends configured
-/// elements to a property's default ones, so an index would not match the operator's key.
+/// property's key and the value found.
 /// </summary>
 /// <param name="minimum">Smallest allowed element.</param>
 /// <param name="maximum">Largest allowed element.</param>

@@ -4,6 +4,7 @@ using ArchUnitNET.Fluent.Slices;
 using ArchUnitNET.Loader;
 using ArchUnitNET.xUnitV3;
 using Holdfast.Features.Inventory;
+using Holdfast.Infrastructure.Jobs;
 using static ArchUnitNET.Fluent.ArchRuleDefinition;
 
 namespace Holdfast.Tests.Architecture;
@@ -75,6 +76,29 @@ public sealed partial class ArchitectureTests
             "Rule 5 (decision 0019): a job kind is named only by its IJobArgs record; insert and cancel jobs through JobOutbox.EnqueueAsync<TArgs> or JobSql. Found: " +
             string.Join("; ", offenders));
     }
+
+    /// <summary>
+    /// Rule 6: every job kind is listed in one folder: each <c>IJobArgs</c> record lives in
+    /// <c>Holdfast.Features.Jobs</c> (src/Features/Jobs, one file per kind), or, for the engine's own
+    /// plumbing (<c>jobs.prune</c>, <c>jobs.noop</c>, <c>idempotency.prune</c>), in
+    /// <c>Holdfast.Infrastructure.Jobs</c> (src/Infrastructure/Jobs/JobKinds.cs). Handlers stay in
+    /// their slices.
+    /// </summary>
+    [Fact]
+    public void Rule6_every_job_kind_lives_in_the_jobs_folder() =>
+        Types().That().ImplementInterface(typeof(IJobArgs))
+            .Should().ResideInNamespace("Holdfast.Features.Jobs")
+            .OrShould().ResideInNamespace("Holdfast.Infrastructure.Jobs")
+            .Because("rule 6 (decision 0019): a maintainer lists every job kind from src/Features/Jobs (and src/Infrastructure/Jobs/JobKinds.cs for the engine's own)")
+            .Check(App);
+
+    /// <summary>Rule 6's other half: the kinds' folder names no other feature, so every slice can use it without a cycle.</summary>
+    [Fact]
+    public void Rule6_the_job_kinds_depend_on_no_other_feature() =>
+        Types().That().ResideInNamespace("Holdfast.Features.Jobs")
+            .Should().NotDependOnAny(Types().That().ResideInNamespaceOrBelow("Holdfast.Features").And().DoNotResideInNamespace("Holdfast.Features.Jobs"))
+            .Because("rule 6 (decision 0019): job kinds are pure data, used by every slice and using none")
+            .Check(App);
 
     [GeneratedRegex(@"announcer\.Changed\(|SeatFeedAnnouncer>\(\)\.Changed\(", RegexOptions.IgnoreCase)]
     private static partial Regex AnnouncerCall();

@@ -336,7 +336,7 @@ public sealed class JobEngineTests
             """);
 
         await new PruneJobs(db, Options.Create(new JobOptions { RetentionHours = 24 }), TimeProvider.System)
-            .HandleAsync(new JobContext(0, PruneJobs.JobKind, default, 1, 1), CancellationToken.None);
+            .HandleAsync(new JobContext(0, PruneJobsArgs.Kind, default, 1, 1), CancellationToken.None);
 
         Assert.Equal(0L, await db.ScalarAsync<long>("select count(*) from job where kind = 'test.old'"));
         Assert.Equal(2L, await db.ScalarAsync<long>("select count(*) from job where kind in ('test.recent', 'test.live')"));

@@ -80,6 +80,84 @@ public sealed class OpenApiContractTests(CorsFixture fixture) : IClassFixture<Co
     }
 
     [Fact]
+    public async Task Answers_beyond_the_typed_results_are_declared_where_they_happen()
+    {
+        var document = await DocumentAsync();
+        JsonNode Operation(string path, string method) => document["paths"]![path]![method]!;
+        string[] Statuses(string path, string method) => [.. Operation(path, method)["responses"]!.AsObject().Select(r => r.Key)];
+
+        // The slice's own reasons (DeclaresProblem) and the middleware's (Idempotency-Key, body limit).
+        var book = Operation("/holds/{holdId}/booking", "post");
+        Assert.Subset(new HashSet<string>(Statuses("/holds/{holdId}/booking", "post")), new HashSet<string> { "402", "409", "413", "422", "502" });
+        Assert.Contains(book["parameters"]!.AsArray(), p => p!["name"]!.GetValue<string>() == "Idempotency-Key" && p["in"]!.GetValue<string>() == "header");
+        Assert.Equal("#/components/schemas/ProblemDetails", book["responses"]!["402"]!["content"]!["application/problem+json"]!["schema"]!["$ref"]!.GetValue<string>());
+        Assert.Contains("401", Statuses("/auth/login", "post"));
+        Assert.Contains("409", Statuses("/auth/register", "post"));
+
+        // One status, two bodies: the token pair or the second-factor challenge.
+        var login = Operation("/auth/login", "post")["responses"]!["200"]!["content"]!["application/json"]!["schema"]!["oneOf"]!.AsArray();
+        Assert.Equal(["#/components/schemas/TokenPair", "#/components/schemas/LoginMfaChallenge"], login.Select(s => s!["$ref"]!.GetValue<string>()).Order().Reverse());
+
+        // Cached reads: ETag on 200 and a 304 without a body.
+        foreach (var path in new[] { "/shows", "/shows/{showId}", "/shows/{showId}/seats" })
+        {
+            var responses = Operation(path, "get")["responses"]!;
+            Assert.NotNull(responses["200"]!["headers"]!["ETag"]);
+            Assert.Null(responses["304"]!["content"]);
+        }
+
+        // The search's query, with types, ranges, enums and defaults, in snake_case.
+        var query = Operation("/shows", "get")["parameters"]!.AsArray().ToDictionary(p => p!["name"]!.GetValue<string>(), p => p!["schema"]!);
+        Assert.Equal(["departure", "price"], query["sort"]!["enum"]!.AsArray().Select(e => e!.GetValue<string>()));
+        Assert.Equal((1, 100, 20), (query["limit"]!["minimum"]!.GetValue<int>(), query["limit"]!["maximum"]!.GetValue<int>(), query["limit"]!["default"]!.GetValue<int>()));
+        Assert.Equal("date", query["date"]!["format"]!.GetValue<string>());
+        Assert.Contains("min_price", query.Keys);
+        var adminQueries = document["paths"]!.AsObject().SelectMany(p => p.Value!.AsObject().SelectMany(o => o.Value!["parameters"]?.AsArray() ?? []))
+            .Where(p => p!["in"]!.GetValue<string>() == "query").Select(p => p!["name"]!.GetValue<string>()).Distinct().ToList();
+        Assert.DoesNotContain(adminQueries, name => name.Any(char.IsUpper));
+    }
+
+    [Fact]
+    public async Task The_main_flow_has_examples_and_each_is_valid_against_its_schema()
+    {
+        var document = await DocumentAsync();
+        var validator = new ContractValidator(document);
+        var examples = Operations(document)
+            .Select(o => (o.Path, o.Method, Body: o.Operation["requestBody"]?["content"]?["application/json"]))
+            .Where(o => o.Body?["example"] is not null)
+            .ToList();
+        Assert.Subset(examples.Select(e => $"{e.Method} {e.Path}").ToHashSet(),
+            new HashSet<string> { "post /auth/register", "post /auth/login", "post /shows/{showId}/holds", "post /holds/{holdId}/booking" });
+        foreach (var (path, method, body) in examples)
+        {
+            Assert.Null(validator.CheckValue(body!["schema"]!, body["example"]!.ToJsonString()) is { } error ? $"{method} {path}: {error}" : null);
+        }
+    }
+
+    /// <summary>
+    /// The validator the whole suite runs behind (<see cref="ContractValidatingHandler"/>) refuses
+    /// what it should: without this, a validator that accepts everything would pass every test.
+    /// </summary>
+    [Fact]
+    public async Task The_contract_validator_refuses_an_undeclared_status_a_body_off_its_schema_and_an_undeclared_type()
+    {
+        var validator = new ContractValidator(await DocumentAsync());
+        var json = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        var problem = new System.Net.Http.Headers.MediaTypeHeaderValue("application/problem+json");
+
+        Assert.Null(validator.Check("GET", "/shows/1/seats", 200, json,
+            """{"show_id":1,"seq":3,"currency":"EUR","currency_exponent":2,"prices":{"economy":1500},"seats":[{"seat_id":9,"label":"1A","section":"main","row":"1","number":1,"category":"economy","x":0,"y":0,"state":"held"}]}"""));
+        Assert.Contains("status not declared", validator.Check("GET", "/shows/1/seats", 418, problem, """{"title":"teapot"}"""), StringComparison.Ordinal);
+        Assert.Contains("/seats/0/x", validator.Check("GET", "/shows/1/seats", 200, json,
+            """{"show_id":1,"seq":3,"currency":"EUR","currency_exponent":2,"prices":{},"seats":[{"seat_id":9,"label":"1A","section":"main","row":"1","number":1,"category":"economy","x":"left","y":0,"state":"held"}]}"""), StringComparison.Ordinal);
+        Assert.Contains("Required properties", validator.Check("POST", "/auth/login", 200, json, """{"access_token":"a"}"""), StringComparison.Ordinal);
+        Assert.Contains("content type application/xml not declared", validator.Check("GET", "/newsletter/unsubscribe", 200,
+            new System.Net.Http.Headers.MediaTypeHeaderValue("application/xml"), "<x/>"), StringComparison.Ordinal);
+        Assert.Contains("a body", validator.Check("DELETE", "/holds/1", 204, json, "{}"), StringComparison.Ordinal);
+        Assert.Contains("not documented", validator.Check("PUT", "/shows", 200, json, "{}"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_interactive_reference_is_served_at_docs()
     {
         using var client = App.CreateClient();

@@ -12,6 +12,7 @@ using Holdfast.Client.Payments;
 using Holdfast.Client.Push;
 using Holdfast.Client.Reports;
 using Holdfast.Client.Shows;
+using Holdfast.Client.Users;
 using Holdfast.Client.Venues;
 using Microsoft.Kiota.Abstractions.Extensions;
 using Microsoft.Kiota.Abstractions;
@@ -90,6 +91,11 @@ namespace Holdfast.Client
         public global::Holdfast.Client.Shows.ShowsRequestBuilder Shows
         {
             get => new global::Holdfast.Client.Shows.ShowsRequestBuilder(PathParameters, RequestAdapter);
+        }
+        /// <summary>The users property</summary>
+        public global::Holdfast.Client.Users.UsersRequestBuilder Users
+        {
+            get => new global::Holdfast.Client.Users.UsersRequestBuilder(PathParameters, RequestAdapter);
         }
         /// <summary>The venues property</summary>
         public global::Holdfast.Client.Venues.VenuesRequestBuilder Venues

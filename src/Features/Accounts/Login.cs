@@ -35,6 +35,8 @@ public sealed class Login : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/auth/login", HandleAsync)
+            .WithRequestExample(new { email = "ada@example.com", password = "correct horse battery staple" })
+            .DeclaresProblem(StatusCodes.Status401Unauthorized, "Email or password is incorrect, or the account is disabled.")
             .RequireRateLimiting(RateLimiting.Auth)
             .WithTags("Accounts")
             .WithSummary("Log in and get an access token")

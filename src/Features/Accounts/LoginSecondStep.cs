@@ -19,6 +19,7 @@ public sealed class LoginSecondStep : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/auth/login/2fa", HandleAsync)
+            .DeclaresProblem(StatusCodes.Status401Unauthorized, "The second factor is refused: a wrong or reused code, or an expired or unknown `mfa_token`.")
             .RequireRateLimiting(RateLimiting.Auth)
             .WithTags("Accounts")
             .WithSummary("Finish a two-factor login")

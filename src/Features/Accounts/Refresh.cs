@@ -24,6 +24,8 @@ public sealed class Refresh : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/auth/refresh", HandleAsync)
+            .WithRequestExample(new { refresh_token = "the refresh_token from /auth/login" })
+            .DeclaresProblem(StatusCodes.Status401Unauthorized, "The refresh token is unknown, expired, already used (the session is then ended), or its session ended.")
             .RequireRateLimiting(RateLimiting.Auth)
             .WithTags("Accounts")
             .WithSummary("Rotate a refresh token")

@@ -1,6 +1,6 @@
 using System.Net.Mail;
 using Carter;
-using Holdfast.Features.Notifications;
+using Holdfast.Features.Jobs;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
@@ -31,6 +31,8 @@ public sealed class Register : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/auth/register", HandleAsync)
+            .WithRequestExample(new { email = "ada@example.com", password = "correct horse battery staple", display_name = "Ada Lovelace" })
+            .DeclaresProblem(StatusCodes.Status409Conflict, "An account with this email exists.")
             .RequireRateLimiting(RateLimiting.Auth)
             .WithTags("Accounts")
             .WithSummary("Register a customer account")

@@ -36,11 +36,11 @@ public sealed class TwoFactor : ICarterModule
     public void AddRoutes(IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/auth/2fa").RequireAuthorization().WithTags("Accounts");
-        group.MapPost("/enrol", EnrolAsync).WithSummary("Start two-factor enrolment")
+        group.MapPost("/enrol", EnrolAsync).DeclaresProblem(StatusCodes.Status409Conflict, "Two-factor is already on.").WithSummary("Start two-factor enrolment")
             .WithDescription("200 with a fresh secret (replacing an unconfirmed one); 409 when two-factor is already on.");
-        group.MapPost("/confirm", ConfirmAsync).WithSummary("Confirm enrolment with a code")
+        group.MapPost("/confirm", ConfirmAsync).DeclaresProblem(StatusCodes.Status409Conflict, "No enrolment is in progress (or two-factor is already on).").WithSummary("Confirm enrolment with a code")
             .WithDescription("200 with ten recovery codes; 400 when the code is wrong; 409 when not enrolling.");
-        group.MapPost("/disable", DisableAsync).WithSummary("Turn two-factor off")
+        group.MapPost("/disable", DisableAsync).DeclaresProblem(StatusCodes.Status409Conflict, "Two-factor is off.").WithSummary("Turn two-factor off")
             .WithDescription("204; 400 when neither the code nor the recovery code is right; 409 when it is off.");
     }
 

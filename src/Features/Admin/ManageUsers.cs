@@ -3,6 +3,7 @@ using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Npgsql;
 
 namespace Holdfast.Features.Admin;
@@ -31,12 +32,12 @@ public sealed class ManageUsers : ICarterModule
         var admin = app.MapGroup("/admin").RequireAuthorization(Roles.Admin).WithTags("Admin");
         admin.MapGet("/users", ListAsync).WithSummary("Find accounts")
             .WithDescription("Query: email (contains, case-insensitive), role, limit (1–100, default 50), after_id (keyset). Admins only.");
-        admin.MapPut("/users/{userId:long}/role", SetRoleAsync).WithSummary("Set an account's role")
+        admin.MapPut("/users/{userId:long}/role", SetRoleAsync).DeclaresProblem(StatusCodes.Status409Conflict, "An admin cannot demote themself.").WithSummary("Set an account's role")
             .WithDescription("200 with the account; 400 for an unknown role; 404 for an unknown account; 409 when an admin demotes themself. Admins only.");
     }
 
     internal static async Task<Results<Ok<List<User>>, ValidationProblem>> ListAsync(
-        string? email, string? role, int? limit, long? afterId, NpgsqlDataSource db, CancellationToken cancellationToken)
+        string? email, string? role, int? limit, [FromQuery(Name = "after_id")] long? afterId, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
         var validation = new Validation()
             .Require(role is null or Roles.Admin or Roles.Organizer or Roles.Customer, "role", "Must be admin, organizer or customer.")

@@ -4,6 +4,7 @@ using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Npgsql;
 
 namespace Holdfast.Features.Admin;
@@ -31,7 +32,7 @@ public sealed class ReadAuditLog : ICarterModule
             .WithDescription("Query: entity, entity_id, actor_user_id, action, from, to (UTC), limit (1–200, default 50), before_id (keyset). Admins only.");
 
     internal static async Task<Results<Ok<List<Entry>>, ValidationProblem>> HandleAsync(
-        string? entity, long? entityId, long? actorUserId, string? action, DateTimeOffset? from, DateTimeOffset? to, int? limit, long? beforeId,
+        string? entity, [FromQuery(Name = "entity_id")] long? entityId, [FromQuery(Name = "actor_user_id")] long? actorUserId, string? action, DateTimeOffset? from, DateTimeOffset? to, int? limit, [FromQuery(Name = "before_id")] long? beforeId,
         NpgsqlDataSource db, CancellationToken cancellationToken)
     {
         var validation = new Validation().Require(limit is null or (>= 1 and <= 200), "limit", "Must be 1 to 200.");

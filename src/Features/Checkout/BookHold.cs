@@ -1,5 +1,6 @@
 using Carter;
 using Holdfast.Features.Inventory;
+using Holdfast.Features.Jobs;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
@@ -50,6 +51,10 @@ public sealed class BookHold : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/holds/{holdId:long}/booking", HandleAsync)
+            .WithRequestExample(new { payment_method = "pm_card_visa" })
+            .DeclaresProblem(StatusCodes.Status402PaymentRequired, "The payment was declined; `decline_code` says why. The booking stays payable until its deadline (`POST /bookings/{id}/payments`).")
+            .DeclaresProblem(StatusCodes.Status409Conflict, "The hold is already booked or being paid for, or it is no longer live (`hold_status`): hold the seats again.")
+            .DeclaresProblem(StatusCodes.Status502BadGateway, "The payment provider could not be reached or failed; nothing was charged twice, retry with the same `Idempotency-Key`.")
             .RequireAuthorization()
             .WithMetadata(new IdempotentAttribute())
             .WithTags("Bookings")
@@ -149,7 +154,7 @@ public sealed class BookHold : ICarterModule
           from new_booking
           returning payment_attempt_id, idempotency_key
         ), deadline_job as (
-          {{JobSql.Insert<PaymentDeadline.Args>("select booking_id, @deadline as run_at, @now as created_at from new_booking")}}
+          {{JobSql.Insert<PaymentDeadlineArgs>("select booking_id, @deadline as run_at, @now as created_at from new_booking")}}
         )
         select l.status, l.currency, l.total_minor, l.existing_booking_id, l.existing_status,
                (select booking_id from new_booking) as booking_id,

@@ -1,6 +1,6 @@
 using Carter;
 using Holdfast.Features.Inventory;
-using Holdfast.Features.Notifications;
+using Holdfast.Features.Jobs;
 using Holdfast.Features.Reminders;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
@@ -38,6 +38,7 @@ public sealed class CancelBooking : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/bookings/{bookingId:long}/cancellation", HandleAsync)
+            .DeclaresProblem(StatusCodes.Status409Conflict, "The booking is not confirmed, or its show has started.")
             .RequireAuthorization()
             .WithMetadata(new IdempotentAttribute())
             .WithTags("Bookings")
@@ -99,7 +100,7 @@ public sealed class CancelBooking : ICarterModule
             await outbox.EnqueueAsync(connection, EmailArgs.ForBooking("booking_cancelled", bookingId), cancellationToken);
         }
 
-        await outbox.WakeAsync(connection, ProcessRefund.Args.Options.Queue, cancellationToken); // the refund job CancelSql queued
+        await outbox.WakeAsync(connection, RefundArgs.Options.Queue, cancellationToken); // the refund job CancelSql queued
         await transaction.CommitAsync(cancellationToken); // announces the returned seats
         return TypedResults.Ok(new Response(bookingId, allGone ? "cancelled" : "confirmed", wanted.Order().ToArray(), percent, amount));
     }

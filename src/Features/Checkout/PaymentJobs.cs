@@ -1,4 +1,5 @@
 using Holdfast.Features.Inventory;
+using Holdfast.Features.Jobs;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Jobs;
@@ -13,34 +14,17 @@ namespace Holdfast.Features.Checkout;
 /// own idempotency key, until it is done. Transient failures retry with backoff (up to 50 attempts);
 /// a refusal marks the refund failed for an admin to look at.
 /// </summary>
-public sealed class ProcessRefund(NpgsqlDataSource db, IPaymentGateway gateway, PaymentProcessing payments, TimeProvider time) : JobHandler<ProcessRefund.Args>
+public sealed class ProcessRefund(NpgsqlDataSource db, IPaymentGateway gateway, PaymentProcessing payments, TimeProvider time) : JobHandler<RefundArgs>
 {
-    /// <summary>The refund to pay out.</summary>
-    /// <param name="RefundId">The <c>refund</c> row.</param>
-    public sealed record Args(long RefundId) : IJobArgs
-    {
-        /// <inheritdoc />
-        public static string Kind => "payments.refund";
-
-        /// <inheritdoc />
-        public static JobInsertOptions Options { get; } = new(MaxAttempts: 50);
-
-        /// <inheritdoc />
-        public static string UniqueKeySql => "'refund:' || a.refund_id";
-
-        /// <inheritdoc />
-        public string UniqueKey() => $"refund:{RefundId}";
-    }
-
     /// <summary>
     /// SQL for a data-modifying CTE that queues one refund job per row of <paramref name="refunds"/>
     /// (a query with <c>refund_id</c>), due at <c>@now</c>.
     /// </summary>
     public static string EnqueueSql(string refunds) =>
-        JobSql.Insert<Args>($"select refund_id, @now as run_at, @now as created_at from {refunds}");
+        JobSql.Insert<RefundArgs>($"select refund_id, @now as run_at, @now as created_at from {refunds}");
 
     /// <inheritdoc />
-    public override async Task HandleAsync(JobContext job, Args args, CancellationToken cancellationToken)
+    public override async Task HandleAsync(JobContext job, RefundArgs args, CancellationToken cancellationToken)
     {
         var refundId = args.RefundId;
         await using var read = db.CreateCommand("""
@@ -99,27 +83,10 @@ public sealed class ProcessRefund(NpgsqlDataSource db, IPaymentGateway gateway, 
 /// little longer if one is still processing, and otherwise cancels them, expires the booking and
 /// releases its seats (announced on the seat feed).
 /// </summary>
-public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway, PaymentProcessing payments, SeatFeedAnnouncer announcer, TimeProvider time, ILogger<PaymentDeadline> logger) : JobHandler<PaymentDeadline.Args>
+public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway, PaymentProcessing payments, SeatFeedAnnouncer announcer, TimeProvider time, ILogger<PaymentDeadline> logger) : JobHandler<PaymentDeadlineArgs>
 {
-    /// <summary>The booking whose payment deadline this is.</summary>
-    /// <param name="BookingId">The booking.</param>
-    public sealed record Args(long BookingId) : IJobArgs
-    {
-        /// <inheritdoc />
-        public static string Kind => "payments.deadline";
-
-        /// <inheritdoc />
-        public static JobInsertOptions Options { get; } = new(Priority: 1);
-
-        /// <inheritdoc />
-        public static string UniqueKeySql => "'deadline:' || a.booking_id";
-
-        /// <inheritdoc />
-        public string UniqueKey() => $"deadline:{BookingId}";
-    }
-
     /// <inheritdoc />
-    public override async Task HandleAsync(JobContext job, Args args, CancellationToken cancellationToken) =>
+    public override async Task HandleAsync(JobContext job, PaymentDeadlineArgs args, CancellationToken cancellationToken) =>
         await SettleAsync(args.BookingId, cancellationToken);
 
     /// <summary>Settles one pending booking past its deadline (also called by reconciliation).</summary>
@@ -201,20 +168,10 @@ public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway
 /// well past their deadline (their deadline job was lost or kept failing) and asks the provider
 /// about payments still open on bookings that expired in the last day, since webhooks get lost.
 /// </summary>
-public sealed class ReconcilePayments(NpgsqlDataSource db, IPaymentGateway gateway, PaymentDeadline deadline, PaymentProcessing payments, TimeProvider time, ILogger<ReconcilePayments> logger) : JobHandler<ReconcilePayments.Args>
+public sealed class ReconcilePayments(NpgsqlDataSource db, IPaymentGateway gateway, PaymentDeadline deadline, PaymentProcessing payments, TimeProvider time, ILogger<ReconcilePayments> logger) : JobHandler<ReconcilePaymentsArgs>
 {
-    /// <summary>The job kind.</summary>
-    public const string JobKind = "payments.reconcile";
-
-    /// <summary>A reconciliation run.</summary>
-    public sealed record Args : ScheduledRun, IJobArgs
-    {
-        /// <inheritdoc />
-        public static string Kind => JobKind;
-    }
-
     /// <inheritdoc />
-    public override async Task HandleAsync(JobContext job, Args args, CancellationToken cancellationToken)
+    public override async Task HandleAsync(JobContext job, ReconcilePaymentsArgs args, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         foreach (var bookingId in await IdsAsync(StaleSql, now, cancellationToken))
@@ -304,6 +261,6 @@ public sealed class PaymentServices : IConfigureServices
         services.AddSettings<PaymentOptions>("Payments");
         services.AddSingleton<PaymentProcessing>();
         services.AddSingleton<PaymentDeadline>();
-        services.AddSingleton(RecurringJob.Of<ReconcilePayments.Args>("payments.reconcile", "*/5 * * * *"));
+        services.AddSingleton(RecurringJob.Of<ReconcilePaymentsArgs>("payments.reconcile", "*/5 * * * *"));
     }
 }

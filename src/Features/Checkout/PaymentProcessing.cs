@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Holdfast.Features.Inventory;
-using Holdfast.Features.Notifications;
+using Holdfast.Features.Jobs;
 using Holdfast.Features.Reminders;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Database;
@@ -277,7 +277,7 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
         var refundId = (long?)await command.ExecuteScalarAsync(cancellationToken);
         if (refundId is { } id)
         {
-            await outbox.EnqueueAsync(connection, new ProcessRefund.Args(id), cancellationToken);
+            await outbox.EnqueueAsync(connection, new RefundArgs(id), cancellationToken);
         }
     }
 

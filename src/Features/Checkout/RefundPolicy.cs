@@ -17,8 +17,6 @@ public sealed class RefundOptions : IValidatableObject
     /// <inheritdoc />
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        // No element index in the message: the binder appends configured tiers to the default ones,
-        // so an index would not be the one in the operator's configuration.
         foreach (var tier in Tiers)
         {
             if (tier.HoursBefore is < 0 or > 8760)

@@ -22,6 +22,7 @@ public sealed class RetryPayment : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/bookings/{bookingId:long}/payments", HandleAsync)
+            .DeclaresProblem(StatusCodes.Status409Conflict, "The booking is not payable: already paid, cancelled, or past its payment deadline.")
             .RequireAuthorization()
             .WithMetadata(new IdempotentAttribute())
             .WithTags("Payments")

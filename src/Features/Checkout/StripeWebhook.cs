@@ -31,6 +31,8 @@ public sealed class StripeWebhook : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/payments/stripe/webhook", HandleAsync)
+            .DeclaresProblem(StatusCodes.Status400BadRequest, "The `Stripe-Signature` is missing, wrong or stale, or the body is not a Stripe event; nothing is recorded.")
+            .DeclaresProblem(StatusCodes.Status500InternalServerError, "The event could not be applied and was not recorded; Stripe delivers it again.")
             .AcceptsBodyUpTo(512 * 1024) // an event carries a whole object (a PaymentIntent with its charges)
             .WithTags("Payments")
             .WithSummary("Stripe webhook endpoint")

@@ -51,11 +51,16 @@ public static class DemoClient
             string? date = null;
             for (var day = 1; day <= 7 && flight is null; day++)
             {
-                date = TimeProvider.System.GetUtcNow().UtcDateTime.Date.AddDays(day).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
-                // The search's query parameters are not in the document yet (issue 12): the URL is built here.
-                var found = await api.Shows
-                    .WithUrl($"{adapter.BaseUrl}/shows?origin={Uri.EscapeDataString(origin)}&destination={Uri.EscapeDataString(destination)}&date={date}&category=economy&min_seats=2")
-                    .GetAsync(cancellationToken: cancellationToken);
+                var searchDay = DateOnly.FromDateTime(TimeProvider.System.GetUtcNow().UtcDateTime.Date.AddDays(day));
+                date = searchDay.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+                var found = await api.Shows.GetAsync(search =>
+                {
+                    search.QueryParameters.Origin = origin;
+                    search.QueryParameters.Destination = destination;
+                    search.QueryParameters.Date = new Microsoft.Kiota.Abstractions.Date(searchDay.Year, searchDay.Month, searchDay.Day);
+                    search.QueryParameters.Category = "economy";
+                    search.QueryParameters.MinSeats = 2;
+                }, cancellationToken);
                 flight = found?.Items?.FirstOrDefault();
             }
 

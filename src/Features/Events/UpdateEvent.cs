@@ -22,6 +22,7 @@ public sealed class UpdateEvent : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPatch("/events/{eventId:long}", HandleAsync)
+            .DeclaresProblem(StatusCodes.Status409Conflict, "The code is taken by another event of this kind, or the new duration would make two of its shows overlap in a venue.")
             .RequireAuthorization(Roles.Organizer)
             .WithTags("Catalogue")
             .WithSummary("Change an event")

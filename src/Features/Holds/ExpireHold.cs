@@ -1,4 +1,5 @@
 using Holdfast.Features.Inventory;
+using Holdfast.Features.Jobs;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Jobs;

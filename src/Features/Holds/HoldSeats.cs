@@ -47,6 +47,8 @@ public sealed partial class HoldSeats : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/shows/{showId:long}/holds", HandleAsync)
+            .WithRequestExample(new { category = "economy", quantity = 2 })
+            .DeclaresProblem(StatusCodes.Status409Conflict, "Nothing was held: seats are gone (`unavailable_seats`), too few of the category are free, the show is not on sale, or the per-customer seat limit would be exceeded.")
             .RequireAuthorization()
             .WithMetadata(new IdempotentAttribute())
             .RequireRateLimiting(RateLimiting.Holds)

@@ -17,6 +17,7 @@ public sealed class ReleaseHold : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapDelete("/holds/{holdId:long}", HandleAsync)
+            .DeclaresProblem(StatusCodes.Status409Conflict, "The hold already ended (`hold_status`), or a booking is paying for its seats.")
             .RequireAuthorization()
             .WithTags("Holds")
             .WithSummary("Release a hold")

@@ -5,6 +5,7 @@ using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.Jobs;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Npgsql;
 
 namespace Holdfast.Features.Jobs;
@@ -46,12 +47,15 @@ public sealed class ManageJobs : ICarterModule
         jobs.MapGet("/jobs/{jobId:long}", GetAsync).WithSummary("One job with its payload and errors");
         jobs.MapPost("/jobs/{jobId:long}/retry", (long jobId, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken ct) =>
                 ChangeAsync(jobId, "retry", RetrySql, http, db, time, ct))
+            .DeclaresProblem(StatusCodes.Status409Conflict, "The job's state does not allow this, or another live job has its unique key.")
             .WithSummary("Retry a finished job now").WithDescription("For discarded, cancelled, completed or retryable jobs; 409 otherwise.");
         jobs.MapPost("/jobs/{jobId:long}/cancel", (long jobId, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken ct) =>
                 ChangeAsync(jobId, "cancel", CancelSql, http, db, time, ct))
+            .DeclaresProblem(StatusCodes.Status409Conflict, "The job's state does not allow this, or another live job has its unique key.")
             .WithSummary("Cancel a job that has not started").WithDescription("For available or retryable jobs; 409 otherwise (a running job finishes).");
         jobs.MapPost("/jobs/{jobId:long}/run-now", (long jobId, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken ct) =>
                 ChangeAsync(jobId, "run_now", RunNowSql, http, db, time, ct))
+            .DeclaresProblem(StatusCodes.Status409Conflict, "The job's state does not allow this, or another live job has its unique key.")
             .WithSummary("Make a waiting job due now").WithDescription("For available or retryable jobs; 409 otherwise.");
     }
 
@@ -69,7 +73,7 @@ public sealed class ManageJobs : ICarterModule
     }
 
     internal static async Task<Results<Ok<List<Job>>, ValidationProblem>> ListAsync(
-        string? state, string? kind, string? queue, int? limit, long? beforeId, NpgsqlDataSource db, CancellationToken cancellationToken)
+        string? state, string? kind, string? queue, int? limit, [FromQuery(Name = "before_id")] long? beforeId, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
         var validation = new Validation()
             .Require(state is null or "available" or "running" or "retryable" or "completed" or "discarded" or "cancelled", "state",

@@ -1,3 +1,4 @@
+using Holdfast.Features.Jobs;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Jobs;
@@ -11,20 +12,10 @@ namespace Holdfast.Features.Lifecycle;
 /// Holds are refused from the close of sales by <c>HoldSeats</c> itself, so this job's minute of
 /// lag never lets a late hold through; it keeps statuses honest for search, reports and reminders.
 /// </summary>
-public sealed class ShowLifecycle(NpgsqlDataSource db, TimeProvider time) : JobHandler<ShowLifecycle.Args>
+public sealed class ShowLifecycle(NpgsqlDataSource db, TimeProvider time) : JobHandler<ShowLifecycleArgs>
 {
-    /// <summary>The job kind.</summary>
-    public const string JobKind = "shows.lifecycle";
-
-    /// <summary>A lifecycle run.</summary>
-    public sealed record Args : ScheduledRun, IJobArgs
-    {
-        /// <inheritdoc />
-        public static string Kind => JobKind;
-    }
-
     /// <inheritdoc />
-    public override async Task HandleAsync(JobContext job, Args args, CancellationToken cancellationToken)
+    public override async Task HandleAsync(JobContext job, ShowLifecycleArgs args, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand(AdvanceSql);
         command.With("now", time.GetUtcNow());
@@ -44,5 +35,5 @@ public sealed class ShowLifecycleServices : IConfigureServices
 {
     /// <inheritdoc />
     public void ConfigureServices(IServiceCollection services, IConfiguration configuration) =>
-        services.AddSingleton(RecurringJob.Of<ShowLifecycle.Args>("shows.lifecycle", "* * * * *"));
+        services.AddSingleton(RecurringJob.Of<ShowLifecycleArgs>("shows.lifecycle", "* * * * *"));
 }

@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Carter;
+using Holdfast.Features.Jobs;
 using Holdfast.Features.Notifications;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Auth;
@@ -56,7 +57,8 @@ public sealed class NewsletterSubscriptions : ICarterModule
         group.MapGet("/unsubscribe", (string? token) => TypedResults.Content(
             $"<!doctype html><meta charset=utf-8><title>Unsubscribe</title><form method=post><p>Stop receiving the Holdfast newsletter?</p>" +
             $"<input type=hidden name=List-Unsubscribe value=One-Click><button>Unsubscribe</button></form>", "text/html"))
-            .WithSummary("The unsubscribe page (a button; GET never unsubscribes)");
+            .WithSummary("The unsubscribe page (a button; GET never unsubscribes)")
+            .Produces<string>(StatusCodes.Status200OK, "text/html");
         group.MapPost("/unsubscribe", UnsubscribeAsync).WithSummary("Unsubscribe (RFC 8058 one-click target)").DisableAntiforgery();
     }
 
@@ -77,7 +79,7 @@ public sealed class NewsletterSubscriptions : ICarterModule
         command.With("now", now);
         if (await command.ExecuteScalarAsync(cancellationToken) is long id)
         {
-            await outbox.EnqueueAsync(connection, NewsletterEmail.Args.Confirm(id), cancellationToken);
+            await outbox.EnqueueAsync(connection, NewsletterEmailArgs.Confirm(id), cancellationToken);
         }
 
         await transaction.CommitAsync(cancellationToken);
@@ -174,7 +176,7 @@ public sealed class NewsletterIssues : ICarterModule
         insert.With("user_id", http.User.UserId());
         insert.With("now", now);
         var issueId = (long)(await insert.ExecuteScalarAsync(cancellationToken))!;
-        await outbox.EnqueueAsync(connection, new DispatchNewsletter.Args(issueId, 0), cancellationToken);
+        await outbox.EnqueueAsync(connection, new NewsletterDispatchArgs(issueId, 0), cancellationToken);
         await AuditLog.RecordAsync(connection, http.User.UserId(), "newsletter.sent", "newsletter_issue", issueId, null, new { request.Subject }, now, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return TypedResults.Accepted($"/admin/newsletters/{issueId}", new Progress(issueId, request.Subject!, "sending", 0, 0, 0));
@@ -195,29 +197,17 @@ public sealed class NewsletterIssues : ICarterModule
         from newsletter_issue i
         cross join lateral (
           select count(*) filter (where state = 'completed') as completed, count(*) filter (where state = 'discarded') as discarded
-          from job where {{JobSql.IsKind<NewsletterEmail.Args>()}} and unique_key like 'newsletter:' || i.newsletter_issue_id || ':%'
+          from job where {{JobSql.IsKind<NewsletterEmailArgs>()}} and unique_key like 'newsletter:' || i.newsletter_issue_id || ':%'
         ) sent
         where i.newsletter_issue_id = @issue_id
         """;
 }
 
 /// <summary>The <c>newsletter.dispatch</c> job: queues the next batch of an issue's emails.</summary>
-public sealed class DispatchNewsletter(NpgsqlDataSource db, JobOutbox outbox, IOptions<NewsletterOptions> options, TimeProvider time) : JobHandler<DispatchNewsletter.Args>
+public sealed class DispatchNewsletter(NpgsqlDataSource db, JobOutbox outbox, IOptions<NewsletterOptions> options, TimeProvider time) : JobHandler<NewsletterDispatchArgs>
 {
-    /// <summary>A dispatch of one issue's batch after subscriber <paramref name="After"/>.</summary>
-    /// <param name="IssueId">The issue.</param>
-    /// <param name="After">The last subscriber id queued before this batch (0 for the first); it makes each batch's job one of a kind.</param>
-    public sealed record Args(long IssueId, long After = 0) : IJobArgs
-    {
-        /// <inheritdoc />
-        public static string Kind => "newsletter.dispatch";
-
-        /// <inheritdoc />
-        public string UniqueKey() => $"newsletter-dispatch:{IssueId}:{After}";
-    }
-
     /// <inheritdoc />
-    public override async Task HandleAsync(JobContext job, Args args, CancellationToken cancellationToken)
+    public override async Task HandleAsync(JobContext job, NewsletterDispatchArgs args, CancellationToken cancellationToken)
     {
         var issueId = args.IssueId;
         var now = time.GetUtcNow();
@@ -239,7 +229,7 @@ public sealed class DispatchNewsletter(NpgsqlDataSource db, JobOutbox outbox, IO
 
         if (queued == options.Value.BatchSize && cursor is { } next)
         {
-            await outbox.EnqueueAsync(connection, new Args(issueId, next), cancellationToken);
+            await outbox.EnqueueAsync(connection, new NewsletterDispatchArgs(issueId, next), cancellationToken);
         }
         else
         {
@@ -260,7 +250,7 @@ public sealed class DispatchNewsletter(NpgsqlDataSource db, JobOutbox outbox, IO
           where s.status = 'confirmed' and s.newsletter_subscriber_id > issue.cursor_id
           order by s.newsletter_subscriber_id limit @batch
         ), queued as (
-          {{JobSql.Insert<NewsletterEmail.Args>(
+          {{JobSql.Insert<NewsletterEmailArgs>(
               "select 'newsletter_issue' as template, newsletter_subscriber_id as subscriber_id, @issue_id::bigint as issue_id, @now as run_at, @now as created_at from batch")}}
         ), progressed as (
           update newsletter_issue i set cursor_id = coalesce((select max(newsletter_subscriber_id) from batch), i.cursor_id),
@@ -277,33 +267,10 @@ public sealed class DispatchNewsletter(NpgsqlDataSource db, JobOutbox outbox, IO
 /// their links; Notifications only renders them. An issue goes only to subscribers still confirmed
 /// when their email's turn comes.
 /// </summary>
-public sealed class NewsletterEmail(NpgsqlDataSource db, IEmailSender sender, LinkTokens links, IOptions<NewsletterOptions> options) : JobHandler<NewsletterEmail.Args>
+public sealed class NewsletterEmail(NpgsqlDataSource db, IEmailSender sender, LinkTokens links, IOptions<NewsletterOptions> options) : JobHandler<NewsletterEmailArgs>
 {
-    /// <summary>One newsletter email.</summary>
-    /// <param name="Template"><c>newsletter_confirm</c> or <c>newsletter_issue</c>.</param>
-    /// <param name="SubscriberId">The subscriber.</param>
-    /// <param name="IssueId">The issue (<c>newsletter_issue</c>).</param>
-    public sealed record Args(string Template, long SubscriberId, long? IssueId = null) : IJobArgs
-    {
-        /// <inheritdoc />
-        public static string Kind => "newsletter.email";
-
-        /// <inheritdoc />
-        public static JobInsertOptions Options { get; } = new(MaxAttempts: 10);
-
-        /// <inheritdoc />
-        public static string UniqueKeySql =>
-            "case a.template when 'newsletter_issue' then 'newsletter:' || a.issue_id || ':' || a.subscriber_id else a.template || ':' || a.subscriber_id end";
-
-        /// <inheritdoc />
-        public string UniqueKey() => Template == "newsletter_issue" ? $"newsletter:{IssueId}:{SubscriberId}" : $"{Template}:{SubscriberId}";
-
-        /// <summary>The double opt-in email.</summary>
-        public static Args Confirm(long subscriberId) => new("newsletter_confirm", subscriberId);
-    }
-
     /// <inheritdoc />
-    public override async Task HandleAsync(JobContext job, Args args, CancellationToken cancellationToken)
+    public override async Task HandleAsync(JobContext job, NewsletterEmailArgs args, CancellationToken cancellationToken)
     {
         EmailMessage? message = args.Template switch
         {

@@ -38,8 +38,10 @@ public sealed partial class ManagePlaces : ICarterModule
     public void AddRoutes(IEndpointRouteBuilder app)
     {
         app.MapPost("/cities", CreateCityAsync).RequireAuthorization(Roles.Admin).WithTags("Places")
+            .DeclaresProblem(StatusCodes.Status409Conflict, "A city with this name and country exists.")
             .WithSummary("Add a city").WithDescription("Admins. 400 names each invalid field; 409 when the city exists in that country.");
         app.MapPost("/airports", CreateAirportAsync).RequireAuthorization(Roles.Admin).WithTags("Places")
+            .DeclaresProblem(StatusCodes.Status409Conflict, "The IATA code is taken.")
             .WithSummary("Add an airport").WithDescription("Admins. 400 names each invalid field; 409 when the IATA code exists.");
     }
 

@@ -81,7 +81,22 @@ public sealed class SearchShows : ICarterModule
                 "(at least that many available; min_seats alone means any category), sort (departure|price), limit (1–100, default 20), cursor. " +
                 "400 names each invalid parameter. Answers carry an ETag; If-None-Match gives 304.")
             .Produces<Response>(StatusCodes.Status200OK)
-            .ProducesValidationProblem();
+            .ProducesValidationProblem()
+            .AnswersWithETag()
+            .DeclaresQuery(
+                new("origin", "Where it leaves from: IATA code (flights) or city name.", MaxLength: 100, Example: "LHR"),
+                new("destination", "Where it goes: IATA code or city name.", MaxLength: 100, Example: "JFK"),
+                new("date", "The day it starts, local to the origin or venue.", Format: "date", Example: "2026-12-24"),
+                new("kind", "What is sold.", Enum: ["film", "flight", "trip"]),
+                new("q", "Title contains this (case-insensitive).", MaxLength: 100),
+                new("currency", "ISO 4217 code; only shows sold in it.", Pattern: "^[A-Za-z]{3}$"),
+                new("min_price", "Lowest available price at least this, in minor units.", "integer", "int64", Minimum: 0),
+                new("max_price", "Lowest available price at most this, in minor units.", "integer", "int64", Minimum: 0),
+                new("category", "Seat category, e.g. economy; with min_seats.", MaxLength: 32),
+                new("min_seats", "At least this many available seats (of the category, or of any).", "integer", "int32", Minimum: 1, Maximum: 1000),
+                new("sort", "Order of the results.", Enum: ["departure", "price"], Default: "departure"),
+                new("limit", "Results per page.", "integer", "int32", Minimum: 1, Maximum: MaxLimit, Default: "20"),
+                new("cursor", "`next_cursor` of the previous page, same sort.", MaxLength: 500));
 
     internal static async Task<IResult> HandleAsync(
         HttpContext http, NpgsqlDataSource db, ReadCache cache, IOptions<JsonOptions> json, TimeProvider time, CancellationToken cancellationToken)

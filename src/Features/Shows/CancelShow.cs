@@ -2,7 +2,7 @@ using Carter;
 using Holdfast.Features.Catalogue;
 using Holdfast.Features.Checkout;
 using Holdfast.Features.Inventory;
-using Holdfast.Features.Notifications;
+using Holdfast.Features.Jobs;
 using Holdfast.Features.Reminders;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
@@ -31,6 +31,7 @@ public sealed class CancelShow : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/shows/{showId:long}/cancel", HandleAsync)
+            .DeclaresProblem(StatusCodes.Status409Conflict, "The show has already ended (cancelled or finished).")
             .RequireAuthorization(Roles.Organizer)
             .WithTags("Catalogue")
             .WithSummary("Cancel a show")

@@ -34,6 +34,8 @@ public sealed partial class CreateShow : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/shows", HandleAsync)
+            .DeclaresProblem(StatusCodes.Status404NotFound, "The event or the venue named in the body does not exist, or is not the caller's.")
+            .DeclaresProblem(StatusCodes.Status409Conflict, "Another show in the venue overlaps that time.")
             .RequireAuthorization(Roles.Organizer)
             .WithTags("Catalogue")
             .WithSummary("Schedule a show")

@@ -13,15 +13,36 @@ namespace Holdfast.Features.Shows;
 /// </summary>
 public sealed class GetSeatMap : ICarterModule
 {
+    /// <summary>The seat map. PostgreSQL writes the JSON (see <c>SnapshotSql</c>); this record is its documented shape.</summary>
+    /// <param name="ShowId">The show.</param>
+    /// <param name="Seq">The show's last seat event number: follow the SSE stream from here with <c>Last-Event-ID</c>.</param>
+    /// <param name="Currency">ISO 4217 code of every price.</param>
+    /// <param name="CurrencyExponent">Digits after the decimal point: 1250 minor units is 12.50 at 2.</param>
+    /// <param name="Prices">Price per seat category, in minor units.</param>
+    /// <param name="Seats">Every seat, front to back, left to right.</param>
+    public sealed record Response(long ShowId, long Seq, string Currency, int CurrencyExponent, IReadOnlyDictionary<string, long> Prices, IReadOnlyList<Seat> Seats);
+
+    /// <summary>A seat and its state for this show.</summary>
+    /// <param name="SeatId">The seat id, as held.</param>
+    /// <param name="Label">What the customer reads, e.g. <c>12A</c>.</param>
+    /// <param name="Section">Section, e.g. <c>Stalls</c> or <c>Cabin</c>.</param>
+    /// <param name="Row">Row label.</param>
+    /// <param name="Number">Seat number in its row.</param>
+    /// <param name="Category">Seat category, e.g. <c>economy</c>; its price is in <c>prices</c>.</param>
+    /// <param name="X">Drawing column, in seat widths.</param>
+    /// <param name="Y">Drawing row, in seat widths.</param>
+    /// <param name="State"><c>available</c>, <c>held</c>, <c>booked</c> or <c>blocked</c>.</param>
+    public sealed record Seat(long SeatId, string Label, string Section, string Row, int Number, string Category, int X, int Y, string State);
+
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapGet("/shows/{showId:long}/seats", HandleAsync)
             .WithTags("Shows")
             .WithSummary("Get a show's seat map")
-            .WithDescription("JSON: {show_id, seq, currency, currency_exponent, prices: {category: minor units}, seats: [{seat_id, label, section, row, number, " +
-                             "category, x, y, state}]} where state is available, held, booked or blocked. 404 when there is no such show. " +
+            .WithDescription("Each seat's state is available, held, booked or blocked. 404 when there is no such show. " +
                              "Answers carry an ETag; If-None-Match gives 304.")
-            .Produces(StatusCodes.Status200OK, contentType: "application/json");
+            .Produces<Response>(StatusCodes.Status200OK)
+            .AnswersWithETag();
 
     internal static async Task<IResult> HandleAsync(long showId, HttpContext http, NpgsqlDataSource db, ReadCache cache, CancellationToken cancellationToken)
     {
@@ -61,12 +82,12 @@ public sealed class GetSeatMap : ICarterModule
                  'currency', s.currency,
                  'currency_exponent', (select exponent from currency where code = s.currency),
                  'prices', (select json_object_agg(p.category, p.amount_minor) from show_price p where p.show_id = s.show_id),
-                 'seats', (select json_agg(json_build_object(
+                 'seats', coalesce((select json_agg(json_build_object(
                               'seat_id', ss.seat_id, 'label', se.label, 'section', se.section, 'row', se.row_label,
                               'number', se.seat_number, 'category', ss.category, 'x', se.x, 'y', se.y, 'state', ss.state)
                             order by se.y, se.x)
                            from show_seat ss join seat se on se.seat_id = ss.seat_id
-                           where ss.show_id = s.show_id))::text
+                           where ss.show_id = s.show_id), '[]'))::text
         from show s
         join seat_feed f on f.show_id = s.show_id
         where s.show_id = @show_id

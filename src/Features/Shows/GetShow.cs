@@ -47,7 +47,8 @@ public sealed class GetShow : ICarterModule
             .WithSummary("Get a show")
             .WithDescription("404 when there is no such show. Answers carry an ETag; If-None-Match gives 304.")
             .Produces<Response>(StatusCodes.Status200OK)
-            .ProducesProblem(StatusCodes.Status404NotFound);
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .AnswersWithETag();
 
     internal static async Task<IResult> HandleAsync(
         long showId, HttpContext http, NpgsqlDataSource db, ReadCache cache, IOptions<JsonOptions> json, CancellationToken cancellationToken)

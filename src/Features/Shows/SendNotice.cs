@@ -1,6 +1,6 @@
 using Carter;
 using Holdfast.Features.Catalogue;
-using Holdfast.Features.Notifications;
+using Holdfast.Features.Jobs;
 using Holdfast.Features.Push;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;

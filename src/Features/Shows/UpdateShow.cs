@@ -27,6 +27,7 @@ public sealed class UpdateShow : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPatch("/shows/{showId:long}", HandleAsync)
+            .DeclaresProblem(StatusCodes.Status409Conflict, "The show has ended (cancelled or finished), or the new time overlaps another show in its venue.")
             .RequireAuthorization(Roles.Organizer)
             .WithTags("Catalogue")
             .WithSummary("Change a show")

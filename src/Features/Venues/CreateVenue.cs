@@ -31,6 +31,7 @@ public sealed class CreateVenue : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/venues", HandleAsync)
+            .DeclaresProblem(StatusCodes.Status409Conflict, "This owner already has a venue with that name.")
             .AcceptsBodyUpTo(256 * 1024) // a seat layout; compact, but a large venue has many sections
             .RequireAuthorization(Roles.Organizer)
             .WithTags("Venues")

@@ -9,13 +9,33 @@ namespace Holdfast.Features.Venues;
 /// <summary><c>GET /venues/{id}</c>: a venue and its seat map (without any show's states).</summary>
 public sealed class GetVenue : ICarterModule
 {
+    /// <summary>A venue and its seats. PostgreSQL writes the JSON (see <c>VenueSql</c>); this record is its documented shape.</summary>
+    /// <param name="VenueId">The venue.</param>
+    /// <param name="Name">Its name, unique per owner.</param>
+    /// <param name="Kind"><c>cinema_hall</c>, <c>coach</c> or <c>aircraft_cabin</c>.</param>
+    /// <param name="CityId">Its city; null for a coach or a cabin, which travel.</param>
+    /// <param name="OwnerUserId">The organizer who owns it; null for a shared venue.</param>
+    /// <param name="Seats">Every seat, front to back, left to right.</param>
+    public sealed record Response(long VenueId, string Name, string Kind, long? CityId, long? OwnerUserId, IReadOnlyList<Seat> Seats);
+
+    /// <summary>A seat of the layout.</summary>
+    /// <param name="SeatId">The seat id.</param>
+    /// <param name="Label">What the customer reads, e.g. <c>12A</c>.</param>
+    /// <param name="Section">Section, e.g. <c>Stalls</c>.</param>
+    /// <param name="Row">Row label.</param>
+    /// <param name="Number">Seat number in its row.</param>
+    /// <param name="Category">Seat category, e.g. <c>economy</c>.</param>
+    /// <param name="X">Drawing column, in seat widths.</param>
+    /// <param name="Y">Drawing row, in seat widths.</param>
+    public sealed record Seat(long SeatId, string Label, string Section, string Row, int Number, string Category, int X, int Y);
+
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapGet("/venues/{venueId:long}", HandleAsync)
             .WithTags("Venues")
             .WithSummary("Get a venue and its seat map")
-            .WithDescription("JSON: {venue_id, name, kind, city_id, owner_user_id, seats: [{seat_id, label, section, row, number, category, x, y}]}. 404 when there is no such venue.")
-            .Produces(StatusCodes.Status200OK, contentType: "application/json");
+            .WithDescription("404 when there is no such venue.")
+            .Produces<Response>(StatusCodes.Status200OK);
 
     internal static async Task<Results<ContentHttpResult, ProblemHttpResult>> HandleAsync(long venueId, NpgsqlDataSource db, CancellationToken cancellationToken)
     {

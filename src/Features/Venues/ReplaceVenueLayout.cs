@@ -21,6 +21,7 @@ public sealed class ReplaceVenueLayout : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPut("/venues/{venueId:long}/layout", HandleAsync)
+            .DeclaresProblem(StatusCodes.Status409Conflict, "A show on this venue has holds or bookings, so its seats cannot change.")
             .AcceptsBodyUpTo(256 * 1024) // a seat layout; compact, but a large venue has many sections
             .RequireAuthorization(Roles.Organizer)
             .WithTags("Venues")

@@ -216,16 +216,10 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, NpgsqlDataSource
 }
 
 /// <summary>The <c>idempotency.prune</c> job (hourly): forgets keys older than 24 hours.</summary>
-public sealed class PruneIdempotencyKeys(NpgsqlDataSource db, TimeProvider time) : IJobHandler
+public sealed class PruneIdempotencyKeys(NpgsqlDataSource db, TimeProvider time) : JobHandler<PruneIdempotencyKeysArgs>
 {
-    /// <summary>The job kind.</summary>
-    public const string JobKind = "idempotency.prune";
-
     /// <inheritdoc />
-    public string Kind => JobKind;
-
-    /// <inheritdoc />
-    public async Task HandleAsync(JobContext job, CancellationToken cancellationToken)
+    public override async Task HandleAsync(JobContext job, PruneIdempotencyKeysArgs args, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand("delete from idempotency_key where created_at < @cutoff");
         command.With("cutoff", time.GetUtcNow().AddHours(-24));

@@ -73,6 +73,11 @@ public static class OpenApiSetup
                 return Task.CompletedTask;
             });
             options.AddOperationTransformer(DescribeSharedAsync);
+            options.AddDocumentTransformer((document, _, _) =>
+            {
+                OptionalNullableRequestFields(document);
+                return Task.CompletedTask;
+            });
             options.AddSchemaTransformer((schema, context, _) =>
             {
                 // Strings are read through StorableStringConverter (NUL refused at the edge), and a
@@ -82,6 +87,14 @@ public static class OpenApiSetup
                     schema.Type = context.JsonPropertyInfo is { IsGetNullable: true }
                         ? JsonSchemaType.String | JsonSchemaType.Null
                         : JsonSchemaType.String;
+                }
+
+                // A JsonElement is any JSON value; left as {} it also matches null, and the
+                // generator's oneOf [null, JsonElement] for a JsonElement? then matches null twice.
+                if (context.JsonTypeInfo.Type == typeof(System.Text.Json.JsonElement))
+                {
+                    schema.Type = JsonSchemaType.Object | JsonSchemaType.Array | JsonSchemaType.String | JsonSchemaType.Number | JsonSchemaType.Boolean;
+                    schema.Description ??= "Any JSON value.";
                 }
 
                 return Task.CompletedTask;
@@ -188,6 +201,50 @@ public static class OpenApiSetup
             : OperationId(handler, SharedNames(context.ApplicationServices));
         operation.Responses ??= [];
         var problem = await SharedSchemaAsync(context, typeof(ProblemDetails), cancellationToken);
+        await DescribeAlternativesAsync(operation, context, metadata, cancellationToken);
+
+        // The slice's own reasons first, so its description wins over the shared one below.
+        foreach (var declared in metadata.OfType<ProblemResponseMetadata>())
+        {
+            Declare(operation, declared.StatusCode, declared.Description, problem,
+                retryAfter: declared.StatusCode is StatusCodes.Status429TooManyRequests or StatusCodes.Status503ServiceUnavailable);
+        }
+
+        if (metadata.OfType<ETagResponseMetadata>().Any())
+        {
+            DescribeETag(operation);
+        }
+
+        if (metadata.OfType<RequestExampleMetadata>().FirstOrDefault() is { } example
+            && operation.RequestBody?.Content?.TryGetValue("application/json", out var body) == true)
+        {
+            body.Example = System.Text.Json.Nodes.JsonNode.Parse(example.Json);
+        }
+
+        foreach (var query in metadata.OfType<QueryParameterMetadata>())
+        {
+            operation.Parameters ??= [];
+            operation.Parameters.Add(new OpenApiParameter
+            {
+                Name = query.Name,
+                In = ParameterLocation.Query,
+                Description = query.Description,
+                Example = query.Example is null ? null : System.Text.Json.Nodes.JsonValue.Create(query.Example),
+                Schema = new OpenApiSchema
+                {
+                    Type = query.Type == "integer" ? JsonSchemaType.Integer : JsonSchemaType.String,
+                    Format = query.Format,
+                    Minimum = query.Minimum?.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    Maximum = query.Maximum?.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    MaxLength = query.MaxLength,
+                    Pattern = query.Pattern,
+                    Enum = query.Enum?.Select(e => (System.Text.Json.Nodes.JsonNode)System.Text.Json.Nodes.JsonValue.Create(e)).ToList(),
+                    Default = query.Default is null ? null
+                        : query.Type == "integer" ? System.Text.Json.Nodes.JsonValue.Create(long.Parse(query.Default, System.Globalization.CultureInfo.InvariantCulture))
+                        : System.Text.Json.Nodes.JsonValue.Create(query.Default),
+                },
+            });
+        }
 
         var anonymous = metadata.OfType<IAllowAnonymous>().Any();
         var authorize = metadata.OfType<IAuthorizeData>().ToList();
@@ -207,11 +264,18 @@ public static class OpenApiSetup
         }
 
         // Binding failures (a malformed body, a route or query value of the wrong type) answer 400
-        // for every endpoint that takes input (RouteHandlerOptions.ThrowOnBadRequest + problem details).
-        if (operation.Parameters is { Count: > 0 } || operation.RequestBody is not null)
+        // (RouteHandlerOptions.ThrowOnBadRequest + problem details), and so does a NUL or an unpaired
+        // surrogate in any query value or body, on every endpoint (StorableTextMiddleware).
+        var validation = await SharedSchemaAsync(context, typeof(HttpValidationProblemDetails), cancellationToken);
+        Declare(operation, StatusCodes.Status400BadRequest, "The request is not valid; `errors` names each wrong field.", validation);
+        if (operation.RequestBody is not null)
         {
-            var validation = await SharedSchemaAsync(context, typeof(HttpValidationProblemDetails), cancellationToken);
-            Declare(operation, StatusCodes.Status400BadRequest, "The request is not valid; `errors` names each wrong field.", validation);
+            Declare(operation, StatusCodes.Status413PayloadTooLarge, "The body is larger than this endpoint takes.", problem);
+        }
+
+        if (metadata.OfType<IdempotentAttribute>().Any())
+        {
+            DescribeIdempotency(operation, problem);
         }
 
         // An id in the path may name nothing, or something the caller may not see.
@@ -233,12 +297,148 @@ public static class OpenApiSetup
     private static async Task<IOpenApiSchema> SharedSchemaAsync(OpenApiOperationTransformerContext context, Type type, CancellationToken cancellationToken)
     {
         var document = context.Document!;
-        if (document.Components?.Schemas?.ContainsKey(type.Name) != true)
+        var name = ComponentName(type);
+        if (document.Components?.Schemas?.ContainsKey(name) != true)
         {
-            document.AddComponent(type.Name, await context.GetOrCreateSchemaAsync(type, null, cancellationToken));
+            document.AddComponent(name, await context.GetOrCreateSchemaAsync(type, null, cancellationToken));
         }
 
-        return new OpenApiSchemaReference(type.Name, document);
+        return new OpenApiSchemaReference(name, document);
+    }
+
+    // The component name SchemaReferenceId gives a (non-generic) type: Login.MfaChallenge → LoginMfaChallenge.
+    private static string ComponentName(Type type)
+    {
+        var name = type.Name;
+        for (var outer = type.DeclaringType; outer is not null; outer = outer.DeclaringType)
+        {
+            name = outer.Name + name;
+        }
+
+        return name;
+    }
+
+    /// <summary>
+    /// A request record's nullable field may be left out: the slices bind bodies to records whose
+    /// fields are nullable so that validation, not the JSON reader, names what is missing, and the
+    /// generator marks every constructor parameter required. So in every schema a request body
+    /// reaches, a field that allows null is made optional (responses keep theirs: there a null is
+    /// always written).
+    /// </summary>
+    private static void OptionalNullableRequestFields(OpenApiDocument document)
+    {
+        var components = document.Components?.Schemas;
+        if (components is null)
+        {
+            return;
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var pending = new Stack<IOpenApiSchema>(
+            (document.Paths?.Values ?? Enumerable.Empty<IOpenApiPathItem>()).SelectMany(p => p.Operations?.Values ?? Enumerable.Empty<OpenApiOperation>())
+            .SelectMany(o => o.RequestBody?.Content?.Values ?? []).Select(m => m.Schema).OfType<IOpenApiSchema>());
+        while (pending.TryPop(out var schema))
+        {
+            if (schema is OpenApiSchemaReference reference)
+            {
+                if (reference.Reference.Id is { } id && seen.Add(id) && components.TryGetValue(id, out var target))
+                {
+                    pending.Push(target);
+                }
+
+                continue;
+            }
+
+            if (schema is not OpenApiSchema concrete)
+            {
+                continue;
+            }
+
+            foreach (var (name, property) in concrete.Properties ?? new Dictionary<string, IOpenApiSchema>())
+            {
+                if (AllowsNull(property))
+                {
+                    concrete.Required?.Remove(name);
+                }
+
+                pending.Push(property);
+            }
+
+            foreach (var inner in new[] { concrete.Items, concrete.AdditionalProperties }.OfType<IOpenApiSchema>()
+                         .Concat(concrete.OneOf ?? []).Concat(concrete.AnyOf ?? []).Concat(concrete.AllOf ?? []))
+            {
+                pending.Push(inner);
+            }
+        }
+    }
+
+    private static bool AllowsNull(IOpenApiSchema schema) =>
+        (schema.Type?.HasFlag(JsonSchemaType.Null) ?? false) || (schema.OneOf?.Any(AllowsNull) ?? false) || (schema.AnyOf?.Any(AllowsNull) ?? false);
+
+    // One status, several bodies (POST /auth/login answers 200 with a token pair or a second-factor
+    // challenge): the generator keeps one of them; the document says "one of these".
+    private static async Task DescribeAlternativesAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, IList<object> metadata, CancellationToken cancellationToken)
+    {
+        var byStatus = metadata.OfType<Microsoft.AspNetCore.Http.Metadata.IProducesResponseTypeMetadata>()
+            .Where(p => p.Type is not null && p.Type != typeof(void) && !typeof(ProblemDetails).IsAssignableFrom(p.Type))
+            .GroupBy(p => p.StatusCode)
+            .Where(g => g.Select(p => p.Type).Distinct().Count() > 1);
+        foreach (var alternatives in byStatus)
+        {
+            var schema = new OpenApiSchema { OneOf = [] };
+            foreach (var type in alternatives.Select(p => p.Type!).Distinct())
+            {
+                schema.OneOf.Add(await SharedSchemaAsync(context, type, cancellationToken));
+            }
+
+            var key = alternatives.Key.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (operation.Responses!.TryGetValue(key, out var response) && response.Content is { } content && content.TryGetValue("application/json", out var media))
+            {
+                media.Schema = schema;
+            }
+        }
+    }
+
+    // Endpoints honouring Idempotency-Key (IdempotencyMiddleware): the header, and its 409 and 422.
+    private static void DescribeIdempotency(OpenApiOperation operation, IOpenApiSchema problem)
+    {
+        operation.Parameters ??= [];
+        operation.Parameters.Add(new OpenApiParameter
+        {
+            Name = IdempotencyMiddleware.Header,
+            In = ParameterLocation.Header,
+            Required = false,
+            Description = "1 to 255 characters, unique per attempt (a UUID): a retry with the same key and body gets the first answer again " +
+                          "(`Idempotent-Replayed: true`) instead of acting twice (draft-ietf-httpapi-idempotency-key-header).",
+            Schema = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = 255 },
+        });
+        const string inFlight = "A request with this `Idempotency-Key` is still being processed; retry shortly.";
+        if (operation.Responses!.TryGetValue("409", out var conflict) && conflict is OpenApiResponse declared)
+        {
+            declared.Description += " Or: " + inFlight;
+        }
+        else
+        {
+            Declare(operation, StatusCodes.Status409Conflict, inFlight, problem);
+        }
+
+        Declare(operation, StatusCodes.Status422UnprocessableEntity, "This `Idempotency-Key` was used with a different request.", problem);
+    }
+
+    // The 200 answer's ETag header and the 304 answer (no body) to a matching If-None-Match.
+    private static void DescribeETag(OpenApiOperation operation)
+    {
+        if (operation.Responses!.TryGetValue("200", out var ok) && ok is OpenApiResponse okResponse)
+        {
+            okResponse.Headers ??= new Dictionary<string, IOpenApiHeader>();
+            okResponse.Headers["ETag"] = new OpenApiHeader
+            {
+                Description = "The answer's version; send it back in `If-None-Match` to get 304 while it is current (RFC 9110 §8.8.3).",
+                Schema = new OpenApiSchema { Type = JsonSchemaType.String },
+            };
+        }
+
+        operation.Responses["304"] = new OpenApiResponse { Description = "Not modified: the `If-None-Match` ETag is still current; no body." };
     }
 
     private static void Declare(OpenApiOperation operation, int status, string description, IOpenApiSchema problem, bool retryAfter = false)

@@ -16,8 +16,10 @@ public sealed record JobInsertOptions(string Queue = "default", short Priority =
 /// <summary>
 /// The typed arguments of one job kind, as riverqueue/river's <c>JobArgs</c>: the record's
 /// properties are the job's payload (snake_case jsonb), and the record names its kind, its insert
-/// options and its unique key. A kind is written as text only here, in its args record in the slice
-/// that owns it; everybody else enqueues, cancels or finds such jobs through the record
+/// options and its unique key. A kind is written as text only in its args record: a feature's in
+/// <c>src/Features/Jobs</c> (one file per kind), the engine's own in <c>JobKinds.cs</c> here; the
+/// handler stays in the slice that owns the work. Everybody else enqueues, cancels or finds such
+/// jobs through the record
 /// (<see cref="JobOutbox.EnqueueAsync{TArgs}"/> from C#, <see cref="JobSql"/> from SQL).
 /// </summary>
 public interface IJobArgs

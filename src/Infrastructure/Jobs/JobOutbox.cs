@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
+using Holdfast.Infrastructure.Database;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -57,14 +58,14 @@ public sealed class JobOutbox(TimeProvider time)
         var runAt = job.RunAt ?? now;
         var notify = runAt <= now && ShouldNotify(job.Queue, now);
         await using var command = new NpgsqlCommand(notify ? InsertAndNotifySql : InsertSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<string>("kind", job.Kind));
-        command.Parameters.Add(new NpgsqlParameter<string>("queue", job.Queue));
-        command.Parameters.Add(new NpgsqlParameter<short>("priority", job.Priority));
-        command.Parameters.Add(new NpgsqlParameter("payload", NpgsqlDbType.Jsonb) { Value = JsonSerializer.Serialize(job.Payload ?? new { }, Json) });
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("run_at", runAt));
-        command.Parameters.Add(new NpgsqlParameter<string?>("unique_key", job.UniqueKey));
-        command.Parameters.Add(new NpgsqlParameter<int>("max_attempts", job.MaxAttempts));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+        command.With("kind", job.Kind);
+        command.With("queue", job.Queue);
+        command.With("priority", job.Priority);
+        command.With("payload", JsonSerializer.Serialize(job.Payload ?? new { }, Json), NpgsqlDbType.Jsonb);
+        command.With("run_at", runAt);
+        command.With("unique_key", job.UniqueKey);
+        command.With("max_attempts", job.MaxAttempts);
+        command.With("now", now);
         return await command.ExecuteScalarAsync(cancellationToken) as long?;
     }
 
@@ -82,7 +83,7 @@ public sealed class JobOutbox(TimeProvider time)
         }
 
         await using var command = new NpgsqlCommand(NotifySql, connection);
-        command.Parameters.Add(new NpgsqlParameter<string>("queue", queue));
+        command.With("queue", queue);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 

@@ -1,3 +1,4 @@
+using Holdfast.Infrastructure.Database;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -39,11 +40,11 @@ public sealed class JobScheduler(
         foreach (var (job, cron) in byName.Values)
         {
             await using var command = dataSource.CreateCommand(RegisterSql);
-            command.Parameters.Add(new NpgsqlParameter<string>("name", job.Name));
-            command.Parameters.Add(new NpgsqlParameter<string>("schedule", job.Schedule));
-            command.Parameters.Add(new NpgsqlParameter<string>("kind", job.Kind));
-            command.Parameters.Add(new NpgsqlParameter<string>("queue", job.Queue));
-            command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("next_run_at", cron.Next(now)));
+            command.With("name", job.Name);
+            command.With("schedule", job.Schedule);
+            command.With("kind", job.Kind);
+            command.With("queue", job.Queue);
+            command.With("next_run_at", cron.Next(now));
             await command.ExecuteNonQueryAsync(cancellationToken);
         }
     }
@@ -55,11 +56,11 @@ public sealed class JobScheduler(
         var due = new List<(string Name, DateTime Slot)>();
         await using (var command = dataSource.CreateCommand(DueSql))
         {
-            command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("now", now));
+            command.With("now", now);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
-                due.Add((reader.GetString(0), reader.GetDateTime(1)));
+                due.Add((reader.Get<string>("name"), reader.Get<DateTime>("next_run_at")));
             }
         }
 
@@ -75,10 +76,10 @@ public sealed class JobScheduler(
             await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
             await using var claim = new NpgsqlCommand(ClaimSql, connection);
-            claim.Parameters.Add(new NpgsqlParameter<string>("name", name));
-            claim.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("slot", slotAt));
+            claim.With("name", name);
+            claim.With("slot", slotAt);
             // A due slot is never after now, so the next one comes after now (missed slots are skipped).
-            claim.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("next", schedule.Cron.Next(now)));
+            claim.With("next", schedule.Cron.Next(now));
             if (await claim.ExecuteNonQueryAsync(cancellationToken) == 1)
             {
                 await outbox.EnqueueAsync(connection, new JobRequest(schedule.Job.Kind, new { schedule = name, slot = slotAt }, slotAt, schedule.Job.Queue,
@@ -143,27 +144,17 @@ public sealed class JobScheduler(
 /// <c>jobs.prune</c>: deletes jobs finalized longer ago than <see cref="JobOptions.RetentionHours"/>,
 /// 5,000 rows per statement so no transaction holds many locks or bloats at once.
 /// </summary>
-public sealed class PruneJobs(NpgsqlDataSource dataSource, IOptions<JobOptions> options, TimeProvider time) : JobHandler<PruneJobs.Args>
+public sealed class PruneJobs(NpgsqlDataSource dataSource, IOptions<JobOptions> options, TimeProvider time) : JobHandler<PruneJobsArgs>
 {
-    /// <summary>The job kind.</summary>
-    public const string JobKind = "jobs.prune";
-
-    /// <summary>A <c>jobs.prune</c> run.</summary>
-    public sealed record Args : ScheduledRun, IJobArgs
-    {
-        /// <inheritdoc />
-        public static string Kind => JobKind;
-    }
-
     /// <inheritdoc />
-    public override async Task HandleAsync(JobContext job, Args args, CancellationToken cancellationToken)
+    public override async Task HandleAsync(JobContext job, PruneJobsArgs args, CancellationToken cancellationToken)
     {
         var cutoff = time.GetUtcNow().AddHours(-options.Value.RetentionHours);
         int deleted;
         do
         {
             await using var command = dataSource.CreateCommand(DeleteSql);
-            command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("cutoff", cutoff));
+            command.With("cutoff", cutoff);
             deleted = await command.ExecuteNonQueryAsync(cancellationToken);
         }
         while (deleted == 5000);
@@ -181,20 +172,9 @@ public sealed class PruneJobs(NpgsqlDataSource dataSource, IOptions<JobOptions> 
 /// measures the engine itself (claim, run, complete) in the benchmark suite, and in failure drills
 /// keeps a job leased while its node is killed.
 /// </summary>
-public sealed class NoopJob : JobHandler<NoopJob.Args>
+public sealed class NoopJob : JobHandler<NoopJobArgs>
 {
-    /// <summary>The job kind.</summary>
-    public const string JobKind = "jobs.noop";
-
-    /// <summary>A <c>jobs.noop</c> job.</summary>
-    /// <param name="SleepMs">How long to wait, in milliseconds; none when null.</param>
-    public sealed record Args(int? SleepMs = null) : IJobArgs
-    {
-        /// <inheritdoc />
-        public static string Kind => JobKind;
-    }
-
     /// <inheritdoc />
-    public override Task HandleAsync(JobContext job, Args args, CancellationToken cancellationToken) =>
+    public override Task HandleAsync(JobContext job, NoopJobArgs args, CancellationToken cancellationToken) =>
         args.SleepMs is { } sleep ? Task.Delay(sleep, cancellationToken) : Task.CompletedTask;
 }

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Threading.Channels;
+using Holdfast.Infrastructure.Database;
 using Npgsql;
 
 namespace Holdfast.Infrastructure.SeatFeed;
@@ -73,8 +74,8 @@ public sealed class SeatFeedAnnouncer(NpgsqlDataSource dataSource, ILogger<SeatF
         }
 
         await using var command = dataSource.CreateCommand("select pg_notify(@channel, @payload)");
-        command.Parameters.Add(new NpgsqlParameter<string>("channel", SeatFeedHub.ChannelName));
-        command.Parameters.Add(new NpgsqlParameter<string>("payload", payload.Append(']').ToString()));
+        command.With("channel", SeatFeedHub.ChannelName);
+        command.With("payload", payload.Append(']').ToString());
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 }

@@ -124,14 +124,14 @@ public sealed class SeatFeedHub(NpgsqlDataSource dataSource, Caching.ReadCache c
     public async Task<List<SeatChange>> ReadAsync(long showId, long afterSeq, long uptoSeq, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand(ReadEventsSql);
-        command.Parameters.Add(new NpgsqlParameter<long>("show_id", showId));
-        command.Parameters.Add(new NpgsqlParameter<long>("after_seq", afterSeq));
-        command.Parameters.Add(new NpgsqlParameter<long>("upto_seq", uptoSeq));
+        command.With("show_id", showId);
+        command.With("after_seq", afterSeq);
+        command.With("upto_seq", uptoSeq);
         var changes = new List<SeatChange>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            changes.Add(new SeatChange(showId, reader.GetInt64(0), reader.GetString(1)));
+            changes.Add(new SeatChange(showId, reader.Get<long>("seq"), reader.Get<string>("event")));
         }
 
         return changes;
@@ -335,12 +335,12 @@ public sealed class SeatFeedHub(NpgsqlDataSource dataSource, Caching.ReadCache c
                 try
                 {
                     await using var command = dataSource.CreateCommand(LastSeqSql);
-                    command.Parameters.Add(new NpgsqlParameter<long[]>("show_ids", subscribed));
+                    command.With("show_ids", subscribed);
                     await using var reader = await command.ExecuteReaderAsync(stoppingToken);
                     while (await reader.ReadAsync(stoppingToken))
                     {
-                        var showId = reader.GetInt64(0);
-                        var lastSeq = reader.GetInt64(1);
+                        var showId = reader.Get<long>("show_id");
+                        var lastSeq = reader.Get<long>("last_seq");
                         if (shows.TryGetValue(showId, out var subscribers) && lastSeq > (subscribers.LastSeq ?? long.MaxValue))
                         {
                             cache.InvalidateShow(showId);
@@ -401,7 +401,7 @@ public sealed class SeatFeedHub(NpgsqlDataSource dataSource, Caching.ReadCache c
     private const string ReadEventsSql = """
         select seq,
                json_build_object('show_id', show_id, 'seq', seq, 'kind', kind, 'state', state,
-                                 'seat_ids', seat_ids, 'occurred_at', occurred_at)::text
+                                 'seat_ids', seat_ids, 'occurred_at', occurred_at)::text as event
         from seat_event
         where show_id = @show_id and seq > @after_seq and seq <= @upto_seq
         order by seq

@@ -23,8 +23,12 @@ public sealed class LoginBackoffTests(AppFixture fixture) : IClassFixture<AppFix
                 await client.PostAsJsonAsync("/auth/login", new { email = who, password = "wrong guess" }).ExpectAsync(HttpStatusCode.Unauthorized);
             }
 
-            // The fifth failure locks; now even the right password waits, and both emails read alike.
+            // The fifth failure locks (for 1 s: stretched here so a slow machine cannot outrun it);
+            // now even the right password waits, and both emails read alike.
             await client.PostAsJsonAsync("/auth/login", new { email = who, password = "wrong guess" }).ExpectAsync(HttpStatusCode.Unauthorized);
+            Assert.Equal(1L, await App.DataSource.ScalarAsync<long>(
+                "with locked as (update login_throttle set locked_until = now() + interval '1 minute' where email_key = $1 and locked_until is not null returning 1) select count(*) from locked",
+                who));
             using var locked = await client.PostAsJsonAsync("/auth/login", new { email = who.ToUpperInvariant(), password = "the right password" });
             Assert.Equal(HttpStatusCode.TooManyRequests, locked.StatusCode);
             Assert.True(locked.Headers.Contains("Retry-After"));

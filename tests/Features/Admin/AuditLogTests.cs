@@ -43,6 +43,28 @@ public sealed class AuditLogTests(AppFixture fixture) : IClassFixture<AppFixture
     }
 
     [Fact]
+    public async Task The_audit_log_filters_by_its_snake_case_parameters_and_pages_by_before_id()
+    {
+        var (organizer, organizerId) = await App.OrganizerAsync();
+        var (admin, _) = await App.AdminAsync();
+        var ids = new List<long>();
+        for (var i = 0; i < 3; i++)
+        {
+            var created = await organizer.PostAsJsonAsync("/events", new { kind = "film", title = $"Filtered {i}", duration_minutes = 60 }).ExpectAsync(HttpStatusCode.Created);
+            ids.Add(created["event_id"]!.GetValue<long>());
+        }
+
+        var one = (await admin.GetFromJsonAsync<System.Text.Json.Nodes.JsonArray>($"/admin/audit?entity=event&entity_id={ids[1]}"))!;
+        Assert.Equal(ids[1], Assert.Single(one)!["entity_id"]!.GetValue<long>());
+
+        var mine = (await admin.GetFromJsonAsync<System.Text.Json.Nodes.JsonArray>($"/admin/audit?entity=event&actor_user_id={organizerId}&limit=2"))!;
+        Assert.Equal([ids[2], ids[1]], mine.Select(e => e!["entity_id"]!.GetValue<long>()));
+        var next = (await admin.GetFromJsonAsync<System.Text.Json.Nodes.JsonArray>(
+            $"/admin/audit?entity=event&actor_user_id={organizerId}&limit=2&before_id={mine[1]!["audit_log_id"]}"))!;
+        Assert.Equal(ids[0], Assert.Single(next)!["entity_id"]!.GetValue<long>());
+    }
+
+    [Fact]
     public async Task The_audit_log_refuses_updates_and_deletes()
     {
         var (organizer, _) = await App.OrganizerAsync();

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Holdfast.Features.Checkout;
+using Holdfast.Features.Jobs;
 using Holdfast.Infrastructure.Jobs;
 using Holdfast.Infrastructure.Payments;
 using Holdfast.Tests.Infrastructure;
@@ -101,7 +102,7 @@ public sealed class PaymentCrashTests(AppFixture fixture) : IClassFixture<AppFix
         await other.PostAsJsonAsync($"/shows/{showId}/holds", new { seats = new[] { "2A", "2B" } }).ExpectAsync(HttpStatusCode.Created);
 
         await App.Services.GetServices<IJobHandler>().OfType<ReconcilePayments>().Single()
-            .HandleAsync(new JobContext(0, ReconcilePayments.JobKind, default, 1, 1), CancellationToken.None);
+            .HandleAsync(new JobContext(0, ReconcilePaymentsArgs.Kind, default, 1, 1), CancellationToken.None);
 
         Assert.True(await App.DataSource.ScalarAsync<bool>($"select provider_payment_id like 'pi_fake_%' from payment_attempt where booking_id = {bookingId}"));
         Assert.Equal(1L, await App.DataSource.ScalarAsync<long>($"select count(*) from refund where booking_id = {bookingId} and amount_minor = (select amount_minor from payment_attempt where booking_id = {bookingId})"));

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using Holdfast.Features.Jobs;
 using Holdfast.Features.Lifecycle;
 using Holdfast.Infrastructure.Jobs;
 using Holdfast.Tests.Infrastructure;
@@ -69,7 +70,7 @@ public sealed class ReminderTests(AppFixture fixture) : IClassFixture<AppFixture
         var departed = await Show(TimeSpan.FromMinutes(-60), TimeSpan.Zero); // started an hour ago, ends in an hour
         var completed = await Show(TimeSpan.FromHours(-3), TimeSpan.Zero);
 
-        await new ShowLifecycle(App.DataSource, TimeProvider.System).HandleAsync(new JobContext(0, ShowLifecycle.JobKind, default, 1, 1), CancellationToken.None);
+        await new ShowLifecycle(App.DataSource, TimeProvider.System).HandleAsync(new JobContext(0, ShowLifecycleArgs.Kind, default, 1, 1), CancellationToken.None);
 
         Assert.Equal("on_sale,closed,departed,completed", await App.DataSource.ScalarAsync<string>(
             $"select string_agg(status, ',' order by array_position(array[{onSale},{closed},{departed},{completed}]::bigint[], show_id)) from show where show_id in ({onSale},{closed},{departed},{completed})"));

@@ -22,10 +22,10 @@ namespace Holdfast.Client.Models
         /// <summary>One entry per failed attempt: {at, attempt, error}.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Errors { get; set; }
+        public global::Holdfast.Client.Models.JsonElement? Errors { get; set; }
 #nullable restore
 #else
-        public UntypedNode Errors { get; set; }
+        public global::Holdfast.Client.Models.JsonElement Errors { get; set; }
 #endif
         /// <summary>UTC, once completed, discarded or cancelled.</summary>
         public DateTimeOffset? FinalizedAt { get; set; }
@@ -52,10 +52,10 @@ namespace Holdfast.Client.Models
         /// <summary>Its payload.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Payload { get; set; }
+        public global::Holdfast.Client.Models.JsonElement? Payload { get; set; }
 #nullable restore
 #else
-        public UntypedNode Payload { get; set; }
+        public global::Holdfast.Client.Models.JsonElement Payload { get; set; }
 #endif
         /// <summary>Queue.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
@@ -110,13 +110,13 @@ namespace Holdfast.Client.Models
             {
                 { "attempt", n => { Attempt = n.GetIntValue(); } },
                 { "created_at", n => { CreatedAt = n.GetDateTimeOffsetValue(); } },
-                { "errors", n => { Errors = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "errors", n => { Errors = n.GetObjectValue<global::Holdfast.Client.Models.JsonElement>(global::Holdfast.Client.Models.JsonElement.CreateFromDiscriminatorValue); } },
                 { "finalized_at", n => { FinalizedAt = n.GetDateTimeOffsetValue(); } },
                 { "job_id", n => { JobId = n.GetLongValue(); } },
                 { "kind", n => { Kind = n.GetStringValue(); } },
                 { "leased_by", n => { LeasedBy = n.GetStringValue(); } },
                 { "max_attempts", n => { MaxAttempts = n.GetIntValue(); } },
-                { "payload", n => { Payload = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "payload", n => { Payload = n.GetObjectValue<global::Holdfast.Client.Models.JsonElement>(global::Holdfast.Client.Models.JsonElement.CreateFromDiscriminatorValue); } },
                 { "queue", n => { Queue = n.GetStringValue(); } },
                 { "run_at", n => { RunAt = n.GetDateTimeOffsetValue(); } },
                 { "state", n => { State = n.GetStringValue(); } },
@@ -132,13 +132,13 @@ namespace Holdfast.Client.Models
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteIntValue("attempt", Attempt);
             writer.WriteDateTimeOffsetValue("created_at", CreatedAt);
-            writer.WriteObjectValue<UntypedNode>("errors", Errors);
+            writer.WriteObjectValue<global::Holdfast.Client.Models.JsonElement>("errors", Errors);
             writer.WriteDateTimeOffsetValue("finalized_at", FinalizedAt);
             writer.WriteLongValue("job_id", JobId);
             writer.WriteStringValue("kind", Kind);
             writer.WriteStringValue("leased_by", LeasedBy);
             writer.WriteIntValue("max_attempts", MaxAttempts);
-            writer.WriteObjectValue<UntypedNode>("payload", Payload);
+            writer.WriteObjectValue<global::Holdfast.Client.Models.JsonElement>("payload", Payload);
             writer.WriteStringValue("queue", Queue);
             writer.WriteDateTimeOffsetValue("run_at", RunAt);
             writer.WriteStringValue("state", State);

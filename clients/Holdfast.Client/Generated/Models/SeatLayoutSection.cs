@@ -47,13 +47,13 @@ namespace Holdfast.Client.Models
 #else
         public string Name { get; set; }
 #endif
-        /// <summary>The rows property</summary>
+        /// <summary>Any JSON value.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? Rows { get; set; }
+        public global::Holdfast.Client.Models.JsonElement? Rows { get; set; }
 #nullable restore
 #else
-        public UntypedNode Rows { get; set; }
+        public global::Holdfast.Client.Models.JsonElement Rows { get; set; }
 #endif
         /// <summary>The seats property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
@@ -100,7 +100,7 @@ namespace Holdfast.Client.Models
                 { "categories", n => { Categories = n.GetCollectionOfObjectValues<global::Holdfast.Client.Models.SeatLayoutOverride>(global::Holdfast.Client.Models.SeatLayoutOverride.CreateFromDiscriminatorValue)?.AsList(); } },
                 { "category", n => { Category = n.GetStringValue(); } },
                 { "name", n => { Name = n.GetStringValue(); } },
-                { "rows", n => { Rows = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "rows", n => { Rows = n.GetObjectValue<global::Holdfast.Client.Models.JsonElement>(global::Holdfast.Client.Models.JsonElement.CreateFromDiscriminatorValue); } },
                 { "seats", n => { Seats = n.GetStringValue(); } },
                 { "skip_rows", n => { SkipRows = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
             };
@@ -116,7 +116,7 @@ namespace Holdfast.Client.Models
             writer.WriteCollectionOfObjectValues<global::Holdfast.Client.Models.SeatLayoutOverride>("categories", Categories);
             writer.WriteStringValue("category", Category);
             writer.WriteStringValue("name", Name);
-            writer.WriteObjectValue<UntypedNode>("rows", Rows);
+            writer.WriteObjectValue<global::Holdfast.Client.Models.JsonElement>("rows", Rows);
             writer.WriteStringValue("seats", Seats);
             writer.WriteObjectValue<UntypedNode>("skip_rows", SkipRows);
             writer.WriteAdditionalData(AdditionalData);

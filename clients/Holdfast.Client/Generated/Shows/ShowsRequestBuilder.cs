@@ -35,7 +35,7 @@ namespace Holdfast.Client.Shows
         /// </summary>
         /// <param name="pathParameters">Path parameters for the request</param>
         /// <param name="requestAdapter">The request adapter to use to execute the requests.</param>
-        public ShowsRequestBuilder(Dictionary<string, object> pathParameters, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/shows", pathParameters)
+        public ShowsRequestBuilder(Dictionary<string, object> pathParameters, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/shows{?category*,currency*,cursor*,date*,destination*,kind*,limit*,max_price*,min_price*,min_seats*,origin*,q*,sort*}", pathParameters)
         {
         }
         /// <summary>
@@ -43,7 +43,7 @@ namespace Holdfast.Client.Shows
         /// </summary>
         /// <param name="rawUrl">The raw URL to use for the request builder.</param>
         /// <param name="requestAdapter">The request adapter to use to execute the requests.</param>
-        public ShowsRequestBuilder(string rawUrl, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/shows", rawUrl)
+        public ShowsRequestBuilder(string rawUrl, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/shows{?category*,currency*,cursor*,date*,destination*,kind*,limit*,max_price*,min_price*,min_seats*,origin*,q*,sort*}", rawUrl)
         {
         }
         /// <summary>
@@ -56,11 +56,11 @@ namespace Holdfast.Client.Shows
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public async Task<global::Holdfast.Client.Models.SearchShowsResponse?> GetAsync(Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
+        public async Task<global::Holdfast.Client.Models.SearchShowsResponse?> GetAsync(Action<RequestConfiguration<global::Holdfast.Client.Shows.ShowsRequestBuilder.ShowsRequestBuilderGetQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
         {
 #nullable restore
 #else
-        public async Task<global::Holdfast.Client.Models.SearchShowsResponse> GetAsync(Action<RequestConfiguration<DefaultQueryParameters>> requestConfiguration = default, CancellationToken cancellationToken = default)
+        public async Task<global::Holdfast.Client.Models.SearchShowsResponse> GetAsync(Action<RequestConfiguration<global::Holdfast.Client.Shows.ShowsRequestBuilder.ShowsRequestBuilderGetQueryParameters>> requestConfiguration = default, CancellationToken cancellationToken = default)
         {
 #endif
             var requestInfo = ToGetRequestInformation(requestConfiguration);
@@ -81,6 +81,9 @@ namespace Holdfast.Client.Shows
         /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 409 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 413 status code</exception>
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -98,6 +101,9 @@ namespace Holdfast.Client.Shows
                 { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
                 { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "403", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "404", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "409", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "413", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.CreateShowResponse>(requestInfo, global::Holdfast.Client.Models.CreateShowResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
@@ -109,11 +115,11 @@ namespace Holdfast.Client.Shows
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public RequestInformation ToGetRequestInformation(Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default)
+        public RequestInformation ToGetRequestInformation(Action<RequestConfiguration<global::Holdfast.Client.Shows.ShowsRequestBuilder.ShowsRequestBuilderGetQueryParameters>>? requestConfiguration = default)
         {
 #nullable restore
 #else
-        public RequestInformation ToGetRequestInformation(Action<RequestConfiguration<DefaultQueryParameters>> requestConfiguration = default)
+        public RequestInformation ToGetRequestInformation(Action<RequestConfiguration<global::Holdfast.Client.Shows.ShowsRequestBuilder.ShowsRequestBuilderGetQueryParameters>> requestConfiguration = default)
         {
 #endif
             var requestInfo = new RequestInformation(Method.GET, UrlTemplate, PathParameters);
@@ -151,6 +157,94 @@ namespace Holdfast.Client.Shows
         public global::Holdfast.Client.Shows.ShowsRequestBuilder WithUrl(string rawUrl)
         {
             return new global::Holdfast.Client.Shows.ShowsRequestBuilder(rawUrl, RequestAdapter);
+        }
+        /// <summary>
+        /// Query: origin, destination (IATA code or city name), date (yyyy-MM-dd, local to the origin or venue), kind (film|flight|trip), q (title contains), currency, min_price, max_price (minor units, on the lowest available price), category with min_seats (at least that many available; min_seats alone means any category), sort (departure|price), limit (1–100, default 20), cursor. 400 names each invalid parameter. Answers carry an ETag; If-None-Match gives 304.
+        /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
+        public partial class ShowsRequestBuilderGetQueryParameters 
+        {
+            /// <summary>Seat category, e.g. economy; with min_seats.</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+            [QueryParameter("category")]
+            public string? Category { get; set; }
+#nullable restore
+#else
+            [QueryParameter("category")]
+            public string Category { get; set; }
+#endif
+            /// <summary>ISO 4217 code; only shows sold in it.</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+            [QueryParameter("currency")]
+            public string? Currency { get; set; }
+#nullable restore
+#else
+            [QueryParameter("currency")]
+            public string Currency { get; set; }
+#endif
+            /// <summary>`next_cursor` of the previous page, same sort.</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+            [QueryParameter("cursor")]
+            public string? Cursor { get; set; }
+#nullable restore
+#else
+            [QueryParameter("cursor")]
+            public string Cursor { get; set; }
+#endif
+            /// <summary>The day it starts, local to the origin or venue.</summary>
+            [QueryParameter("date")]
+            public Date? Date { get; set; }
+            /// <summary>Where it goes: IATA code or city name.</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+            [QueryParameter("destination")]
+            public string? Destination { get; set; }
+#nullable restore
+#else
+            [QueryParameter("destination")]
+            public string Destination { get; set; }
+#endif
+            /// <summary>What is sold.</summary>
+            [QueryParameter("kind")]
+            public global::Holdfast.Client.Shows.GetKindQueryParameterType? Kind { get; set; }
+            /// <summary>Results per page.</summary>
+            [QueryParameter("limit")]
+            public int? Limit { get; set; }
+            /// <summary>Lowest available price at most this, in minor units.</summary>
+            [QueryParameter("max_price")]
+            public long? MaxPrice { get; set; }
+            /// <summary>Lowest available price at least this, in minor units.</summary>
+            [QueryParameter("min_price")]
+            public long? MinPrice { get; set; }
+            /// <summary>At least this many available seats (of the category, or of any).</summary>
+            [QueryParameter("min_seats")]
+            public int? MinSeats { get; set; }
+            /// <summary>Where it leaves from: IATA code (flights) or city name.</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+            [QueryParameter("origin")]
+            public string? Origin { get; set; }
+#nullable restore
+#else
+            [QueryParameter("origin")]
+            public string Origin { get; set; }
+#endif
+            /// <summary>Title contains this (case-insensitive).</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+            [QueryParameter("q")]
+            public string? Q { get; set; }
+#nullable restore
+#else
+            [QueryParameter("q")]
+            public string Q { get; set; }
+#endif
+            /// <summary>Order of the results.</summary>
+            [QueryParameter("sort")]
+            public global::Holdfast.Client.Shows.GetSortQueryParameterType? Sort { get; set; }
         }
     }
 }

@@ -22,7 +22,7 @@ namespace Holdfast.Client.Admin.Audit
         /// </summary>
         /// <param name="pathParameters">Path parameters for the request</param>
         /// <param name="requestAdapter">The request adapter to use to execute the requests.</param>
-        public AuditRequestBuilder(Dictionary<string, object> pathParameters, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/admin/audit{?action*,actorUserId*,beforeId*,entity*,entityId*,from*,limit*,to*}", pathParameters)
+        public AuditRequestBuilder(Dictionary<string, object> pathParameters, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/admin/audit{?action*,actor_user_id*,before_id*,entity*,entity_id*,from*,limit*,to*}", pathParameters)
         {
         }
         /// <summary>
@@ -30,7 +30,7 @@ namespace Holdfast.Client.Admin.Audit
         /// </summary>
         /// <param name="rawUrl">The raw URL to use for the request builder.</param>
         /// <param name="requestAdapter">The request adapter to use to execute the requests.</param>
-        public AuditRequestBuilder(string rawUrl, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/admin/audit{?action*,actorUserId*,beforeId*,entity*,entityId*,from*,limit*,to*}", rawUrl)
+        public AuditRequestBuilder(string rawUrl, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/admin/audit{?action*,actor_user_id*,before_id*,entity*,entity_id*,from*,limit*,to*}", rawUrl)
         {
         }
         /// <summary>
@@ -111,11 +111,11 @@ namespace Holdfast.Client.Admin.Audit
             #pragma warning restore CS1591
 #endif
             #pragma warning disable CS1591
-            [QueryParameter("actorUserId")]
+            [QueryParameter("actor_user_id")]
             public long? ActorUserId { get; set; }
             #pragma warning restore CS1591
             #pragma warning disable CS1591
-            [QueryParameter("beforeId")]
+            [QueryParameter("before_id")]
             public long? BeforeId { get; set; }
             #pragma warning restore CS1591
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
@@ -132,7 +132,7 @@ namespace Holdfast.Client.Admin.Audit
             #pragma warning restore CS1591
 #endif
             #pragma warning disable CS1591
-            [QueryParameter("entityId")]
+            [QueryParameter("entity_id")]
             public long? EntityId { get; set; }
             #pragma warning restore CS1591
             #pragma warning disable CS1591

@@ -41,7 +41,7 @@ namespace Holdfast.Client.Admin.Jobs
         /// </summary>
         /// <param name="pathParameters">Path parameters for the request</param>
         /// <param name="requestAdapter">The request adapter to use to execute the requests.</param>
-        public JobsRequestBuilder(Dictionary<string, object> pathParameters, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/admin/jobs{?beforeId*,kind*,limit*,queue*,state*}", pathParameters)
+        public JobsRequestBuilder(Dictionary<string, object> pathParameters, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/admin/jobs{?before_id*,kind*,limit*,queue*,state*}", pathParameters)
         {
         }
         /// <summary>
@@ -49,7 +49,7 @@ namespace Holdfast.Client.Admin.Jobs
         /// </summary>
         /// <param name="rawUrl">The raw URL to use for the request builder.</param>
         /// <param name="requestAdapter">The request adapter to use to execute the requests.</param>
-        public JobsRequestBuilder(string rawUrl, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/admin/jobs{?beforeId*,kind*,limit*,queue*,state*}", rawUrl)
+        public JobsRequestBuilder(string rawUrl, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/admin/jobs{?before_id*,kind*,limit*,queue*,state*}", rawUrl)
         {
         }
         /// <summary>
@@ -117,7 +117,7 @@ namespace Holdfast.Client.Admin.Jobs
         public partial class JobsRequestBuilderGetQueryParameters 
         {
             #pragma warning disable CS1591
-            [QueryParameter("beforeId")]
+            [QueryParameter("before_id")]
             public long? BeforeId { get; set; }
             #pragma warning restore CS1591
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER

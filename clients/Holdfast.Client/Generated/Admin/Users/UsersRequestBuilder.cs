@@ -35,7 +35,7 @@ namespace Holdfast.Client.Admin.Users
         /// </summary>
         /// <param name="pathParameters">Path parameters for the request</param>
         /// <param name="requestAdapter">The request adapter to use to execute the requests.</param>
-        public UsersRequestBuilder(Dictionary<string, object> pathParameters, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/admin/users{?afterId*,email*,limit*,role*}", pathParameters)
+        public UsersRequestBuilder(Dictionary<string, object> pathParameters, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/admin/users{?after_id*,email*,limit*,role*}", pathParameters)
         {
         }
         /// <summary>
@@ -43,7 +43,7 @@ namespace Holdfast.Client.Admin.Users
         /// </summary>
         /// <param name="rawUrl">The raw URL to use for the request builder.</param>
         /// <param name="requestAdapter">The request adapter to use to execute the requests.</param>
-        public UsersRequestBuilder(string rawUrl, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/admin/users{?afterId*,email*,limit*,role*}", rawUrl)
+        public UsersRequestBuilder(string rawUrl, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/admin/users{?after_id*,email*,limit*,role*}", rawUrl)
         {
         }
         /// <summary>
@@ -111,7 +111,7 @@ namespace Holdfast.Client.Admin.Users
         public partial class UsersRequestBuilderGetQueryParameters 
         {
             #pragma warning disable CS1591
-            [QueryParameter("afterId")]
+            [QueryParameter("after_id")]
             public long? AfterId { get; set; }
             #pragma warning restore CS1591
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER

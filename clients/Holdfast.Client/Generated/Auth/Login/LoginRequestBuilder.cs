@@ -42,20 +42,22 @@ namespace Holdfast.Client.Auth.Login
         /// <summary>
         /// 200 with a token pair, or {mfa_required, mfa_token} when the account has two-factor authentication (finish at POST /auth/login/2fa). 401 with one message for an unknown email and a wrong password alike. After 5 failures for one email, 429 with Retry-After, doubling from 1 s to 15 min.
         /// </summary>
-        /// <returns>A <see cref="global::Holdfast.Client.Models.LoginMfaChallenge"/></returns>
+        /// <returns>A <see cref="global::Holdfast.Client.Auth.Login.LoginRequestBuilder.LoginPostResponse"/></returns>
         /// <param name="body">Credentials.</param>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 413 status code</exception>
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 429 status code</exception>
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public async Task<global::Holdfast.Client.Models.LoginMfaChallenge?> PostAsync(global::Holdfast.Client.Models.LoginRequest body, Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
+        public async Task<global::Holdfast.Client.Auth.Login.LoginRequestBuilder.LoginPostResponse?> PostAsync(global::Holdfast.Client.Models.LoginRequest body, Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
         {
 #nullable restore
 #else
-        public async Task<global::Holdfast.Client.Models.LoginMfaChallenge> PostAsync(global::Holdfast.Client.Models.LoginRequest body, Action<RequestConfiguration<DefaultQueryParameters>> requestConfiguration = default, CancellationToken cancellationToken = default)
+        public async Task<global::Holdfast.Client.Auth.Login.LoginRequestBuilder.LoginPostResponse> PostAsync(global::Holdfast.Client.Models.LoginRequest body, Action<RequestConfiguration<DefaultQueryParameters>> requestConfiguration = default, CancellationToken cancellationToken = default)
         {
 #endif
             if(ReferenceEquals(body, null)) throw new ArgumentNullException(nameof(body));
@@ -63,10 +65,12 @@ namespace Holdfast.Client.Auth.Login
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
                 { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "413", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "429", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
-            return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.LoginMfaChallenge>(requestInfo, global::Holdfast.Client.Models.LoginMfaChallenge.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
+            return await RequestAdapter.SendAsync<global::Holdfast.Client.Auth.Login.LoginRequestBuilder.LoginPostResponse>(requestInfo, global::Holdfast.Client.Auth.Login.LoginRequestBuilder.LoginPostResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
         /// <summary>
         /// 200 with a token pair, or {mfa_required, mfa_token} when the account has two-factor authentication (finish at POST /auth/login/2fa). 401 with one message for an unknown email and a wrong password alike. After 5 failures for one email, 429 with Retry-After, doubling from 1 s to 15 min.
@@ -98,6 +102,81 @@ namespace Holdfast.Client.Auth.Login
         public global::Holdfast.Client.Auth.Login.LoginRequestBuilder WithUrl(string rawUrl)
         {
             return new global::Holdfast.Client.Auth.Login.LoginRequestBuilder(rawUrl, RequestAdapter);
+        }
+        /// <summary>
+        /// Composed type wrapper for classes <see cref="global::Holdfast.Client.Models.LoginMfaChallenge"/>, <see cref="global::Holdfast.Client.Models.TokenPair"/>
+        /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
+        public partial class LoginPostResponse : IComposedTypeWrapper, IParsable
+        {
+            /// <summary>Composed type representation for type <see cref="global::Holdfast.Client.Models.LoginMfaChallenge"/></summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+            public global::Holdfast.Client.Models.LoginMfaChallenge? LoginMfaChallenge { get; set; }
+#nullable restore
+#else
+            public global::Holdfast.Client.Models.LoginMfaChallenge LoginMfaChallenge { get; set; }
+#endif
+            /// <summary>Composed type representation for type <see cref="global::Holdfast.Client.Models.TokenPair"/></summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+            public global::Holdfast.Client.Models.TokenPair? TokenPair { get; set; }
+#nullable restore
+#else
+            public global::Holdfast.Client.Models.TokenPair TokenPair { get; set; }
+#endif
+            /// <summary>
+            /// Creates a new instance of the appropriate class based on discriminator value
+            /// </summary>
+            /// <returns>A <see cref="global::Holdfast.Client.Auth.Login.LoginRequestBuilder.LoginPostResponse"/></returns>
+            /// <param name="parseNode">The parse node to use to read the discriminator value and create the object</param>
+            public static global::Holdfast.Client.Auth.Login.LoginRequestBuilder.LoginPostResponse CreateFromDiscriminatorValue(IParseNode parseNode)
+            {
+                if(ReferenceEquals(parseNode, null)) throw new ArgumentNullException(nameof(parseNode));
+                var mappingValue = parseNode.GetChildNode("")?.GetStringValue();
+                var result = new global::Holdfast.Client.Auth.Login.LoginRequestBuilder.LoginPostResponse();
+                if("LoginMfaChallenge".Equals(mappingValue, StringComparison.OrdinalIgnoreCase))
+                {
+                    result.LoginMfaChallenge = new global::Holdfast.Client.Models.LoginMfaChallenge();
+                }
+                else if("TokenPair".Equals(mappingValue, StringComparison.OrdinalIgnoreCase))
+                {
+                    result.TokenPair = new global::Holdfast.Client.Models.TokenPair();
+                }
+                return result;
+            }
+            /// <summary>
+            /// The deserialization information for the current model
+            /// </summary>
+            /// <returns>A IDictionary&lt;string, Action&lt;IParseNode&gt;&gt;</returns>
+            public virtual IDictionary<string, Action<IParseNode>> GetFieldDeserializers()
+            {
+                if(LoginMfaChallenge != null)
+                {
+                    return LoginMfaChallenge.GetFieldDeserializers();
+                }
+                else if(TokenPair != null)
+                {
+                    return TokenPair.GetFieldDeserializers();
+                }
+                return new Dictionary<string, Action<IParseNode>>();
+            }
+            /// <summary>
+            /// Serializes information the current object
+            /// </summary>
+            /// <param name="writer">Serialization writer to use to serialize this model</param>
+            public virtual void Serialize(ISerializationWriter writer)
+            {
+                if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
+                if(LoginMfaChallenge != null)
+                {
+                    writer.WriteObjectValue<global::Holdfast.Client.Models.LoginMfaChallenge>(null, LoginMfaChallenge);
+                }
+                else if(TokenPair != null)
+                {
+                    writer.WriteObjectValue<global::Holdfast.Client.Models.TokenPair>(null, TokenPair);
+                }
+            }
         }
     }
 }

@@ -99,7 +99,7 @@ namespace Holdfast.Client.Newsletter.Unsubscribe
 #endif
             var requestInfo = new RequestInformation(Method.GET, UrlTemplate, PathParameters);
             requestInfo.Configure(requestConfiguration);
-            requestInfo.Headers.TryAdd("Accept", "application/problem+json");
+            requestInfo.Headers.TryAdd("Accept", "text/html, application/problem+json");
             return requestInfo;
         }
         /// <summary>

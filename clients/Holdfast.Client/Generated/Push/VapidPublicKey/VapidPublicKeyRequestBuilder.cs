@@ -39,6 +39,7 @@ namespace Holdfast.Client.Push.VapidPublicKey
         /// <returns>A <see cref="global::Holdfast.Client.Models.PushSubscriptionsVapidKey"/></returns>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
+        /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -52,6 +53,7 @@ namespace Holdfast.Client.Push.VapidPublicKey
             var requestInfo = ToGetRequestInformation(requestConfiguration);
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
+                { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
                 { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.PushSubscriptionsVapidKey>(requestInfo, global::Holdfast.Client.Models.PushSubscriptionsVapidKey.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);

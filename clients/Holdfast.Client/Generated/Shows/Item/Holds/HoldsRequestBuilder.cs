@@ -43,6 +43,9 @@ namespace Holdfast.Client.Shows.Item.Holds
         /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 409 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 413 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 422 status code</exception>
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 429 status code</exception>
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
@@ -61,6 +64,9 @@ namespace Holdfast.Client.Shows.Item.Holds
                 { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
                 { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "409", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "413", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "422", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "429", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };

@@ -40,9 +40,9 @@ namespace Holdfast.Client.Shows.Item.Seats
         {
         }
         /// <summary>
-        /// JSON: {show_id, seq, currency, currency_exponent, prices: {category: minor units}, seats: [{seat_id, label, section, row, number, category, x, y, state}]} where state is available, held, booked or blocked. 404 when there is no such show. Answers carry an ETag; If-None-Match gives 304.
+        /// Each seat&apos;s state is available, held, booked or blocked. 404 when there is no such show. Answers carry an ETag; If-None-Match gives 304.
         /// </summary>
-        /// <returns>A <see cref="Stream"/></returns>
+        /// <returns>A <see cref="global::Holdfast.Client.Models.GetSeatMapResponse"/></returns>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
@@ -50,11 +50,11 @@ namespace Holdfast.Client.Shows.Item.Seats
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public async Task<Stream?> GetAsync(Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
+        public async Task<global::Holdfast.Client.Models.GetSeatMapResponse?> GetAsync(Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
         {
 #nullable restore
 #else
-        public async Task<Stream> GetAsync(Action<RequestConfiguration<DefaultQueryParameters>> requestConfiguration = default, CancellationToken cancellationToken = default)
+        public async Task<global::Holdfast.Client.Models.GetSeatMapResponse> GetAsync(Action<RequestConfiguration<DefaultQueryParameters>> requestConfiguration = default, CancellationToken cancellationToken = default)
         {
 #endif
             var requestInfo = ToGetRequestInformation(requestConfiguration);
@@ -64,10 +64,10 @@ namespace Holdfast.Client.Shows.Item.Seats
                 { "404", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
-            return await RequestAdapter.SendPrimitiveAsync<Stream>(requestInfo, errorMapping, cancellationToken).ConfigureAwait(false);
+            return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.GetSeatMapResponse>(requestInfo, global::Holdfast.Client.Models.GetSeatMapResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
         /// <summary>
-        /// JSON: {show_id, seq, currency, currency_exponent, prices: {category: minor units}, seats: [{seat_id, label, section, row, number, category, x, y, state}]} where state is available, held, booked or blocked. 404 when there is no such show. Answers carry an ETag; If-None-Match gives 304.
+        /// Each seat&apos;s state is available, held, booked or blocked. 404 when there is no such show. Answers carry an ETag; If-None-Match gives 304.
         /// </summary>
         /// <returns>A <see cref="RequestInformation"/></returns>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
@@ -82,7 +82,7 @@ namespace Holdfast.Client.Shows.Item.Seats
 #endif
             var requestInfo = new RequestInformation(Method.GET, UrlTemplate, PathParameters);
             requestInfo.Configure(requestConfiguration);
-            requestInfo.Headers.TryAdd("Accept", "application/problem+json");
+            requestInfo.Headers.TryAdd("Accept", "application/json");
             return requestInfo;
         }
         /// <summary>

@@ -43,6 +43,7 @@ namespace Holdfast.Client.Admin.Jobs.Item.Retry
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 409 status code</exception>
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -60,6 +61,7 @@ namespace Holdfast.Client.Admin.Jobs.Item.Retry
                 { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "403", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "409", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.ManageJobsJob>(requestInfo, global::Holdfast.Client.Models.ManageJobsJob.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
