@@ -27,7 +27,7 @@ cleanup() {
 trap cleanup EXIT
 
 # HOLDFAST_BENCH_PROFILE=1: load pg_stat_statements (with planning) to see where a booking's time
-# goes; the bookings scenario then also counts statements and pooled connection rents per booking,
+# goes; the bookings scenario then also counts statements and pool resets per booking,
 # and the top statements are written beside the results. It costs some throughput: compare like with like.
 if [ "${HOLDFAST_BENCH_PROFILE:-0}" = 1 ]; then
   export HOLDFAST_PG_OPTIONS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_planning=on -c pg_stat_statements.max=5000"
