@@ -74,46 +74,18 @@ public sealed partial class ManagePlaces : ICarterModule
             .WithSummary("Delete an airport nothing refers to").WithDescription("Admins. 204.");
     }
 
-    internal static async Task<Results<NoContent, ValidationProblem, ProblemHttpResult>> UpdateCityAsync(
+    internal static Task<Results<NoContent, ValidationProblem, ProblemHttpResult>> UpdateCityAsync(
         long cityId, CityChange request, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
     {
         var validation = new Validation()
             .Require(request.Name is null or { Length: >= 1 and <= 200 }, "name", "1 to 200 characters.")
             .Require(request.Country is null or { Length: >= 1 and <= 100 }, "country", "1 to 100 characters.");
-        await using var connection = await db.OpenConnectionAsync(cancellationToken);
-        if (request.TimeZone is not null)
-        {
-            await RequireZoneAsync(connection, request.TimeZone, validation, cancellationToken);
-        }
-
-        if (!validation.IsValid)
-        {
-            return validation.Problem();
-        }
-
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using var command = new NpgsqlCommand(UpdateCitySql, connection);
-        command.With("city_id", cityId).With("name", request.Name).With("country", request.Country).With("zone", request.TimeZone);
-        try
-        {
-            if (await command.ExecuteScalarAsync(cancellationToken) is not string before)
-            {
-                return Problems.NotFound("City");
-            }
-
-            await AuditLog.RecordAsync(connection, http.User.UserId(), "city.updated", "city", cityId, System.Text.Json.JsonDocument.Parse(before).RootElement, request, time.GetUtcNow(), cancellationToken);
-            await ReadCache.NotifyCatalogueChangedAsync(connection, cancellationToken);
-            await transaction.CommitAsync(cancellationToken);
-            return TypedResults.NoContent();
-        }
-        catch (PostgresException ex) when (ex.ProblemFor(
-            new OnConstraint("city_name_country_uq", () => Problems.Conflict("City exists.", "Another city has this name in this country."))) is { } problem)
-        {
-            return problem;
-        }
+        return ChangeAsync("city", cityId, validation, request.TimeZone, UpdateCitySql,
+            command => command.With("name", request.Name).With("country", request.Country), request, http, db, time, cancellationToken,
+            new OnConstraint("city_name_country_uq", () => Problems.Conflict("City exists.", "Another city has this name in this country.")));
     }
 
-    internal static async Task<Results<NoContent, ValidationProblem, ProblemHttpResult>> UpdateAirportAsync(
+    internal static Task<Results<NoContent, ValidationProblem, ProblemHttpResult>> UpdateAirportAsync(
         long airportId, AirportChange request, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
     {
         var validation = new Validation()
@@ -121,10 +93,22 @@ public sealed partial class ManagePlaces : ICarterModule
             .Require(request.Name is null or { Length: >= 1 and <= 200 }, "name", "1 to 200 characters.")
             .Require(request.Latitude is null or (>= -90 and <= 90), "latitude", "−90 to 90.")
             .Require(request.Longitude is null or (>= -180 and <= 180), "longitude", "−180 to 180.");
+        return ChangeAsync("airport", airportId, validation, request.TimeZone, UpdateAirportSql,
+            command => command.With("icao", request.Icao).With("name", request.Name).With("latitude", request.Latitude).With("longitude", request.Longitude),
+            request, http, db, time, cancellationToken);
+    }
+
+    // A correction: the time zone checked with the other fields, then one UPDATE (@id, @zone and the
+    // fields bind adds) returning the row as it was, audited and announced to every node's read
+    // cache in the same transaction.
+    private static async Task<Results<NoContent, ValidationProblem, ProblemHttpResult>> ChangeAsync(
+        string entity, long id, Validation validation, string? timeZone, string updateSql, Action<NpgsqlCommand> bind, object request,
+        HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken, params OnConstraint[] constraints)
+    {
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
-        if (request.TimeZone is not null)
+        if (timeZone is not null)
         {
-            await RequireZoneAsync(connection, request.TimeZone, validation, cancellationToken);
+            await RequireZoneAsync(connection, timeZone, validation, cancellationToken);
         }
 
         if (!validation.IsValid)
@@ -133,18 +117,24 @@ public sealed partial class ManagePlaces : ICarterModule
         }
 
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using var command = new NpgsqlCommand(UpdateAirportSql, connection);
-        command.With("airport_id", airportId).With("icao", request.Icao).With("name", request.Name)
-            .With("latitude", request.Latitude).With("longitude", request.Longitude).With("zone", request.TimeZone);
-        if (await command.ExecuteScalarAsync(cancellationToken) is not string before)
+        await using var command = new NpgsqlCommand(updateSql, connection);
+        bind(command.With("id", id).With("zone", timeZone));
+        try
         {
-            return Problems.NotFound("Airport");
-        }
+            if (await command.ExecuteScalarAsync(cancellationToken) is not string before)
+            {
+                return Problems.NotFound(entity == "city" ? "City" : "Airport");
+            }
 
-        await AuditLog.RecordAsync(connection, http.User.UserId(), "airport.updated", "airport", airportId, System.Text.Json.JsonDocument.Parse(before).RootElement, request, time.GetUtcNow(), cancellationToken);
-        await ReadCache.NotifyCatalogueChangedAsync(connection, cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-        return TypedResults.NoContent();
+            await AuditLog.RecordAsync(connection, http.User.UserId(), $"{entity}.updated", entity, id, System.Text.Json.JsonDocument.Parse(before).RootElement, request, time.GetUtcNow(), cancellationToken);
+            await ReadCache.NotifyCatalogueChangedAsync(connection, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            return TypedResults.NoContent();
+        }
+        catch (PostgresException ex) when (ex.ProblemFor(constraints) is { } problem)
+        {
+            return problem;
+        }
     }
 
     internal static Task<Results<NoContent, ProblemHttpResult>> DeleteCityAsync(
@@ -287,14 +277,14 @@ public sealed partial class ManagePlaces : ICarterModule
 
     // Each returns the row as it was (for the audit), or nothing when there is no such row.
     private const string UpdateCitySql = """
-        with before as (select * from city where city_id = @city_id for update)
+        with before as (select * from city where city_id = @id for update)
         update city c set name = coalesce(@name, c.name), country = coalesce(@country, c.country), time_zone = coalesce(@zone, c.time_zone)
         from before b where c.city_id = b.city_id
         returning json_build_object('name', b.name, 'country', b.country, 'time_zone', b.time_zone)::text
         """;
 
     private const string UpdateAirportSql = """
-        with before as (select * from airport where airport_id = @airport_id for update)
+        with before as (select * from airport where airport_id = @id for update)
         update airport a set icao = coalesce(@icao, a.icao), name = coalesce(@name, a.name), latitude = coalesce(@latitude, a.latitude),
                              longitude = coalesce(@longitude, a.longitude), time_zone = coalesce(@zone, a.time_zone)
         from before b where a.airport_id = b.airport_id
