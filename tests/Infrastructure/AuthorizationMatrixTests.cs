@@ -125,6 +125,7 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
         new("DELETE", "/airports/{airportId:long}", (w, a) => Task.FromResult(Json(HttpMethod.Delete, "/airports/987654321")), AdminOnly(HttpStatusCode.NotFound)),
         new("GET", "/cities/{cityId:long}", (w, a) => Task.FromResult(Json(HttpMethod.Get, $"/cities/{w.CityId}")), a => Public(a, HttpStatusCode.OK)),
         new("GET", "/airports/{airportId:long}", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/airports/987654321")), a => Public(a, HttpStatusCode.NotFound)),
+        new("GET", "/events", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/events?limit=1")), a => Public(a, HttpStatusCode.OK)),
         new("GET", "/events/{eventId:long}", (w, a) => Task.FromResult(Json(HttpMethod.Get, $"/events/{w.OwnedEventId}")), a => Public(a, HttpStatusCode.OK)),
         new("POST", "/holds/{holdId:long}/booking", async (w, a) => Json(HttpMethod.Post, $"/holds/{await w.OwnerHoldAsync()}/booking"),
             Table(HttpStatusCode.NotFound, HttpStatusCode.Created, HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NotFound)),

@@ -1,14 +1,20 @@
+using System.Text.Json;
 using Carter;
+using Holdfast.Infrastructure.Auth;
+using Holdfast.Infrastructure.Caching;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Holdfast.Features.Events;
 
 /// <summary>
-/// <c>GET /events/{id}</c>: one event (a film, a flight, a trip), where <c>POST /events</c>'s
-/// <c>Location</c> points. Events are public catalogue: anyone may read them.
+/// <c>GET /events</c> (by kind, title, or only the caller's own; keyset-paged, newest first, with an
+/// <c>ETag</c>) and <c>GET /events/{id}</c> (where <c>POST /events</c>'s <c>Location</c> points).
+/// Events are public catalogue: anyone may read them.
 /// </summary>
 public sealed class GetEvent : ICarterModule
 {
@@ -27,12 +33,87 @@ public sealed class GetEvent : ICarterModule
     public sealed record Response(long EventId, string Kind, string Title, string? Code, string? OriginIata, string? DestinationIata,
         long? OriginCityId, long? DestinationCityId, int DurationMinutes, long? OwnerUserId, DateTimeOffset CreatedAt);
 
+    /// <summary>A page of events.</summary>
+    /// <param name="Items">Events, newest first.</param>
+    /// <param name="NextBeforeId">Pass as <c>before_id</c> for the next page; null on the last page.</param>
+    public sealed record Page(IReadOnlyList<Response> Items, long? NextBeforeId);
+
+    /// <summary>Most items per page.</summary>
+    public const int MaxLimit = 200;
+
     /// <inheritdoc />
-    public void AddRoutes(IEndpointRouteBuilder app) =>
+    public void AddRoutes(IEndpointRouteBuilder app)
+    {
         app.MapGet("/events/{eventId:long}", HandleAsync)
             .WithTags("Catalogue")
             .WithSummary("Get an event")
             .WithDescription("404 when there is no such event.");
+        app.MapGet("/events", ListAsync)
+            .WithTags("Catalogue")
+            .WithSummary("List events")
+            .WithDescription("`mine=true` lists the caller's own events (401 without a token).")
+            .Produces<Page>(StatusCodes.Status200OK)
+            .AnswersWithETag()
+            .DeclaresProblem(StatusCodes.Status401Unauthorized, "`mine=true` without a valid access token.")
+            .DeclaresQuery(
+                new("kind", "Only events of this kind.", Enum: ["film", "flight", "trip"]),
+                new("q", "Title or code contains this (case-insensitive).", MaxLength: 200),
+                new("mine", "Only the caller's own events.", Enum: ["true", "false"], Default: "false"),
+                new("before_id", "`next_before_id` of the previous page.", "integer", "int64", Minimum: 1),
+                new("limit", "Items per page.", "integer", "int32", Minimum: 1, Maximum: MaxLimit, Default: "50"));
+    }
+
+    internal static async Task<IResult> ListAsync(HttpContext http, NpgsqlDataSource db, IOptions<JsonOptions> json, CancellationToken cancellationToken)
+    {
+        var query = http.Request.Query;
+        var validation = new Validation();
+        var kind = query["kind"].FirstOrDefault();
+        validation.Require(kind is null or "film" or "flight" or "trip", "kind", "Must be film, flight or trip.");
+        var q = query["q"].FirstOrDefault()?.Trim();
+        validation.Require(q is null or { Length: <= 200 }, "q", "At most 200 characters.");
+        var mine = query["mine"].FirstOrDefault();
+        validation.Require(mine is null or "true" or "false", "mine", "Must be true or false.");
+        var beforeId = long.MaxValue;
+        validation.Require(query["before_id"].FirstOrDefault() is not { } before || (long.TryParse(before, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out beforeId) && beforeId >= 1),
+            "before_id", "Must be a whole number from 1.");
+        var limit = 50;
+        validation.Require(query["limit"].FirstOrDefault() is not { } limitText || (int.TryParse(limitText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out limit) && limit is >= 1 and <= MaxLimit),
+            "limit", $"Must be a whole number from 1 to {MaxLimit}.");
+        if (!validation.IsValid)
+        {
+            return validation.Problem();
+        }
+
+        long? owner = null;
+        if (mine == "true")
+        {
+            if (http.User.Identity?.IsAuthenticated != true)
+            {
+                return Problems.Unauthorized("Sign in to list your own events.");
+            }
+
+            owner = http.User.UserId();
+        }
+
+        await using var command = db.CreateCommand(ListSql);
+        command.With("kind", kind).With("like", q is null ? null : "%" + q.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal) + "%")
+            .With("owner", owner).With("before_id", beforeId).With("limit", limit + 1);
+        var items = new List<Response>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            items.Add(Read(reader));
+        }
+
+        var page = items.Count > limit ? new Page(items[..limit], items[limit - 1].EventId) : new Page(items, null);
+        return ReadCache.WriteWithETag(http, JsonSerializer.SerializeToUtf8Bytes(page, json.Value.SerializerOptions));
+    }
+
+    private static Response Read(NpgsqlDataReader reader) =>
+        new(reader.Get<long>("event_id"), reader.Get<string>("kind"), reader.Get<string>("title"), reader.Get<string?>("code"),
+            reader.Get<string?>("origin_iata"), reader.Get<string?>("destination_iata"), reader.Get<long?>("origin_city_id"),
+            reader.Get<long?>("destination_city_id"), reader.Get<int>("duration_minutes"), reader.Get<long?>("owner_app_user_id"),
+            reader.Get<DateTimeOffset>("created_at"));
 
     internal static async Task<Results<Ok<Response>, ProblemHttpResult>> HandleAsync(long eventId, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
@@ -40,19 +121,27 @@ public sealed class GetEvent : ICarterModule
         command.With("event_id", eventId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
-            ? TypedResults.Ok(new Response(reader.Get<long>("event_id"), reader.Get<string>("kind"), reader.Get<string>("title"), reader.Get<string?>("code"),
-                reader.Get<string?>("origin_iata"), reader.Get<string?>("destination_iata"), reader.Get<long?>("origin_city_id"),
-                reader.Get<long?>("destination_city_id"), reader.Get<int>("duration_minutes"), reader.Get<long?>("owner_app_user_id"),
-                reader.Get<DateTimeOffset>("created_at")))
+            ? TypedResults.Ok(Read(reader))
             : Problems.NotFound("Event");
     }
 
-    private const string EventSql = """
+    private const string Columns = """
         select e.event_id, e.kind, e.title, e.code, o.iata::text as origin_iata, d.iata::text as destination_iata,
                e.origin_city_id, e.destination_city_id, e.duration_minutes, e.owner_app_user_id, e.created_at
         from event e
         left join airport o on o.airport_id = e.origin_airport_id
         left join airport d on d.airport_id = e.destination_airport_id
-        where e.event_id = @event_id
+        """;
+
+    private const string EventSql = Columns + "\nwhere e.event_id = @event_id";
+
+    private const string ListSql = Columns + """
+
+        where e.event_id < @before_id
+          and (@kind::text is null or e.kind = @kind)
+          and (@like::text is null or e.title ilike @like or e.code ilike @like)
+          and (@owner::bigint is null or e.owner_app_user_id = @owner)
+        order by e.event_id desc
+        limit @limit
         """;
 }

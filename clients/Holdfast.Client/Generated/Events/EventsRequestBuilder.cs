@@ -35,7 +35,7 @@ namespace Holdfast.Client.Events
         /// </summary>
         /// <param name="pathParameters">Path parameters for the request</param>
         /// <param name="requestAdapter">The request adapter to use to execute the requests.</param>
-        public EventsRequestBuilder(Dictionary<string, object> pathParameters, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/events", pathParameters)
+        public EventsRequestBuilder(Dictionary<string, object> pathParameters, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/events{?before_id*,kind*,limit*,mine*,q*}", pathParameters)
         {
         }
         /// <summary>
@@ -43,8 +43,35 @@ namespace Holdfast.Client.Events
         /// </summary>
         /// <param name="rawUrl">The raw URL to use for the request builder.</param>
         /// <param name="requestAdapter">The request adapter to use to execute the requests.</param>
-        public EventsRequestBuilder(string rawUrl, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/events", rawUrl)
+        public EventsRequestBuilder(string rawUrl, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/events{?before_id*,kind*,limit*,mine*,q*}", rawUrl)
         {
+        }
+        /// <summary>
+        /// `mine=true` lists the caller&apos;s own events (401 without a token).
+        /// </summary>
+        /// <returns>A <see cref="global::Holdfast.Client.Models.GetEventPage"/></returns>
+        /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
+        /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
+        /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public async Task<global::Holdfast.Client.Models.GetEventPage?> GetAsync(Action<RequestConfiguration<global::Holdfast.Client.Events.EventsRequestBuilder.EventsRequestBuilderGetQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
+        {
+#nullable restore
+#else
+        public async Task<global::Holdfast.Client.Models.GetEventPage> GetAsync(Action<RequestConfiguration<global::Holdfast.Client.Events.EventsRequestBuilder.EventsRequestBuilderGetQueryParameters>> requestConfiguration = default, CancellationToken cancellationToken = default)
+        {
+#endif
+            var requestInfo = ToGetRequestInformation(requestConfiguration);
+            var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
+            {
+                { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+            };
+            return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.GetEventPage>(requestInfo, global::Holdfast.Client.Models.GetEventPage.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
         /// <summary>
         /// Organizers and admins. 400 names each invalid field (unknown airports and cities included); 409 when the code is taken.
@@ -80,6 +107,25 @@ namespace Holdfast.Client.Events
             return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.CreateEventResponse>(requestInfo, global::Holdfast.Client.Models.CreateEventResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
         /// <summary>
+        /// `mine=true` lists the caller&apos;s own events (401 without a token).
+        /// </summary>
+        /// <returns>A <see cref="RequestInformation"/></returns>
+        /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public RequestInformation ToGetRequestInformation(Action<RequestConfiguration<global::Holdfast.Client.Events.EventsRequestBuilder.EventsRequestBuilderGetQueryParameters>>? requestConfiguration = default)
+        {
+#nullable restore
+#else
+        public RequestInformation ToGetRequestInformation(Action<RequestConfiguration<global::Holdfast.Client.Events.EventsRequestBuilder.EventsRequestBuilderGetQueryParameters>> requestConfiguration = default)
+        {
+#endif
+            var requestInfo = new RequestInformation(Method.GET, UrlTemplate, PathParameters);
+            requestInfo.Configure(requestConfiguration);
+            requestInfo.Headers.TryAdd("Accept", "application/json");
+            return requestInfo;
+        }
+        /// <summary>
         /// Organizers and admins. 400 names each invalid field (unknown airports and cities included); 409 when the code is taken.
         /// </summary>
         /// <returns>A <see cref="RequestInformation"/></returns>
@@ -109,6 +155,35 @@ namespace Holdfast.Client.Events
         public global::Holdfast.Client.Events.EventsRequestBuilder WithUrl(string rawUrl)
         {
             return new global::Holdfast.Client.Events.EventsRequestBuilder(rawUrl, RequestAdapter);
+        }
+        /// <summary>
+        /// `mine=true` lists the caller&apos;s own events (401 without a token).
+        /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
+        public partial class EventsRequestBuilderGetQueryParameters 
+        {
+            /// <summary>`next_before_id` of the previous page.</summary>
+            [QueryParameter("before_id")]
+            public long? BeforeId { get; set; }
+            /// <summary>Only events of this kind.</summary>
+            [QueryParameter("kind")]
+            public global::Holdfast.Client.Events.GetKindQueryParameterType? Kind { get; set; }
+            /// <summary>Items per page.</summary>
+            [QueryParameter("limit")]
+            public int? Limit { get; set; }
+            /// <summary>Only the caller&apos;s own events.</summary>
+            [QueryParameter("mine")]
+            public global::Holdfast.Client.Events.GetMineQueryParameterType? Mine { get; set; }
+            /// <summary>Title or code contains this (case-insensitive).</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+            [QueryParameter("q")]
+            public string? Q { get; set; }
+#nullable restore
+#else
+            [QueryParameter("q")]
+            public string Q { get; set; }
+#endif
         }
     }
 }
