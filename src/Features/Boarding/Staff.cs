@@ -28,17 +28,22 @@ public sealed class Staff : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/staff").RequireAuthorization(Roles.Organizer).WithTags("Boarding");
-        group.MapGet("", ListAsync)
+        app.MapGet("/staff", ListAsync)
+            .RequireAuthorization(Roles.Organizer)
+            .WithTags("Boarding")
             .WithSummary("List my staff")
             .WithDescription("Organizers and admins: the accounts that check in and read manifests for my shows.");
-        group.MapPost("", AddAsync)
+        app.MapPost("/staff", AddAsync)
+            .RequireAuthorization(Roles.Organizer)
+            .WithTags("Boarding")
             .WithSummary("Add a member of staff")
             .WithDescription("By email; 404 when no account has it. Adding someone already on the staff answers 200 with the member.")
             .WithRequestExample(new { email = "gate@example.com" })
             .DeclaresProblem(StatusCodes.Status404NotFound, "No account has that email.")
             .DeclaresProblem(StatusCodes.Status409Conflict, "That account is you.");
-        group.MapDelete("/{userId:long}", RemoveAsync)
+        app.MapDelete("/staff/{userId:long}", RemoveAsync)
+            .RequireAuthorization(Roles.Organizer)
+            .WithTags("Boarding")
             .WithSummary("Remove a member of staff")
             .WithDescription("Ends the grant at once; 404 when they are not on my staff.");
     }

@@ -381,7 +381,6 @@ public static class OpenApiSetup
     {
         var byStatus = metadata.OfType<Microsoft.AspNetCore.Http.Metadata.IProducesResponseTypeMetadata>()
             .Where(p => p.Type is not null && p.Type != typeof(void) && !typeof(ProblemDetails).IsAssignableFrom(p.Type))
-            .Where(p => !p.ContentTypes.Any() || p.ContentTypes.Contains("application/json")) // a CSV or PNG beside the JSON is another content type, not another body
             .GroupBy(p => p.StatusCode)
             .Where(g => g.Select(p => p.Type).Distinct().Count() > 1);
         foreach (var alternatives in byStatus)
