@@ -3,6 +3,7 @@ using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.OpenApi;
 using Npgsql;
 using QRCoder;
 
@@ -54,6 +55,16 @@ public sealed class Tickets : ICarterModule
             .WithSummary("Get a ticket's QR code")
             .WithDescription("The ticket's code as a QR code (PNG, error correction Q). For the booking's customer; 404 for anyone else, 410 when the ticket is void.")
             .Produces<byte[]>(StatusCodes.Status200OK, "image/png")
+            .AddOpenApiOperationTransformer((operation, _, _) =>
+            {
+                // The PNG's bytes themselves, not base64 text.
+                if (operation.Responses?.TryGetValue("200", out var ok) == true && ok.Content?.TryGetValue("image/png", out var png) == true)
+                {
+                    png.Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" };
+                }
+
+                return Task.CompletedTask;
+            })
             .DeclaresProblem(StatusCodes.Status410Gone, "The ticket is void: its seat was cancelled or refunded.");
     }
 

@@ -42,12 +42,7 @@ public sealed class MyBookings : ICarterModule
             .RequireAuthorization()
             .WithTags("Bookings")
             .WithSummary("List my bookings")
-            .WithDescription("Newest first. Query: status, when (upcoming: the show has not started; past: it has), limit (1–100, default 20), before_id (keyset).")
-            .DeclaresQuery(
-                new QueryParameterMetadata("status", "Only bookings in this status.", Enum: Statuses),
-                new QueryParameterMetadata("when", "upcoming: shows not started yet; past: started or over.", Enum: ["upcoming", "past"]),
-                new QueryParameterMetadata("limit", "Page size.", Type: "integer", Format: "int32", Minimum: 1, Maximum: 100, Default: "20"),
-                new QueryParameterMetadata("before_id", "The last booking_id of the previous page.", Type: "integer", Format: "int64"));
+            .WithDescription("Newest first. Query: status, when (upcoming: the show has not started; past: it has), limit (1–100, default 20), before_id (keyset).");
 
     internal static async Task<Results<Ok<Page>, ValidationProblem>> HandleAsync(
         string? status, string? when, int? limit, [FromQuery(Name = "before_id")] long? beforeId,
