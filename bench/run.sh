@@ -26,8 +26,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# HOLDFAST_BENCH_PROFILE=1: load pg_stat_statements (with planning) to see where a booking's time
+# goes; the bookings scenario then also counts statements and pool resets per booking,
+# and the top statements are written beside the results. It costs some throughput: compare like with like.
+if [ "${HOLDFAST_BENCH_PROFILE:-0}" = 1 ]; then
+  export HOLDFAST_PG_OPTIONS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_planning=on -c pg_stat_statements.max=5000"
+fi
 start_cluster "$DIR" "$PG_PORT"
 ensure_database "$PG_PORT" holdfast
+if [ "${HOLDFAST_BENCH_PROFILE:-0}" = 1 ]; then
+  "$(pg_bin_dir)/psql" -h 127.0.0.1 -p "$PG_PORT" -U holdfast -d holdfast -qc "create extension if not exists pg_stat_statements"
+fi
 CONNECTION="Host=127.0.0.1;Port=$PG_PORT;Username=holdfast;Database=holdfast;Maximum Pool Size=16"
 
 dotnet build Holdfast.slnx -c Release -nologo -v quiet
@@ -81,4 +90,8 @@ if [ "${HOLDFAST_BENCH_NODES:-1}" = 1 ] && ensure_nginx; then
   RESULT="$DIR/two-nodes.json"
 fi
 cp "$RESULT" "bench/results/$COMMIT.json"
+if [ -f "$DIR/one-box-statements.txt" ]; then
+  cp "$DIR/one-box-statements.txt" "bench/results/$COMMIT-statements.txt"
+  echo "Top statements of the 64-client bookings window: bench/results/$COMMIT-statements.txt"
+fi
 echo "Results: bench/results/$COMMIT.json"

@@ -40,7 +40,7 @@ internal sealed record Args(Uri BaseUrl, string Connection, int AppPid, string P
 /// <summary>One line of the results table.</summary>
 internal sealed record Figure(string Scenario, string Metric, double Value, string Unit, string Target, bool? Met, string How);
 
-internal sealed class Bench(Args args)
+internal sealed partial class Bench(Args args)
 {
     private readonly List<Figure> figures = [];
     private readonly HttpClient http = new(new SocketsHttpHandler { MaxConnectionsPerServer = int.MaxValue, PooledConnectionLifetime = TimeSpan.FromMinutes(10) })
@@ -74,13 +74,15 @@ internal sealed class Bench(Args args)
             }
         }
 
-        // --only a,b,c runs just those scenarios (raw, holds, contention, search, jobs, feed); default all.
+        // --only a,b,c runs just those scenarios (raw, holds, bookings, contention, burst, search, jobs, feed); default all.
         var only = string.IsNullOrEmpty(args.Only) ? null : args.Only.Split(',').ToHashSet();
         bool Runs(string name) => only is null || only.Contains(name);
-        if (only is null || only.Overlaps(["raw", "holds", "contention", "jobs", "feed"]))
+        if (only is null || only.Overlaps(["raw", "holds", "bookings", "contention", "burst", "jobs", "feed"]))
         {
             customers = await CustomersAsync(args.Quick ? 60 : 220);
         }
+
+        cpu = await ServerCpu.FindAsync(db, args.AppPid);
 
         if (Runs("raw"))
         {
@@ -92,9 +94,19 @@ internal sealed class Bench(Args args)
             await UncontendedHoldsAsync();
         }
 
+        if (Runs("bookings"))
+        {
+            await BookingsAsync();
+        }
+
         if (Runs("contention"))
         {
             await ContentionAsync();
+        }
+
+        if (Runs("burst"))
+        {
+            await BurstAsync();
         }
 
         if (Runs("search"))
@@ -679,7 +691,7 @@ internal sealed class Bench(Args args)
         Console.WriteLine();
         Console.WriteLine(table);
         File.WriteAllText(args.Out, JsonSerializer.Serialize(new { commit, machine, at = DateTimeOffset.UtcNow, figures },
-            new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+            new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
         Console.WriteLine($"JSON: {args.Out}");
     }
 }

@@ -53,7 +53,7 @@ start_cluster() {
     return 0
   fi
   as_pg_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
-    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=300 -c shared_buffers=512MB -c fsync=on" \
+    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=300 -c shared_buffers=512MB -c fsync=on ${HOLDFAST_PG_OPTIONS:-}" \
     start >/dev/null || { tail -n 30 "$dir/postgres.log" >&2; return 1; }
 }
 

@@ -10,7 +10,10 @@ public class AppFixture : IAsyncLifetime
     /// <summary>Configuration overrides for this fixture's app.</summary>
     protected virtual IDictionary<string, string?> Settings => new Dictionary<string, string?>();
 
-    public virtual async ValueTask InitializeAsync() => app = await TestApp.StartAsync(PostgresServer.Instance, Settings);
+    /// <summary>True to run this fixture's app on a real loopback port (<see cref="TestApp.Address"/>), for a browser or another process.</summary>
+    protected virtual bool OnLoopbackPort => false;
+
+    public virtual async ValueTask InitializeAsync() => app = await TestApp.StartAsync(PostgresServer.Instance, Settings, onLoopbackPort: OnLoopbackPort);
 
     public virtual async ValueTask DisposeAsync()
     {

@@ -47,8 +47,19 @@ public sealed class TestApp : WebApplicationFactory<Program>
     /// <summary>A data source on the same database, for arranging and asserting in SQL.</summary>
     public NpgsqlDataSource DataSource { get; }
 
-    /// <summary>Starts an app on a fresh database, or, with <paramref name="connectionString"/>, as another node on an existing one.</summary>
-    public static async Task<TestApp> StartAsync(PostgresServer server, IDictionary<string, string?>? overrides = null, string? connectionString = null)
+    /// <summary>
+    /// Where a real client reaches the app (<c>http://127.0.0.1:port</c>) when it was started with
+    /// <c>onLoopbackPort</c>; null for the in-process test server, which only <see cref="CreateClient"/> reaches.
+    /// </summary>
+    public Uri? Address { get; private set; }
+
+    /// <summary>
+    /// Starts an app on a fresh database, or, with <paramref name="connectionString"/>, as another node on an existing one.
+    /// With <paramref name="onLoopbackPort"/> the app runs on Kestrel on a free port of 127.0.0.1
+    /// (<see cref="Address"/>), so a browser or another process can reach it.
+    /// </summary>
+    public static async Task<TestApp> StartAsync(
+        PostgresServer server, IDictionary<string, string?>? overrides = null, string? connectionString = null, bool onLoopbackPort = false)
     {
         var settings = DefaultSettings();
         foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
@@ -58,7 +69,19 @@ public sealed class TestApp : WebApplicationFactory<Program>
 
         var app = new TestApp(connectionString ?? await server.CreateDatabaseAsync(), settings);
         settings["ConnectionStrings:Holdfast"] = app.ConnectionString;
-        _ = app.Server; // start the host now
+        if (onLoopbackPort)
+        {
+            app.UseKestrel(kestrel => kestrel.Listen(System.Net.IPAddress.Loopback, 0));
+            app.StartServer();
+            var addresses = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features
+                .Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses;
+            app.Address = new Uri(addresses.Single());
+        }
+        else
+        {
+            _ = app.Server; // start the host now
+        }
+
         await app.Services.GetRequiredService<SeatFeedHub>().Listening.WaitAsync(TimeSpan.FromSeconds(30));
         return app;
     }

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Carter;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
@@ -37,7 +38,7 @@ public sealed class ManageUsers : ICarterModule
     }
 
     internal static async Task<Results<Ok<List<User>>, ValidationProblem>> ListAsync(
-        string? email, string? role, int? limit, [FromQuery(Name = "after_id")] long? afterId, NpgsqlDataSource db, CancellationToken cancellationToken)
+        string? email, [AllowedValues("admin", "organizer", "customer", null)] string? role, [Range(1, 100)] int? limit, [FromQuery(Name = "after_id")] long? afterId, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
         var validation = new Validation()
             .Require(role is null or Roles.Admin or Roles.Organizer or Roles.Customer, "role", "Must be admin, organizer or customer.")

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using Carter;
 using Holdfast.Infrastructure.Auth;
@@ -32,7 +33,7 @@ public sealed class ReadAuditLog : ICarterModule
             .WithDescription("Query: entity, entity_id, actor_user_id, action, from, to (UTC), limit (1–200, default 50), before_id (keyset). Admins only.");
 
     internal static async Task<Results<Ok<List<Entry>>, ValidationProblem>> HandleAsync(
-        string? entity, [FromQuery(Name = "entity_id")] long? entityId, [FromQuery(Name = "actor_user_id")] long? actorUserId, string? action, DateTimeOffset? from, DateTimeOffset? to, int? limit, [FromQuery(Name = "before_id")] long? beforeId,
+        string? entity, [FromQuery(Name = "entity_id")] long? entityId, [FromQuery(Name = "actor_user_id")] long? actorUserId, string? action, DateTimeOffset? from, DateTimeOffset? to, [Range(1, 200)] int? limit, [FromQuery(Name = "before_id")] long? beforeId,
         NpgsqlDataSource db, CancellationToken cancellationToken)
     {
         var validation = new Validation().Require(limit is null or (>= 1 and <= 200), "limit", "Must be 1 to 200.");

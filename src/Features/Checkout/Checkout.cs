@@ -37,33 +37,61 @@ internal static class Checkout
     /// <summary>
     /// Creates the PaymentIntent and processes what it says at once. Returns null when the booking is
     /// confirmed or awaiting the browser; a 402 problem for a decline (the booking stays payable);
-    /// a 502 problem when the provider could not be reached.
+    /// a 502 problem when the provider could not be reached. No connection is held while the provider
+    /// is called (its latency must not drain the pool); one is opened once it has answered, used for
+    /// everything after, and handed back for the caller to read the booking on and dispose.
     /// </summary>
-    public static async Task<ProblemHttpResult?> RunAttemptAsync(
+    public static async Task<(ProblemHttpResult? Problem, NpgsqlConnection Connection)> RunAttemptAsync(
         NpgsqlDataSource db, IPaymentGateway gateway, PaymentProcessing payments, long bookingId, long attemptId, string key,
         long amount, string currency, string? paymentMethod, DateTimeOffset deadline, TimeProvider time, CancellationToken cancellationToken)
     {
-        PaymentIntent intent;
+        PaymentIntent? intent = null;
+        PaymentProviderException? failure = null;
         try
         {
             intent = await gateway.CreatePaymentIntentAsync(Request(bookingId, key, amount, currency, paymentMethod), cancellationToken);
         }
         catch (PaymentProviderException ex)
         {
-            await RecordAsync(db, attemptId, null, null, "failed", ex.Message, time, cancellationToken);
+            failure = ex;
+        }
+
+        var connection = await db.OpenConnectionAsync(cancellationToken);
+        try
+        {
+            return (await ProcessAsync(connection, gateway, payments, bookingId, attemptId, intent, failure, deadline, time, cancellationToken), connection);
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static async Task<ProblemHttpResult?> ProcessAsync(
+        NpgsqlConnection connection, IPaymentGateway gateway, PaymentProcessing payments, long bookingId, long attemptId,
+        PaymentIntent? intent, PaymentProviderException? failure, DateTimeOffset deadline, TimeProvider time, CancellationToken cancellationToken)
+    {
+        if (intent is null)
+        {
+            var ex = failure!;
+            await RecordAsync(connection, attemptId, null, null, "failed", ex.Message, time, cancellationToken);
             return TypedResults.Problem(statusCode: ex.Transient ? StatusCodes.Status502BadGateway : StatusCodes.Status402PaymentRequired,
                 title: ex.Transient ? "Payment provider unavailable." : "Payment refused.",
                 detail: $"{ex.Message} Booking {bookingId} stays payable until {deadline:O}: POST /bookings/{bookingId}/payments to try again.",
                 extensions: new Dictionary<string, object?> { ["booking_id"] = bookingId, ["payment_deadline"] = deadline, ["code"] = ex.Code });
         }
 
-        await RecordAsync(db, attemptId, intent.Id, intent.ClientSecret, intent.Status, intent.LastError, time, cancellationToken);
         if (intent.Status == "succeeded")
         {
-            await payments.SucceededAsync(gateway.Provider, intent.Id, intent.AmountReceived, cancellationToken);
+            // The answer is recorded in the confirmation's own transaction: one round trip fewer, and
+            // if that transaction is lost the attempt (committed before the call) is replayed.
+            await payments.SucceededAsync(connection, gateway.Provider, intent.Id, intent.AmountReceived,
+                new PaymentProcessing.AttemptAnswer(attemptId, intent.ClientSecret, intent.Status), cancellationToken);
             return null;
         }
 
+        await RecordAsync(connection, attemptId, intent.Id, intent.ClientSecret, intent.Status, intent.LastError, time, cancellationToken);
         if (intent is { Status: "requires_payment_method", LastError: { } declined })
         {
             await payments.FailedAsync(gateway.Provider, intent.Id, intent.Status, declined, cancellationToken);
@@ -124,7 +152,11 @@ internal static class Checkout
 
             logger.LogWarning("Recovered PaymentIntent {PaymentIntent} ({Status}) of attempt {AttemptId}, booking {BookingId}, whose id was never recorded",
                 intent.Id, intent.Status, attempt.AttemptId, bookingId);
-            await RecordAsync(db, attempt.AttemptId, intent.Id, intent.ClientSecret, intent.Status, intent.LastError, time, cancellationToken);
+            await using (var connection = await db.OpenConnectionAsync(cancellationToken))
+            {
+                await RecordAsync(connection, attempt.AttemptId, intent.Id, intent.ClientSecret, intent.Status, intent.LastError, time, cancellationToken);
+            }
+
             found.Add(intent.Id);
         }
 
@@ -132,24 +164,25 @@ internal static class Checkout
     }
 
     private static async Task RecordAsync(
-        NpgsqlDataSource db, long attemptId, string? providerId, string? secret, string status, string? error, TimeProvider time, CancellationToken cancellationToken)
+        NpgsqlConnection connection, long attemptId, string? providerId, string? secret, string status, string? error, TimeProvider time, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand("""
-            update payment_attempt
-            set provider_payment_id = coalesce(@provider_id, provider_payment_id), client_secret = coalesce(@secret, client_secret),
-                -- 'succeeded' is PaymentProcessing's to set: it is the compare-and-set that confirms once.
-                status = case when status = 'succeeded' or @status = 'succeeded' then status else @status end,
-                last_error = @error, updated_at = @now
-            where payment_attempt_id = @attempt_id
-            """);
-        command.With("attempt_id", attemptId);
-        command.With("provider_id", providerId);
-        command.With("secret", secret);
-        command.With("status", status);
-        command.With("error", error);
-        command.With("now", time.GetUtcNow());
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        await using var batch = new NpgsqlBatch(connection) { BatchCommands = { RecordCommand(attemptId, providerId, secret, status, error, time.GetUtcNow()) } };
+        await batch.ExecuteNonQueryAsync(cancellationToken);
     }
+
+    /// <summary>The statement that records the provider's answer on an attempt, for the caller's batch.</summary>
+    internal static NpgsqlBatchCommand RecordCommand(long attemptId, string? providerId, string? secret, string status, string? error, DateTimeOffset now) =>
+        new NpgsqlBatchCommand(RecordSql).With("attempt_id", attemptId).With("provider_id", providerId).With("secret", secret).With("status", status)
+            .With("error", error).With("now", now);
+
+    private const string RecordSql = """
+        update payment_attempt
+        set provider_payment_id = coalesce(@provider_id, provider_payment_id), client_secret = coalesce(@secret, client_secret),
+            -- 'succeeded' is PaymentProcessing's to set: it is the compare-and-set that confirms once.
+            status = case when status = 'succeeded' or @status = 'succeeded' then status else @status end,
+            last_error = @error, updated_at = @now
+        where payment_attempt_id = @attempt_id
+        """;
 
     private const string CreateAttemptSql = """
         insert into payment_attempt (booking_id, provider, idempotency_key, amount_minor, currency, payment_method, created_at, updated_at)

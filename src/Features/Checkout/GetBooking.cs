@@ -82,11 +82,16 @@ public sealed class GetBooking : ICarterModule
     /// </summary>
     internal static async Task<Response?> LoadAsync(NpgsqlConnection connection, long bookingId, long userId, CancellationToken cancellationToken, bool isAdmin = false)
     {
-        await using var command = new NpgsqlCommand(BookingSql, connection);
-        command.With("booking_id", bookingId);
-        command.With("user_id", userId);
-        command.With("is_admin", isAdmin);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        // One round trip: the booking, then its refunds (used only if the booking was visible).
+        await using var batch = new NpgsqlBatch(connection)
+        {
+            BatchCommands =
+            {
+                new NpgsqlBatchCommand(BookingSql).With("booking_id", bookingId).With("user_id", userId).With("is_admin", isAdmin),
+                new NpgsqlBatchCommand(RefundsSql).With("booking_id", bookingId),
+            },
+        };
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
         Response? booking = null;
         var seats = new List<BookedSeat>();
         var refunds = new List<Refund>();
@@ -107,22 +112,19 @@ public sealed class GetBooking : ICarterModule
             seats.Add(new BookedSeat(reader.Get<long>("seat_id"), reader.Get<string>("label"), reader.Get<string>("category"), reader.Get<long>("price_minor"), reader.Get<bool>("active")));
         }
 
-        if (booking is not null)
+        if (booking is not null && await reader.NextResultAsync(cancellationToken))
         {
-            await reader.CloseAsync();
-            await using var refundCommand = new NpgsqlCommand(
-                "select refund_id, amount_minor, reason, status, created_at from refund where booking_id = @booking_id order by refund_id", connection);
-            refundCommand.With("booking_id", bookingId);
-            await using var refundReader = await refundCommand.ExecuteReaderAsync(cancellationToken);
-            while (await refundReader.ReadAsync(cancellationToken))
+            while (await reader.ReadAsync(cancellationToken))
             {
-                refunds.Add(new Refund(refundReader.Get<long>("refund_id"), refundReader.Get<long>("amount_minor"), refundReader.Get<string>("reason"), refundReader.Get<string>("status"),
-                    refundReader.Get<DateTimeOffset>("created_at")));
+                refunds.Add(new Refund(reader.Get<long>("refund_id"), reader.Get<long>("amount_minor"), reader.Get<string>("reason"), reader.Get<string>("status"),
+                    reader.Get<DateTimeOffset>("created_at")));
             }
         }
 
         return booking;
     }
+
+    private const string RefundsSql = "select refund_id, amount_minor, reason, status, created_at from refund where booking_id = @booking_id order by refund_id";
 
     private const string BookingSql = $$"""
         select b.booking_id, b.status, b.hold_id, b.show_id, e.title, s.starts_at,

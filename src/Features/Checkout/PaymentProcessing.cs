@@ -67,15 +67,30 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
     /// <param name="providerEvent">The event reporting it, recorded in the same transaction; a duplicate returns <see cref="PaymentOutcome.AlreadyProcessed"/>.</param>
     public async Task<PaymentOutcome> SucceededAsync(string provider, string paymentIntentId, long amountReceived, CancellationToken cancellationToken, ProviderEvent? providerEvent = null)
     {
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        return await SucceededAsync(connection, provider, paymentIntentId, amountReceived, null, cancellationToken, providerEvent);
+    }
+
+    /// <summary>
+    /// <see cref="SucceededAsync(string, string, long, CancellationToken, ProviderEvent?)"/> on the
+    /// caller's <paramref name="connection"/> (idle, no transaction), which it keeps: the checkout
+    /// reads the booking back on it. <paramref name="answer"/>, when given, is the provider's answer
+    /// to the attempt that created the PaymentIntent, recorded first in the same transaction (the
+    /// attempt itself was committed before the provider was called; if this transaction is lost, the
+    /// deadline job finds the PaymentIntent by replaying the attempt's create, decision 0017).
+    /// </summary>
+    public async Task<PaymentOutcome> SucceededAsync(
+        NpgsqlConnection connection, string provider, string paymentIntentId, long amountReceived, AttemptAnswer? answer, CancellationToken cancellationToken,
+        ProviderEvent? providerEvent = null)
+    {
         var now = time.GetUtcNow();
-        await using var transaction = await SeatTransaction.OpenAsync(db, announcer, cancellationToken);
-        var connection = transaction.Connection;
+        await using var transaction = await SeatTransaction.BeginAsync(connection, announcer, cancellationToken);
         if (providerEvent is not null && !await RecordEventAsync(connection, providerEvent, now, cancellationToken))
         {
             return PaymentOutcome.AlreadyProcessed;
         }
 
-        var row = await LockAsync(connection, provider, paymentIntentId, cancellationToken);
+        var row = await LockAsync(connection, provider, paymentIntentId, cancellationToken, answer, now);
         if (row is null)
         {
             await transaction.CommitAsync(cancellationToken);
@@ -88,21 +103,24 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
         }
 
         var paid = amountReceived > 0 ? amountReceived : row.AttemptAmount;
-        await using (var mark = new NpgsqlCommand(MarkSucceededSql, connection))
-        {
-            await mark.With("attempt_id", row.AttemptId).With("paid", paid).With("now", now).ExecuteNonQueryAsync(cancellationToken);
-        }
-
+        var marks = MarkSucceeded(row.AttemptId, row.BookingId, paid, now);
         PaymentOutcome outcome;
         if (row.BookingStatus == "confirmed")
         {
+            await using (var mark = new NpgsqlBatch(connection))
+            {
+                marks.ForEach(mark.BatchCommands.Add);
+                await mark.ExecuteNonQueryAsync(cancellationToken);
+            }
+
             await RefundAsync(connection, row, paid, "duplicate", now, cancellationToken);
             outcome = PaymentOutcome.RefundedDuplicate;
         }
-        else if (await SeatInventory.BookAsync(transaction, row.BookingId, row.HoldId, row.ShowId, now, cancellationToken))
+        else if (await SeatInventory.BookAsync(transaction, row.BookingId, row.HoldId, row.ShowId, now, cancellationToken,
+                     [.. marks, ConfirmationEmail(row.BookingId, now), ReminderSchedule.ScheduleCommand(row.BookingId, reminders.Value, now)]))
         {
-            await outbox.EnqueueAsync(connection, EmailArgs.ForBooking("booking_confirmed", row.BookingId), cancellationToken);
-            await ReminderSchedule.ScheduleAsync(connection, row.BookingId, reminders.Value, now, cancellationToken);
+            // The email and the reminders went in with the booking, set-based and in its round trip.
+            await outbox.WakeAsync(connection, EmailArgs.Options.Queue, cancellationToken);
             outcome = PaymentOutcome.Confirmed;
         }
         else
@@ -120,6 +138,12 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
         await transaction.CommitAsync(cancellationToken); // announces the booked seats, if any
         return outcome;
     }
+
+    /// <summary>What the provider answered when a PaymentIntent was created for an attempt.</summary>
+    /// <param name="AttemptId">The attempt.</param>
+    /// <param name="ClientSecret">For the browser (Stripe.js).</param>
+    /// <param name="Status">The PaymentIntent's status.</param>
+    public sealed record AttemptAnswer(long AttemptId, string? ClientSecret, string Status);
 
     /// <summary>Records a failed payment attempt; the booking stays payable until its deadline, and the customer is told.</summary>
     public async Task FailedAsync(string provider, string paymentIntentId, string status, string? error, CancellationToken cancellationToken, ProviderEvent? providerEvent = null)
@@ -213,17 +237,32 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
 
     private sealed record Locked(long AttemptId, string AttemptStatus, long AttemptAmount, long BookingId, string BookingStatus, long HoldId, long ShowId, long UserId, string Currency);
 
-    private static async Task<Locked?> LockAsync(NpgsqlConnection connection, string provider, string paymentIntentId, CancellationToken cancellationToken)
+    // One round trip: the provider's answer recorded on the attempt (when given), then the lock.
+    private static async Task<Locked?> LockAsync(
+        NpgsqlConnection connection, string provider, string paymentIntentId, CancellationToken cancellationToken, AttemptAnswer? answer = null, DateTimeOffset now = default)
     {
-        await using var command = new NpgsqlCommand(LockSql, connection);
-        command.With("provider", provider);
-        command.With("pi", paymentIntentId);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await using var batch = new NpgsqlBatch(connection);
+        if (answer is not null)
+        {
+            batch.BatchCommands.Add(Checkout.RecordCommand(answer.AttemptId, paymentIntentId, answer.ClientSecret, answer.Status, null, now));
+        }
+
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(LockSql).With("provider", provider).With("pi", paymentIntentId));
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
             ? new Locked(reader.Get<long>("payment_attempt_id"), reader.Get<string>("attempt_status"), reader.Get<long>("amount_minor"), reader.Get<long>("booking_id"),
                 reader.Get<string>("booking_status"), reader.Get<long>("hold_id"), reader.Get<long>("show_id"), reader.Get<long>("app_user_id"), reader.Get<string>("currency"))
             : null;
     }
+
+    private static List<NpgsqlBatchCommand> MarkSucceeded(long attemptId, long bookingId, long paid, DateTimeOffset now) =>
+    [
+        new NpgsqlBatchCommand(MarkAttemptSucceededSql).With("attempt_id", attemptId).With("now", now),
+        new NpgsqlBatchCommand(MarkBookingPaidSql).With("booking_id", bookingId).With("paid", paid),
+    ];
+
+    private static NpgsqlBatchCommand ConfirmationEmail(long bookingId, DateTimeOffset now) =>
+        new NpgsqlBatchCommand(ConfirmationEmailSql).With("booking_id", bookingId).With("now", now);
 
     private async Task RefundAsync(NpgsqlConnection connection, Locked row, long amount, string reason, DateTimeOffset now, CancellationToken cancellationToken)
     {
@@ -250,11 +289,20 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
         for update of a, b
         """;
 
-    private const string MarkSucceededSql = """
-        update payment_attempt set status = 'succeeded', last_error = null, updated_at = @now where payment_attempt_id = @attempt_id;
-        update booking set paid_minor = paid_minor + @paid
-        where booking_id = (select booking_id from payment_attempt where payment_attempt_id = @attempt_id);
+    private const string MarkAttemptSucceededSql = """
+        update payment_attempt set status = 'succeeded', last_error = null, updated_at = @now where payment_attempt_id = @attempt_id
         """;
+
+    private const string MarkBookingPaidSql = """
+        update booking set paid_minor = paid_minor + @paid where booking_id = @booking_id
+        """;
+
+    // Sent after SeatInventory's book statement in its round trip: queued only if that confirmed the booking.
+    private static readonly string ConfirmationEmailSql = JobSql.Insert<EmailArgs>("""
+        select 'booking_confirmed'::text as template, b.booking_id, @now as run_at, @now as created_at
+        from booking b
+        where b.booking_id = @booking_id and b.status = 'confirmed'
+        """, skipDuplicates: true, "template", "booking_id");
 
     private const string MarkFailedSql = """
         update payment_attempt set status = @status, last_error = @error, updated_at = @now where payment_attempt_id = @attempt_id

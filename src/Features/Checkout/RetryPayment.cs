@@ -65,14 +65,13 @@ public sealed class RetryPayment : ICarterModule
             await transaction.CommitAsync(cancellationToken);
         }
 
-        var problem = await Checkout.RunAttemptAsync(db, gateway, payments, bookingId, attemptId, key, amount, currency, request?.PaymentMethod,
+        var (problem, after) = await Checkout.RunAttemptAsync(db, gateway, payments, bookingId, attemptId, key, amount, currency, request?.PaymentMethod,
             new DateTimeOffset(deadline, TimeSpan.Zero), time, cancellationToken);
-        if (problem is not null)
+        await using (after)
         {
-            return problem;
+            return problem is not null
+                ? problem
+                : TypedResults.Created($"/bookings/{bookingId}", (await GetBooking.LoadAsync(after, bookingId, userId, cancellationToken))!);
         }
-
-        await using var connectionForRead = await db.OpenConnectionAsync(cancellationToken);
-        return TypedResults.Created($"/bookings/{bookingId}", (await GetBooking.LoadAsync(connectionForRead, bookingId, userId, cancellationToken))!);
     }
 }

@@ -133,27 +133,37 @@ public static class SeatInventory
     /// single statement: the hold now lasts until <c>@deadline</c> and its <see cref="HoldExpiry"/>
     /// job is cancelled, since from then on the payment deadline alone ends it (it may wait on a
     /// payment still processing, and an expiry at the same instant would free the seats under it).
-    /// Parameters: <c>@hold_id</c>, <c>@deadline</c>, <c>@now</c>.
+    /// <paramref name="holds"/> is a query with a <c>hold_id</c> column: the holds checked out by
+    /// this statement (none: nothing changes). Parameters: <c>@deadline</c>, <c>@now</c>.
     /// </summary>
-    public static readonly string HandOverToCheckoutCtes = $"""
+    public static string HandOverToCheckoutCtes(string holds) => $"""
         hold_extended as (
-          update hold set expires_at = greatest(expires_at, @deadline) where hold_id = @hold_id
+          update hold set expires_at = greatest(expires_at, @deadline) where hold_id in (select hold_id from ({holds}) h)
         ), hold_expiry_handed_over as (
-          {JobSql.CancelByKey<HoldExpiry>("select @hold_id::bigint as hold_id")}
+          {JobSql.CancelByKey<HoldExpiry>(holds)}
         )
         """;
 
     /// <summary>
     /// Books a paid hold's seats for its booking: those it still holds, or (hold gone) those free
     /// again. All or nothing: if any seat is taken by someone else nothing changes and false comes
-    /// back. Confirms the booking, issues a ticket per seat, ends the hold, cancels its expiry and
-    /// appends the seat event.
+    /// back. Confirms the booking, issues a ticket per seat, ends the hold, cancels its expiry and appends the seat event.
+    /// <paramref name="alongside"/>, the caller's own statements of the same transaction (e.g. what a
+    /// confirmation queues), are sent in the same round trip, after this one, and see its outcome
+    /// (the booking is <c>confirmed</c> exactly when true comes back). They must return no rows.
     /// </summary>
-    public static async Task<bool> BookAsync(SeatTransaction seats, long bookingId, long holdId, long showId, DateTimeOffset now, CancellationToken cancellationToken)
+    public static async Task<bool> BookAsync(
+        SeatTransaction seats, long bookingId, long holdId, long showId, DateTimeOffset now, CancellationToken cancellationToken,
+        params IReadOnlyList<NpgsqlBatchCommand> alongside)
     {
-        await using var command = new NpgsqlCommand(BookSql, seats.Connection)
-            .With("booking_id", bookingId).With("hold_id", holdId).With("show_id", showId).With("now", now);
-        var booked = (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
+        await using var batch = new NpgsqlBatch(seats.Connection) { BatchCommands = { new NpgsqlBatchCommand(BookSql) } };
+        batch.BatchCommands[0].With("booking_id", bookingId).With("hold_id", holdId).With("show_id", showId).With("now", now);
+        foreach (var command in alongside)
+        {
+            batch.BatchCommands.Add(command);
+        }
+
+        var booked = (bool)(await batch.ExecuteScalarAsync(cancellationToken))!;
         if (booked)
         {
             seats.Changed(showId);

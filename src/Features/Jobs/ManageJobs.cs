@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using Carter;
 using Holdfast.Infrastructure.Auth;
@@ -73,7 +74,7 @@ public sealed class ManageJobs : ICarterModule
     }
 
     internal static async Task<Results<Ok<List<Job>>, ValidationProblem>> ListAsync(
-        string? state, string? kind, string? queue, int? limit, [FromQuery(Name = "before_id")] long? beforeId, NpgsqlDataSource db, CancellationToken cancellationToken)
+        [AllowedValues("available", "running", "retryable", "completed", "discarded", "cancelled", null)] string? state, string? kind, string? queue, [Range(1, 200)] int? limit, [FromQuery(Name = "before_id")] long? beforeId, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
         var validation = new Validation()
             .Require(state is null or "available" or "running" or "retryable" or "completed" or "discarded" or "cancelled", "state",

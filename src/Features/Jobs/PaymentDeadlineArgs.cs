@@ -13,5 +13,8 @@ public sealed record PaymentDeadlineArgs(long BookingId) : IJobArgs
     public static JobInsertOptions Options { get; } = new(Priority: 1);
 
     /// <inheritdoc />
+    public static string UniqueKeySql => "'deadline:' || a.booking_id";
+
+    /// <inheritdoc />
     public string UniqueKey() => $"deadline:{BookingId}";
 }

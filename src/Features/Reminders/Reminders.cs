@@ -41,15 +41,13 @@ public static class ReminderSchedule
         $"update job set state = 'cancelled', finalized_at = @now where {JobSql.IsKind<ReminderArgs>()} and job.{JobSql.Waiting} " +
         $"and {JobSql.Field<ReminderArgs>(nameof(ReminderArgs.ShowId))} = @show_id";
 
-    /// <summary>Inserts the reminders of a confirmed booking, skipping any whose time has passed (same transaction as the booking).</summary>
-    public static async Task ScheduleAsync(NpgsqlConnection connection, long bookingId, ReminderOptions options, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        await using var command = new NpgsqlCommand(ScheduleSql, connection);
-        command.With("booking_id", bookingId);
-        command.With("offsets", options.OffsetsHours);
-        command.With("now", now);
-        await command.ExecuteNonQueryAsync(cancellationToken);
-    }
+    /// <summary>
+    /// The statement that inserts the reminders of a confirmed booking, skipping any whose time has
+    /// passed, for the caller's batch (same transaction and round trip as the confirmation): it
+    /// schedules nothing unless the booking is confirmed by then.
+    /// </summary>
+    public static NpgsqlBatchCommand ScheduleCommand(long bookingId, ReminderOptions options, DateTimeOffset now) =>
+        new NpgsqlBatchCommand(ScheduleSql).With("booking_id", bookingId).With("offsets", options.OffsetsHours).With("now", now);
 
     /// <summary>Moves every waiting reminder of a show to its new start.</summary>
     public static async Task MoveAsync(NpgsqlConnection connection, long showId, DateTimeOffset startsAt, CancellationToken cancellationToken)
@@ -65,7 +63,7 @@ public static class ReminderSchedule
         from booking b
         join show s on s.show_id = b.show_id
         cross join unnest(@offsets) as o (hours)
-        where b.booking_id = @booking_id and s.starts_at - make_interval(hours => o.hours) > @now
+        where b.booking_id = @booking_id and b.status = 'confirmed' and s.starts_at - make_interval(hours => o.hours) > @now
         """);
 
     private static readonly string MoveSql = $"""

@@ -36,7 +36,7 @@ public sealed class ShowSalesReport : ICarterModule
                              "Organizers see shows whose venue or event they own; admins see all.");
 
     internal static async Task<Results<Ok<List<Row>>, ValidationProblem>> HandleAsync(
-        DateTimeOffset? from, DateTimeOffset? to, int? limit, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
+        DateTimeOffset? from, DateTimeOffset? to, [System.ComponentModel.DataAnnotations.Range(1, 500)] int? limit, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
     {
         var start = from ?? time.GetUtcNow();
         var end = to ?? start.AddDays(30);

@@ -167,6 +167,13 @@ public sealed class ReadCache(IOptions<ReadCacheOptions> options) : IDisposable
             : TypedResults.Bytes(response.Body, "application/json");
     }
 
+    /// <summary>
+    /// Writes a JSON <paramref name="body"/> that is not cached (a list read straight from the
+    /// database) with a strong <c>ETag</c> of its bytes, or 304 when <c>If-None-Match</c> names it:
+    /// the client still saves the transfer, and the tag changes exactly when the body does.
+    /// </summary>
+    public static IResult WriteWithETag(HttpContext http, byte[] body) => Write(http, new CachedResponse(body, ETagOf(body)));
+
     /// <summary>Announces a catalogue change to every node's cache, at the commit of the caller's transaction.</summary>
     public static async Task NotifyCatalogueChangedAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {

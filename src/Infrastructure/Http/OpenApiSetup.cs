@@ -221,6 +221,17 @@ public static class OpenApiSetup
             body.Example = System.Text.Json.Nodes.JsonNode.Parse(example.Json);
         }
 
+        // [AllowedValues("a", "b", null)] on a bound parameter is its enum (the generator reads [Range] but not this).
+        foreach (var described in context.Description.ParameterDescriptions)
+        {
+            if (described.ParameterDescriptor is Microsoft.AspNetCore.Mvc.Infrastructure.IParameterInfoParameterDescriptor { ParameterInfo: var info }
+                && info.GetCustomAttributes(typeof(System.ComponentModel.DataAnnotations.AllowedValuesAttribute), false) is [System.ComponentModel.DataAnnotations.AllowedValuesAttribute allowed]
+                && operation.Parameters?.FirstOrDefault(p => p.Name == described.Name) is OpenApiParameter { Schema: OpenApiSchema schema })
+            {
+                schema.Enum = [.. allowed.Values.OfType<string>().Select(v => (System.Text.Json.Nodes.JsonNode)System.Text.Json.Nodes.JsonValue.Create(v))];
+            }
+        }
+
         foreach (var query in metadata.OfType<QueryParameterMetadata>())
         {
             operation.Parameters ??= [];

@@ -35,7 +35,7 @@ namespace Holdfast.Client.Airports
         /// </summary>
         /// <param name="pathParameters">Path parameters for the request</param>
         /// <param name="requestAdapter">The request adapter to use to execute the requests.</param>
-        public AirportsRequestBuilder(Dictionary<string, object> pathParameters, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/airports", pathParameters)
+        public AirportsRequestBuilder(Dictionary<string, object> pathParameters, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/airports{?after_id*,city_id*,limit*,q*}", pathParameters)
         {
         }
         /// <summary>
@@ -43,8 +43,33 @@ namespace Holdfast.Client.Airports
         /// </summary>
         /// <param name="rawUrl">The raw URL to use for the request builder.</param>
         /// <param name="requestAdapter">The request adapter to use to execute the requests.</param>
-        public AirportsRequestBuilder(string rawUrl, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/airports", rawUrl)
+        public AirportsRequestBuilder(string rawUrl, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/airports{?after_id*,city_id*,limit*,q*}", rawUrl)
         {
+        }
+        /// <summary>
+        /// List airports
+        /// </summary>
+        /// <returns>A <see cref="global::Holdfast.Client.Models.ReadPlacesAirportPage"/></returns>
+        /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
+        /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
+        /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public async Task<global::Holdfast.Client.Models.ReadPlacesAirportPage?> GetAsync(Action<RequestConfiguration<global::Holdfast.Client.Airports.AirportsRequestBuilder.AirportsRequestBuilderGetQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
+        {
+#nullable restore
+#else
+        public async Task<global::Holdfast.Client.Models.ReadPlacesAirportPage> GetAsync(Action<RequestConfiguration<global::Holdfast.Client.Airports.AirportsRequestBuilder.AirportsRequestBuilderGetQueryParameters>> requestConfiguration = default, CancellationToken cancellationToken = default)
+        {
+#endif
+            var requestInfo = ToGetRequestInformation(requestConfiguration);
+            var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
+            {
+                { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+            };
+            return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.ReadPlacesAirportPage>(requestInfo, global::Holdfast.Client.Models.ReadPlacesAirportPage.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
         /// <summary>
         /// Admins. 400 names each invalid field; 409 when the IATA code exists.
@@ -82,6 +107,25 @@ namespace Holdfast.Client.Airports
             return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.ManagePlacesCreated>(requestInfo, global::Holdfast.Client.Models.ManagePlacesCreated.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
         /// <summary>
+        /// List airports
+        /// </summary>
+        /// <returns>A <see cref="RequestInformation"/></returns>
+        /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public RequestInformation ToGetRequestInformation(Action<RequestConfiguration<global::Holdfast.Client.Airports.AirportsRequestBuilder.AirportsRequestBuilderGetQueryParameters>>? requestConfiguration = default)
+        {
+#nullable restore
+#else
+        public RequestInformation ToGetRequestInformation(Action<RequestConfiguration<global::Holdfast.Client.Airports.AirportsRequestBuilder.AirportsRequestBuilderGetQueryParameters>> requestConfiguration = default)
+        {
+#endif
+            var requestInfo = new RequestInformation(Method.GET, UrlTemplate, PathParameters);
+            requestInfo.Configure(requestConfiguration);
+            requestInfo.Headers.TryAdd("Accept", "application/json");
+            return requestInfo;
+        }
+        /// <summary>
         /// Admins. 400 names each invalid field; 409 when the IATA code exists.
         /// </summary>
         /// <returns>A <see cref="RequestInformation"/></returns>
@@ -111,6 +155,32 @@ namespace Holdfast.Client.Airports
         public global::Holdfast.Client.Airports.AirportsRequestBuilder WithUrl(string rawUrl)
         {
             return new global::Holdfast.Client.Airports.AirportsRequestBuilder(rawUrl, RequestAdapter);
+        }
+        /// <summary>
+        /// List airports
+        /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
+        public partial class AirportsRequestBuilderGetQueryParameters 
+        {
+            /// <summary>`next_after_id` of the previous page.</summary>
+            [QueryParameter("after_id")]
+            public long? AfterId { get; set; }
+            /// <summary>Airports serving this city.</summary>
+            [QueryParameter("city_id")]
+            public long? CityId { get; set; }
+            /// <summary>Items per page.</summary>
+            [QueryParameter("limit")]
+            public int? Limit { get; set; }
+            /// <summary>IATA code, or name contains this (case-insensitive).</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+            [QueryParameter("q")]
+            public string? Q { get; set; }
+#nullable restore
+#else
+            [QueryParameter("q")]
+            public string Q { get; set; }
+#endif
         }
     }
 }

@@ -150,19 +150,10 @@ namespace Holdfast.Client.Admin.Jobs
             public string Queue { get; set; }
             #pragma warning restore CS1591
 #endif
-#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
-#nullable enable
             #pragma warning disable CS1591
             [QueryParameter("state")]
-            public string? State { get; set; }
+            public global::Holdfast.Client.Admin.Jobs.GetStateQueryParameterType? State { get; set; }
             #pragma warning restore CS1591
-#nullable restore
-#else
-            #pragma warning disable CS1591
-            [QueryParameter("state")]
-            public string State { get; set; }
-            #pragma warning restore CS1591
-#endif
         }
     }
 }

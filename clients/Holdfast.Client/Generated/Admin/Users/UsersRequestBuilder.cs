@@ -131,19 +131,10 @@ namespace Holdfast.Client.Admin.Users
             [QueryParameter("limit")]
             public int? Limit { get; set; }
             #pragma warning restore CS1591
-#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
-#nullable enable
             #pragma warning disable CS1591
             [QueryParameter("role")]
-            public string? Role { get; set; }
+            public global::Holdfast.Client.Admin.Users.GetRoleQueryParameterType? Role { get; set; }
             #pragma warning restore CS1591
-#nullable restore
-#else
-            #pragma warning disable CS1591
-            [QueryParameter("role")]
-            public string Role { get; set; }
-            #pragma warning restore CS1591
-#endif
         }
     }
 }

@@ -8,23 +8,37 @@ using System;
 namespace Holdfast.Client.Models
 {
     /// <summary>
-    /// A city.
+    /// An airport.
     /// </summary>
     [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
-    public partial class GetPlaceCity : IAdditionalDataHolder, IParsable
+    public partial class ReadPlacesAirport : IAdditionalDataHolder, IParsable
     {
         /// <summary>Stores additional data not described in the OpenAPI description found when deserializing. Can be used for serialization as well.</summary>
         public IDictionary<string, object> AdditionalData { get; set; }
-        /// <summary>The city id.</summary>
+        /// <summary>The airport id.</summary>
+        public long? AirportId { get; set; }
+        /// <summary>The city it serves.</summary>
         public long? CityId { get; set; }
-        /// <summary>Its country.</summary>
+        /// <summary>IATA code, e.g. `LHR`.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public string? Country { get; set; }
+        public string? Iata { get; set; }
 #nullable restore
 #else
-        public string Country { get; set; }
+        public string Iata { get; set; }
 #endif
+        /// <summary>ICAO code, e.g. `EGLL`, if known.</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public string? Icao { get; set; }
+#nullable restore
+#else
+        public string Icao { get; set; }
+#endif
+        /// <summary>Degrees, −90 to 90.</summary>
+        public double? Latitude { get; set; }
+        /// <summary>Degrees, −180 to 180.</summary>
+        public double? Longitude { get; set; }
         /// <summary>Its name.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -33,7 +47,7 @@ namespace Holdfast.Client.Models
 #else
         public string Name { get; set; }
 #endif
-        /// <summary>IANA zone of shows in its venues.</summary>
+        /// <summary>IANA zone of departures from it.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public string? TimeZone { get; set; }
@@ -42,21 +56,21 @@ namespace Holdfast.Client.Models
         public string TimeZone { get; set; }
 #endif
         /// <summary>
-        /// Instantiates a new <see cref="global::Holdfast.Client.Models.GetPlaceCity"/> and sets the default values.
+        /// Instantiates a new <see cref="global::Holdfast.Client.Models.ReadPlacesAirport"/> and sets the default values.
         /// </summary>
-        public GetPlaceCity()
+        public ReadPlacesAirport()
         {
             AdditionalData = new Dictionary<string, object>();
         }
         /// <summary>
         /// Creates a new instance of the appropriate class based on discriminator value
         /// </summary>
-        /// <returns>A <see cref="global::Holdfast.Client.Models.GetPlaceCity"/></returns>
+        /// <returns>A <see cref="global::Holdfast.Client.Models.ReadPlacesAirport"/></returns>
         /// <param name="parseNode">The parse node to use to read the discriminator value and create the object</param>
-        public static global::Holdfast.Client.Models.GetPlaceCity CreateFromDiscriminatorValue(IParseNode parseNode)
+        public static global::Holdfast.Client.Models.ReadPlacesAirport CreateFromDiscriminatorValue(IParseNode parseNode)
         {
             if(ReferenceEquals(parseNode, null)) throw new ArgumentNullException(nameof(parseNode));
-            return new global::Holdfast.Client.Models.GetPlaceCity();
+            return new global::Holdfast.Client.Models.ReadPlacesAirport();
         }
         /// <summary>
         /// The deserialization information for the current model
@@ -66,8 +80,12 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
+                { "airport_id", n => { AirportId = n.GetLongValue(); } },
                 { "city_id", n => { CityId = n.GetLongValue(); } },
-                { "country", n => { Country = n.GetStringValue(); } },
+                { "iata", n => { Iata = n.GetStringValue(); } },
+                { "icao", n => { Icao = n.GetStringValue(); } },
+                { "latitude", n => { Latitude = n.GetDoubleValue(); } },
+                { "longitude", n => { Longitude = n.GetDoubleValue(); } },
                 { "name", n => { Name = n.GetStringValue(); } },
                 { "time_zone", n => { TimeZone = n.GetStringValue(); } },
             };
@@ -79,8 +97,12 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
+            writer.WriteLongValue("airport_id", AirportId);
             writer.WriteLongValue("city_id", CityId);
-            writer.WriteStringValue("country", Country);
+            writer.WriteStringValue("iata", Iata);
+            writer.WriteStringValue("icao", Icao);
+            writer.WriteDoubleValue("latitude", Latitude);
+            writer.WriteDoubleValue("longitude", Longitude);
             writer.WriteStringValue("name", Name);
             writer.WriteStringValue("time_zone", TimeZone);
             writer.WriteAdditionalData(AdditionalData);

@@ -8,38 +8,22 @@ using System;
 namespace Holdfast.Client.Models
 {
     /// <summary>
-    /// An airport.
+    /// Changes to a city; absent fields stay as they are.
     /// </summary>
     [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
-    public partial class GetPlaceAirport : IAdditionalDataHolder, IParsable
+    public partial class ManagePlacesCityChange : IAdditionalDataHolder, IParsable
     {
         /// <summary>Stores additional data not described in the OpenAPI description found when deserializing. Can be used for serialization as well.</summary>
         public IDictionary<string, object> AdditionalData { get; set; }
-        /// <summary>The airport id.</summary>
-        public long? AirportId { get; set; }
-        /// <summary>The city it serves.</summary>
-        public long? CityId { get; set; }
-        /// <summary>IATA code, e.g. `LHR`.</summary>
+        /// <summary>1–100 characters.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public string? Iata { get; set; }
+        public string? Country { get; set; }
 #nullable restore
 #else
-        public string Iata { get; set; }
+        public string Country { get; set; }
 #endif
-        /// <summary>ICAO code, e.g. `EGLL`, if known.</summary>
-#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
-#nullable enable
-        public string? Icao { get; set; }
-#nullable restore
-#else
-        public string Icao { get; set; }
-#endif
-        /// <summary>Degrees, −90 to 90.</summary>
-        public double? Latitude { get; set; }
-        /// <summary>Degrees, −180 to 180.</summary>
-        public double? Longitude { get; set; }
-        /// <summary>Its name.</summary>
+        /// <summary>1–200 characters.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public string? Name { get; set; }
@@ -47,7 +31,7 @@ namespace Holdfast.Client.Models
 #else
         public string Name { get; set; }
 #endif
-        /// <summary>IANA zone of departures from it.</summary>
+        /// <summary>IANA name; changes the local times of shows in its venues.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public string? TimeZone { get; set; }
@@ -56,21 +40,21 @@ namespace Holdfast.Client.Models
         public string TimeZone { get; set; }
 #endif
         /// <summary>
-        /// Instantiates a new <see cref="global::Holdfast.Client.Models.GetPlaceAirport"/> and sets the default values.
+        /// Instantiates a new <see cref="global::Holdfast.Client.Models.ManagePlacesCityChange"/> and sets the default values.
         /// </summary>
-        public GetPlaceAirport()
+        public ManagePlacesCityChange()
         {
             AdditionalData = new Dictionary<string, object>();
         }
         /// <summary>
         /// Creates a new instance of the appropriate class based on discriminator value
         /// </summary>
-        /// <returns>A <see cref="global::Holdfast.Client.Models.GetPlaceAirport"/></returns>
+        /// <returns>A <see cref="global::Holdfast.Client.Models.ManagePlacesCityChange"/></returns>
         /// <param name="parseNode">The parse node to use to read the discriminator value and create the object</param>
-        public static global::Holdfast.Client.Models.GetPlaceAirport CreateFromDiscriminatorValue(IParseNode parseNode)
+        public static global::Holdfast.Client.Models.ManagePlacesCityChange CreateFromDiscriminatorValue(IParseNode parseNode)
         {
             if(ReferenceEquals(parseNode, null)) throw new ArgumentNullException(nameof(parseNode));
-            return new global::Holdfast.Client.Models.GetPlaceAirport();
+            return new global::Holdfast.Client.Models.ManagePlacesCityChange();
         }
         /// <summary>
         /// The deserialization information for the current model
@@ -80,12 +64,7 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
-                { "airport_id", n => { AirportId = n.GetLongValue(); } },
-                { "city_id", n => { CityId = n.GetLongValue(); } },
-                { "iata", n => { Iata = n.GetStringValue(); } },
-                { "icao", n => { Icao = n.GetStringValue(); } },
-                { "latitude", n => { Latitude = n.GetDoubleValue(); } },
-                { "longitude", n => { Longitude = n.GetDoubleValue(); } },
+                { "country", n => { Country = n.GetStringValue(); } },
                 { "name", n => { Name = n.GetStringValue(); } },
                 { "time_zone", n => { TimeZone = n.GetStringValue(); } },
             };
@@ -97,12 +76,7 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
-            writer.WriteLongValue("airport_id", AirportId);
-            writer.WriteLongValue("city_id", CityId);
-            writer.WriteStringValue("iata", Iata);
-            writer.WriteStringValue("icao", Icao);
-            writer.WriteDoubleValue("latitude", Latitude);
-            writer.WriteDoubleValue("longitude", Longitude);
+            writer.WriteStringValue("country", Country);
             writer.WriteStringValue("name", Name);
             writer.WriteStringValue("time_zone", TimeZone);
             writer.WriteAdditionalData(AdditionalData);
