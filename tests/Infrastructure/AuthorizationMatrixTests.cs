@@ -135,6 +135,25 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
             Table(HttpStatusCode.NotFound, HttpStatusCode.OK, HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NotFound)),
         new("GET", "/bookings/{bookingId:long}", (w, a) => Task.FromResult(Json(HttpMethod.Get, $"/bookings/{w.BookingId}")),
             Table(HttpStatusCode.NotFound, HttpStatusCode.OK, HttpStatusCode.NotFound, HttpStatusCode.OK, HttpStatusCode.OK)),
+        new("GET", "/me/bookings", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/me/bookings?limit=5")), SignedIn(HttpStatusCode.OK)),
+        new("GET", "/me/holds", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/me/holds?limit=5")), SignedIn(HttpStatusCode.OK)),
+        new("GET", "/bookings/{bookingId:long}/tickets", (w, a) => Task.FromResult(Json(HttpMethod.Get, $"/bookings/{w.BookingId}/tickets")),
+            Table(HttpStatusCode.NotFound, HttpStatusCode.OK, HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NotFound)),
+        new("GET", "/bookings/{bookingId:long}/tickets/{ticketId:long}.png", (w, a) => Task.FromResult(Json(HttpMethod.Get, $"/bookings/{w.BookingId}/tickets/{w.TicketId}.png")),
+            Table(HttpStatusCode.NotFound, HttpStatusCode.OK, HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NotFound)),
+        new("PUT", "/bookings/{bookingId:long}/seats/{seatId:long}/name", (w, a) => Task.FromResult(Json(HttpMethod.Put, $"/bookings/{w.BookingId}/seats/{w.SeatId}/name", new { name = "Matrix Passenger" })),
+            Table(HttpStatusCode.NotFound, HttpStatusCode.NoContent, HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NotFound)),
+        new("GET", "/staff", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/staff")),
+            a => a switch { Actor.Anonymous => HttpStatusCode.Unauthorized, Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden, _ => HttpStatusCode.OK }),
+        new("POST", "/staff", async (w, a) => Json(HttpMethod.Post, "/staff", new { email = await w.FreshAccountAsync() }),
+            a => a switch { Actor.Anonymous => HttpStatusCode.Unauthorized, Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden, _ => HttpStatusCode.Created }),
+        new("DELETE", "/staff/{userId:long}", (w, a) => Task.FromResult(Json(HttpMethod.Delete, $"/staff/{w.Ids[Actor.Customer]}")),
+            a => a switch { Actor.Anonymous => HttpStatusCode.Unauthorized, Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden, _ => HttpStatusCode.NotFound }),
+        // The matrix show starts in three days: check-in is not open yet, so those who may scan get 409 naming the window.
+        new("POST", "/shows/{showId:long}/checkins", (w, a) => Task.FromResult(Json(HttpMethod.Post, $"/shows/{w.ShowId}/checkins", new { code = "matrix-code" })),
+            Table(HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.Conflict, HttpStatusCode.Conflict)),
+        new("GET", "/shows/{showId:long}/manifest", (w, a) => Task.FromResult(Json(HttpMethod.Get, $"/shows/{w.ShowId}/manifest")),
+            Table(HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.OK, HttpStatusCode.OK)),
         new("POST", "/venues", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/venues", new { name = $"V {Guid.NewGuid():N}", kind = "coach", layout = SmallLayout })),
             a => a switch { Actor.Anonymous => HttpStatusCode.Unauthorized, Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden, _ => HttpStatusCode.Created }),
         new("GET", "/venues/{venueId:long}", async (w, a) => Json(HttpMethod.Get, $"/venues/{await w.OwnedVenueAsync()}"), a => Public(a, HttpStatusCode.OK)),
@@ -252,6 +271,10 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
 
         public long BookingId { get; private set; }
 
+        public long TicketId { get; private set; }
+
+        public long SeatId { get; private set; }
+
         public long OwnedEventId { get; private set; }
 
         public long OwnedVenueId { get; private set; }
@@ -285,6 +308,8 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
             var hold = await world.OwnerHoldAsync();
             using var owner = world.ClientFor(Actor.Owner);
             world.BookingId = (await owner.PostAsync($"/holds/{hold}/booking", null).ExpectAsync(HttpStatusCode.Created))["booking_id"]!.GetValue<long>();
+            (world.TicketId, world.SeatId) = (await app.DataSource.ScalarAsync<long>($"select ticket_id from ticket where booking_id = {world.BookingId}"),
+                await app.DataSource.ScalarAsync<long>($"select seat_id from ticket where booking_id = {world.BookingId}"));
             world.OwnedVenueId = await world.OwnedVenueAsync();
             await using (var zone = app.DataSource.CreateCommand(
                 $"with c as (insert into city (name, country, time_zone) values ('Matrix {Guid.NewGuid():N}', 'Nowhere', 'UTC') returning city_id) update venue set city_id = (select city_id from c) where venue_id = {world.OwnedVenueId}"))
@@ -341,6 +366,13 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
 
         public Task<long> FutureJobAsync(string state = "available") =>
             app.DataSource.ScalarAsync<long>($"insert into job (kind, run_at, state) values ('matrix.noop', now() + interval '1 day', '{state}') returning job_id");
+
+        public async Task<string> FreshAccountAsync()
+        {
+            var email = $"fresh-{Guid.NewGuid():N}@example.com";
+            await app.DataSource.ScalarAsync<long>("insert into app_user (email, display_name, password_hash, role) values ($1, $1, 'x', 'customer') returning app_user_id", email);
+            return email;
+        }
 
         public async Task<JsonObject> LoginAsync(Actor actor)
         {

@@ -7,11 +7,13 @@ using Holdfast.Client.Bookings;
 using Holdfast.Client.Cities;
 using Holdfast.Client.Events;
 using Holdfast.Client.Holds;
+using Holdfast.Client.Me;
 using Holdfast.Client.Newsletter;
 using Holdfast.Client.Payments;
 using Holdfast.Client.Push;
 using Holdfast.Client.Reports;
 using Holdfast.Client.Shows;
+using Holdfast.Client.Staff;
 using Holdfast.Client.Users;
 using Holdfast.Client.Venues;
 using Microsoft.Kiota.Abstractions.Extensions;
@@ -67,6 +69,11 @@ namespace Holdfast.Client
         {
             get => new global::Holdfast.Client.Holds.HoldsRequestBuilder(PathParameters, RequestAdapter);
         }
+        /// <summary>The me property</summary>
+        public global::Holdfast.Client.Me.MeRequestBuilder Me
+        {
+            get => new global::Holdfast.Client.Me.MeRequestBuilder(PathParameters, RequestAdapter);
+        }
         /// <summary>The newsletter property</summary>
         public global::Holdfast.Client.Newsletter.NewsletterRequestBuilder Newsletter
         {
@@ -91,6 +98,11 @@ namespace Holdfast.Client
         public global::Holdfast.Client.Shows.ShowsRequestBuilder Shows
         {
             get => new global::Holdfast.Client.Shows.ShowsRequestBuilder(PathParameters, RequestAdapter);
+        }
+        /// <summary>The staff property</summary>
+        public global::Holdfast.Client.Staff.StaffRequestBuilder Staff
+        {
+            get => new global::Holdfast.Client.Staff.StaffRequestBuilder(PathParameters, RequestAdapter);
         }
         /// <summary>The users property</summary>
         public global::Holdfast.Client.Users.UsersRequestBuilder Users

@@ -147,7 +147,7 @@ public static class SeatInventory
     /// <summary>
     /// Books a paid hold's seats for its booking: those it still holds, or (hold gone) those free
     /// again. All or nothing: if any seat is taken by someone else nothing changes and false comes
-    /// back. Confirms the booking, ends the hold, cancels its expiry and appends the seat event.
+    /// back. Confirms the booking, issues a ticket per seat, ends the hold, cancels its expiry and appends the seat event.
     /// <paramref name="alongside"/>, the caller's own statements of the same transaction (e.g. what a
     /// confirmation queues), are sent in the same round trip, after this one, and see its outcome
     /// (the booking is <c>confirmed</c> exactly when true comes back). They must return no rows.
@@ -362,6 +362,10 @@ public static class SeatInventory
         ), sold as (
           insert into booking_seat (booking_id, show_id, seat_id, category, price_minor)
           select @booking_id, @show_id, w.seat_id, w.category, w.price_minor from wanted w, ok where ok.all_free
+        ), tickets as (
+          -- One ticket per sold seat, in the confirming commit; its code is ticket_code()'s (migration 0026).
+          insert into ticket (booking_id, seat_id, show_id, issued_at)
+          select @booking_id, w.seat_id, @show_id, @now from wanted w, ok where ok.all_free
         ), confirmed as (
           update booking set status = 'confirmed', confirmed_at = @now from ok where ok.all_free and booking_id = @booking_id
         ), hold_done as (

@@ -2,6 +2,8 @@
 #pragma warning disable CS0618
 using Holdfast.Client.Bookings.Item.Cancellation;
 using Holdfast.Client.Bookings.Item.Payments;
+using Holdfast.Client.Bookings.Item.Seats;
+using Holdfast.Client.Bookings.Item.Tickets;
 using Holdfast.Client.Models;
 using Microsoft.Kiota.Abstractions.Extensions;
 using Microsoft.Kiota.Abstractions.Serialization;
@@ -28,6 +30,16 @@ namespace Holdfast.Client.Bookings.Item
         public global::Holdfast.Client.Bookings.Item.Payments.PaymentsRequestBuilder Payments
         {
             get => new global::Holdfast.Client.Bookings.Item.Payments.PaymentsRequestBuilder(PathParameters, RequestAdapter);
+        }
+        /// <summary>The seats property</summary>
+        public global::Holdfast.Client.Bookings.Item.Seats.SeatsRequestBuilder Seats
+        {
+            get => new global::Holdfast.Client.Bookings.Item.Seats.SeatsRequestBuilder(PathParameters, RequestAdapter);
+        }
+        /// <summary>The tickets property</summary>
+        public global::Holdfast.Client.Bookings.Item.Tickets.TicketsRequestBuilder Tickets
+        {
+            get => new global::Holdfast.Client.Bookings.Item.Tickets.TicketsRequestBuilder(PathParameters, RequestAdapter);
         }
         /// <summary>
         /// Instantiates a new <see cref="global::Holdfast.Client.Bookings.Item.WithBookingItemRequestBuilder"/> and sets the default values.

@@ -2,7 +2,9 @@
 #pragma warning disable CS0618
 using Holdfast.Client.Models;
 using Holdfast.Client.Shows.Item.Cancel;
+using Holdfast.Client.Shows.Item.Checkins;
 using Holdfast.Client.Shows.Item.Holds;
+using Holdfast.Client.Shows.Item.Manifest;
 using Holdfast.Client.Shows.Item.Notices;
 using Holdfast.Client.Shows.Item.Seats;
 using Microsoft.Kiota.Abstractions.Extensions;
@@ -26,10 +28,20 @@ namespace Holdfast.Client.Shows.Item
         {
             get => new global::Holdfast.Client.Shows.Item.Cancel.CancelRequestBuilder(PathParameters, RequestAdapter);
         }
+        /// <summary>The checkins property</summary>
+        public global::Holdfast.Client.Shows.Item.Checkins.CheckinsRequestBuilder Checkins
+        {
+            get => new global::Holdfast.Client.Shows.Item.Checkins.CheckinsRequestBuilder(PathParameters, RequestAdapter);
+        }
         /// <summary>The holds property</summary>
         public global::Holdfast.Client.Shows.Item.Holds.HoldsRequestBuilder Holds
         {
             get => new global::Holdfast.Client.Shows.Item.Holds.HoldsRequestBuilder(PathParameters, RequestAdapter);
+        }
+        /// <summary>The manifest property</summary>
+        public global::Holdfast.Client.Shows.Item.Manifest.ManifestRequestBuilder Manifest
+        {
+            get => new global::Holdfast.Client.Shows.Item.Manifest.ManifestRequestBuilder(PathParameters, RequestAdapter);
         }
         /// <summary>The notices property</summary>
         public global::Holdfast.Client.Shows.Item.Notices.NoticesRequestBuilder Notices
