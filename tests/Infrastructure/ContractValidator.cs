@@ -96,9 +96,7 @@ public sealed partial class ContractValidator
             return null;
         }
 
-        var errors = (result.Details ?? []).Where(d => d.Errors is { Count: > 0 })
-            .SelectMany(d => d.Errors!.Select(e => $"{d.InstanceLocation}: {e.Value}")).Distinct().Take(5);
-        return $"{where}: body does not match the schema: {string.Join("; ", errors)}; body: {body[..Math.Min(body.Length, 300)]}";
+        return $"{where}: body does not match the schema: {string.Join("; ", Errors(result).Take(5))}; body: {body[..Math.Min(body.Length, 300)]}";
     }
 
     /// <summary>What is wrong with <paramref name="json"/> as an instance of <paramref name="schema"/> (which may use the document's components), or null.</summary>
@@ -106,8 +104,13 @@ public sealed partial class ContractValidator
     {
         using var instance = JsonDocument.Parse(json);
         var result = Compile(schema).Evaluate(instance.RootElement, new EvaluationOptions { OutputFormat = OutputFormat.List });
-        return result.IsValid ? null : string.Join("; ", (result.Details ?? []).Where(d => d.Errors is { Count: > 0 }).SelectMany(d => d.Errors!.Select(e => $"{d.InstanceLocation}: {e.Value}")));
+        return result.IsValid ? null : string.Join("; ", Errors(result));
     }
+
+    // Each failing location with its message, once.
+    private static IEnumerable<string> Errors(EvaluationResults result) =>
+        (result.Details ?? []).Where(d => d.Errors is { Count: > 0 })
+            .SelectMany(d => d.Errors!.Select(e => $"{d.InstanceLocation}: {e.Value}")).Distinct();
 
     // One self-contained schema: the response's, with every component schema as $defs.
     private JsonSchema Compile(JsonNode schema)

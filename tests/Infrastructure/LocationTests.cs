@@ -18,10 +18,12 @@ public sealed class LocationTests(AppFixture fixture) : IClassFixture<AppFixture
         return response.Headers.Location ?? throw new Xunit.Sdk.XunitException("201 without a Location");
     }
 
-    private static async Task ResolvesAsync(HttpClient client, Uri location, string idField, long? id = null)
+    private static long IdOf(Uri location) => long.Parse(location.OriginalString.Split('/')[^1], System.Globalization.CultureInfo.InvariantCulture);
+
+    private static async Task ResolvesAsync(HttpClient client, Uri location, string idField)
     {
         var body = await client.GetAsync(location).ExpectAsync(HttpStatusCode.OK);
-        Assert.Equal(id ?? long.Parse(location.OriginalString.Split('/')[^1], System.Globalization.CultureInfo.InvariantCulture), body[idField]!.GetValue<long>());
+        Assert.Equal(IdOf(location), body[idField]!.GetValue<long>());
     }
 
     [Fact]
@@ -30,7 +32,7 @@ public sealed class LocationTests(AppFixture fixture) : IClassFixture<AppFixture
         var (admin, _) = await App.AdminAsync();
         var city = await CreatedAsync(admin.PostAsJsonAsync("/cities", new { name = $"Locatown {Guid.NewGuid():N}", country = "Iceland", time_zone = "Atlantic/Reykjavik" }));
         await ResolvesAsync(admin, city, "city_id");
-        var cityId = long.Parse(city.OriginalString.Split('/')[^1], System.Globalization.CultureInfo.InvariantCulture);
+        var cityId = IdOf(city);
         var iata = $"Q{Random.Shared.Next(10, 99)}";
         await using (var free = App.DataSource.CreateCommand($"delete from airport where iata = '{iata}'"))
         {
@@ -53,8 +55,8 @@ public sealed class LocationTests(AppFixture fixture) : IClassFixture<AppFixture
         await ResolvesAsync(organizer, venue, "venue_id");
         var show = await CreatedAsync(organizer.PostAsJsonAsync("/shows", new
         {
-            event_id = long.Parse(film.OriginalString.Split('/')[^1], System.Globalization.CultureInfo.InvariantCulture),
-            venue_id = long.Parse(venue.OriginalString.Split('/')[^1], System.Globalization.CultureInfo.InvariantCulture),
+            event_id = IdOf(film),
+            venue_id = IdOf(venue),
             starts_at = DateTimeOffset.UtcNow.AddDays(3),
             currency = "GBP",
             prices = new Dictionary<string, long> { ["standard"] = 1500 },
@@ -80,6 +82,6 @@ public sealed class LocationTests(AppFixture fixture) : IClassFixture<AppFixture
         await ResolvesAsync(customer, booking, "booking_id");
         var booked = await customer.GetAsync(hold).ExpectAsync(HttpStatusCode.OK);
         Assert.Equal("booked", booked["status"]!.GetValue<string>());
-        Assert.Equal(long.Parse(booking.OriginalString.Split('/')[^1], System.Globalization.CultureInfo.InvariantCulture), booked["booking_id"]!.GetValue<long>());
+        Assert.Equal(IdOf(booking), booked["booking_id"]!.GetValue<long>());
     }
 }

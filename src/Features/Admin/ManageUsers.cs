@@ -49,8 +49,7 @@ public sealed class ManageUsers : ICarterModule
         }
 
         await using var command = db.CreateCommand(ListSql);
-        command.With("pattern", email is null ? null
-            : "%" + email.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal) + "%");
+        command.With("pattern", Sql.ContainsPattern(email));
         command.With("role", role);
         command.With("after_id", afterId ?? 0);
         command.With("limit", limit ?? 50);

@@ -1,3 +1,5 @@
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using Carter;
 using Holdfast.Infrastructure.Auth;
@@ -8,6 +10,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using FromQueryAttribute = Microsoft.AspNetCore.Mvc.FromQueryAttribute;
 
 namespace Holdfast.Features.Events;
 
@@ -54,38 +57,28 @@ public sealed class GetEvent : ICarterModule
             .WithDescription("`mine=true` lists the caller's own events (401 without a token).")
             .Produces<Page>(StatusCodes.Status200OK)
             .AnswersWithETag()
-            .DeclaresProblem(StatusCodes.Status401Unauthorized, "`mine=true` without a valid access token.")
-            .DeclaresQuery(
-                new("kind", "Only events of this kind.", Enum: ["film", "flight", "trip"]),
-                new("q", "Title or code contains this (case-insensitive).", MaxLength: 200),
-                new("mine", "Only the caller's own events.", Enum: ["true", "false"], Default: "false"),
-                new("before_id", "`next_before_id` of the previous page.", "integer", "int64", Minimum: 1),
-                new("limit", "Items per page.", "integer", "int32", Minimum: 1, Maximum: MaxLimit, Default: "50"));
+            .DeclaresProblem(StatusCodes.Status401Unauthorized, "`mine=true` without a valid access token.");
     }
 
-    internal static async Task<IResult> ListAsync(HttpContext http, NpgsqlDataSource db, IOptions<JsonOptions> json, CancellationToken cancellationToken)
+    internal static async Task<IResult> ListAsync(
+        [Description("Only events of this kind."), AllowedValues("film", "flight", "trip", null)] string? kind,
+        [Description("Title or code contains this (case-insensitive)."), MaxLength(200)] string? q,
+        [Description("Only the caller's own events.")] bool? mine,
+        [Description("`next_before_id` of the previous page."), FromQuery(Name = "before_id")] long? beforeId,
+        [Description("Items per page (default 50)."), Range(1, MaxLimit)] int? limit,
+        HttpContext http, NpgsqlDataSource db, IOptions<JsonOptions> json, CancellationToken cancellationToken)
     {
-        var query = http.Request.Query;
-        var validation = new Validation();
-        var kind = query["kind"].FirstOrDefault();
-        validation.Require(kind is null or "film" or "flight" or "trip", "kind", "Must be film, flight or trip.");
-        var q = query["q"].FirstOrDefault()?.Trim();
-        validation.Require(q is null or { Length: <= 200 }, "q", "At most 200 characters.");
-        var mine = query["mine"].FirstOrDefault();
-        validation.Require(mine is null or "true" or "false", "mine", "Must be true or false.");
-        var beforeId = long.MaxValue;
-        validation.Require(query["before_id"].FirstOrDefault() is not { } before || (long.TryParse(before, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out beforeId) && beforeId >= 1),
-            "before_id", "Must be a whole number from 1.");
-        var limit = 50;
-        validation.Require(query["limit"].FirstOrDefault() is not { } limitText || (int.TryParse(limitText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out limit) && limit is >= 1 and <= MaxLimit),
-            "limit", $"Must be a whole number from 1 to {MaxLimit}.");
+        var validation = new Validation()
+            .Require(kind is null or "film" or "flight" or "trip", "kind", "Must be film, flight or trip.")
+            .Require(q is null or { Length: <= 200 }, "q", "At most 200 characters.")
+            .Require(limit is null or (>= 1 and <= MaxLimit), "limit", $"Must be 1 to {MaxLimit}.");
         if (!validation.IsValid)
         {
             return validation.Problem();
         }
 
         long? owner = null;
-        if (mine == "true")
+        if (mine == true)
         {
             if (http.User.Identity?.IsAuthenticated != true)
             {
@@ -96,8 +89,8 @@ public sealed class GetEvent : ICarterModule
         }
 
         await using var command = db.CreateCommand(ListSql);
-        command.With("kind", kind).With("like", q is null ? null : "%" + q.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal) + "%")
-            .With("owner", owner).With("before_id", beforeId).With("limit", limit + 1);
+        var size = limit ?? 50;
+        command.With("kind", kind).With("like", Sql.ContainsPattern(q?.Trim())).With("owner", owner).With("before_id", beforeId ?? long.MaxValue).With("limit", size + 1);
         var items = new List<Response>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
@@ -105,7 +98,7 @@ public sealed class GetEvent : ICarterModule
             items.Add(Read(reader));
         }
 
-        var page = items.Count > limit ? new Page(items[..limit], items[limit - 1].EventId) : new Page(items, null);
+        var page = items.Count > size ? new Page(items[..size], items[size - 1].EventId) : new Page(items, null);
         return ReadCache.WriteWithETag(http, JsonSerializer.SerializeToUtf8Bytes(page, json.Value.SerializerOptions));
     }
 

@@ -1,4 +1,5 @@
 using Carter;
+using Holdfast.Features.Inventory;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
@@ -58,9 +59,9 @@ public sealed class GetHold : ICarterModule
     }
 
     // One row per seat; the hold's own columns repeat. Owner only: another customer's hold reads as missing.
-    private const string HoldSql = """
+    private const string HoldSql = $"""
         select h.hold_id, h.show_id,
-               case when h.status = 'active' and h.expires_at <= @now then 'expired' else h.status end as status,
+               {SeatInventory.HoldStatusSql} as status,
                h.expires_at, h.ended_at, h.currency::text as currency, h.total_minor,
                (select b.booking_id from booking b where b.hold_id = h.hold_id) as booking_id,
                hs.seat_id, s.label, hs.category, hs.price_minor

@@ -1,4 +1,5 @@
 using Carter;
+using Holdfast.Features.Inventory;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
@@ -85,11 +86,11 @@ public sealed class MyHolds : ICarterModule
 
     // Newest first by id. The status is derived as GET /holds/{id} derives it: an active hold past
     // its expiry is expired from that instant, whether or not the job has run yet.
-    private const string ListSql = """
+    private const string ListSql = $"""
         select hold_id, show_id, title, starts_at, status, expires_at, currency, total_minor, seat_count, created_at
         from (
           select h.hold_id, h.show_id, e.title, s.starts_at,
-                 case when h.status = 'active' and h.expires_at <= @now then 'expired' else h.status end as status,
+                 {SeatInventory.HoldStatusSql} as status,
                  h.expires_at, h.currency::text as currency, h.total_minor, h.seat_count, h.created_at
           from hold h
           join show s on s.show_id = h.show_id

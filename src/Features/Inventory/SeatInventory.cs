@@ -33,6 +33,13 @@ public sealed record ReleaseResult(string? HoldStatus, long? PayingBookingId, lo
 public static class SeatInventory
 {
     /// <summary>
+    /// A hold's status as its customer sees it, as SQL over the row alias <c>h</c> and <c>@now</c>:
+    /// an active hold past its expiry is <c>expired</c> from that instant, whether or not the expiry
+    /// job has run (its seats are free to others from then: see the take statement).
+    /// </summary>
+    public const string HoldStatusSql = "case when h.status = 'active' and h.expires_at <= @now then 'expired' else h.status end";
+
+    /// <summary>
     /// Takes seats for a new hold: the hold, its priced seats, the seat flips, its expiry job
     /// (<see cref="HoldExpiry"/>, committed or rolled back with the hold) and the seat event, in one
     /// statement. The seats must have been locked by this transaction

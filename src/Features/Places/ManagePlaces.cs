@@ -123,7 +123,7 @@ public sealed partial class ManagePlaces : ICarterModule
         {
             if (await command.ExecuteScalarAsync(cancellationToken) is not string before)
             {
-                return Problems.NotFound(entity == "city" ? "City" : "Airport");
+                return Problems.NotFound(char.ToUpperInvariant(entity[0]) + entity[1..]);
             }
 
             await AuditLog.RecordAsync(connection, http.User.UserId(), $"{entity}.updated", entity, id, System.Text.Json.JsonDocument.Parse(before).RootElement, request, time.GetUtcNow(), cancellationToken);
@@ -158,7 +158,7 @@ public sealed partial class ManagePlaces : ICarterModule
             command.With("id", id);
             if (await command.ExecuteScalarAsync(cancellationToken) is not string before)
             {
-                return Problems.NotFound(entity == "city" ? "City" : "Airport");
+                return Problems.NotFound(char.ToUpperInvariant(entity[0]) + entity[1..]);
             }
 
             await AuditLog.RecordAsync(connection, http.User.UserId(), $"{entity}.deleted", entity, id, System.Text.Json.JsonDocument.Parse(before).RootElement, null, time.GetUtcNow(), cancellationToken);
@@ -277,14 +277,14 @@ public sealed partial class ManagePlaces : ICarterModule
 
     // Each returns the row as it was (for the audit), or nothing when there is no such row.
     private const string UpdateCitySql = """
-        with before as (select * from city where city_id = @id for update)
+        with before as (select city_id, name, country, time_zone from city where city_id = @id for update)
         update city c set name = coalesce(@name, c.name), country = coalesce(@country, c.country), time_zone = coalesce(@zone, c.time_zone)
         from before b where c.city_id = b.city_id
         returning json_build_object('name', b.name, 'country', b.country, 'time_zone', b.time_zone)::text
         """;
 
     private const string UpdateAirportSql = """
-        with before as (select * from airport where airport_id = @id for update)
+        with before as (select airport_id, icao, name, latitude, longitude, time_zone from airport where airport_id = @id for update)
         update airport a set icao = coalesce(@icao, a.icao), name = coalesce(@name, a.name), latitude = coalesce(@latitude, a.latitude),
                              longitude = coalesce(@longitude, a.longitude), time_zone = coalesce(@zone, a.time_zone)
         from before b where a.airport_id = b.airport_id

@@ -1,3 +1,5 @@
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using Carter;
 using Holdfast.Infrastructure.Caching;
@@ -7,6 +9,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using FromQueryAttribute = Microsoft.AspNetCore.Mvc.FromQueryAttribute;
 
 namespace Holdfast.Features.Places;
 
@@ -53,30 +56,23 @@ public sealed class ReadPlaces : ICarterModule
     {
         app.MapGet("/cities", ListCitiesAsync).WithTags("Places").WithSummary("List cities")
             .Produces<CityPage>(StatusCodes.Status200OK)
-            .AnswersWithETag()
-            .DeclaresQuery(
-                new("q", "Name contains this (case-insensitive).", MaxLength: 200),
-                new("country", "Exactly this country.", MaxLength: 100),
-                new("after_id", "`next_after_id` of the previous page.", "integer", "int64", Minimum: 0),
-                new("limit", "Items per page.", "integer", "int32", Minimum: 1, Maximum: MaxLimit, Default: "50"));
+            .AnswersWithETag();
         app.MapGet("/airports", ListAirportsAsync).WithTags("Places").WithSummary("List airports")
             .Produces<AirportPage>(StatusCodes.Status200OK)
-            .AnswersWithETag()
-            .DeclaresQuery(
-                new("q", "IATA code, or name contains this (case-insensitive).", MaxLength: 200),
-                new("city_id", "Airports serving this city.", "integer", "int64", Minimum: 1),
-                new("after_id", "`next_after_id` of the previous page.", "integer", "int64", Minimum: 0),
-                new("limit", "Items per page.", "integer", "int32", Minimum: 1, Maximum: MaxLimit, Default: "50"));
+            .AnswersWithETag();
         app.MapGet("/cities/{cityId:long}", GetCityAsync).WithTags("Places").WithSummary("Get a city").WithDescription("404 when there is no such city.");
         app.MapGet("/airports/{airportId:long}", GetAirportAsync).WithTags("Places").WithSummary("Get an airport").WithDescription("404 when there is no such airport.");
     }
 
-    internal static async Task<IResult> ListCitiesAsync(HttpContext http, NpgsqlDataSource db, IOptions<JsonOptions> json, CancellationToken cancellationToken)
+    internal static async Task<IResult> ListCitiesAsync(
+        [Description("Name contains this (case-insensitive)."), MaxLength(200)] string? q,
+        [Description("Exactly this country."), MaxLength(100)] string? country,
+        [Description("`next_after_id` of the previous page."), FromQuery(Name = "after_id")] long? afterId,
+        [Description("Items per page (default 50)."), Range(1, MaxLimit)] int? limit,
+        HttpContext http, NpgsqlDataSource db, IOptions<JsonOptions> json, CancellationToken cancellationToken)
     {
-        var validation = new Validation();
-        var (afterId, limit) = Page(http.Request.Query, validation);
-        var q = Text(http.Request.Query, "q", 200, validation);
-        var country = Text(http.Request.Query, "country", 100, validation);
+        var validation = PageRules(limit).Require(q is null or { Length: <= 200 }, "q", "At most 200 characters.")
+            .Require(country is null or { Length: <= 100 }, "country", "At most 100 characters.");
         if (!validation.IsValid)
         {
             return validation.Problem();
@@ -85,12 +81,13 @@ public sealed class ReadPlaces : ICarterModule
         await using var command = db.CreateCommand("""
             select city_id, name, country, time_zone from city
             where city_id > @after_id
-              and (@q::text is null or name ilike '%' || @like || '%')
+              and (@like::text is null or name ilike @like)
               and (@country::text is null or country = @country)
             order by city_id
             limit @limit
             """);
-        command.With("after_id", afterId).With("q", q).With("like", Like(q)).With("country", country).With("limit", limit + 1);
+        var size = limit ?? DefaultLimit;
+        command.With("after_id", afterId ?? 0).With("like", Sql.ContainsPattern(q)).With("country", country).With("limit", size + 1);
         var items = new List<City>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
@@ -98,16 +95,18 @@ public sealed class ReadPlaces : ICarterModule
             items.Add(new City(reader.Get<long>("city_id"), reader.Get<string>("name"), reader.Get<string>("country"), reader.Get<string>("time_zone")));
         }
 
-        var page = items.Count > limit ? new CityPage(items[..limit], items[limit - 1].CityId) : new CityPage(items, null);
+        var page = items.Count > size ? new CityPage(items[..size], items[size - 1].CityId) : new CityPage(items, null);
         return ReadCache.WriteWithETag(http, JsonSerializer.SerializeToUtf8Bytes(page, json.Value.SerializerOptions));
     }
 
-    internal static async Task<IResult> ListAirportsAsync(HttpContext http, NpgsqlDataSource db, IOptions<JsonOptions> json, CancellationToken cancellationToken)
+    internal static async Task<IResult> ListAirportsAsync(
+        [Description("IATA code, or name contains this (case-insensitive)."), MaxLength(200)] string? q,
+        [Description("Airports serving this city."), FromQuery(Name = "city_id")] long? cityId,
+        [Description("`next_after_id` of the previous page."), FromQuery(Name = "after_id")] long? afterId,
+        [Description("Items per page (default 50)."), Range(1, MaxLimit)] int? limit,
+        HttpContext http, NpgsqlDataSource db, IOptions<JsonOptions> json, CancellationToken cancellationToken)
     {
-        var validation = new Validation();
-        var (afterId, limit) = Page(http.Request.Query, validation);
-        var q = Text(http.Request.Query, "q", 200, validation);
-        var cityId = Number(http.Request.Query, "city_id", 1, long.MaxValue, validation);
+        var validation = PageRules(limit).Require(q is null or { Length: <= 200 }, "q", "At most 200 characters.");
         if (!validation.IsValid)
         {
             return validation.Problem();
@@ -116,12 +115,13 @@ public sealed class ReadPlaces : ICarterModule
         await using var command = db.CreateCommand("""
             select airport_id, iata::text as iata, icao, name, city_id, latitude, longitude, time_zone from airport
             where airport_id > @after_id
-              and (@q::text is null or iata = upper(@q) or name ilike '%' || @like || '%')
+              and (@q::text is null or iata = upper(@q) or name ilike @like)
               and (@city_id::bigint is null or city_id = @city_id)
             order by airport_id
             limit @limit
             """);
-        command.With("after_id", afterId).With("q", q).With("like", Like(q)).With("city_id", cityId).With("limit", limit + 1);
+        var size = limit ?? DefaultLimit;
+        command.With("after_id", afterId ?? 0).With("q", q).With("like", Sql.ContainsPattern(q)).With("city_id", cityId).With("limit", size + 1);
         var items = new List<Airport>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
@@ -129,45 +129,14 @@ public sealed class ReadPlaces : ICarterModule
             items.Add(ReadAirport(reader));
         }
 
-        var page = items.Count > limit ? new AirportPage(items[..limit], items[limit - 1].AirportId) : new AirportPage(items, null);
+        var page = items.Count > size ? new AirportPage(items[..size], items[size - 1].AirportId) : new AirportPage(items, null);
         return ReadCache.WriteWithETag(http, JsonSerializer.SerializeToUtf8Bytes(page, json.Value.SerializerOptions));
     }
 
-    private static (long AfterId, int Limit) Page(IQueryCollection query, Validation validation) =>
-        (Number(query, "after_id", 0, long.MaxValue, validation) ?? 0, (int)(Number(query, "limit", 1, MaxLimit, validation) ?? 50));
+    private const int DefaultLimit = 50;
 
-    private static string? Text(IQueryCollection query, string name, int max, Validation validation)
-    {
-        var value = query[name].FirstOrDefault()?.Trim();
-        if (string.IsNullOrEmpty(value))
-        {
-            return null;
-        }
-
-        validation.Require(value.Length <= max, name, $"At most {max} characters.");
-        return value;
-    }
-
-    // For ILIKE: the user's % and _ are literal.
-    private static string? Like(string? text) =>
-        text?.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal);
-
-    private static long? Number(IQueryCollection query, string name, long min, long max, Validation validation)
-    {
-        var text = query[name].FirstOrDefault();
-        if (string.IsNullOrEmpty(text))
-        {
-            return null;
-        }
-
-        if (long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) && value >= min && value <= max)
-        {
-            return value;
-        }
-
-        validation.Add(name, $"Must be a whole number from {min} to {max}.");
-        return null;
-    }
+    private static Validation PageRules(int? limit) =>
+        new Validation().Require(limit is null or (>= 1 and <= MaxLimit), "limit", $"Must be 1 to {MaxLimit}.");
 
     private static Airport ReadAirport(NpgsqlDataReader reader) =>
         new(reader.Get<long>("airport_id"), reader.Get<string>("iata"), reader.Get<string?>("icao"), reader.Get<string>("name"),

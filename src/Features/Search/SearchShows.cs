@@ -224,7 +224,7 @@ public sealed class SearchShows : ICarterModule
         }
 
         // A title search matches anywhere in the title; the user's % and _ are literal.
-        var pattern = title is null ? null : "%" + title.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal) + "%";
+        var pattern = Sql.ContainsPattern(title);
         return new Query(origin, destination, date, kind, pattern, currency, minPrice, maxPrice, category, category is null ? minSeats : minSeats ?? 1, sort, limit, after);
     }
 

@@ -15,6 +15,14 @@ namespace Holdfast.Infrastructure.Database;
 /// </summary>
 public static class Sql
 {
+    /// <summary>
+    /// An <c>ILIKE</c> pattern matching <paramref name="text"/> anywhere, with the user's <c>%</c>,
+    /// <c>_</c> and <c>\</c> taken literally; null for null.
+    /// </summary>
+    public static string? ContainsPattern(string? text) =>
+        text is null ? null
+            : "%" + text.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal) + "%";
+
     /// <summary>Adds the typed parameter <c>@<paramref name="name"/></c> and returns the command.</summary>
     public static NpgsqlCommand With<T>(this NpgsqlCommand command, string name, T value)
     {

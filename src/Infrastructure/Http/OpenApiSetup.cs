@@ -120,12 +120,13 @@ public static class OpenApiSetup
     public static string? SchemaReferenceId(System.Text.Json.Serialization.Metadata.JsonTypeInfo type)
     {
         var id = OpenApiOptions.CreateDefaultSchemaReferenceId(type);
-        if (id is null)
-        {
-            return null;
-        }
+        return id is null ? null : WithOuterTypes(id, type.Type);
+    }
 
-        for (var outer = type.Type.DeclaringType; outer is not null; outer = outer.DeclaringType)
+    // The id prefixed with the names of the types around the type, innermost last.
+    private static string WithOuterTypes(string id, Type type)
+    {
+        for (var outer = type.DeclaringType; outer is not null; outer = outer.DeclaringType)
         {
             id = outer.Name + id;
         }
@@ -318,16 +319,7 @@ public static class OpenApiSetup
     }
 
     // The component name SchemaReferenceId gives a (non-generic) type: Login.MfaChallenge → LoginMfaChallenge.
-    private static string ComponentName(Type type)
-    {
-        var name = type.Name;
-        for (var outer = type.DeclaringType; outer is not null; outer = outer.DeclaringType)
-        {
-            name = outer.Name + name;
-        }
-
-        return name;
-    }
+    private static string ComponentName(Type type) => WithOuterTypes(type.Name, type);
 
     /// <summary>
     /// A request record's nullable field may be left out: the slices bind bodies to records whose

@@ -168,7 +168,7 @@ namespace Holdfast.Client.Airports
             /// <summary>Airports serving this city.</summary>
             [QueryParameter("city_id")]
             public long? CityId { get; set; }
-            /// <summary>Items per page.</summary>
+            /// <summary>Items per page (default 50).</summary>
             [QueryParameter("limit")]
             public int? Limit { get; set; }
             /// <summary>IATA code, or name contains this (case-insensitive).</summary>

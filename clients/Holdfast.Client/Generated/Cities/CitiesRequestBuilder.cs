@@ -175,7 +175,7 @@ namespace Holdfast.Client.Cities
             [QueryParameter("country")]
             public string Country { get; set; }
 #endif
-            /// <summary>Items per page.</summary>
+            /// <summary>Items per page (default 50).</summary>
             [QueryParameter("limit")]
             public int? Limit { get; set; }
             /// <summary>Name contains this (case-insensitive).</summary>

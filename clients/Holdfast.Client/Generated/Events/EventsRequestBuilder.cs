@@ -168,12 +168,12 @@ namespace Holdfast.Client.Events
             /// <summary>Only events of this kind.</summary>
             [QueryParameter("kind")]
             public global::Holdfast.Client.Events.GetKindQueryParameterType? Kind { get; set; }
-            /// <summary>Items per page.</summary>
+            /// <summary>Items per page (default 50).</summary>
             [QueryParameter("limit")]
             public int? Limit { get; set; }
             /// <summary>Only the caller&apos;s own events.</summary>
             [QueryParameter("mine")]
-            public global::Holdfast.Client.Events.GetMineQueryParameterType? Mine { get; set; }
+            public bool? Mine { get; set; }
             /// <summary>Title or code contains this (case-insensitive).</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
