@@ -137,6 +137,7 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
             Table(HttpStatusCode.NotFound, HttpStatusCode.OK, HttpStatusCode.NotFound, HttpStatusCode.OK, HttpStatusCode.OK)),
         new("GET", "/me/bookings", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/me/bookings?limit=5")), SignedIn(HttpStatusCode.OK)),
         new("GET", "/me/holds", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/me/holds?limit=5")), SignedIn(HttpStatusCode.OK)),
+        new("GET", "/me/stream", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/me/stream")), SignedIn(HttpStatusCode.OK)),
         new("GET", "/bookings/{bookingId:long}/tickets", (w, a) => Task.FromResult(Json(HttpMethod.Get, $"/bookings/{w.BookingId}/tickets")),
             Table(HttpStatusCode.NotFound, HttpStatusCode.OK, HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NotFound)),
         new("GET", "/bookings/{bookingId:long}/tickets/{ticketId:long}.png", (w, a) => Task.FromResult(Json(HttpMethod.Get, $"/bookings/{w.BookingId}/tickets/{w.TicketId}.png")),
