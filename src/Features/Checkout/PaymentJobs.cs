@@ -80,10 +80,10 @@ public sealed class ProcessRefund(NpgsqlDataSource db, IPaymentGateway gateway, 
 /// <summary>
 /// The <c>payments.deadline</c> job, at a pending booking's payment deadline: asks the provider
 /// about its PaymentIntents first (a webhook may be late or lost), confirms if one succeeded, waits a
-/// little longer if one is still processing, and otherwise cancels them, expires the booking and
-/// releases its seats (announced on the seat feed).
+/// little longer if one is still processing, and otherwise cancels them, expires the booking,
+/// releases its seats (announced on the seat feed) and emails the customer that they went back.
 /// </summary>
-public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway, PaymentProcessing payments, SeatFeedAnnouncer announcer, TimeProvider time, ILogger<PaymentDeadline> logger) : JobHandler<PaymentDeadlineArgs>
+public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway, PaymentProcessing payments, SeatFeedAnnouncer announcer, JobOutbox outbox, TimeProvider time, ILogger<PaymentDeadline> logger) : JobHandler<PaymentDeadlineArgs>
 {
     /// <inheritdoc />
     public override async Task HandleAsync(JobContext job, PaymentDeadlineArgs args, CancellationToken cancellationToken) =>
@@ -150,11 +150,20 @@ public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway
 
         await using var seats = await SeatTransaction.OpenAsync(db, announcer, cancellationToken);
         await using (var expire = new NpgsqlCommand("""
-            update booking set status = 'expired', cancelled_at = @now where booking_id = @booking_id and status = 'pending_payment';
-            update payment_attempt set status = 'canceled', updated_at = @now where booking_id = @booking_id and status <> 'succeeded';
+            with expired as (
+              update booking set status = 'expired', cancelled_at = @now where booking_id = @booking_id and status = 'pending_payment' returning booking_id
+            ), attempts as (
+              update payment_attempt set status = 'canceled', updated_at = @now where booking_id = @booking_id and status <> 'succeeded'
+            )
+            select count(*) from expired
             """, seats.Connection).With("booking_id", bookingId).With("now", now))
         {
-            await expire.ExecuteNonQueryAsync(cancellationToken);
+            // The customer is told the seats went back, in the same transaction (never told twice:
+            // the email's unique key is the booking).
+            if ((long)(await expire.ExecuteScalarAsync(cancellationToken))! > 0)
+            {
+                await outbox.EnqueueAsync(seats.Connection, EmailArgs.ForBooking("booking_expired", bookingId), cancellationToken);
+            }
         }
 
         // The hold was extended to the deadline; end it now rather than wait for its own job.

@@ -8,7 +8,7 @@ namespace Holdfast.Features.Jobs;
 /// The slice that owns the event builds it with a factory below and decides who is told;
 /// Notifications (<c>SendEmail</c>) only renders and sends.
 /// </summary>
-/// <param name="Template"><c>welcome</c>, <c>booking_confirmed</c>, <c>booking_cancelled</c>, <c>show_cancelled</c>,
+/// <param name="Template"><c>welcome</c>, <c>booking_confirmed</c>, <c>booking_cancelled</c>, <c>booking_expired</c>, <c>show_cancelled</c>,
 /// <c>payment_failed</c>, <c>reminder</c> or <c>notice</c>.</param>
 /// <param name="BookingId">The booking the email is about.</param>
 /// <param name="UserId">The account (<c>welcome</c>).</param>
@@ -46,7 +46,7 @@ public sealed record EmailArgs(string Template, long? BookingId = null, long? Us
         _ => $"{Template}:{BookingId}",
     };
 
-    /// <summary>An email about <paramref name="bookingId"/>: <c>booking_confirmed</c>, <c>booking_cancelled</c> or <c>show_cancelled</c>.</summary>
+    /// <summary>An email about <paramref name="bookingId"/>: <c>booking_confirmed</c>, <c>booking_cancelled</c>, <c>booking_expired</c> or <c>show_cancelled</c>.</summary>
     public static EmailArgs ForBooking(string template, long bookingId) => new(template, BookingId: bookingId);
 
     /// <summary>The welcome email of a new account.</summary>

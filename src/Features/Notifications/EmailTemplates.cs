@@ -30,10 +30,31 @@ public static class EmailTemplates
         $"Hello {name},\n\nyour Holdfast account is ready. Find a flight, a film or a trip, pick your seats, and they are yours.\n",
         $"<p>Hello {E(name)},</p><p>your Holdfast account is ready. Find a flight, a film or a trip, pick your seats, and they are yours.</p>");
 
-    /// <summary>A booking was paid and confirmed.</summary>
-    public static EmailMessage BookingConfirmed(Booking b) => Build(b.To, $"Booking {b.BookingId} confirmed: {b.Title}",
-        $"Hello {b.Name},\n\nyour booking {b.BookingId} is confirmed.\n\n{Details(b)}\n",
-        $"<p>Hello {E(b.Name)},</p><p>your booking {b.BookingId} is confirmed.</p>{DetailsHtml(b)}");
+    /// <summary>One ticket as the confirmation shows it.</summary>
+    /// <param name="Seat">Seat label, e.g. "12C".</param>
+    /// <param name="Code">The ticket's code (what its QR code encodes).</param>
+    /// <param name="AttendeeName">Passenger or attendee, when given.</param>
+    /// <param name="QrPng">The code as a QR code, PNG.</param>
+    public sealed record Ticket(string Seat, string Code, string? AttendeeName, byte[] QrPng);
+
+    /// <summary>A booking was paid and confirmed; with its tickets' QR codes inline, one per seat.</summary>
+    public static EmailMessage BookingConfirmed(Booking b, IReadOnlyList<Ticket> tickets)
+    {
+        var images = tickets.Select((t, i) => new EmailImage($"ticket-{b.BookingId}-{i + 1}@holdfast", $"ticket-{t.Seat}.png", "image/png", t.QrPng)).ToList();
+        var text = string.Join("\n", tickets.Select(t => $"Seat {t.Seat}{(t.AttendeeName is null ? "" : $", {t.AttendeeName}")}: ticket {t.Code}"));
+        var html = string.Join("", tickets.Select((t, i) =>
+            $"<div style=\"display:inline-block;margin:0 1em 1em 0;text-align:center\"><img src=\"cid:{images[i].ContentId}\" width=\"200\" height=\"200\" alt=\"Ticket QR code for seat {E(t.Seat)}\">" +
+            $"<br><strong>Seat {E(t.Seat)}</strong>{(t.AttendeeName is null ? "" : $"<br>{E(t.AttendeeName)}")}<br><code>{E(t.Code)}</code></div>"));
+        return Build(b.To, $"Booking {b.BookingId} confirmed: {b.Title}",
+            $"Hello {b.Name},\n\nyour booking {b.BookingId} is confirmed.\n\n{Details(b)}\n\nYour tickets (show the code at the door or the gate):\n{text}\n",
+            $"<p>Hello {E(b.Name)},</p><p>your booking {b.BookingId} is confirmed.</p>{DetailsHtml(b)}<p>Your tickets: show the code at the door or the gate.</p>{html}",
+            images: images);
+    }
+
+    /// <summary>The payment deadline passed unpaid: the booking expired and its seats went back on sale.</summary>
+    public static EmailMessage BookingExpired(Booking b) => Build(b.To, $"Booking {b.BookingId} expired unpaid: {b.Title}",
+        $"Hello {b.Name},\n\nbooking {b.BookingId} was not paid by its deadline, so it has expired and its seats went back on sale. Nothing was charged.\n\n{Details(b)}\n",
+        $"<p>Hello {E(b.Name)},</p><p>booking {b.BookingId} was not paid by its deadline, so it has expired and its seats went back on sale. Nothing was charged.</p>{DetailsHtml(b)}");
 
     /// <summary>A payment attempt failed; the booking stays payable until its deadline.</summary>
     public static EmailMessage PaymentFailed(Booking b, string reason, DateTimeOffset payBy) => Build(b.To, $"Payment failed for booking {b.BookingId}",
@@ -93,8 +114,9 @@ public static class EmailTemplates
         $"<tr><th align=\"left\">Where</th><td>{E(b.Venue)}</td></tr><tr><th align=\"left\">Seats</th><td>{E(string.Join(", ", b.Seats))}</td></tr>" +
         $"<tr><th align=\"left\">Total</th><td>{E(Money(b.TotalMinor, b.Currency, b.Exponent))}</td></tr></table>";
 
-    private static EmailMessage Build(string to, string subject, string text, string htmlBody, IReadOnlyDictionary<string, string>? headers = null) =>
-        new(to, subject, text, $"<!doctype html><html><body style=\"font-family:sans-serif\">{htmlBody}<p>— Holdfast</p></body></html>", headers);
+    private static EmailMessage Build(string to, string subject, string text, string htmlBody, IReadOnlyDictionary<string, string>? headers = null,
+        IReadOnlyList<EmailImage>? images = null) =>
+        new(to, subject, text, $"<!doctype html><html><body style=\"font-family:sans-serif\">{htmlBody}<p>— Holdfast</p></body></html>", headers, images);
 
     private static string E(string text) => WebUtility.HtmlEncode(text);
 }

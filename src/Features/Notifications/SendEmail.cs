@@ -22,7 +22,8 @@ public sealed class SendEmail(NpgsqlDataSource db, IEmailSender sender) : JobHan
         EmailMessage? message = args.Template switch
         {
             "welcome" => await WelcomeAsync(Required(args.UserId, "user_id"), cancellationToken),
-            "booking_confirmed" => EmailTemplates.BookingConfirmed(await BookingAsync(args, cancellationToken)),
+            "booking_confirmed" => await BookingConfirmedAsync(args, cancellationToken),
+            "booking_expired" => EmailTemplates.BookingExpired(await BookingAsync(args, cancellationToken)),
             "show_cancelled" => EmailTemplates.ShowCancelled(await BookingAsync(args, cancellationToken)),
             "reminder" => EmailTemplates.Reminder(await BookingAsync(args, cancellationToken)),
             "notice" => await NoticeAsync(args, cancellationToken),
@@ -45,6 +46,29 @@ public sealed class SendEmail(NpgsqlDataSource db, IEmailSender sender) : JobHan
         await using var command = db.CreateCommand("select payment_deadline from booking where booking_id = @booking_id").With("booking_id", booking.BookingId);
         var deadline = (DateTime)(await command.ExecuteScalarAsync(cancellationToken))!;
         return EmailTemplates.PaymentFailed(booking, args.Reason ?? "declined", new DateTimeOffset(deadline, TimeSpan.Zero));
+    }
+
+    // The tickets valid when the email leaves (a seat cancelled since has none).
+    private async Task<EmailMessage> BookingConfirmedAsync(EmailArgs args, CancellationToken cancellationToken)
+    {
+        var booking = await BookingAsync(args, cancellationToken);
+        await using var command = db.CreateCommand("""
+            select se.label, t.code, t.attendee_name
+            from ticket t
+            join booking_seat bs on bs.booking_id = t.booking_id and bs.seat_id = t.seat_id and bs.active
+            join seat se on se.seat_id = t.seat_id
+            where t.booking_id = @booking_id
+            order by se.y, se.x
+            """).With("booking_id", booking.BookingId);
+        var tickets = new List<EmailTemplates.Ticket>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var code = reader.Get<string>("code");
+            tickets.Add(new EmailTemplates.Ticket(reader.Get<string>("label"), code, reader.Get<string?>("attendee_name"), Boarding.Tickets.Png(code)));
+        }
+
+        return EmailTemplates.BookingConfirmed(booking, tickets);
     }
 
     private async Task<EmailMessage> BookingCancelledAsync(EmailArgs args, CancellationToken cancellationToken)

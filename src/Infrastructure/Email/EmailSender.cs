@@ -71,7 +71,16 @@ public sealed class EmailOptions : IValidatableObject
 /// <param name="Text">text/plain body.</param>
 /// <param name="Html">text/html body.</param>
 /// <param name="Headers">Extra headers, e.g. <c>List-Unsubscribe</c> and <c>List-Unsubscribe-Post</c> (RFC 8058).</param>
-public sealed record EmailMessage(string To, string Subject, string Text, string Html, IReadOnlyDictionary<string, string>? Headers = null);
+/// <param name="Images">Images the HTML shows inline as <c>cid:</c> URLs (RFC 2392), sent with it as multipart/related (RFC 2387).</param>
+public sealed record EmailMessage(string To, string Subject, string Text, string Html, IReadOnlyDictionary<string, string>? Headers = null,
+    IReadOnlyList<EmailImage>? Images = null);
+
+/// <summary>An image an HTML email shows inline.</summary>
+/// <param name="ContentId">The Content-ID without angle brackets, e.g. <c>ticket-12@holdfast</c>; the HTML refers to it as <c>cid:ticket-12@holdfast</c>.</param>
+/// <param name="FileName">The name a mail client offers when saving it, e.g. <c>ticket-2A.png</c>.</param>
+/// <param name="MediaType">E.g. <c>image/png</c>.</param>
+/// <param name="Content">The image's bytes.</param>
+public sealed record EmailImage(string ContentId, string FileName, string MediaType, byte[] Content);
 
 /// <summary>Sends email. Only jobs call it, so a failed send is retried by the job engine.</summary>
 public interface IEmailSender
@@ -105,7 +114,11 @@ public sealed class SmtpEmailSender(IOptions<EmailOptions> options) : IEmailSend
         }
     }
 
-    /// <summary>The MIME message: multipart/alternative of text/plain and text/html, UTF-8 where needed, plus <see cref="EmailMessage.Headers"/>.</summary>
+    /// <summary>
+    /// The MIME message: multipart/alternative of text/plain and text/html (the HTML inside a
+    /// multipart/related with its <see cref="EmailMessage.Images"/> when there are any), UTF-8 where
+    /// needed, plus <see cref="EmailMessage.Headers"/>.
+    /// </summary>
     /// <exception cref="PermanentJobException"><see cref="EmailMessage.To"/> is not an address.</exception>
     public static MimeMessage Compose(string from, EmailMessage message)
     {
@@ -122,7 +135,14 @@ public sealed class SmtpEmailSender(IOptions<EmailOptions> options) : IEmailSend
             mime.Headers.Add(name, value);
         }
 
-        mime.Body = new BodyBuilder { TextBody = message.Text, HtmlBody = message.Html }.ToMessageBody();
+        var body = new BodyBuilder { TextBody = message.Text, HtmlBody = message.Html };
+        foreach (var image in message.Images ?? [])
+        {
+            var part = body.LinkedResources.Add(image.FileName, image.Content, ContentType.Parse(image.MediaType));
+            part.ContentId = image.ContentId;
+        }
+
+        mime.Body = body.ToMessageBody();
         return mime;
     }
 

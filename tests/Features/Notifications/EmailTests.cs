@@ -59,7 +59,22 @@ public sealed class EmailTests(SmtpFixture fixture) : IClassFixture<SmtpFixture>
 
         var confirmed = await fixture.Smtp.WaitForAsync(email, $"Booking {booking["booking_id"]} confirmed");
         var alternative = Assert.IsType<MultipartAlternative>(confirmed.Body);
-        Assert.Equal(["text/plain", "text/html"], alternative.Select(part => part.ContentType.MimeType));
+        Assert.Equal(["text/plain", "multipart/related"], alternative.Select(part => part.ContentType.MimeType));
+        // Each ticket's QR code is inline (multipart/related, cid: URLs) and decodes to its code.
+        var related = Assert.IsType<MultipartRelated>(alternative[1]);
+        var tickets = await Holdfast.Tests.Features.Boarding.Boarding.TicketsAsync(client, booking["booking_id"]!.GetValue<long>());
+        var images = related.OfType<MimePart>().Where(p => p.ContentType.MimeType == "image/png").ToList();
+        Assert.Equal(2, images.Count);
+        foreach (var image in images)
+        {
+            Assert.Contains($"cid:{image.ContentId}", confirmed.HtmlBody, StringComparison.Ordinal);
+            using var png = new MemoryStream();
+            await image.Content!.DecodeToAsync(png, TestContext.Current.CancellationToken);
+            var code = Holdfast.Tests.Features.Boarding.Boarding.DecodeQr(png.ToArray());
+            Assert.Contains(tickets, t => t!["code"]!.GetValue<string>() == code);
+            Assert.Contains(code, confirmed.TextBody, StringComparison.Ordinal);
+        }
+
         foreach (var body in new[] { confirmed.TextBody, confirmed.HtmlBody })
         {
             Assert.Contains("21:55 (Pacific/Honolulu, UTC-10:00)", body, StringComparison.Ordinal);
@@ -69,6 +84,26 @@ public sealed class EmailTests(SmtpFixture fixture) : IClassFixture<SmtpFixture>
 
         Assert.Contains("Seats: 2A, 2B", confirmed.TextBody, StringComparison.Ordinal);
         Assert.Contains("Total: 40.00 USD", confirmed.TextBody, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_payment_deadline_passing_unpaid_tells_the_customer_the_seats_went_back()
+    {
+        var email = $"late{Guid.NewGuid():N}@example.com";
+        var (client, _) = await App.CustomerAsync(email);
+        var show = await TestCatalogue.ShowAsync(App.DataSource);
+        var hold = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "3C" } }).ExpectAsync(HttpStatusCode.Created);
+        var declined = await client.PostAsJsonAsync($"/holds/{hold["hold_id"]}/booking", new { payment_method = "pm_card_chargeDeclined" }).ExpectAsync(HttpStatusCode.PaymentRequired);
+        var bookingId = declined["booking_id"]!.GetValue<long>();
+
+        // The deadline passes: brought forward in SQL, and the deadline job made due now.
+        await App.DataSource.ScalarAsync<int>("with b as (update booking set payment_deadline = now() - interval '1 second' where booking_id = $1 returning 1) select count(*)::int from b", bookingId);
+        await App.DataSource.ScalarAsync<int>("with j as (update job set run_at = now() where kind = 'payments.deadline' and (payload->>'booking_id')::bigint = $1 and state = 'available' returning 1) select count(*)::int from j", bookingId);
+
+        var expired = await fixture.Smtp.WaitForAsync(email, $"Booking {bookingId} expired unpaid");
+        Assert.Contains("seats went back on sale", expired.TextBody, StringComparison.Ordinal);
+        Assert.Contains("3C", expired.TextBody, StringComparison.Ordinal);
+        Assert.Equal("available", await App.DataSource.ScalarAsync<string>("select state from show_seat ss join seat s on s.seat_id = ss.seat_id where ss.show_id = $1 and s.label = '3C'", show.ShowId));
     }
 
     [Fact]
