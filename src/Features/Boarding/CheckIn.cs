@@ -1,8 +1,10 @@
 using Carter;
 using Holdfast.Features.Catalogue;
+using Holdfast.Features.Inventory;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
+using Holdfast.Infrastructure.SeatFeed;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -53,7 +55,7 @@ public sealed class CheckIn : ICarterModule
             .DeclaresProblem(StatusCodes.Status422UnprocessableEntity, "The ticket is for another show.");
 
     internal static async Task<Results<Ok<Response>, ValidationProblem, ProblemHttpResult>> HandleAsync(
-        long showId, Request request, HttpContext http, NpgsqlDataSource db, IOptions<BoardingOptions> options, TimeProvider time, CancellationToken cancellationToken)
+        long showId, Request request, HttpContext http, NpgsqlDataSource db, SeatFeedAnnouncer announcer, IOptions<BoardingOptions> options, TimeProvider time, CancellationToken cancellationToken)
     {
         var validation = new Validation()
             .Require(request.Code is { Length: >= 1 and <= 200 }, "code", "Required: the ticket's code.")
@@ -86,17 +88,31 @@ public sealed class CheckIn : ICarterModule
                 new Dictionary<string, object?> { ["opens_at"] = opens, ["closes_at"] = closes });
         }
 
-        await using (var admit = new NpgsqlCommand(AdmitSql, connection))
+        Response? admitted = null;
+        await using (var seats = await SeatTransaction.BeginAsync(connection, announcer, cancellationToken))
         {
-            admit.With("code", request.Code!).With("show_id", showId).With("now", now).With("user_id", http.User.UserId()).With("device", request.Device)
-                .With("names_required", kind == "flight");
-            await using var reader = await admit.ExecuteReaderAsync(cancellationToken);
-            if (await reader.ReadAsync(cancellationToken))
+            await using (var admit = new NpgsqlCommand(AdmitSql, connection))
             {
-                return TypedResults.Ok(new Response(reader.Get<long>("ticket_id"), reader.Get<long>("booking_id"), showId, reader.Get<long>("seat_id"),
-                    reader.Get<string>("label"), reader.Get<string>("category"), reader.Get<string?>("attendee_name"), reader.Get<DateTimeOffset>("checked_in_at"),
-                    reader.Get<long>("checked_in_by"), reader.Get<string?>("checked_in_device")));
+                admit.With("code", request.Code!).With("show_id", showId).With("now", now).With("user_id", http.User.UserId()).With("device", request.Device)
+                    .With("names_required", kind == "flight");
+                await using var reader = await admit.ExecuteReaderAsync(cancellationToken);
+                if (await reader.ReadAsync(cancellationToken))
+                {
+                    admitted = new Response(reader.Get<long>("ticket_id"), reader.Get<long>("booking_id"), showId, reader.Get<long>("seat_id"),
+                        reader.Get<string>("label"), reader.Get<string>("category"), reader.Get<string?>("attendee_name"), reader.Get<DateTimeOffset>("checked_in_at"),
+                        reader.Get<long>("checked_in_by"), reader.Get<string?>("checked_in_device"));
+                }
             }
+
+            if (admitted is not null)
+            {
+                // The door count on the seat feed, numbered with the admission (announced on commit).
+                await SeatInventory.CheckedInAsync(seats, showId, admitted.SeatId, now, cancellationToken);
+                await seats.CommitAsync(cancellationToken);
+                return TypedResults.Ok(admitted);
+            }
+
+            await seats.RollbackAsync(cancellationToken);
         }
 
         // Not admitted: say why. Read after the UPDATE, so a scan that lost a race sees the winner.

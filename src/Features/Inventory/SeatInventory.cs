@@ -40,6 +40,19 @@ public static class SeatInventory
     public const string HoldStatusSql = "case when h.status = 'active' and h.expires_at <= @now then 'expired' else h.status end";
 
     /// <summary>
+    /// Tells the seat feed that the ticket for <paramref name="seatId"/> was admitted, in the
+    /// admitting transaction: a <c>checked_in</c> event (state stays <c>booked</c>) carrying the
+    /// show's admitted and expected ticket counts as of this event's number. Announced on commit.
+    /// </summary>
+    public static async Task CheckedInAsync(SeatTransaction seats, long showId, long seatId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("select seat_feed_append_check_in(@show_id, @seat_id, @now)", seats.Connection)
+            .With("show_id", showId).With("seat_id", seatId).With("now", now);
+        await command.ExecuteScalarAsync(cancellationToken);
+        seats.Changed(showId);
+    }
+
+    /// <summary>
     /// Takes seats for a new hold: the hold, its priced seats, the seat flips, its expiry job
     /// (<see cref="HoldExpiry"/>, committed or rolled back with the hold) and the seat event, in one
     /// statement. The seats must have been locked by this transaction

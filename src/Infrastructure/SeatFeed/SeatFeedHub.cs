@@ -14,7 +14,8 @@ namespace Holdfast.Infrastructure.SeatFeed;
 /// <param name="ShowId">The show.</param>
 /// <param name="Seq">Gapless per-show sequence number (1, 2, 3, …); the SSE event id.</param>
 /// <param name="Json">The event as sent to SSE clients:
-/// <c>{"show_id","seq","kind","state","seat_ids":[…],"occurred_at"}</c>, serialized once for every subscriber.</param>
+/// <c>{"show_id","seq","kind","state","seat_ids":[…],"occurred_at"}</c>, serialized once for every subscriber;
+/// a <c>checked_in</c> event adds the show's <c>admitted</c> and <c>expected</c> ticket counts.</param>
 public sealed record SeatChange(long ShowId, long Seq, string Json);
 
 /// <summary>A live subscription to one show's seat changes; dispose to leave.</summary>
@@ -400,8 +401,12 @@ public sealed class SeatFeedHub(NpgsqlDataSource dataSource, Caching.ReadCache c
 
     private const string ReadEventsSql = """
         select seq,
-               json_build_object('show_id', show_id, 'seq', seq, 'kind', kind, 'state', state,
-                                 'seat_ids', seat_ids, 'occurred_at', occurred_at)::text as event
+               case when admitted is null
+                    then json_build_object('show_id', show_id, 'seq', seq, 'kind', kind, 'state', state,
+                                           'seat_ids', seat_ids, 'occurred_at', occurred_at)
+                    else json_build_object('show_id', show_id, 'seq', seq, 'kind', kind, 'state', state,
+                                           'seat_ids', seat_ids, 'occurred_at', occurred_at, 'admitted', admitted, 'expected', expected)
+               end::text as event
         from seat_event
         where show_id = @show_id and seq > @after_seq and seq <= @upto_seq
         order by seq

@@ -20,10 +20,9 @@ public sealed class BoardingTests(AppFixture fixture) : IClassFixture<AppFixture
         var (organizer, organizerId, staff, staffId) = await Boarding.OrganizerWithStaffAsync(App);
         var show = await ShowOpenForCheckInAsync(organizerId);
         var (customer, _) = await App.CustomerAsync();
-        using (var search = await customer.GetAsync($"/shows?kind=film&limit=100"))
-        {
-            Assert.Equal(HttpStatusCode.OK, search.StatusCode);
-        }
+        var title = await App.DataSource.ScalarAsync<string>("select title from event where event_id = $1", show.EventId);
+        var found = await customer.GetAsync($"/shows?kind=film&q={Uri.EscapeDataString(title)}&limit=100").ExpectAsync(HttpStatusCode.OK);
+        Assert.Contains(found["items"]!.AsArray(), i => i!["show_id"]!.GetValue<long>() == show.ShowId);
 
         var booking = await Boarding.BookAsync(customer, show.ShowId, "1A", "1B");
         var bookingId = booking["booking_id"]!.GetValue<long>();
@@ -44,7 +43,14 @@ public sealed class BoardingTests(AppFixture fixture) : IClassFixture<AppFixture
         Assert.Equal("image/png", png.Content.Headers.ContentType!.MediaType);
         Assert.Equal(code, Boarding.DecodeQr(await png.Content.ReadAsByteArrayAsync()));
 
+        // The door count is on the seat feed, live.
+        await using var feed = await SseSubscriber.OpenAsync(App.CreateClient(), $"/shows/{show.ShowId}/seats/stream");
+        await feed.NextAsync();
         var admitted = await Boarding.ScanAsync(staff, show.ShowId, code, device: "gate 3").ExpectAsync(HttpStatusCode.OK);
+        var counted = await feed.NextAsync();
+        Assert.Equal(("checked_in", "booked", 1, 2), (counted.Data["kind"]!.GetValue<string>(), counted.Data["state"]!.GetValue<string>(),
+            counted.Data["admitted"]!.GetValue<int>(), counted.Data["expected"]!.GetValue<int>()));
+        Assert.Equal([ticket["seat_id"]!.GetValue<long>()], counted.Data["seat_ids"]!.AsArray().Select(i => i!.GetValue<long>()).ToArray());
         Assert.Equal(("1A", staffId, "gate 3"), (admitted["seat"]!.GetValue<string>(), admitted["checked_in_by"]!.GetValue<long>(), admitted["device"]!.GetValue<string>()));
 
         var again = await Boarding.ScanAsync(organizer, show.ShowId, code, device: "gate 4").ExpectAsync(HttpStatusCode.Conflict);
@@ -56,6 +62,10 @@ public sealed class BoardingTests(AppFixture fixture) : IClassFixture<AppFixture
 
         var after = await Boarding.TicketsAsync(customer, bookingId);
         Assert.Equal(["checked_in", "valid"], after.Select(t => t!["status"]!.GetValue<string>()).ToArray());
+        // The refused scan told the feed nothing: the next event is the second admission.
+        await Boarding.ScanAsync(staff, show.ShowId, tickets[1]!["code"]!.GetValue<string>()).ExpectAsync(HttpStatusCode.OK);
+        var second = await feed.NextAsync();
+        Assert.Equal((2, 2), (second.Data["admitted"]!.GetValue<int>(), second.Data["expected"]!.GetValue<int>()));
     }
 
     [Fact]
