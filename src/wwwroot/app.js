@@ -1,153 +1,25 @@
-// Holdfast demo page: search shows, follow one show's seat map live over SSE, and
-// (optionally) hold and book seats. No framework and no build step: a few helpers and the DOM.
+// Holdfast customer page: search shows, follow one show's seat map live over SSE, pick seats or ask
+// for N together, hold with a countdown, pay with the gateway's test cards, and follow my bookings
+// live (GET /me/stream) with their tickets' QR codes. No framework and no build step.
 
-const $ = (id) => document.getElementById(id);
-
-/** Builds an element. Text only ever goes in through textContent/append, so API data is never parsed as HTML. */
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (value == null || value === false) continue;
-    if (key === 'class') node.className = value;
-    else if (key === 'text') node.textContent = value;
-    else if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? '' : String(value));
-  }
-  for (const child of children) if (child != null) node.append(child); // strings become text nodes
-  return node;
-}
-
-// ---------- money and time ----------
-
-const exponents = new Map();
-/** Formats integer minor units; the exponent comes from ICU's currency data (GBP 2, JPY 0, KWD 3). */
-function money(minor, currency) {
-  if (minor == null || !currency) return '–';
-  try {
-    if (!exponents.has(currency)) {
-      exponents.set(currency, new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits);
-    }
-    return new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(minor / 10 ** exponents.get(currency));
-  } catch {
-    return `${minor} ${currency} (minor units)`; // unknown currency code: show the raw amount rather than fail
-  }
-}
-
-const wallClock = new Intl.DateTimeFormat(undefined, {
-  timeZone: 'UTC', weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit',
-});
-/**
- * The show's local wall-clock time, taken from the digits of local_starts_at (which already carry the
- * venue's offset) rather than converted to the visitor's zone: a 21:55 departure in Honolulu reads 21:55.
- */
-function localTime(localStartsAt, timeZone) {
-  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(localStartsAt ?? '');
-  if (!m) return localStartsAt ?? '';
-  const asUtc = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5])); // format those digits as-is
-  return `${wallClock.format(asUtc)} (${timeZone})`;
-}
-
-const clock = (iso) => new Date(iso ?? Date.now()).toLocaleTimeString(undefined, { hour12: false });
-
-// ---------- API ----------
-
-/** An RFC 9457 problem (or a synthesised one for network/non-JSON failures). */
-class Problem extends Error {
-  constructor(status, body) {
-    super(body.title || `HTTP ${status}`);
-    this.status = status;
-    this.body = body;
-  }
-}
-
-async function api(method, path, body) {
-  const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (auth) headers.Authorization = `Bearer ${auth.token}`;
-  let res;
-  try {
-    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch (e) {
-    throw new Problem(0, { title: 'Network error', detail: String(e.message ?? e) });
-  }
-  const text = res.status === 204 ? '' : await res.text();
-  let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch { /* e.g. a proxy's HTML error page */ }
-  if (!res.ok) {
-    throw new Problem(res.status, data && typeof data === 'object' ? data : { title: `${res.status} ${res.statusText}`, detail: text.slice(0, 200) });
-  }
-  return data;
-}
-
-/** Shows a problem's title, detail and per-field errors in target (or clears it when err is null). */
-function showProblem(target, err) {
-  target.replaceChildren();
-  if (!err) return;
-  const p = err.body ?? { title: 'Error', detail: String(err.message ?? err) };
-  const box = el('div', { class: 'problem', role: 'alert' }, el('strong', { text: p.title || 'Error' }));
-  if (p.detail) box.append(el('div', { text: p.detail }));
-  if (p.errors && typeof p.errors === 'object') {
-    const list = el('ul');
-    for (const [field, reasons] of Object.entries(p.errors)) {
-      list.append(el('li', { text: `${field}: ${[].concat(reasons).join(' ')}` }));
-    }
-    box.append(list);
-  }
-  if (p.unavailable_seats?.length) box.append(el('div', { text: `Unavailable: ${p.unavailable_seats.join(', ')}` }));
-  target.append(box);
-}
+import { $, el, money, localTime, clock, api, apiBlob, showProblem, auth, onAuthChange, signOut, mountSignIn, follow } from './common.js';
 
 // ---------- account ----------
-
-const AUTH_KEY = 'holdfast.auth';
-let auth = JSON.parse(sessionStorage.getItem(AUTH_KEY) || 'null');
-if (auth && !(Date.parse(auth.expires_at) > Date.now())) auth = null; // expired token: start signed out
-
-function setAuth(value) {
-  auth = value;
-  if (value) sessionStorage.setItem(AUTH_KEY, JSON.stringify(value));
-  else sessionStorage.removeItem(AUTH_KEY);
-  renderAccount();
-}
 
 function renderAccount() {
   const box = $('account');
   box.replaceChildren();
-  if (auth) box.append(el('span', { text: `Signed in as ${auth.email}` }), ' ', el('button', { type: 'button', class: 'secondary', text: 'Sign out', onclick: () => setAuth(null) }));
+  if (auth) box.append(el('span', { text: `Signed in as ${auth.email}` }), ' ', el('button', { type: 'button', class: 'secondary', text: 'Sign out', onclick: () => signOut() }));
   $('signin').hidden = !!auth;
-  if (!auth) selected.clear();
+  $('mine').hidden = !auth;
+  if (!auth) { selected.clear(); hold = null; }
   repaintAll();
   updateBookingUi();
+  followMine();
 }
 
-function randomHex(bytes) {
-  // getRandomValues works on plain http too (randomUUID needs a secure context).
-  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-async function signIn(path, body) {
-  showProblem($('auth-error'), null);
-  try {
-    const res = await api('POST', path, body);
-    setAuth({ token: res.access_token, expires_at: res.expires_at, email: res.email ?? body.email });
-  } catch (e) {
-    showProblem($('auth-error'), e);
-  }
-}
-
-$('auth-form').addEventListener('submit', (e) => {
-  e.preventDefault();
-  const f = e.target.elements;
-  signIn('/auth/login', { email: f.email.value.trim(), password: f.password.value });
-});
-
-$('register').addEventListener('click', () => {
-  // A throwaway account, so a visitor can try holding seats without inventing credentials.
-  const f = $('auth-form').elements;
-  f.email.value = `demo-${randomHex(5)}@example.com`;
-  f.password.value = randomHex(10);
-  signIn('/auth/register', { email: f.email.value, password: f.password.value, display_name: 'Demo visitor' });
-});
+onAuthChange(renderAccount);
+mountSignIn({ form: $('auth-form'), mfaForm: $('mfa-form'), error: $('auth-error'), register: $('register') });
 
 // ---------- search ----------
 
@@ -441,6 +313,15 @@ function updateBookingUi() {
   $('clear-btn').disabled = !picked.length;
   $('hold-btn').textContent = picked.length ? `Hold selected (${picked.length})` : 'Hold selected';
   $('hold').hidden = !hold;
+  $('together').hidden = !auth || !!hold;
+  // The categories this map has seats of, cheapest first.
+  const categories = [...new Set([...(view.seats?.values() ?? [])].map((e) => e.seat.category))].sort((a, b) => (view.prices[a] ?? 0) - (view.prices[b] ?? 0));
+  const cat = $('together-cat');
+  const key = `${view.id}:${categories.join(',')}`;
+  if (cat.dataset.for !== key) {
+    cat.replaceChildren(...categories.map((c) => el('option', { value: c, text: `${c} ${money(view.prices[c], view.currency)}` })));
+    cat.dataset.for = key;
+  }
 }
 
 /** Runs an authenticated action; a 401 means the token died, so sign out instead of leaving a broken state. */
@@ -449,7 +330,6 @@ async function guarded(action) {
   try {
     await action();
   } catch (e) {
-    if (e.status === 401) setAuth(null);
     showProblem($('booking-msg'), e);
   }
 }
@@ -467,18 +347,38 @@ $('hold-btn').addEventListener('click', () => guarded(async () => {
     throw e;
   }
   selected.clear();
-  $('hold-summary').textContent = `Holding ${hold.seats.map((s) => s.label).join(', ')} — ${money(hold.total_minor, hold.currency)}`;
-  startCountdown();
-  repaintAll();
-  updateBookingUi();
+  startHold();
 }));
 
 $('clear-btn').addEventListener('click', () => { selected.clear(); repaintAll(); updateBookingUi(); });
 
+$('together-btn').addEventListener('click', () => guarded(async () => {
+  const quantity = Number($('together-qty').value);
+  const category = $('together-cat').value;
+  hold = await api('POST', `/shows/${view.id}/holds`, { category, quantity });
+  selected.clear();
+  startHold();
+}));
+
+function startHold() {
+  $('hold-summary').textContent = `Holding ${hold.seats.map((s) => s.label).join(', ')} — ${money(hold.total_minor, hold.currency)}`;
+  startCountdown();
+  repaintAll();
+  updateBookingUi();
+}
+
 $('book-btn').addEventListener('click', () => guarded(async () => {
-  const booking = await api('POST', `/holds/${hold.hold_id}/booking`);
-  endHold();
-  note(`Booked! Booking ${booking.booking_id} (${booking.status}): ${booking.seats.map((s) => s.label).join(', ')} — ${money(booking.total_minor, booking.currency)}`);
+  const heldId = hold.hold_id;
+  try {
+    const booking = await api('POST', `/holds/${heldId}/booking`, { payment_method: $('card').value });
+    endHold();
+    note(`Booked! Booking ${booking.booking_id} (${booking.status}): ${booking.seats.map((s) => s.label).join(', ')} — ${money(booking.total_minor, booking.currency)}`);
+  } catch (e) {
+    // 402: the card was declined; the booking waits for payment until its deadline (pay again under My bookings).
+    if (e.status === 402) endHold();
+    throw e;
+  }
+  // My bookings updates from /me/stream (booking.confirmed or booking.payment_failed), not from here.
 }));
 
 $('release-btn').addEventListener('click', () => guarded(async () => {
@@ -503,6 +403,88 @@ function endHold() {
   hold = null;
   repaintAll();
   updateBookingUi();
+}
+
+// ---------- my bookings, live ----------
+
+let mineStream = null;
+
+/** Follows GET /me/stream while signed in: every status change of my holds and bookings reloads the list. */
+function followMine() {
+  mineStream?.abort();
+  mineStream = null;
+  $('my-bookings').replaceChildren();
+  $('tickets').replaceChildren();
+  if (!auth) return;
+  const controller = new AbortController();
+  mineStream = controller;
+  follow('/me/stream', {
+    signal: controller.signal,
+    onState: (state) => { $('mine-conn').dataset.state = state; $('mine-conn').textContent = state; },
+    onEvent: (type, data) => {
+      if (type === 'heartbeat') return;
+      if (type === 'hold.expiring_soon' && hold && hold.hold_id === data.hold_id) note('Your hold expires soon: book now to keep the seats.');
+      if (type === 'hold.expired' && hold && hold.hold_id === data.hold_id) { endHold(); note('Your hold expired and the seats were released.'); }
+      if (type === 'ready' || type.startsWith('booking.')) loadMine();
+    },
+  });
+}
+
+async function loadMine() {
+  if (!auth) return;
+  try {
+    const page = await api('GET', '/me/bookings?limit=10');
+    $('my-bookings').replaceChildren(...page.items.map(bookingItem));
+    if (!page.items.length) $('my-bookings').append(el('li', { class: 'muted', text: 'No bookings yet.' }));
+  } catch (e) {
+    showProblem($('mine-error'), e);
+  }
+}
+
+function bookingItem(b) {
+  const actions = [];
+  if (b.status === 'confirmed') actions.push(el('button', { type: 'button', class: 'secondary', text: 'Tickets', onclick: () => openTickets(b.booking_id) }));
+  if (b.status === 'pending_payment') {
+    actions.push(el('button', { type: 'button', text: 'Pay', onclick: () => mineAction(() => api('POST', `/bookings/${b.booking_id}/payments`, { payment_method: $('card').value })) }));
+  }
+  if (b.status === 'confirmed' || b.status === 'pending_payment') {
+    actions.push(el('button', {
+      type: 'button', class: 'secondary', text: 'Cancel',
+      onclick: () => confirm(`Cancel booking ${b.booking_id}?`) && mineAction(() => api('POST', `/bookings/${b.booking_id}/cancellation`, {})),
+    }));
+  }
+  return el('li', { class: 'booking-item', 'data-booking': b.booking_id, 'data-status': b.status },
+    el('strong', { text: b.title }), ' ', el('span', { class: 'status-tag', text: b.status.replace('_', ' ') }),
+    el('div', { class: 'muted', text: `${localTime(b.local_starts_at, b.time_zone)} · ${b.seat_count} seat${b.seat_count === 1 ? '' : 's'} · ${money(b.total_minor, b.currency)}` }),
+    el('div', { class: 'row' }, ...actions));
+}
+
+async function mineAction(action) {
+  showProblem($('mine-error'), null);
+  try { await action(); } catch (e) { showProblem($('mine-error'), e); }
+  loadMine();
+}
+
+/** The booking's tickets with their QR codes (fetched with the token, shown from blob URLs). */
+async function openTickets(bookingId) {
+  const box = $('tickets');
+  for (const img of box.querySelectorAll('img')) URL.revokeObjectURL(img.src);
+  box.replaceChildren(el('p', { class: 'muted', text: 'Loading tickets…' }));
+  try {
+    const tickets = await api('GET', `/bookings/${bookingId}/tickets`);
+    const cards = [];
+    for (const t of tickets) {
+      const card = el('figure', { class: 'ticket', 'data-status': t.status, 'data-code': t.code },
+        el('figcaption', {}, el('strong', { text: `Seat ${t.seat}` }), ` · ${t.category} · ${t.status.replace('_', ' ')}`,
+          t.attendee_name ? el('div', { text: t.attendee_name }) : null, el('code', { text: t.code })));
+      if (t.qr_url) card.prepend(el('img', { src: URL.createObjectURL(await apiBlob(t.qr_url)), alt: `QR code of the ticket for seat ${t.seat}`, width: 180, height: 180 }));
+      cards.push(card);
+    }
+    box.replaceChildren(el('h3', { text: `Tickets of booking ${bookingId}` }), ...cards);
+  } catch (e) {
+    box.replaceChildren();
+    showProblem($('mine-error'), e);
+  }
 }
 
 // ---------- start-up ----------

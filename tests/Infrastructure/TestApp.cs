@@ -40,7 +40,7 @@ public sealed class TestApp : WebApplicationFactory<Program>
     /// <see cref="WebApplicationFactory{TEntryPoint}.CreateClient()"/> does.
     /// </summary>
     public new HttpClient CreateClient() =>
-        CreateDefaultClient(new Uri("http://localhost"), new RedirectHandler(), new CookieContainerHandler(), new ContractValidatingHandler(() => contract.Value));
+        CreateDefaultClient(Address ?? new Uri("http://localhost"), new RedirectHandler(), new CookieContainerHandler(), new ContractValidatingHandler(() => contract.Value));
 
     public string ConnectionString { get; }
 
