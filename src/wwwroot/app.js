@@ -367,11 +367,52 @@ function startHold() {
   updateBookingUi();
 }
 
+// ---------- paying ----------
+
+let payments = { provider: 'fake', publishable_key: null, test_cards: [] };
+
+/** The fake gateway's test cards in the card list, or (with Stripe) Stripe.js and no list. */
+async function loadPayments() {
+  try { payments = await api('GET', '/payments/config'); } catch { /* keep the fake gateway's defaults */ }
+  const stripe = payments.provider === 'stripe';
+  $('card-choice').hidden = stripe;
+  if (!stripe && payments.test_cards.length) {
+    $('card').replaceChildren(...payments.test_cards.map((c) => el('option', { value: c.payment_method, text: c.description })));
+  }
+}
+
+const stripeJs = () => new Promise((resolve, reject) => {
+  if (window.Stripe) return resolve(window.Stripe);
+  document.head.append(el('script', { src: 'https://js.stripe.com/v3/', onload: () => resolve(window.Stripe), onerror: () => reject(new Error('Stripe.js did not load.')) }));
+});
+
+/** Stripe's Payment Element for a PaymentIntent checkout created; the webhook confirms the booking, and /me/stream tells this page. */
+async function payWithStripe(booking) {
+  const Stripe = await stripeJs();
+  const stripe = Stripe(payments.publishable_key);
+  const elements = stripe.elements({ clientSecret: booking.payment.client_secret });
+  const box = $('stripe-element');
+  box.replaceChildren();
+  box.hidden = false;
+  elements.create('payment').mount(box);
+  const pay = el('button', { type: 'button', text: `Pay ${money(booking.total_minor, booking.currency)}` });
+  box.after(pay);
+  pay.addEventListener('click', async () => {
+    const { error } = await stripe.confirmPayment({ elements, redirect: 'if_required' });
+    if (error) return showProblem($('booking-msg'), { body: { title: 'Payment failed', detail: error.message } });
+    pay.remove();
+    box.hidden = true;
+    note(`Paid: booking ${booking.booking_id} is confirmed as soon as Stripe tells us.`);
+  });
+}
+
 $('book-btn').addEventListener('click', () => guarded(async () => {
   const heldId = hold.hold_id;
+  const stripe = payments.provider === 'stripe' && payments.publishable_key;
   try {
-    const booking = await api('POST', `/holds/${heldId}/booking`, { payment_method: $('card').value });
+    const booking = await api('POST', `/holds/${heldId}/booking`, stripe ? {} : { payment_method: $('card').value });
     endHold();
+    if (stripe && booking.status === 'pending_payment' && booking.payment?.client_secret) return payWithStripe(booking);
     note(`Booked! Booking ${booking.booking_id} (${booking.status}): ${booking.seats.map((s) => s.label).join(', ')} — ${money(booking.total_minor, booking.currency)}`);
   } catch (e) {
     // 402: the card was declined; the booking waits for payment until its deadline (pay again under My bookings).
@@ -503,6 +544,7 @@ tomorrow.setDate(tomorrow.getDate() + 1);
 $('search').elements.date.value = [tomorrow.getFullYear(), tomorrow.getMonth() + 1, tomorrow.getDate()].map((n) => String(n).padStart(2, '0')).join('-');
 
 renderAccount();
+loadPayments();
 fromUrl(false);
 search({});
 

@@ -204,6 +204,7 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
                 Actor.OtherOrganizer => HttpStatusCode.NotFound,
                 _ => HttpStatusCode.OK,
             }),
+        new("GET", "/payments/config", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/payments/config")), a => Public(a, HttpStatusCode.OK)),
         new("POST", "/payments/stripe/webhook", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/payments/stripe/webhook", new { id = "evt_unsigned" })),
             a => Public(a, HttpStatusCode.BadRequest)),
         new("GET", "/health/live", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/health/live")), a => Public(a, HttpStatusCode.OK)),

@@ -18,6 +18,13 @@ public sealed class StripeOptions
     public string? SecretKey { get; set; }
 
     /// <summary>
+    /// Publishable key (<c>pk_test_…</c> or <c>pk_live_…</c>): public by design, handed to pages for
+    /// Stripe.js's Payment Element (https://docs.stripe.com/payments/payment-element).
+    /// </summary>
+    [RegularExpression("pk_(test|live)_[A-Za-z0-9]+", ErrorMessage = "{0} must be a Stripe publishable key (pk_test_… or pk_live_…).")]
+    public string? PublishableKey { get; set; }
+
+    /// <summary>
     /// Webhook signing secrets (<c>whsec_…</c>). More than one during a rotation: a signature made with
     /// any of them is accepted.
     /// </summary>

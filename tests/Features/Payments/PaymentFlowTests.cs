@@ -14,6 +14,16 @@ public sealed class PaymentFlowTests(AppFixture fixture) : IClassFixture<AppFixt
     private TestApp App => fixture.App;
 
     [Fact]
+    public async Task Pages_get_the_fake_gateway_s_test_cards()
+    {
+        using var anonymous = App.CreateClient();
+        var config = await anonymous.GetAsync("/payments/config").ExpectAsync(HttpStatusCode.OK);
+        Assert.Equal("fake", config["provider"]!.GetValue<string>());
+        Assert.Null(config["publishable_key"]);
+        Assert.Equal(["pm_card_visa", "pm_card_chargeDeclined"], config["test_cards"]!.AsArray().Select(c => c!["payment_method"]!.GetValue<string>()).ToArray());
+    }
+
+    [Fact]
     public async Task A_declined_card_keeps_the_booking_payable_and_a_new_attempt_uses_a_new_idempotency_key()
     {
         var show = await TestCatalogue.ShowAsync(App.DataSource);

@@ -18,6 +18,7 @@ public class StripeFixture : AppFixture
         ["Payments:Provider"] = "stripe",
         ["Payments:Stripe:BaseUrl"] = Stripe.BaseUrl,
         ["Payments:Stripe:SecretKey"] = FakeStripe.SecretKey,
+        ["Payments:Stripe:PublishableKey"] = "pk_test_holdfast",
         // Two secrets: a rotation in progress.
         ["Payments:Stripe:WebhookSecrets:0"] = "whsec_old",
         ["Payments:Stripe:WebhookSecrets:1"] = "whsec_new",
@@ -41,6 +42,17 @@ public sealed class StripeTests(StripeFixture fixture) : IClassFixture<StripeFix
 {
     private TestApp App => fixture.App;
     private FakeStripe Stripe => fixture.Stripe;
+
+    [Fact]
+    public async Task Pages_get_the_publishable_key_for_the_Payment_Element_and_never_the_secret()
+    {
+        using var anonymous = App.CreateClient();
+        using var response = await anonymous.GetAsync("/payments/config");
+        var text = await response.Content.ReadAsStringAsync();
+        var config = System.Text.Json.Nodes.JsonNode.Parse(text)!;
+        Assert.Equal(("stripe", "pk_test_holdfast", 0), (config["provider"]!.GetValue<string>(), config["publishable_key"]!.GetValue<string>(), config["test_cards"]!.AsArray().Count));
+        Assert.DoesNotContain(FakeStripe.SecretKey, text, StringComparison.Ordinal);
+    }
 
     [Fact]
     public async Task Checkout_returns_a_client_secret_and_the_signed_webhook_confirms_the_booking()
