@@ -1,6 +1,6 @@
-using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using Holdfast.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Holdfast.Tests.Features.Boarding;
 
