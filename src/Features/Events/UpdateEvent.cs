@@ -10,10 +10,10 @@ namespace Holdfast.Features.Events;
 /// <summary>
 /// <c>PATCH /events/{id}</c>: the owning organizer or an admin renames an event, changes its code,
 /// its duration (which moves the end of every upcoming show of it), its release date, description or
-/// status. Statuses move draft → active → archived; a draft may also be archived unseen, and an
-/// archived event may become active again (a re-release). Nothing returns to draft: once active, the
-/// event was public. An archived event takes no new shows and leaves search; its shows already sold
-/// still run.
+/// status. Statuses only move forward, draft → active → archived (a draft may also be archived
+/// unseen): once active the event was public, so it never returns to draft, and archived is final
+/// (a re-release is a new event). Any other move is 409. An archived event takes no new shows and
+/// leaves search; its shows already sold still run.
 /// </summary>
 public sealed class UpdateEvent : ICarterModule
 {
@@ -21,7 +21,7 @@ public sealed class UpdateEvent : ICarterModule
     /// <param name="Title">1–200 characters.</param>
     /// <param name="Code">1–32 characters, unique per kind.</param>
     /// <param name="DurationMinutes">1–2880.</param>
-    /// <param name="Status"><c>active</c> or <c>archived</c> (see the allowed moves above).</param>
+    /// <param name="Status"><c>draft</c>, <c>active</c> or <c>archived</c>; only the moves above are allowed.</param>
     /// <param name="ReleaseDate">Films: the release date.</param>
     /// <param name="Description">Up to 5,000 characters; an empty string removes it.</param>
     public sealed record Request(string? Title, string? Code, int? DurationMinutes, string? Status = null, DateOnly? ReleaseDate = null, string? Description = null);
@@ -29,7 +29,7 @@ public sealed class UpdateEvent : ICarterModule
     /// <summary>The status moves allowed (from, to); staying put is always allowed.</summary>
     public static readonly IReadOnlySet<(string From, string To)> Moves = new HashSet<(string, string)>
     {
-        ("draft", "active"), ("draft", "archived"), ("active", "archived"), ("archived", "active"),
+        ("draft", "active"), ("draft", "archived"), ("active", "archived"),
     };
 
     /// <inheritdoc />
@@ -42,7 +42,7 @@ public sealed class UpdateEvent : ICarterModule
             .WithSummary("Change an event")
             .WithDescription("The owning organizer or an admin. 204; 400 names each invalid field; 404 when not yours; " +
                              "409 when the code is taken, a longer duration would make shows overlap in a hall or coach, or the status move is not allowed " +
-                             "(draft → active or archived, active → archived, archived → active).")
+                             "(only draft → active, draft → archived and active → archived).")
             .WithRequestExample(new { status = "active", release_date = "2027-02-14", description = "A love story." });
 
     internal static async Task<Results<NoContent, ValidationProblem, ProblemHttpResult>> HandleAsync(
@@ -52,7 +52,7 @@ public sealed class UpdateEvent : ICarterModule
             .Require(request.Title is null || request.Title.Length is >= 1 and <= 200, "title", "1 to 200 characters.")
             .Require(request.Code is null || request.Code.Length is >= 1 and <= 32, "code", "1 to 32 characters.")
             .Require(request.DurationMinutes is null or (>= 1 and <= 2880), "duration_minutes", "1 to 2880.")
-            .Require(request.Status is null or "active" or "archived", "status", "active or archived; nothing returns to draft.")
+            .Require(request.Status is null or "draft" or "active" or "archived", "status", "Must be draft, active or archived.")
             .Require(request.Description is null or { Length: <= 5000 }, "description", "At most 5,000 characters.");
         if (!validation.IsValid)
         {

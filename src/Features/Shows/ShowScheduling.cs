@@ -104,7 +104,7 @@ internal static class ShowScheduling
     {
         Refusal.EventNotFound => Problems.NotFound("Event"),
         Refusal.VenueNotFound => Problems.NotFound("Venue"),
-        Refusal.EventArchived => Problems.Conflict("Event archived.", "The event is archived and takes no new shows; make it active again first.",
+        Refusal.EventArchived => Problems.Conflict("Event archived.", "The event is archived and takes no new shows.",
             new Dictionary<string, object?> { ["field"] = "event_id" }),
         Refusal.VenueArchived => Problems.Conflict("Venue archived.", "The venue is archived and takes no new shows.",
             new Dictionary<string, object?> { ["field"] = "venue_id" }),
