@@ -62,8 +62,8 @@ public sealed class EventPoster : ICarterModule
     {
         var maxBytes = app.ServiceProvider.GetRequiredService<IOptions<PosterOptions>>().Value.MaxBytes;
         app.MapPut("/events/{eventId:long}/poster", UploadAsync)
-            .Accepts<byte[]>("image/png", "image/jpeg", "image/webp")
             .AcceptsBodyUpTo(maxBytes)
+            .DeclaresProblem(StatusCodes.Status413PayloadTooLarge, $"The image is larger than `Posters:MaxBytes` ({maxBytes} bytes by default).")
             .DeclaresProblem(StatusCodes.Status415UnsupportedMediaType, "The body is not a PNG, JPEG or WebP image (by its magic bytes); `errors.body` says so.")
             .RequireAuthorization(Roles.Organizer)
             .WithTags("Catalogue")
@@ -73,12 +73,19 @@ public sealed class EventPoster : ICarterModule
                              "415 when not one of those types. The same image uploaded twice is stored once.")
             .AddOpenApiOperationTransformer((operation, _, _) =>
             {
-                // The image's bytes themselves, not base64 text.
-                foreach (var content in operation.RequestBody?.Content?.Values ?? [])
+                // The image's bytes themselves. Declared here rather than with Accepts(), whose content-type
+                // matching would answer a bare 415 before the magic bytes are looked at.
+                operation.RequestBody = new OpenApiRequestBody
                 {
-                    content.Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" };
-                }
-
+                    Required = true,
+                    Description = "The image: PNG, JPEG or WebP, recognised by its first bytes.",
+                    Content = new Dictionary<string, OpenApiMediaType>
+                    {
+                        ["image/png"] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" } },
+                        ["image/jpeg"] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" } },
+                        ["image/webp"] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" } },
+                    },
+                };
                 return Task.CompletedTask;
             })
             .DisableAntiforgery();
