@@ -63,8 +63,14 @@ public sealed class ScheduleShows : ICarterModule
 
     private static readonly object Example = new
     {
-        event_id = 42, venue_id = 7, first_date = "2027-01-01", last_date = "2027-03-31", local_times = (string[])["08:00"],
-        days_of_week = (int[])[1, 2, 3, 4, 5], currency = "GBP", prices = new Dictionary<string, long> { ["economy"] = 4900 },
+        event_id = 42,
+        venue_id = 7,
+        first_date = "2027-01-01",
+        last_date = "2027-03-31",
+        local_times = (string[])["08:00"],
+        days_of_week = (int[])[1, 2, 3, 4, 5],
+        currency = "GBP",
+        prices = new Dictionary<string, long> { ["economy"] = 4900 },
     };
 
     private static readonly string[] TimeFormats = ["HH:mm", "HH:mm:ss"];

@@ -24,7 +24,9 @@ public sealed class EventCatalogueTests(AppFixture fixture) : IClassFixture<AppF
         var (organizer, _) = await App.OrganizerAsync();
         var venue = Id(await organizer.PostAsJsonAsync("/venues", new
         {
-            name = $"Hall {Guid.NewGuid():N}", kind = "cinema_hall", city_id = city,
+            name = $"Hall {Guid.NewGuid():N}",
+            kind = "cinema_hall",
+            city_id = city,
             layout = new { sections = new object[] { new { name = "stalls", category = "standard", rows = "A", seats = "1-4" } } },
         }).ExpectAsync(HttpStatusCode.Created), "venue_id");
         return (organizer, venue);
@@ -33,7 +35,10 @@ public sealed class EventCatalogueTests(AppFixture fixture) : IClassFixture<AppF
     private static async Task<long> ShowAsync(HttpClient organizer, long eventId, long venueId, int daysAhead) =>
         Id(await organizer.PostAsJsonAsync("/shows", new
         {
-            event_id = eventId, venue_id = venueId, starts_at = DateTimeOffset.UtcNow.AddDays(daysAhead), currency = "GBP",
+            event_id = eventId,
+            venue_id = venueId,
+            starts_at = DateTimeOffset.UtcNow.AddDays(daysAhead),
+            currency = "GBP",
             prices = new Dictionary<string, long> { ["standard"] = 900 },
         }).ExpectAsync(HttpStatusCode.Created), "show_id");
 
@@ -86,7 +91,11 @@ public sealed class EventCatalogueTests(AppFixture fixture) : IClassFixture<AppF
         await Eventually.EqualAsync(0, async () => (await SearchAsync(anyone, tag)).Length);
         var refused = await organizer.PostAsJsonAsync("/shows", new
         {
-            event_id = film, venue_id = venue, starts_at = DateTimeOffset.UtcNow.AddDays(9), currency = "GBP", prices = new Dictionary<string, long> { ["standard"] = 900 },
+            event_id = film,
+            venue_id = venue,
+            starts_at = DateTimeOffset.UtcNow.AddDays(9),
+            currency = "GBP",
+            prices = new Dictionary<string, long> { ["standard"] = 900 },
         }).ExpectAsync(HttpStatusCode.Conflict);
         Assert.Equal("Event archived.", refused["title"]!.GetValue<string>());
         await organizer.PatchAsJsonAsync($"/events/{film}", new { status = "active" }).ExpectAsync(HttpStatusCode.Conflict);

@@ -20,7 +20,9 @@ public sealed class ScheduleShowsTests(AppFixture fixture) : IClassFixture<AppFi
         var (organizer, _) = await App.OrganizerAsync();
         var venue = Id(await organizer.PostAsJsonAsync("/venues", new
         {
-            name = $"Hall {Guid.NewGuid():N}", kind = "cinema_hall", city_id = city,
+            name = $"Hall {Guid.NewGuid():N}",
+            kind = "cinema_hall",
+            city_id = city,
             layout = new { sections = new object[] { new { name = "stalls", category = "standard", rows = "A-B", seats = "1-3" } } },
         }).ExpectAsync(HttpStatusCode.Created), "venue_id");
         var film = Id(await organizer.PostAsJsonAsync("/events", new { kind = "film", title = $"Timetabled {Guid.NewGuid():N}", duration_minutes = minutes })
@@ -30,8 +32,14 @@ public sealed class ScheduleShowsTests(AppFixture fixture) : IClassFixture<AppFi
 
     private static object Timetable(long eventId, long venueId, string first, string last, string[] times, int[]? days = null) => new
     {
-        event_id = eventId, venue_id = venueId, first_date = first, last_date = last, local_times = times, days_of_week = days,
-        currency = "GBP", prices = new Dictionary<string, long> { ["standard"] = 1200 },
+        event_id = eventId,
+        venue_id = venueId,
+        first_date = first,
+        last_date = last,
+        local_times = times,
+        days_of_week = days,
+        currency = "GBP",
+        prices = new Dictionary<string, long> { ["standard"] = 1200 },
     };
 
     private Task<long> ShowsOfAsync(long eventId) => App.DataSource.ScalarAsync<long>($"select count(*) from show where event_id = {eventId}");
@@ -43,8 +51,11 @@ public sealed class ScheduleShowsTests(AppFixture fixture) : IClassFixture<AppFi
         // An existing show at 08:30 London time on Tuesday 30 March 2027 (BST, UTC+1) is in the way.
         var existing = Id(await organizer.PostAsJsonAsync("/shows", new
         {
-            event_id = film, venue_id = venue, starts_at = DateTimeOffset.Parse("2027-03-30T07:30:00Z", System.Globalization.CultureInfo.InvariantCulture),
-            currency = "GBP", prices = new Dictionary<string, long> { ["standard"] = 1000 },
+            event_id = film,
+            venue_id = venue,
+            starts_at = DateTimeOffset.Parse("2027-03-30T07:30:00Z", System.Globalization.CultureInfo.InvariantCulture),
+            currency = "GBP",
+            prices = new Dictionary<string, long> { ["standard"] = 1000 },
         }).ExpectAsync(HttpStatusCode.Created), "show_id");
 
         // Friday 26 March to Thursday 1 April 2027, weekdays only, 08:00 local; clocks go forward on Sunday 28 March.
@@ -99,8 +110,14 @@ public sealed class ScheduleShowsTests(AppFixture fixture) : IClassFixture<AppFi
 
         var invalid = await organizer.PostAsJsonAsync("/shows/timetable", new
         {
-            event_id = film, venue_id = venue, first_date = "2027-06-10", last_date = "2027-06-01", local_times = new[] { "25:00" }, days_of_week = new[] { 0 },
-            currency = "gbp", prices = new Dictionary<string, long>(),
+            event_id = film,
+            venue_id = venue,
+            first_date = "2027-06-10",
+            last_date = "2027-06-01",
+            local_times = new[] { "25:00" },
+            days_of_week = new[] { 0 },
+            currency = "gbp",
+            prices = new Dictionary<string, long>(),
         }).ExpectAsync(HttpStatusCode.BadRequest);
         Assert.Equal(["currency", "days_of_week", "last_date", "local_times", "prices"], invalid["errors"]!.AsObject().Select(e => e.Key).Order());
 

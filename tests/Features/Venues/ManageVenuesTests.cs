@@ -26,7 +26,10 @@ public sealed class ManageVenuesTests(AppFixture fixture) : IClassFixture<AppFix
     private static Task<HttpResponseMessage> ShowAsync(HttpClient organizer, long eventId, long venueId, int daysAhead) =>
         organizer.PostAsJsonAsync("/shows", new
         {
-            event_id = eventId, venue_id = venueId, starts_at = DateTimeOffset.UtcNow.AddDays(daysAhead), currency = "GBP",
+            event_id = eventId,
+            venue_id = venueId,
+            starts_at = DateTimeOffset.UtcNow.AddDays(daysAhead),
+            currency = "GBP",
             prices = new Dictionary<string, long> { ["standard"] = 900 },
         });
 
