@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using Carter;
+using Holdfast.Features.Inventory;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Caching;
 using Holdfast.Infrastructure.Database;
@@ -151,8 +152,9 @@ public sealed class ManageVenues : ICarterModule
         }
     }
 
-    // Deletes the seat map and the venue, letting show_venue_fk (and show_seat's seat key) decide:
-    // a show created at the same moment makes the delete fail rather than slip past a check.
+    // Deletes the seat map (through the inventory, its owner) and the venue, letting show_seat's seat
+    // key and show_venue_fk decide: a show created at the same moment makes the delete fail rather
+    // than slip past a check.
     internal static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(
         long venueId, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
     {
@@ -160,13 +162,19 @@ public sealed class ManageVenues : ICarterModule
         try
         {
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-            await using var command = new NpgsqlCommand(DeleteSql, connection);
-            command.With("venue_id", venueId).With("user_id", http.User.UserId()).With("is_admin", http.User.IsAdmin());
-            if (await command.ExecuteScalarAsync(cancellationToken) is not string before)
+            await using (var mine = new NpgsqlCommand(LockSql, connection))
             {
-                return Problems.NotFound("Venue");
+                mine.With("venue_id", venueId).With("user_id", http.User.UserId()).With("is_admin", http.User.IsAdmin());
+                if (await mine.ExecuteScalarAsync(cancellationToken) is null)
+                {
+                    return Problems.NotFound("Venue");
+                }
             }
 
+            await SeatInventory.DeleteVenueSeatsAsync(connection, venueId, cancellationToken);
+            await using var command = new NpgsqlCommand(DeleteSql, connection);
+            command.With("venue_id", venueId);
+            var before = (string)(await command.ExecuteScalarAsync(cancellationToken))!;
             await AuditLog.RecordAsync(connection, http.User.UserId(), "venue.deleted", "venue", venueId, JsonDocument.Parse(before).RootElement, null, time.GetUtcNow(), cancellationToken);
             await ReadCache.NotifyCatalogueChangedAsync(connection, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
@@ -217,13 +225,11 @@ public sealed class ManageVenues : ICarterModule
         returning json_build_object('name', b.name, 'venue_group_id', b.venue_group_id, 'archived_at', b.archived_at)::text
         """;
 
+    // The caller's venue, locked until the delete commits (404 when it is not theirs).
+    private const string LockSql = "select v.venue_id from venue v where v.venue_id = @venue_id and (v.owner_app_user_id = @user_id or @is_admin) for update";
+
     private const string DeleteSql = """
-        with mine as (
-          select v.venue_id from venue v where v.venue_id = @venue_id and (v.owner_app_user_id = @user_id or @is_admin)
-        ), seats as (
-          delete from seat s using mine where s.venue_id = mine.venue_id
-        )
-        delete from venue v using mine where v.venue_id = mine.venue_id
+        delete from venue v where v.venue_id = @venue_id
         returning json_build_object('name', v.name, 'kind', v.kind, 'city_id', v.city_id, 'owner_user_id', v.owner_app_user_id, 'venue_group_id', v.venue_group_id)::text
         """;
 
