@@ -49,6 +49,25 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
         _ => admin,
     };
 
+    private static Func<Actor, HttpStatusCode> Organizers(HttpStatusCode status) => a => a switch
+    {
+        Actor.Anonymous => HttpStatusCode.Unauthorized,
+        Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden,
+        _ => status,
+    };
+
+    // Organizers' and admins' endpoints on something the owning organizer owns: another organizer gets 404.
+    private static Func<Actor, HttpStatusCode> OwnedBy(HttpStatusCode status) => a => a switch
+    {
+        Actor.Anonymous => HttpStatusCode.Unauthorized,
+        Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden,
+        Actor.OtherOrganizer => HttpStatusCode.NotFound,
+        _ => status,
+    };
+
+    // A PNG signature and an IHDR of 1 × 1: what the poster upload sniffs.
+    private static readonly byte[] MatrixPng = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0];
+
     private static readonly object SmallLayout = new { sections = new object[] { new { name = "main", category = "standard", rows = "1-2", seats = "AB" } } };
 
     private static HttpRequestMessage Json(HttpMethod method, string path, object? body = null) =>
@@ -205,6 +224,23 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
                 _ => HttpStatusCode.OK,
             }),
         new("GET", "/payments/config", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/payments/config")), a => Public(a, HttpStatusCode.OK)),
+        new("GET", "/venues", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/venues?limit=5")), Organizers(HttpStatusCode.OK)),
+        new("PATCH", "/venues/{venueId:long}", (w, a) => Task.FromResult(Json(HttpMethod.Patch, $"/venues/{w.OwnedVenueId}", new { archived = false })),
+            OwnedBy(HttpStatusCode.NoContent)),
+        new("DELETE", "/venues/{venueId:long}", async (w, a) => Json(HttpMethod.Delete, $"/venues/{await w.OwnedVenueAsync()}"), OwnedBy(HttpStatusCode.NoContent)),
+        new("POST", "/venue-groups", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/venue-groups", new { name = $"Group {Guid.NewGuid():N}" })), Organizers(HttpStatusCode.Created)),
+        new("GET", "/venue-groups", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/venue-groups?limit=5")), Organizers(HttpStatusCode.OK)),
+        new("GET", "/venue-groups/{venueGroupId:long}", async (w, a) => Json(HttpMethod.Get, $"/venue-groups/{await w.OwnedVenueGroupAsync()}"), OwnedBy(HttpStatusCode.OK)),
+        new("PUT", "/events/{eventId:long}/poster", (w, a) => Task.FromResult(new HttpRequestMessage(HttpMethod.Put, $"/events/{w.OwnedEventId}/poster") { Content = new ByteArrayContent(MatrixPng) }),
+            OwnedBy(HttpStatusCode.OK)),
+        new("GET", "/posters/{sha256}", (w, a) => Task.FromResult(Json(HttpMethod.Get, $"/posters/{new string('0', 64)}")), a => Public(a, HttpStatusCode.NotFound)),
+        new("POST", "/shows/timetable", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/shows/timetable", new
+            {
+                event_id = w.OwnedEventId, venue_id = w.OwnedVenueId, first_date = new DateOnly(2028, 1, 1).AddDays(Interlocked.Increment(ref w.ShowOffset)).ToString("yyyy-MM-dd"),
+                last_date = new DateOnly(2028, 1, 1).AddDays(w.ShowOffset).ToString("yyyy-MM-dd"), local_times = new[] { "09:00" },
+                currency = "GBP", prices = new Dictionary<string, long> { ["standard"] = 100 },
+            })), OwnedBy(HttpStatusCode.OK)),
+        new("GET", "/organizer/shows", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/organizer/shows?limit=5")), Organizers(HttpStatusCode.OK)),
         new("POST", "/payments/stripe/webhook", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/payments/stripe/webhook", new { id = "evt_unsigned" })),
             a => Public(a, HttpStatusCode.BadRequest)),
         new("GET", "/health/live", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/health/live")), a => Public(a, HttpStatusCode.OK)),
@@ -362,6 +398,10 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
             var venue = await owner.PostAsJsonAsync("/venues", new { name = $"Owned {Guid.NewGuid():N}", kind = "coach", layout = SmallLayout }).ExpectAsync(HttpStatusCode.Created);
             return venue["venue_id"]!.GetValue<long>();
         }
+
+        public Task<long> OwnedVenueGroupAsync() =>
+            app.DataSource.ScalarAsync<long>("insert into venue_group (name, owner_app_user_id) values ($1, $2) returning venue_group_id",
+                $"Matrix group {Guid.NewGuid():N}", Ids[Actor.OwningOrganizer]);
 
         public async Task<long> OwnedShowAsync() =>
             (await TestCatalogue.ShowAsync(app.DataSource, rows: 1, seatsPerRow: 2, premiumRows: 0, ownerId: Ids[Actor.OwningOrganizer])).ShowId;

@@ -53,6 +53,8 @@ public sealed class LocationTests(AppFixture fixture) : IClassFixture<AppFixture
             layout = new { sections = new object[] { new { name = "stalls", category = "standard", rows = "A-B", seats = "1-4" } } },
         }));
         await ResolvesAsync(organizer, venue, "venue_id");
+        var group = await CreatedAsync(organizer.PostAsJsonAsync("/venue-groups", new { name = $"Group {Guid.NewGuid():N}" }));
+        await ResolvesAsync(organizer, group, "venue_group_id");
         var show = await CreatedAsync(organizer.PostAsJsonAsync("/shows", new
         {
             event_id = IdOf(film),

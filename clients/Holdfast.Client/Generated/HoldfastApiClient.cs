@@ -9,12 +9,15 @@ using Holdfast.Client.Events;
 using Holdfast.Client.Holds;
 using Holdfast.Client.Me;
 using Holdfast.Client.Newsletter;
+using Holdfast.Client.Organizer;
 using Holdfast.Client.Payments;
+using Holdfast.Client.Posters;
 using Holdfast.Client.Push;
 using Holdfast.Client.Reports;
 using Holdfast.Client.Shows;
 using Holdfast.Client.Staff;
 using Holdfast.Client.Users;
+using Holdfast.Client.VenueGroups;
 using Holdfast.Client.Venues;
 using Microsoft.Kiota.Abstractions.Extensions;
 using Microsoft.Kiota.Abstractions;
@@ -79,10 +82,20 @@ namespace Holdfast.Client
         {
             get => new global::Holdfast.Client.Newsletter.NewsletterRequestBuilder(PathParameters, RequestAdapter);
         }
+        /// <summary>The organizer property</summary>
+        public global::Holdfast.Client.Organizer.OrganizerRequestBuilder Organizer
+        {
+            get => new global::Holdfast.Client.Organizer.OrganizerRequestBuilder(PathParameters, RequestAdapter);
+        }
         /// <summary>The payments property</summary>
         public global::Holdfast.Client.Payments.PaymentsRequestBuilder Payments
         {
             get => new global::Holdfast.Client.Payments.PaymentsRequestBuilder(PathParameters, RequestAdapter);
+        }
+        /// <summary>The posters property</summary>
+        public global::Holdfast.Client.Posters.PostersRequestBuilder Posters
+        {
+            get => new global::Holdfast.Client.Posters.PostersRequestBuilder(PathParameters, RequestAdapter);
         }
         /// <summary>The push property</summary>
         public global::Holdfast.Client.Push.PushRequestBuilder Push
@@ -108,6 +121,11 @@ namespace Holdfast.Client
         public global::Holdfast.Client.Users.UsersRequestBuilder Users
         {
             get => new global::Holdfast.Client.Users.UsersRequestBuilder(PathParameters, RequestAdapter);
+        }
+        /// <summary>The venueGroups property</summary>
+        public global::Holdfast.Client.VenueGroups.VenueGroupsRequestBuilder VenueGroups
+        {
+            get => new global::Holdfast.Client.VenueGroups.VenueGroupsRequestBuilder(PathParameters, RequestAdapter);
         }
         /// <summary>The venues property</summary>
         public global::Holdfast.Client.Venues.VenuesRequestBuilder Venues

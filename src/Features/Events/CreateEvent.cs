@@ -7,7 +7,10 @@ using Npgsql;
 
 namespace Holdfast.Features.Events;
 
-/// <summary><c>POST /events</c>: an organizer creates what they sell: a film, a flight or a trip.</summary>
+/// <summary>
+/// <c>POST /events</c>: an organizer creates what they sell: a film, a flight or a trip, active at once
+/// (the default, as before statuses existed) or as a draft only its owner and admins see.
+/// </summary>
 public sealed class CreateEvent : ICarterModule
 {
     /// <summary>The event.</summary>
@@ -19,8 +22,11 @@ public sealed class CreateEvent : ICarterModule
     /// <param name="OriginCityId">Trips: origin city.</param>
     /// <param name="DestinationCityId">Trips: destination city.</param>
     /// <param name="DurationMinutes">1–2880; a show ends this long after it starts.</param>
+    /// <param name="Status"><c>draft</c> (seen only by its owner and admins until made active) or <c>active</c> (the default).</param>
+    /// <param name="ReleaseDate">Films: the release date; before it the film is "coming soon".</param>
+    /// <param name="Description">Up to 5,000 characters of plain text.</param>
     public sealed record Request(string? Kind, string? Title, string? Code, string? OriginIata, string? DestinationIata,
-        long? OriginCityId, long? DestinationCityId, int? DurationMinutes);
+        long? OriginCityId, long? DestinationCityId, int? DurationMinutes, string? Status = null, DateOnly? ReleaseDate = null, string? Description = null);
 
     /// <summary>The created event's id.</summary>
     public sealed record Response(long EventId);
@@ -41,6 +47,8 @@ public sealed class CreateEvent : ICarterModule
             .Require(request.Title is { Length: >= 1 and <= 200 }, "title", "Required: 1 to 200 characters.")
             .Require(request.Code is null || request.Code.Length is >= 1 and <= 32, "code", "1 to 32 characters.")
             .Require(request.DurationMinutes is >= 1 and <= 2880, "duration_minutes", "Required: 1 to 2880.")
+            .Require(request.Status is null or "draft" or "active", "status", "draft or active (the default); archive later with PATCH.")
+            .Require(request.Description is null or { Length: <= 5000 }, "description", "At most 5,000 characters.")
             .Require(request.Kind != "flight" || request.OriginIata is not null, "origin_iata", "Required for a flight.")
             .Require(request.Kind != "flight" || request.DestinationIata is not null, "destination_iata", "Required for a flight.")
             .Require(request.Kind != "trip" || request.OriginCityId is not null, "origin_city_id", "Required for a trip.")
@@ -62,6 +70,9 @@ public sealed class CreateEvent : ICarterModule
         command.With("destination_city_id", request.DestinationCityId);
         command.With("duration", request.DurationMinutes!.Value);
         command.With("owner_id", http.User.UserId());
+        command.With("status", request.Status ?? "active");
+        command.With("release_date", request.ReleaseDate);
+        command.With("description", string.IsNullOrEmpty(request.Description) ? null : request.Description);
         try
         {
             long? eventId;
@@ -104,8 +115,10 @@ public sealed class CreateEvent : ICarterModule
           left join city oc on oc.city_id = @origin_city_id
           left join city dc on dc.city_id = @destination_city_id
         ), inserted as (
-          insert into event (kind, title, code, origin_airport_id, destination_airport_id, origin_city_id, destination_city_id, duration_minutes, owner_app_user_id)
-          select @kind, @title, @code, origin_airport_id, destination_airport_id, origin_city_id, destination_city_id, @duration, @owner_id
+          insert into event (kind, title, code, origin_airport_id, destination_airport_id, origin_city_id, destination_city_id, duration_minutes, owner_app_user_id,
+                             status, release_date, description)
+          select @kind, @title, @code, origin_airport_id, destination_airport_id, origin_city_id, destination_city_id, @duration, @owner_id,
+                 @status, @release_date, @description
           from places where origin_known and destination_known
           returning event_id
         )

@@ -30,7 +30,7 @@ public sealed record ReleaseResult(string? HoldStatus, long? PayingBookingId, lo
 /// to its seat feed and record the show on the <see cref="SeatTransaction"/>, which announces it
 /// after commit. The architecture test fails when SQL elsewhere in <c>src/</c> writes these tables.
 /// </summary>
-public static class SeatInventory
+public static partial class SeatInventory
 {
     /// <summary>
     /// A hold's status as its customer sees it, as SQL over the row alias <c>h</c> and <c>@now</c>:

@@ -15,7 +15,8 @@ using NpgsqlTypes;
 namespace Holdfast.Features.Search;
 
 /// <summary>
-/// <c>GET /shows</c>: finds shows on sale. Filters combine with AND; results page by keyset with an
+/// <c>GET /shows</c>: finds shows on sale of active events (a draft's shows wait for it to become
+/// active; an archived event's shows leave search, though those sold still run). Filters combine with AND; results page by keyset with an
 /// opaque cursor, so deep pages cost what the first does and a page never repeats or skips a show
 /// when others are added meanwhile.
 /// </summary>
@@ -389,6 +390,7 @@ public sealed class SearchShows : ICarterModule
         ) as a
         where s.status = 'on_sale'
           and s.starts_at > @now
+          and e.status = 'active'
         """;
 
 }

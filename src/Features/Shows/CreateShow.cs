@@ -11,7 +11,8 @@ namespace Holdfast.Features.Shows;
 
 /// <summary>
 /// <c>POST /shows</c>: an organizer schedules one of their events at one of their venues, with a
-/// price per seat category and a sales window. The show's seat inventory is created with it.
+/// price per seat category and a sales window. The show's seat inventory is created with it. The
+/// rules it shares with the timetable are in <see cref="ShowScheduling"/>.
 /// </summary>
 public sealed partial class CreateShow : ICarterModule
 {
@@ -35,12 +36,13 @@ public sealed partial class CreateShow : ICarterModule
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/shows", HandleAsync)
             .DeclaresProblem(StatusCodes.Status404NotFound, "The event or the venue named in the body does not exist, or is not the caller's.")
-            .DeclaresProblem(StatusCodes.Status409Conflict, "Another show in the venue overlaps that time.")
+            .DeclaresProblem(StatusCodes.Status409Conflict, "Another show in the venue overlaps that time, or the event or the venue is archived.")
             .RequireAuthorization(Roles.Organizer)
             .WithTags("Catalogue")
             .WithSummary("Schedule a show")
             .WithDescription("Organizers (own events and venues) and admins. 400 names each invalid field (a price for a category the venue " +
-                             "does not have included); 404 when the event or venue is not yours; 409 when it overlaps another show in the same hall or coach.");
+                             "does not have included); 404 when the event or venue is not yours; 409 when it overlaps another show in the same hall or coach, " +
+                             "or when the event or the venue is archived (archived things take no new shows). A draft event may be scheduled; its shows stay out of search until it is active.");
 
     internal static async Task<Results<Created<Response>, ValidationProblem, ProblemHttpResult>> HandleAsync(
         Request request, HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
@@ -65,51 +67,17 @@ public sealed partial class CreateShow : ICarterModule
 
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using var command = new NpgsqlCommand(InsertSql, connection);
-        command.With("event_id", request.EventId!.Value);
-        command.With("venue_id", request.VenueId!.Value);
-        command.With("user_id", http.User.UserId());
-        command.With("is_admin", http.User.IsAdmin());
-        command.With("starts_at", request.StartsAt!.Value.ToUniversalTime());
-        command.With("opens", opens.ToUniversalTime());
-        command.With("closes", closes!.Value.ToUniversalTime());
-        command.With("currency", request.Currency!);
-        command.With("categories", request.Prices!.Keys.ToArray());
-        command.With("amounts", request.Prices.Values.ToArray());
         try
         {
-            Response created;
-            await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+            var outcome = await ShowScheduling.InsertAsync(connection,
+                new NewShow(request.EventId!.Value, request.VenueId!.Value, request.StartsAt!.Value, request.Currency!, request.Prices!, opens, closes!.Value),
+                http.User, now, cancellationToken);
+            if (outcome.ShowId is not { } showId)
             {
-                await reader.ReadAsync(cancellationToken);
-                if (!reader.Get<bool>("event_found"))
-                {
-                    return Problems.NotFound("Event");
-                }
-
-                if (!reader.Get<bool>("venue_found"))
-                {
-                    return Problems.NotFound("Venue");
-                }
-
-                if (reader.Get<string?>("unknown_category") is { } unknownCategory)
-                {
-                    return new Validation().Add("prices", $"The venue has no seats of category {unknownCategory}.").Problem();
-                }
-
-                if (reader.Get<string?>("zone") is null)
-                {
-                    return new Validation().Add("venue_id", "A show needs a time zone: the event's origin, or the venue's city.").Problem();
-                }
-
-                created = new Response(reader.Get<long>("show_id"), 0);
+                return ShowScheduling.Problem(outcome.Refused!.Value, outcome.UnknownCategory);
             }
 
-            created = created with { SeatCount = await SeatInventory.StockShowsAsync(connection, [created.ShowId], cancellationToken) };
-
-            await AuditLog.RecordAsync(connection, http.User.UserId(), "show.created", "show", created.ShowId, null,
-                new { request.EventId, request.VenueId, StartsAt = request.StartsAt!.Value.ToUniversalTime(), request.Currency, request.Prices, SalesOpensAt = opens, SalesClosesAt = closes },
-                now, cancellationToken);
+            var created = new Response(showId, await SeatInventory.StockShowsAsync(connection, [showId], cancellationToken));
             await Holdfast.Infrastructure.Caching.ReadCache.NotifyCatalogueChangedAsync(connection, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             return TypedResults.Created($"/shows/{created.ShowId}", created);
@@ -123,7 +91,7 @@ public sealed partial class CreateShow : ICarterModule
     }
 
     [GeneratedRegex("^[A-Z]{3}$")]
-    private static partial Regex Currency();
+    internal static partial Regex Currency();
 
     /// <summary>
     /// Adds an error under <c>prices.{category}</c> for each price outside 0 to 100,000,000,000 minor
@@ -136,38 +104,4 @@ public sealed partial class CreateShow : ICarterModule
             validation.Require(amount is >= 0 and <= 100_000_000_000, $"prices.{category}", "Must be 0 to 100,000,000,000 minor units.");
         }
     }
-
-    // One statement: checks ownership, categories and time zone, then writes the show and its
-    // prices, or nothing; the inventory then stocks its seats and feed row (SeatInventory).
-    private const string InsertSql = """
-        with e as (
-          select e.event_id, e.duration_minutes, coalesce(oa.time_zone, oc.time_zone) as zone
-          from event e
-          left join airport oa on oa.airport_id = e.origin_airport_id
-          left join city oc on oc.city_id = e.origin_city_id
-          where e.event_id = @event_id and (e.owner_app_user_id = @user_id or @is_admin)
-        ), v as (
-          select v.venue_id, c.time_zone as zone
-          from venue v left join city c on c.city_id = v.city_id
-          where v.venue_id = @venue_id and (v.owner_app_user_id = @user_id or @is_admin)
-        ), unknown_category as (
-          select p.category from unnest(@categories) as p (category)
-          where not exists (select 1 from seat s where s.venue_id = @venue_id and s.category = p.category)
-          limit 1
-        ), ok as (
-          select e.event_id, v.venue_id, e.duration_minutes, coalesce(e.zone, v.zone) as zone
-          from e, v
-          where not exists (select 1 from unknown_category) and coalesce(e.zone, v.zone) is not null
-        ), new_show as (
-          insert into show (event_id, venue_id, starts_at, ends_at, time_zone, currency, status, sales_opens_at, sales_closes_at)
-          select event_id, venue_id, @starts_at, @starts_at + make_interval(mins => duration_minutes), zone, @currency, 'on_sale', @opens, @closes
-          from ok
-          returning show_id
-        ), prices as (
-          insert into show_price (show_id, category, amount_minor)
-          select new_show.show_id, p.category, p.amount from new_show, unnest(@categories, @amounts) as p (category, amount)
-        )
-        select exists (select 1 from e) as event_found, exists (select 1 from v) as venue_found, (select category from unknown_category) as unknown_category,
-               (select coalesce(e.zone, v.zone) from e, v) as zone, (select show_id from new_show) as show_id
-        """;
 }

@@ -20,7 +20,8 @@ public sealed class CreateVenue : ICarterModule
     /// <param name="CityId">Required for a cinema hall (its shows take the city's time zone).</param>
     /// <param name="OwnerUserId">Admins only: the organizer who will own it; defaults to the caller.</param>
     /// <param name="Layout">The seat map, see <see cref="SeatLayout"/>.</param>
-    public sealed record Request(string? Name, string? Kind, long? CityId, long? OwnerUserId, SeatLayout.Layout? Layout);
+    /// <param name="VenueGroupId">A group of the owner's (<c>POST /venue-groups</c>) the venue belongs to, e.g. the cinema of a hall.</param>
+    public sealed record Request(string? Name, string? Kind, long? CityId, long? OwnerUserId, SeatLayout.Layout? Layout, long? VenueGroupId = null);
 
     /// <summary>The created venue.</summary>
     /// <param name="VenueId">The venue id.</param>
@@ -60,14 +61,15 @@ public sealed class CreateVenue : ICarterModule
             var venueId = await InsertAsync(connection, request, ownerId, seats, cancellationToken);
             var response = new Response(venueId, seats.Count, seats.GroupBy(s => s.Category).ToDictionary(g => g.Key, g => g.Count()));
             await AuditLog.RecordAsync(connection, http.User.UserId(), "venue.created", "venue", venueId, null,
-                new { request.Name, request.Kind, request.CityId, OwnerUserId = ownerId, response.SeatCount, response.Categories }, time.GetUtcNow(), cancellationToken);
+                new { request.Name, request.Kind, request.CityId, OwnerUserId = ownerId, request.VenueGroupId, response.SeatCount, response.Categories }, time.GetUtcNow(), cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             return TypedResults.Created($"/venues/{venueId}", response);
         }
         catch (PostgresException ex) when (ex.ProblemFor(
             new OnConstraint("venue_name_owner_uq", () => Problems.Conflict("Venue name taken.", "This owner already has a venue with that name.")),
             new OnConstraint("venue_city_fk", () => Problems.Field("city_id", "No such record.")),
-            new OnConstraint("venue_owner_fk", () => Problems.Field("owner_user_id", "No such record."))) is { } problem)
+            new OnConstraint("venue_owner_fk", () => Problems.Field("owner_user_id", "No such record.")),
+            new OnConstraint("venue_group_same_owner_fk", () => Problems.Field("venue_group_id", "No such group of this venue's owner."))) is { } problem)
         {
             return problem;
         }
@@ -80,6 +82,7 @@ public sealed class CreateVenue : ICarterModule
         command.With("kind", request.Kind!);
         command.With("city_id", request.CityId);
         command.With("owner_id", ownerId);
+        command.With("group", request.VenueGroupId);
         var venueId = (long)(await command.ExecuteScalarAsync(cancellationToken))!;
         await SeatInventory.WriteVenueSeatsAsync(connection, venueId, seats, cancellationToken);
         return venueId;
@@ -87,8 +90,8 @@ public sealed class CreateVenue : ICarterModule
 
     // The venue; its seats are written by the inventory next, in the same transaction.
     private const string InsertSql = """
-        insert into venue (name, kind, city_id, owner_app_user_id)
-        values (@name, @kind, @city_id, @owner_id)
+        insert into venue (name, kind, city_id, owner_app_user_id, venue_group_id)
+        values (@name, @kind, @city_id, @owner_id, @group)
         returning venue_id
         """;
 }

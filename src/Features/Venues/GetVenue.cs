@@ -16,7 +16,9 @@ public sealed class GetVenue : ICarterModule
     /// <param name="CityId">Its city; null for a coach or a cabin, which travel.</param>
     /// <param name="OwnerUserId">The organizer who owns it; null for a shared venue.</param>
     /// <param name="Seats">Every seat, front to back, left to right.</param>
-    public sealed record Response(long VenueId, string Name, string Kind, long? CityId, long? OwnerUserId, IReadOnlyList<Seat> Seats);
+    /// <param name="VenueGroupId">The group it belongs to (a cinema, a fleet), if any.</param>
+    /// <param name="ArchivedAt">UTC instant it was archived (it takes no new show); null otherwise.</param>
+    public sealed record Response(long VenueId, string Name, string Kind, long? CityId, long? OwnerUserId, IReadOnlyList<Seat> Seats, long? VenueGroupId, DateTimeOffset? ArchivedAt);
 
     /// <summary>A seat of the layout.</summary>
     /// <param name="SeatId">The seat id.</param>
@@ -49,6 +51,7 @@ public sealed class GetVenue : ICarterModule
     private const string VenueSql = """
         select json_build_object(
                  'venue_id', v.venue_id, 'name', v.name, 'kind', v.kind, 'city_id', v.city_id, 'owner_user_id', v.owner_app_user_id,
+                 'venue_group_id', v.venue_group_id, 'archived_at', v.archived_at,
                  'seats', coalesce((select json_agg(json_build_object(
                               'seat_id', s.seat_id, 'label', s.label, 'section', s.section, 'row', s.row_label,
                               'number', s.seat_number, 'category', s.category, 'x', s.x, 'y', s.y) order by s.y, s.x)

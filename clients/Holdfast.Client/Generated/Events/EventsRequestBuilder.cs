@@ -35,7 +35,7 @@ namespace Holdfast.Client.Events
         /// </summary>
         /// <param name="pathParameters">Path parameters for the request</param>
         /// <param name="requestAdapter">The request adapter to use to execute the requests.</param>
-        public EventsRequestBuilder(Dictionary<string, object> pathParameters, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/events{?before_id*,kind*,limit*,mine*,q*}", pathParameters)
+        public EventsRequestBuilder(Dictionary<string, object> pathParameters, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/events{?before_id*,kind*,limit*,mine*,q*,showing*,status*}", pathParameters)
         {
         }
         /// <summary>
@@ -43,11 +43,11 @@ namespace Holdfast.Client.Events
         /// </summary>
         /// <param name="rawUrl">The raw URL to use for the request builder.</param>
         /// <param name="requestAdapter">The request adapter to use to execute the requests.</param>
-        public EventsRequestBuilder(string rawUrl, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/events{?before_id*,kind*,limit*,mine*,q*}", rawUrl)
+        public EventsRequestBuilder(string rawUrl, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/events{?before_id*,kind*,limit*,mine*,q*,showing*,status*}", rawUrl)
         {
         }
         /// <summary>
-        /// `mine=true` lists the caller&apos;s own events (401 without a token).
+        /// Active events, unless `status` says otherwise; `mine=true` lists the caller&apos;s own events of every status (401 without a token). Drafts are listed only for their owner and admins. `showing=now`: released and with a show on sale still to start; `showing=soon`: release date after today (UTC).
         /// </summary>
         /// <returns>A <see cref="global::Holdfast.Client.Models.GetEventPage"/></returns>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
@@ -107,7 +107,7 @@ namespace Holdfast.Client.Events
             return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.CreateEventResponse>(requestInfo, global::Holdfast.Client.Models.CreateEventResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
         /// <summary>
-        /// `mine=true` lists the caller&apos;s own events (401 without a token).
+        /// Active events, unless `status` says otherwise; `mine=true` lists the caller&apos;s own events of every status (401 without a token). Drafts are listed only for their owner and admins. `showing=now`: released and with a show on sale still to start; `showing=soon`: release date after today (UTC).
         /// </summary>
         /// <returns>A <see cref="RequestInformation"/></returns>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
@@ -157,7 +157,7 @@ namespace Holdfast.Client.Events
             return new global::Holdfast.Client.Events.EventsRequestBuilder(rawUrl, RequestAdapter);
         }
         /// <summary>
-        /// `mine=true` lists the caller&apos;s own events (401 without a token).
+        /// Active events, unless `status` says otherwise; `mine=true` lists the caller&apos;s own events of every status (401 without a token). Drafts are listed only for their owner and admins. `showing=now`: released and with a show on sale still to start; `showing=soon`: release date after today (UTC).
         /// </summary>
         [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
         public partial class EventsRequestBuilderGetQueryParameters 
@@ -184,6 +184,12 @@ namespace Holdfast.Client.Events
             [QueryParameter("q")]
             public string Q { get; set; }
 #endif
+            /// <summary>Films now showing (released, with a show on sale to come) or coming soon (release date after today, UTC).</summary>
+            [QueryParameter("showing")]
+            public global::Holdfast.Client.Events.GetShowingQueryParameterType? Showing { get; set; }
+            /// <summary>Only events in this status (default: active, or every status with `mine=true`).</summary>
+            [QueryParameter("status")]
+            public global::Holdfast.Client.Events.GetStatusQueryParameterType? Status { get; set; }
         }
     }
 }

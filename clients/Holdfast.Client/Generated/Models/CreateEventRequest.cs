@@ -2,6 +2,7 @@
 #pragma warning disable CS0618
 using Microsoft.Kiota.Abstractions.Extensions;
 using Microsoft.Kiota.Abstractions.Serialization;
+using Microsoft.Kiota.Abstractions;
 using System.Collections.Generic;
 using System.IO;
 using System;
@@ -22,6 +23,14 @@ namespace Holdfast.Client.Models
 #nullable restore
 #else
         public string Code { get; set; }
+#endif
+        /// <summary>Up to 5,000 characters of plain text.</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public string? Description { get; set; }
+#nullable restore
+#else
+        public string Description { get; set; }
 #endif
         /// <summary>Trips: destination city.</summary>
         public long? DestinationCityId { get; set; }
@@ -52,6 +61,16 @@ namespace Holdfast.Client.Models
 #nullable restore
 #else
         public string OriginIata { get; set; }
+#endif
+        /// <summary>Films: the release date; before it the film is &quot;coming soon&quot;.</summary>
+        public Date? ReleaseDate { get; set; }
+        /// <summary>`draft` (seen only by its owner and admins until made active) or `active` (the default).</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public string? Status { get; set; }
+#nullable restore
+#else
+        public string Status { get; set; }
 #endif
         /// <summary>1–200 characters.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
@@ -87,12 +106,15 @@ namespace Holdfast.Client.Models
             return new Dictionary<string, Action<IParseNode>>
             {
                 { "code", n => { Code = n.GetStringValue(); } },
+                { "description", n => { Description = n.GetStringValue(); } },
                 { "destination_city_id", n => { DestinationCityId = n.GetLongValue(); } },
                 { "destination_iata", n => { DestinationIata = n.GetStringValue(); } },
                 { "duration_minutes", n => { DurationMinutes = n.GetIntValue(); } },
                 { "kind", n => { Kind = n.GetStringValue(); } },
                 { "origin_city_id", n => { OriginCityId = n.GetLongValue(); } },
                 { "origin_iata", n => { OriginIata = n.GetStringValue(); } },
+                { "release_date", n => { ReleaseDate = n.GetDateValue(); } },
+                { "status", n => { Status = n.GetStringValue(); } },
                 { "title", n => { Title = n.GetStringValue(); } },
             };
         }
@@ -104,12 +126,15 @@ namespace Holdfast.Client.Models
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteStringValue("code", Code);
+            writer.WriteStringValue("description", Description);
             writer.WriteLongValue("destination_city_id", DestinationCityId);
             writer.WriteStringValue("destination_iata", DestinationIata);
             writer.WriteIntValue("duration_minutes", DurationMinutes);
             writer.WriteStringValue("kind", Kind);
             writer.WriteLongValue("origin_city_id", OriginCityId);
             writer.WriteStringValue("origin_iata", OriginIata);
+            writer.WriteDateValue("release_date", ReleaseDate);
+            writer.WriteStringValue("status", Status);
             writer.WriteStringValue("title", Title);
             writer.WriteAdditionalData(AdditionalData);
         }

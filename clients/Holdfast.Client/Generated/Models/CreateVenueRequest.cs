@@ -43,6 +43,8 @@ namespace Holdfast.Client.Models
 #endif
         /// <summary>Admins only: the organizer who will own it; defaults to the caller.</summary>
         public long? OwnerUserId { get; set; }
+        /// <summary>A group of the owner&apos;s (`POST /venue-groups`) the venue belongs to, e.g. the cinema of a hall.</summary>
+        public long? VenueGroupId { get; set; }
         /// <summary>
         /// Instantiates a new <see cref="global::Holdfast.Client.Models.CreateVenueRequest"/> and sets the default values.
         /// </summary>
@@ -73,6 +75,7 @@ namespace Holdfast.Client.Models
                 { "layout", n => { Layout = n.GetObjectValue<global::Holdfast.Client.Models.SeatLayoutLayout>(global::Holdfast.Client.Models.SeatLayoutLayout.CreateFromDiscriminatorValue); } },
                 { "name", n => { Name = n.GetStringValue(); } },
                 { "owner_user_id", n => { OwnerUserId = n.GetLongValue(); } },
+                { "venue_group_id", n => { VenueGroupId = n.GetLongValue(); } },
             };
         }
         /// <summary>
@@ -87,6 +90,7 @@ namespace Holdfast.Client.Models
             writer.WriteObjectValue<global::Holdfast.Client.Models.SeatLayoutLayout>("layout", Layout);
             writer.WriteStringValue("name", Name);
             writer.WriteLongValue("owner_user_id", OwnerUserId);
+            writer.WriteLongValue("venue_group_id", VenueGroupId);
             writer.WriteAdditionalData(AdditionalData);
         }
     }

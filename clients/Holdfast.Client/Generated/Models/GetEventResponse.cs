@@ -2,6 +2,7 @@
 #pragma warning disable CS0618
 using Microsoft.Kiota.Abstractions.Extensions;
 using Microsoft.Kiota.Abstractions.Serialization;
+using Microsoft.Kiota.Abstractions;
 using System.Collections.Generic;
 using System.IO;
 using System;
@@ -25,6 +26,14 @@ namespace Holdfast.Client.Models
 #endif
         /// <summary>UTC.</summary>
         public DateTimeOffset? CreatedAt { get; set; }
+        /// <summary>Plain text, if any.</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public string? Description { get; set; }
+#nullable restore
+#else
+        public string Description { get; set; }
+#endif
         /// <summary>Trips and flights: destination city.</summary>
         public long? DestinationCityId { get; set; }
         /// <summary>Flights: destination airport.</summary>
@@ -59,6 +68,24 @@ namespace Holdfast.Client.Models
 #endif
         /// <summary>The organizer who sells it; null for the demo catalogue.</summary>
         public long? OwnerUserId { get; set; }
+        /// <summary>Where its poster is (a content-hash URL, cacheable for ever); null without one.</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public string? PosterUrl { get; set; }
+#nullable restore
+#else
+        public string PosterUrl { get; set; }
+#endif
+        /// <summary>Films: the release date, if set.</summary>
+        public Date? ReleaseDate { get; set; }
+        /// <summary>`draft`, `active` or `archived`.</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public string? Status { get; set; }
+#nullable restore
+#else
+        public string Status { get; set; }
+#endif
         /// <summary>E.g. a film&apos;s title or a flight&apos;s route.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -94,6 +121,7 @@ namespace Holdfast.Client.Models
             {
                 { "code", n => { Code = n.GetStringValue(); } },
                 { "created_at", n => { CreatedAt = n.GetDateTimeOffsetValue(); } },
+                { "description", n => { Description = n.GetStringValue(); } },
                 { "destination_city_id", n => { DestinationCityId = n.GetLongValue(); } },
                 { "destination_iata", n => { DestinationIata = n.GetStringValue(); } },
                 { "duration_minutes", n => { DurationMinutes = n.GetIntValue(); } },
@@ -102,6 +130,9 @@ namespace Holdfast.Client.Models
                 { "origin_city_id", n => { OriginCityId = n.GetLongValue(); } },
                 { "origin_iata", n => { OriginIata = n.GetStringValue(); } },
                 { "owner_user_id", n => { OwnerUserId = n.GetLongValue(); } },
+                { "poster_url", n => { PosterUrl = n.GetStringValue(); } },
+                { "release_date", n => { ReleaseDate = n.GetDateValue(); } },
+                { "status", n => { Status = n.GetStringValue(); } },
                 { "title", n => { Title = n.GetStringValue(); } },
             };
         }
@@ -114,6 +145,7 @@ namespace Holdfast.Client.Models
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteStringValue("code", Code);
             writer.WriteDateTimeOffsetValue("created_at", CreatedAt);
+            writer.WriteStringValue("description", Description);
             writer.WriteLongValue("destination_city_id", DestinationCityId);
             writer.WriteStringValue("destination_iata", DestinationIata);
             writer.WriteIntValue("duration_minutes", DurationMinutes);
@@ -122,6 +154,9 @@ namespace Holdfast.Client.Models
             writer.WriteLongValue("origin_city_id", OriginCityId);
             writer.WriteStringValue("origin_iata", OriginIata);
             writer.WriteLongValue("owner_user_id", OwnerUserId);
+            writer.WriteStringValue("poster_url", PosterUrl);
+            writer.WriteDateValue("release_date", ReleaseDate);
+            writer.WriteStringValue("status", Status);
             writer.WriteStringValue("title", Title);
             writer.WriteAdditionalData(AdditionalData);
         }

@@ -15,6 +15,8 @@ namespace Holdfast.Client.Models
     {
         /// <summary>Stores additional data not described in the OpenAPI description found when deserializing. Can be used for serialization as well.</summary>
         public IDictionary<string, object> AdditionalData { get; set; }
+        /// <summary>UTC instant it was archived (it takes no new show); null otherwise.</summary>
+        public DateTimeOffset? ArchivedAt { get; set; }
         /// <summary>Its city; null for a coach or a cabin, which travel.</summary>
         public long? CityId { get; set; }
         /// <summary>`cinema_hall`, `coach` or `aircraft_cabin`.</summary>
@@ -43,6 +45,8 @@ namespace Holdfast.Client.Models
 #else
         public List<global::Holdfast.Client.Models.GetVenueSeat> Seats { get; set; }
 #endif
+        /// <summary>The group it belongs to (a cinema, a fleet), if any.</summary>
+        public long? VenueGroupId { get; set; }
         /// <summary>The venue.</summary>
         public long? VenueId { get; set; }
         /// <summary>
@@ -70,11 +74,13 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
+                { "archived_at", n => { ArchivedAt = n.GetDateTimeOffsetValue(); } },
                 { "city_id", n => { CityId = n.GetLongValue(); } },
                 { "kind", n => { Kind = n.GetStringValue(); } },
                 { "name", n => { Name = n.GetStringValue(); } },
                 { "owner_user_id", n => { OwnerUserId = n.GetLongValue(); } },
                 { "seats", n => { Seats = n.GetCollectionOfObjectValues<global::Holdfast.Client.Models.GetVenueSeat>(global::Holdfast.Client.Models.GetVenueSeat.CreateFromDiscriminatorValue)?.AsList(); } },
+                { "venue_group_id", n => { VenueGroupId = n.GetLongValue(); } },
                 { "venue_id", n => { VenueId = n.GetLongValue(); } },
             };
         }
@@ -85,11 +91,13 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
+            writer.WriteDateTimeOffsetValue("archived_at", ArchivedAt);
             writer.WriteLongValue("city_id", CityId);
             writer.WriteStringValue("kind", Kind);
             writer.WriteStringValue("name", Name);
             writer.WriteLongValue("owner_user_id", OwnerUserId);
             writer.WriteCollectionOfObjectValues<global::Holdfast.Client.Models.GetVenueSeat>("seats", Seats);
+            writer.WriteLongValue("venue_group_id", VenueGroupId);
             writer.WriteLongValue("venue_id", VenueId);
             writer.WriteAdditionalData(AdditionalData);
         }

@@ -2,6 +2,7 @@
 #pragma warning disable CS0618
 using Microsoft.Kiota.Abstractions.Extensions;
 using Microsoft.Kiota.Abstractions.Serialization;
+using Microsoft.Kiota.Abstractions;
 using System.Collections.Generic;
 using System.IO;
 using System;
@@ -23,8 +24,26 @@ namespace Holdfast.Client.Models
 #else
         public string Code { get; set; }
 #endif
+        /// <summary>Up to 5,000 characters; an empty string removes it.</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public string? Description { get; set; }
+#nullable restore
+#else
+        public string Description { get; set; }
+#endif
         /// <summary>1–2880.</summary>
         public int? DurationMinutes { get; set; }
+        /// <summary>Films: the release date.</summary>
+        public Date? ReleaseDate { get; set; }
+        /// <summary>`draft`, `active` or `archived`; only the moves above are allowed.</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public string? Status { get; set; }
+#nullable restore
+#else
+        public string Status { get; set; }
+#endif
         /// <summary>1–200 characters.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -59,7 +78,10 @@ namespace Holdfast.Client.Models
             return new Dictionary<string, Action<IParseNode>>
             {
                 { "code", n => { Code = n.GetStringValue(); } },
+                { "description", n => { Description = n.GetStringValue(); } },
                 { "duration_minutes", n => { DurationMinutes = n.GetIntValue(); } },
+                { "release_date", n => { ReleaseDate = n.GetDateValue(); } },
+                { "status", n => { Status = n.GetStringValue(); } },
                 { "title", n => { Title = n.GetStringValue(); } },
             };
         }
@@ -71,7 +93,10 @@ namespace Holdfast.Client.Models
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteStringValue("code", Code);
+            writer.WriteStringValue("description", Description);
             writer.WriteIntValue("duration_minutes", DurationMinutes);
+            writer.WriteDateValue("release_date", ReleaseDate);
+            writer.WriteStringValue("status", Status);
             writer.WriteStringValue("title", Title);
             writer.WriteAdditionalData(AdditionalData);
         }

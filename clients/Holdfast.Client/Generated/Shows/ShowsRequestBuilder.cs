@@ -2,6 +2,7 @@
 #pragma warning disable CS0618
 using Holdfast.Client.Models;
 using Holdfast.Client.Shows.Item;
+using Holdfast.Client.Shows.Timetable;
 using Microsoft.Kiota.Abstractions.Extensions;
 using Microsoft.Kiota.Abstractions.Serialization;
 using Microsoft.Kiota.Abstractions;
@@ -18,6 +19,11 @@ namespace Holdfast.Client.Shows
     [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
     public partial class ShowsRequestBuilder : BaseRequestBuilder
     {
+        /// <summary>The timetable property</summary>
+        public global::Holdfast.Client.Shows.Timetable.TimetableRequestBuilder Timetable
+        {
+            get => new global::Holdfast.Client.Shows.Timetable.TimetableRequestBuilder(PathParameters, RequestAdapter);
+        }
         /// <summary>Gets an item from the Holdfast.Client.shows.item collection</summary>
         /// <param name="position">Unique identifier of the item</param>
         /// <returns>A <see cref="global::Holdfast.Client.Shows.Item.WithShowItemRequestBuilder"/></returns>
@@ -72,7 +78,7 @@ namespace Holdfast.Client.Shows
             return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.SearchShowsResponse>(requestInfo, global::Holdfast.Client.Models.SearchShowsResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
         /// <summary>
-        /// Organizers (own events and venues) and admins. 400 names each invalid field (a price for a category the venue does not have included); 404 when the event or venue is not yours; 409 when it overlaps another show in the same hall or coach.
+        /// Organizers (own events and venues) and admins. 400 names each invalid field (a price for a category the venue does not have included); 404 when the event or venue is not yours; 409 when it overlaps another show in the same hall or coach, or when the event or the venue is archived (archived things take no new shows). A draft event may be scheduled; its shows stay out of search until it is active.
         /// </summary>
         /// <returns>A <see cref="global::Holdfast.Client.Models.CreateShowResponse"/></returns>
         /// <param name="body">The show.</param>
@@ -128,7 +134,7 @@ namespace Holdfast.Client.Shows
             return requestInfo;
         }
         /// <summary>
-        /// Organizers (own events and venues) and admins. 400 names each invalid field (a price for a category the venue does not have included); 404 when the event or venue is not yours; 409 when it overlaps another show in the same hall or coach.
+        /// Organizers (own events and venues) and admins. 400 names each invalid field (a price for a category the venue does not have included); 404 when the event or venue is not yours; 409 when it overlaps another show in the same hall or coach, or when the event or the venue is archived (archived things take no new shows). A draft event may be scheduled; its shows stay out of search until it is active.
         /// </summary>
         /// <returns>A <see cref="RequestInformation"/></returns>
         /// <param name="body">The show.</param>

@@ -35,7 +35,7 @@ namespace Holdfast.Client.Venues
         /// </summary>
         /// <param name="pathParameters">Path parameters for the request</param>
         /// <param name="requestAdapter">The request adapter to use to execute the requests.</param>
-        public VenuesRequestBuilder(Dictionary<string, object> pathParameters, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/venues", pathParameters)
+        public VenuesRequestBuilder(Dictionary<string, object> pathParameters, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/venues{?after_id*,archived*,city_id*,kind*,limit*,owner_user_id*,q*,venue_group_id*}", pathParameters)
         {
         }
         /// <summary>
@@ -43,8 +43,37 @@ namespace Holdfast.Client.Venues
         /// </summary>
         /// <param name="rawUrl">The raw URL to use for the request builder.</param>
         /// <param name="requestAdapter">The request adapter to use to execute the requests.</param>
-        public VenuesRequestBuilder(string rawUrl, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/venues", rawUrl)
+        public VenuesRequestBuilder(string rawUrl, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/venues{?after_id*,archived*,city_id*,kind*,limit*,owner_user_id*,q*,venue_group_id*}", rawUrl)
         {
+        }
+        /// <summary>
+        /// Organizers see their own venues; admins see every venue, or one owner&apos;s with `owner_user_id`. Archived venues only with `archived=true`.
+        /// </summary>
+        /// <returns>A <see cref="global::Holdfast.Client.Models.ManageVenuesPage"/></returns>
+        /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
+        /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
+        /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public async Task<global::Holdfast.Client.Models.ManageVenuesPage?> GetAsync(Action<RequestConfiguration<global::Holdfast.Client.Venues.VenuesRequestBuilder.VenuesRequestBuilderGetQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
+        {
+#nullable restore
+#else
+        public async Task<global::Holdfast.Client.Models.ManageVenuesPage> GetAsync(Action<RequestConfiguration<global::Holdfast.Client.Venues.VenuesRequestBuilder.VenuesRequestBuilderGetQueryParameters>> requestConfiguration = default, CancellationToken cancellationToken = default)
+        {
+#endif
+            var requestInfo = ToGetRequestInformation(requestConfiguration);
+            var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
+            {
+                { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+            };
+            return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.ManageVenuesPage>(requestInfo, global::Holdfast.Client.Models.ManageVenuesPage.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
         /// <summary>
         /// Organizers and admins. 400 names each invalid field of the layout; 409 when the owner already has a venue of that name.
@@ -82,6 +111,25 @@ namespace Holdfast.Client.Venues
             return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.CreateVenueResponse>(requestInfo, global::Holdfast.Client.Models.CreateVenueResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
         /// <summary>
+        /// Organizers see their own venues; admins see every venue, or one owner&apos;s with `owner_user_id`. Archived venues only with `archived=true`.
+        /// </summary>
+        /// <returns>A <see cref="RequestInformation"/></returns>
+        /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public RequestInformation ToGetRequestInformation(Action<RequestConfiguration<global::Holdfast.Client.Venues.VenuesRequestBuilder.VenuesRequestBuilderGetQueryParameters>>? requestConfiguration = default)
+        {
+#nullable restore
+#else
+        public RequestInformation ToGetRequestInformation(Action<RequestConfiguration<global::Holdfast.Client.Venues.VenuesRequestBuilder.VenuesRequestBuilderGetQueryParameters>> requestConfiguration = default)
+        {
+#endif
+            var requestInfo = new RequestInformation(Method.GET, UrlTemplate, PathParameters);
+            requestInfo.Configure(requestConfiguration);
+            requestInfo.Headers.TryAdd("Accept", "application/json");
+            return requestInfo;
+        }
+        /// <summary>
         /// Organizers and admins. 400 names each invalid field of the layout; 409 when the owner already has a venue of that name.
         /// </summary>
         /// <returns>A <see cref="RequestInformation"/></returns>
@@ -111,6 +159,44 @@ namespace Holdfast.Client.Venues
         public global::Holdfast.Client.Venues.VenuesRequestBuilder WithUrl(string rawUrl)
         {
             return new global::Holdfast.Client.Venues.VenuesRequestBuilder(rawUrl, RequestAdapter);
+        }
+        /// <summary>
+        /// Organizers see their own venues; admins see every venue, or one owner&apos;s with `owner_user_id`. Archived venues only with `archived=true`.
+        /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
+        public partial class VenuesRequestBuilderGetQueryParameters 
+        {
+            /// <summary>`next_after_id` of the previous page.</summary>
+            [QueryParameter("after_id")]
+            public long? AfterId { get; set; }
+            /// <summary>true: only archived venues; false (default): only venues taking shows.</summary>
+            [QueryParameter("archived")]
+            public bool? Archived { get; set; }
+            /// <summary>Only venues in this city.</summary>
+            [QueryParameter("city_id")]
+            public long? CityId { get; set; }
+            /// <summary>Only venues of this kind.</summary>
+            [QueryParameter("kind")]
+            public global::Holdfast.Client.Venues.GetKindQueryParameterType? Kind { get; set; }
+            /// <summary>Items per page (default 50).</summary>
+            [QueryParameter("limit")]
+            public int? Limit { get; set; }
+            /// <summary>Admins: only this organizer&apos;s venues.</summary>
+            [QueryParameter("owner_user_id")]
+            public long? OwnerUserId { get; set; }
+            /// <summary>Name contains this (case-insensitive).</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+            [QueryParameter("q")]
+            public string? Q { get; set; }
+#nullable restore
+#else
+            [QueryParameter("q")]
+            public string Q { get; set; }
+#endif
+            /// <summary>Only venues of this group.</summary>
+            [QueryParameter("venue_group_id")]
+            public long? VenueGroupId { get; set; }
         }
     }
 }

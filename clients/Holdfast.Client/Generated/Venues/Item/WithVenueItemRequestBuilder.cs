@@ -40,6 +40,38 @@ namespace Holdfast.Client.Venues.Item
         {
         }
         /// <summary>
+        /// The owning organizer or an admin; 404 for anyone else. 204, with its seat map; 409 when any show (even a cancelled one) refers to it.
+        /// </summary>
+        /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
+        /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
+        /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 409 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public async Task DeleteAsync(Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
+        {
+#nullable restore
+#else
+        public async Task DeleteAsync(Action<RequestConfiguration<DefaultQueryParameters>> requestConfiguration = default, CancellationToken cancellationToken = default)
+        {
+#endif
+            var requestInfo = ToDeleteRequestInformation(requestConfiguration);
+            var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
+            {
+                { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "404", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "409", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+            };
+            await RequestAdapter.SendNoContentAsync(requestInfo, errorMapping, cancellationToken).ConfigureAwait(false);
+        }
+        /// <summary>
         /// 404 when there is no such venue.
         /// </summary>
         /// <returns>A <see cref="global::Holdfast.Client.Models.GetVenueResponse"/></returns>
@@ -67,6 +99,61 @@ namespace Holdfast.Client.Venues.Item
             return await RequestAdapter.SendAsync<global::Holdfast.Client.Models.GetVenueResponse>(requestInfo, global::Holdfast.Client.Models.GetVenueResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
         /// <summary>
+        /// The owning organizer or an admin; 404 for anyone else. 204; 400 names each invalid field (a group of another owner included); 409 when the name is taken. An archived venue keeps its shows but takes no new one.
+        /// </summary>
+        /// <param name="body">Changes to a venue; absent fields stay as they are.</param>
+        /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
+        /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
+        /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 409 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 413 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public async Task PatchAsync(global::Holdfast.Client.Models.ManageVenuesChange body, Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
+        {
+#nullable restore
+#else
+        public async Task PatchAsync(global::Holdfast.Client.Models.ManageVenuesChange body, Action<RequestConfiguration<DefaultQueryParameters>> requestConfiguration = default, CancellationToken cancellationToken = default)
+        {
+#endif
+            if(ReferenceEquals(body, null)) throw new ArgumentNullException(nameof(body));
+            var requestInfo = ToPatchRequestInformation(body, requestConfiguration);
+            var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
+            {
+                { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
+                { "401", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "404", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "409", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "413", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+            };
+            await RequestAdapter.SendNoContentAsync(requestInfo, errorMapping, cancellationToken).ConfigureAwait(false);
+        }
+        /// <summary>
+        /// The owning organizer or an admin; 404 for anyone else. 204, with its seat map; 409 when any show (even a cancelled one) refers to it.
+        /// </summary>
+        /// <returns>A <see cref="RequestInformation"/></returns>
+        /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public RequestInformation ToDeleteRequestInformation(Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default)
+        {
+#nullable restore
+#else
+        public RequestInformation ToDeleteRequestInformation(Action<RequestConfiguration<DefaultQueryParameters>> requestConfiguration = default)
+        {
+#endif
+            var requestInfo = new RequestInformation(Method.DELETE, UrlTemplate, PathParameters);
+            requestInfo.Configure(requestConfiguration);
+            requestInfo.Headers.TryAdd("Accept", "application/problem+json");
+            return requestInfo;
+        }
+        /// <summary>
         /// 404 when there is no such venue.
         /// </summary>
         /// <returns>A <see cref="RequestInformation"/></returns>
@@ -83,6 +170,28 @@ namespace Holdfast.Client.Venues.Item
             var requestInfo = new RequestInformation(Method.GET, UrlTemplate, PathParameters);
             requestInfo.Configure(requestConfiguration);
             requestInfo.Headers.TryAdd("Accept", "application/json");
+            return requestInfo;
+        }
+        /// <summary>
+        /// The owning organizer or an admin; 404 for anyone else. 204; 400 names each invalid field (a group of another owner included); 409 when the name is taken. An archived venue keeps its shows but takes no new one.
+        /// </summary>
+        /// <returns>A <see cref="RequestInformation"/></returns>
+        /// <param name="body">Changes to a venue; absent fields stay as they are.</param>
+        /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public RequestInformation ToPatchRequestInformation(global::Holdfast.Client.Models.ManageVenuesChange body, Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default)
+        {
+#nullable restore
+#else
+        public RequestInformation ToPatchRequestInformation(global::Holdfast.Client.Models.ManageVenuesChange body, Action<RequestConfiguration<DefaultQueryParameters>> requestConfiguration = default)
+        {
+#endif
+            if(ReferenceEquals(body, null)) throw new ArgumentNullException(nameof(body));
+            var requestInfo = new RequestInformation(Method.PATCH, UrlTemplate, PathParameters);
+            requestInfo.Configure(requestConfiguration);
+            requestInfo.Headers.TryAdd("Accept", "application/problem+json");
+            requestInfo.SetContentFromParsable(RequestAdapter, "application/json", body);
             return requestInfo;
         }
         /// <summary>
