@@ -76,6 +76,22 @@ $('search').addEventListener('submit', (e) => {
 $('upcoming').addEventListener('click', () => search({}));
 $('more').addEventListener('click', () => search(lastParams, true));
 
+// ---------- now showing ----------
+
+/** Films now showing and coming soon (GET /events?showing=…), with their posters; a click searches the film's shows. */
+async function loadShowing() {
+  try {
+    const [now, soon] = await Promise.all([api('GET', '/events?kind=film&showing=now&limit=12'), api('GET', '/events?kind=film&showing=soon&limit=12')]);
+    const card = (e) => el('li', {},
+      el('button', { type: 'button', class: 'poster', title: e.description ?? e.title, onclick: () => search({ kind: 'film', q: e.title }) },
+        e.poster_url ? el('img', { src: e.poster_url, alt: '', loading: 'lazy' }) : el('span', { class: 'no-poster', text: '🎬' }),
+        el('span', { text: e.title }), e.release_date ? el('span', { class: 'muted', text: e.release_date }) : null));
+    $('now-showing').replaceChildren(...now.items.map(card));
+    $('coming-soon').replaceChildren(...soon.items.map(card));
+    $('showing').hidden = !now.items.length && !soon.items.length;
+  } catch { /* the lists are a convenience; search still works */ }
+}
+
 // ---------- live seat map ----------
 
 const CATEGORY_TINTS = { first: '#9d174d', business: '#6d28d9', premium: '#0f766e', premium_economy: '#0f766e', economy: '#2563eb', standard: '#2563eb' };
@@ -545,6 +561,7 @@ $('search').elements.date.value = [tomorrow.getFullYear(), tomorrow.getMonth() +
 
 renderAccount();
 loadPayments();
+loadShowing();
 fromUrl(false);
 search({});
 

@@ -21,7 +21,7 @@ public sealed class CustomerAndStaffPagesTests(BrowserFixture fixture) : IClassF
     [Fact]
     public async Task A_customer_books_two_seats_together_and_staff_admit_the_ticket_once()
     {
-        var (_, organizerId, staffClient, _) = await Boarding.OrganizerWithStaffAsync(App);
+        var (organizer, organizerId, staffClient, _) = await Boarding.OrganizerWithStaffAsync(App);
         var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 3, seatsPerRow: 4, premiumRows: 0, startsAt: DateTimeOffset.UtcNow.AddMinutes(30), ownerId: organizerId);
         var title = await App.DataSource.ScalarAsync<string>("select title from event where event_id = $1", show.EventId);
         // Someone else holds 1B: the page still gets two seats.
@@ -33,6 +33,19 @@ public sealed class CustomerAndStaffPagesTests(BrowserFixture fixture) : IClassF
         await page.GotoAsync(Page(""));
         await page.GetByRole(AriaRole.Button, new() { Name = "Register demo user" }).ClickAsync();
         await page.Locator("#mine-conn[data-state='live']").WaitForAsync();
+
+        // The film is now showing, with the poster its organizer uploaded.
+        using (var poster = new ByteArrayContent(Holdfast.Features.Boarding.Tickets.Png("poster")))
+        {
+            poster.Headers.ContentType = new("image/png");
+            await organizer.PutAsync($"/events/{show.EventId}/poster", poster).ExpectAsync(HttpStatusCode.OK);
+        }
+
+        await page.ReloadAsync();
+        var showing = page.Locator("#now-showing .poster", new() { HasText = title });
+        await showing.Locator("img").WaitForAsync();
+        Assert.StartsWith("/posters/", await showing.Locator("img").GetAttributeAsync("src"), StringComparison.Ordinal);
+        Assert.True(await showing.Locator("img").EvaluateAsync<bool>("img => img.complete && img.naturalWidth > 0"));
 
         // Search by kind, any date; open the show from the results.
         await page.Locator("#search input[name='date']").FillAsync("");
