@@ -16,14 +16,23 @@ namespace Holdfast.Features.Holds;
 /// <summary>
 /// <c>POST /shows/{id}/holds</c>: holds named seats, or the best N available seats of a category,
 /// all or nothing, with prices locked in. See GUIDE §4 for why this cannot sell a seat twice.
+/// Best-available keeps a party together (decision 0025): adjacent seats of one row when such a run
+/// is free, else the fewest pieces; it avoids leaving a single seat stranded; it offers accessible
+/// seats only to a party that asks for them, and never a blocked seat.
 /// </summary>
 public sealed partial class HoldSeats : ICarterModule
 {
     /// <summary>
     /// Either <see cref="Seats"/> (labels from the seat map, e.g. <c>["12A","12B"]</c>) or
-    /// <see cref="Category"/> with <see cref="Quantity"/> (the best N available seats of it).
+    /// <see cref="Category"/> with <see cref="Quantity"/> (the best N available seats of it, together
+    /// when possible), optionally <see cref="Accessible"/>.
     /// </summary>
-    public sealed record Request(string[]? Seats, string? Category, int? Quantity);
+    /// <param name="Seats">Labels from the seat map; held exactly, all or nothing.</param>
+    /// <param name="Category">With <c>quantity</c>: the seat category to choose from, e.g. <c>economy</c>.</param>
+    /// <param name="Quantity">With <c>category</c>: how many seats, 1 to the per-customer limit.</param>
+    /// <param name="Accessible">With <c>category</c>: true to be offered only accessible seats (at least one wheelchair space, the
+    /// rest wheelchair spaces or companion seats). Accessible seats are never offered to a party that does not ask for them.</param>
+    public sealed record Request(string[]? Seats, string? Category, int? Quantity, bool? Accessible = null);
 
     /// <summary>A held seat and its locked price.</summary>
     /// <param name="SeatId">The seat id.</param>
@@ -40,7 +49,8 @@ public sealed partial class HoldSeats : ICarterModule
     /// <param name="Currency">ISO 4217 code.</param>
     /// <param name="TotalMinor">Sum of the seats' prices, in minor units.</param>
     /// <param name="Seats">The seats, in seat-id order.</param>
-    public sealed record Response(long HoldId, long ShowId, string Status, DateTimeOffset ExpiresAt, string Currency, long TotalMinor, IReadOnlyList<HeldSeat> Seats);
+    /// <param name="Together">Best-available only: true when the seats are adjacent in one row, false when the party had to be split; null for named seats.</param>
+    public sealed record Response(long HoldId, long ShowId, string Status, DateTimeOffset ExpiresAt, string Currency, long TotalMinor, IReadOnlyList<HeldSeat> Seats, bool? Together = null);
 
     private sealed record ShowState(string Status, DateTime StartsAt, string Currency, long VenueId, long SeatsTaken, DateTime SalesOpensAt, DateTime SalesClosesAt);
 
@@ -111,16 +121,24 @@ public sealed partial class HoldSeats : ICarterModule
                 new Dictionary<string, object?> { ["limit"] = settings.MaxSeatsPerCustomerPerShow, ["seats_taken"] = show.SeatsTaken });
         }
 
-        var seats = request.Seats is { } labels
-            ? await LockNamedSeatsAsync(connection, showId, show.VenueId, labels, cancellationToken)
-            : await LockBestSeatsAsync(connection, showId, request.Category!, requested, cancellationToken);
+        bool? together = null;
+        List<HeldSeat> seats;
+        if (request.Seats is { } labels)
+        {
+            seats = await LockNamedSeatsAsync(connection, showId, show.VenueId, labels, cancellationToken);
+        }
+        else
+        {
+            (seats, var inOneRun) = await LockBestSeatsAsync(connection, showId, request.Category!, requested, request.Accessible ?? false, cancellationToken);
+            together = inOneRun;
+        }
 
         if (seats.Count < requested)
         {
             await transaction.RollbackAsync(cancellationToken);
             var problem = request.Seats is { } wanted
                 ? await NamedSeatsProblemAsync(connection, showId, show.VenueId, wanted, seats, cancellationToken)
-                : await BestSeatsProblemAsync(connection, showId, request.Category!, requested, cancellationToken);
+                : await BestSeatsProblemAsync(connection, showId, request.Category!, requested, request.Accessible ?? false, cancellationToken);
             metrics.HoldConflictIf(problem.StatusCode);
             return problem;
         }
@@ -133,14 +151,14 @@ public sealed partial class HoldSeats : ICarterModule
 
         var ordered = seats.OrderBy(s => s.SeatId).ToList();
         return TypedResults.Created($"/holds/{holdId}",
-            new Response(holdId, showId, "active", expiresAt, show.Currency, ordered.Sum(s => s.PriceMinor), ordered));
+            new Response(holdId, showId, "active", expiresAt, show.Currency, ordered.Sum(s => s.PriceMinor), ordered, together));
     }
 
     private static Validation Validate(Request request, HoldOptions settings)
     {
         var validation = new Validation();
         var byLabel = request.Seats is not null;
-        var byCategory = request.Category is not null || request.Quantity is not null;
+        var byCategory = request.Category is not null || request.Quantity is not null || request.Accessible is not null;
         if (byLabel == byCategory)
         {
             return validation.Add("seats", "Give either seats (labels such as \"12A\") or category with quantity, not both and not neither.");
@@ -204,13 +222,69 @@ public sealed partial class HoldSeats : ICarterModule
         return await ReadSeatsAsync(command, cancellationToken);
     }
 
-    private static async Task<List<HeldSeat>> LockBestSeatsAsync(NpgsqlConnection connection, long showId, string category, int quantity, CancellationToken cancellationToken)
+    /// <summary>How many times a party's choice is made again when a concurrent request locked part of it.</summary>
+    internal const int PickAttempts = 8;
+
+    // Chooses the party's seats over the latest snapshot and locks them, SKIP LOCKED, in one
+    // statement (PickSeatsSql). When a concurrent request has locked (or just taken) part of the
+    // choice, the partial locks are given back (rollback to the savepoint) and the choice is made
+    // again without those seats, on a fresh snapshot. After PickAttempts tries the party is served
+    // from whatever can be locked, in rank order, rather than refused (decision 0025).
+    private static async Task<(List<HeldSeat> Seats, bool Together)> LockBestSeatsAsync(
+        NpgsqlConnection connection, long showId, string category, int quantity, bool accessible, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand(LockBestSeatsSql, connection);
-        command.With("show_id", showId);
-        command.With("category", category);
-        command.With("quantity", quantity);
-        return await ReadSeatsAsync(command, cancellationToken);
+        var skip = new List<long>();
+        for (var attempt = 0; attempt < PickAttempts; attempt++)
+        {
+            await using var batch = new NpgsqlBatch(connection)
+            {
+                BatchCommands = { new NpgsqlBatchCommand(attempt == 0 ? "savepoint best_available" : "rollback to savepoint best_available"), new NpgsqlBatchCommand(PickSeatsSql) },
+            };
+            batch.BatchCommands[1].With("show_id", showId).With("category", category).With("quantity", quantity)
+                .With("accessible", accessible).With("skip", skip.ToArray());
+            var seats = new List<HeldSeat>();
+            var missed = new List<long>();
+            var together = false;
+            await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
+            {
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    together = reader.Get<bool>("together");
+                    if (reader.Get<bool>("locked"))
+                    {
+                        seats.Add(new HeldSeat(reader.Get<long>("seat_id"), reader.Get<string>("label"), reader.Get<string>("category"), reader.Get<long>("amount_minor")));
+                    }
+                    else
+                    {
+                        missed.Add(reader.Get<long>("seat_id"));
+                    }
+                }
+            }
+
+            if (missed.Count == 0)
+            {
+                // Locked all it chose; fewer than asked means fewer are free.
+                return (seats, together && seats.Count == quantity);
+            }
+
+            skip.AddRange(missed);
+        }
+
+        await using var fallback = new NpgsqlBatch(connection)
+        {
+            BatchCommands = { new NpgsqlBatchCommand("rollback to savepoint best_available"), new NpgsqlBatchCommand(LockBestSeatsSql) },
+        };
+        fallback.BatchCommands[1].With("show_id", showId).With("category", category).With("quantity", quantity).With("accessible", accessible);
+        var anySeats = new List<HeldSeat>();
+        await using (var reader = await fallback.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                anySeats.Add(new HeldSeat(reader.Get<long>("seat_id"), reader.Get<string>("label"), reader.Get<string>("category"), reader.Get<long>("amount_minor")));
+            }
+        }
+
+        return (anySeats, false);
     }
 
     private static async Task<List<HeldSeat>> ReadSeatsAsync(NpgsqlCommand command, CancellationToken cancellationToken)
@@ -255,7 +329,7 @@ public sealed partial class HoldSeats : ICarterModule
     private static ProblemHttpResult SeatsGone(string[] labels)
     {
         var gone = labels.Order(StringComparer.Ordinal).ToArray();
-        return Problems.Conflict("Seats not available.", $"These seats are held or sold: {string.Join(", ", gone)}. Nothing was held.",
+        return Problems.Conflict("Seats not available.", $"These seats are held, sold or blocked: {string.Join(", ", gone)}. Nothing was held.",
             new Dictionary<string, object?> { ["unavailable_seats"] = gone });
     }
 
@@ -278,7 +352,7 @@ public sealed partial class HoldSeats : ICarterModule
     }
 
     private static async Task<ProblemHttpResult> BestSeatsProblemAsync(
-        NpgsqlConnection connection, long showId, string category, int requested, CancellationToken cancellationToken)
+        NpgsqlConnection connection, long showId, string category, int requested, bool accessible, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(CategoriesSql, connection);
         command.With("show_id", showId);
@@ -298,7 +372,8 @@ public sealed partial class HoldSeats : ICarterModule
                 extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["category"] = [$"Not sold on this show; choose one of {string.Join(", ", categories)}."] } });
         }
 
-        return Problems.Conflict("Seats not available.", $"Fewer than {requested} {category} seats are available. Nothing was held.",
+        var what = accessible ? $"accessible {category} seats (with at least one wheelchair space)" : $"{category} seats";
+        return Problems.Conflict("Seats not available.", $"Fewer than {requested} {what} are available. Nothing was held.",
             new Dictionary<string, object?> { ["unavailable_seats"] = Array.Empty<string>() });
     }
 
@@ -347,15 +422,99 @@ public sealed partial class HoldSeats : ICarterModule
         for update of ss skip locked
         """;
 
+    // The last resort under a rush (see LockBestSeatsAsync): any free seats the party may have, best
+    // rank first, skipping those other requests are taking. Blocked seats are not 'available'.
     private const string LockBestSeatsSql = """
         select ss.seat_id, se.label, ss.category, p.amount_minor
         from show_seat ss
         join seat se on se.seat_id = ss.seat_id
         join show_price p on p.show_id = ss.show_id and p.category = ss.category
         where ss.show_id = @show_id and ss.category = @category and ss.state = 'available'
+          and (se.access is not null) = @accessible
         order by ss.rank
         limit @quantity
         for update of ss skip locked
+        """;
+
+    // Best-available for a party (decision 0025), chosen and locked in one statement.
+    // free: the seats this party may be offered (its category, accessible or not as asked, not
+    //   blocked, held or sold, not among @skip: seats an earlier attempt found locked).
+    // runs: gaps and islands. Seats of one section and drawing row whose columns follow each other
+    //   are adjacent; a taken seat, another category's seat or an aisle (an empty column, see
+    //   SeatLayout) ends a run.
+    // placements: every window of @quantity consecutive seats in a run. The best leaves no single
+    //   seat stranded at either end of its run if it can, then has the lowest rank sum (front to
+    //   back, then along the row), then the lowest section, row and position: deterministic.
+    // split, only when no run is long enough: whole runs, longest first (then best rank), until the
+    //   party is nearly seated, and the rest from the best-ranked run that it does not leave a single
+    //   seat of. An accessible party takes a run with a wheelchair space first, and its together
+    //   placement must include one.
+    // locked: FOR UPDATE SKIP LOCKED over the choice. Every chosen seat comes back, flagged whether
+    //   it was locked; the caller retries without the ones that were not.
+    private const string PickSeatsSql = """
+        with free as (
+          select ss.seat_id, ss.rank, se.section, se.y, se.x, se.access = 'wheelchair' as wheelchair
+          from show_seat ss
+          join seat se on se.seat_id = ss.seat_id
+          where ss.show_id = @show_id and ss.category = @category and ss.state = 'available'
+            and (se.access is not null) = @accessible
+            and ss.seat_id <> all(@skip)
+        ), runs as (
+          select i.seat_id, i.rank, i.section, i.y, i.x, i.island, i.wheelchair,
+                 count(*) over run as run_length,
+                 (row_number() over (run order by i.x) - 1)::int as position,
+                 min(i.rank) over run as run_rank,
+                 bool_or(i.wheelchair) over run as run_wheelchair
+          from (select f.*, f.x - row_number() over (partition by f.section, f.y order by f.x) as island from free f) i
+          window run as (partition by i.section, i.y, i.island)
+        ), windows as (
+          select r.section, r.y, r.island, r.position, r.run_length,
+                 sum(r.rank) over ahead as rank_sum,
+                 count(*) filter (where r.wheelchair) over ahead as wheelchairs
+          from runs r
+          window ahead as (partition by r.section, r.y, r.island order by r.x rows between current row and @quantity - 1 following)
+        ), together as (
+          select w.section, w.y, w.island, w.position
+          from windows w
+          where w.run_length - w.position >= @quantity and (not @accessible or w.wheelchairs > 0)
+          order by (w.position = 1)::int + (w.run_length - w.position - @quantity = 1)::int, w.rank_sum, w.section, w.y, w.position
+          limit 1
+        ), pieces as (
+          select distinct r.section, r.y, r.island, r.run_length, r.run_rank, r.run_wheelchair
+          from runs r
+        ), stacked as (
+          select p.*, sum(p.run_length) over (order by (p.run_wheelchair and @accessible) desc, p.run_length desc, p.run_rank rows unbounded preceding) as seated
+          from pieces p
+        ), rest as (
+          select @quantity - coalesce((select sum(run_length) from stacked where seated <= @quantity), 0) as seats
+        ), last_piece as (
+          select s.section, s.y, s.island
+          from stacked s, rest
+          where rest.seats > 0 and s.seated > @quantity and s.run_length >= rest.seats
+          order by (s.run_length - rest.seats = 1)::int, s.run_rank
+          limit 1
+        ), chosen as (
+          select r.seat_id, true as together
+          from runs r join together t on t.section = r.section and t.y = r.y and t.island = r.island
+          where r.position >= t.position and r.position < t.position + @quantity
+          union all
+          select r.seat_id, false
+          from runs r join stacked s on s.section = r.section and s.y = r.y and s.island = r.island
+          where s.seated <= @quantity and not exists (select 1 from together)
+          union all
+          select r.seat_id, false
+          from runs r join last_piece l on l.section = r.section and l.y = r.y and l.island = r.island, rest
+          where r.position < rest.seats and not exists (select 1 from together)
+        ), locked as materialized (
+          select ss.seat_id, se.label, ss.category, p.amount_minor
+          from show_seat ss
+          join seat se on se.seat_id = ss.seat_id
+          join show_price p on p.show_id = ss.show_id and p.category = ss.category
+          where ss.show_id = @show_id and ss.seat_id in (select seat_id from chosen) and ss.state = 'available'
+          for update of ss skip locked
+        )
+        select c.seat_id, c.together, l.seat_id is not null as locked, l.label, l.category, l.amount_minor
+        from chosen c left join locked l on l.seat_id = c.seat_id
         """;
 
     private const string TakenAlreadySql = """
