@@ -431,7 +431,7 @@ public sealed partial class HoldSeats : ICarterModule
         join show_price p on p.show_id = ss.show_id and p.category = ss.category
         where ss.show_id = @show_id and ss.category = @category and ss.state = 'available'
           and (se.access is not null) = @accessible
-        order by ss.rank
+        order by se.access = 'wheelchair' desc nulls last, ss.rank
         limit @quantity
         for update of ss skip locked
         """;
@@ -445,10 +445,12 @@ public sealed partial class HoldSeats : ICarterModule
     // placements: every window of @quantity consecutive seats in a run. The best leaves no single
     //   seat stranded at either end of its run if it can, then has the lowest rank sum (front to
     //   back, then along the row), then the lowest section, row and position: deterministic.
-    // split, only when no run is long enough: whole runs, longest first (then best rank), until the
-    //   party is nearly seated, and the rest from the best-ranked run that it does not leave a single
-    //   seat of. An accessible party takes a run with a wheelchair space first, and its together
-    //   placement must include one.
+    // split, only when no run is long enough: the fewest rows, front to back. The area is the
+    //   frontmost row with enough free seats, else the frontmost two rows one behind the other, else
+    //   the whole show. In it: whole runs, longest first (then best rank), until the party is nearly
+    //   seated, and the rest from the best-ranked run that it does not leave a single seat of. An
+    //   accessible party searches the whole show, runs with a wheelchair space first, and its
+    //   together placement must include one.
     // locked: FOR UPDATE SKIP LOCKED over the choice. Every chosen seat comes back, flagged whether
     //   it was locked; the caller retries without the ones that were not.
     private const string PickSeatsSql = """
@@ -479,9 +481,20 @@ public sealed partial class HoldSeats : ICarterModule
           where w.run_length - w.position >= @quantity and (not @accessible or w.wheelchairs > 0)
           order by (w.position = 1)::int + (w.run_length - w.position - @quantity = 1)::int, w.rank_sum, w.section, w.y, w.position
           limit 1
+        ), row_free as (
+          select r.section, r.y, count(*) as free, min(r.rank) as row_rank from runs r group by r.section, r.y
+        ), area as (
+          select a.section, a.y as first_y, coalesce(b.y, a.y) as last_y
+          from row_free a
+          left join row_free b on b.section = a.section and b.y = a.y + 1 and a.free < @quantity
+          where not @accessible and a.free + coalesce(b.free, 0) >= @quantity
+          order by (b.y is not null)::int, a.row_rank
+          limit 1
         ), pieces as (
           select distinct r.section, r.y, r.island, r.run_length, r.run_rank, r.run_wheelchair
           from runs r
+          where not exists (select 1 from area)
+             or exists (select 1 from area a where a.section = r.section and r.y between a.first_y and a.last_y)
         ), stacked as (
           select p.*, sum(p.run_length) over (order by (p.run_wheelchair and @accessible) desc, p.run_length desc, p.run_rank rows unbounded preceding) as seated
           from pieces p
@@ -501,10 +514,12 @@ public sealed partial class HoldSeats : ICarterModule
           select r.seat_id, false
           from runs r join stacked s on s.section = r.section and s.y = r.y and s.island = r.island
           where s.seated <= @quantity and not exists (select 1 from together)
+            and (not @accessible or exists (select 1 from pieces where run_wheelchair))
           union all
           select r.seat_id, false
           from runs r join last_piece l on l.section = r.section and l.y = r.y and l.island = r.island, rest
           where r.position < rest.seats and not exists (select 1 from together)
+            and (not @accessible or exists (select 1 from pieces where run_wheelchair))
         ), locked as materialized (
           select ss.seat_id, se.label, ss.category, p.amount_minor
           from show_seat ss
