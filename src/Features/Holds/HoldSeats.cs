@@ -222,69 +222,49 @@ public sealed partial class HoldSeats : ICarterModule
         return await ReadSeatsAsync(command, cancellationToken);
     }
 
-    /// <summary>How many times a party's choice is made again when a concurrent request locked part of it.</summary>
-    internal const int PickAttempts = 8;
+    /// <summary>How many times a party's choice is made again, on a newer snapshot, when every candidate was being taken.</summary>
+    internal const int PickAttempts = 3;
 
-    // Chooses the party's seats over the latest snapshot and locks them, SKIP LOCKED, in one
-    // statement (PickSeatsSql). When a concurrent request has locked (or just taken) part of the
-    // choice, the partial locks are given back (rollback to the savepoint) and the choice is made
-    // again without those seats, on a fresh snapshot. After PickAttempts tries the party is served
-    // from whatever can be locked, in rank order, rather than refused (decision 0025).
+    // best_available_seats tries the party's candidates in order and locks the first it can lock
+    // whole, SKIP LOCKED, so a rush serves rather than queues. When every candidate it saw was being
+    // taken by others it returns nothing; it is asked again on a newer snapshot, and after
+    // PickAttempts the party is served from whatever can be locked, in rank order, rather than
+    // refused while seats remain (decision 0025).
     private static async Task<(List<HeldSeat> Seats, bool Together)> LockBestSeatsAsync(
         NpgsqlConnection connection, long showId, string category, int quantity, bool accessible, CancellationToken cancellationToken)
     {
-        var skip = new List<long>();
         for (var attempt = 0; attempt < PickAttempts; attempt++)
         {
-            await using var batch = new NpgsqlBatch(connection)
-            {
-                BatchCommands = { new NpgsqlBatchCommand(attempt == 0 ? "savepoint best_available" : "rollback to savepoint best_available"), new NpgsqlBatchCommand(PickSeatsSql) },
-            };
-            batch.BatchCommands[1].With("show_id", showId).With("category", category).With("quantity", quantity)
-                .With("accessible", accessible).With("skip", skip.ToArray());
+            await using var pick = new NpgsqlCommand(PickSeatsSql, connection)
+                .With("show_id", showId).With("category", category).With("quantity", quantity).With("accessible", accessible);
             var seats = new List<HeldSeat>();
-            var missed = new List<long>();
             var together = false;
-            await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
+            await using (var reader = await pick.ExecuteReaderAsync(cancellationToken))
             {
                 while (await reader.ReadAsync(cancellationToken))
                 {
                     together = reader.Get<bool>("together");
-                    if (reader.Get<bool>("locked"))
-                    {
-                        seats.Add(new HeldSeat(reader.Get<long>("seat_id"), reader.Get<string>("label"), reader.Get<string>("category"), reader.Get<long>("amount_minor")));
-                    }
-                    else
-                    {
-                        missed.Add(reader.Get<long>("seat_id"));
-                    }
+                    seats.Add(new HeldSeat(reader.Get<long>("seat_id"), reader.Get<string>("label"), reader.Get<string>("category"), reader.Get<long>("amount_minor")));
                 }
             }
 
-            if (missed.Count == 0)
+            if (seats.Count > 0 || !await EnoughFreeAsync(connection, showId, category, quantity, accessible, cancellationToken))
             {
-                // Locked all it chose; fewer than asked means fewer are free.
-                return (seats, together && seats.Count == quantity);
-            }
-
-            skip.AddRange(missed);
-        }
-
-        await using var fallback = new NpgsqlBatch(connection)
-        {
-            BatchCommands = { new NpgsqlBatchCommand("rollback to savepoint best_available"), new NpgsqlBatchCommand(LockBestSeatsSql) },
-        };
-        fallback.BatchCommands[1].With("show_id", showId).With("category", category).With("quantity", quantity).With("accessible", accessible);
-        var anySeats = new List<HeldSeat>();
-        await using (var reader = await fallback.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                anySeats.Add(new HeldSeat(reader.Get<long>("seat_id"), reader.Get<string>("label"), reader.Get<string>("category"), reader.Get<long>("amount_minor")));
+                return (seats, together);
             }
         }
 
-        return (anySeats, false);
+        await using var fallback = new NpgsqlCommand(LockBestSeatsSql, connection)
+            .With("show_id", showId).With("category", category).With("quantity", quantity).With("accessible", accessible);
+        return (await ReadSeatsAsync(fallback, cancellationToken), false);
+    }
+
+    // Whether the party could be served at all, as committed: if not, asking again will not help.
+    private static async Task<bool> EnoughFreeAsync(NpgsqlConnection connection, long showId, string category, int quantity, bool accessible, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(AnyFreeSql, connection)
+            .With("show_id", showId).With("category", category).With("quantity", quantity).With("accessible", accessible);
+        return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
     private static async Task<List<HeldSeat>> ReadSeatsAsync(NpgsqlCommand command, CancellationToken cancellationToken)
@@ -436,100 +416,22 @@ public sealed partial class HoldSeats : ICarterModule
         for update of ss skip locked
         """;
 
-    // Best-available for a party (decision 0025), chosen and locked in one statement.
-    // free: the seats this party may be offered (its category, accessible or not as asked, not
-    //   blocked, held or sold, not among @skip: seats an earlier attempt found locked).
-    // runs: gaps and islands. Seats of one section and drawing row whose columns follow each other
-    //   are adjacent; a taken seat, another category's seat or an aisle (an empty column, see
-    //   SeatLayout) ends a run.
-    // placements: every window of @quantity consecutive seats in a run. The best leaves no single
-    //   seat stranded at either end of its run if it can, then has the lowest rank sum (front to
-    //   back, then along the row), then the lowest section, row and position: deterministic.
-    // split, only when no run is long enough: the fewest rows, front to back. The area is the
-    //   frontmost row with enough free seats, else the frontmost two rows one behind the other, else
-    //   the whole show. In it: whole runs, longest first (then best rank), until the party is nearly
-    //   seated, and the rest from the best-ranked run that it does not leave a single seat of. An
-    //   accessible party searches the whole show, runs with a wheelchair space first, and its
-    //   together placement must include one.
-    // locked: FOR UPDATE SKIP LOCKED over the choice. Every chosen seat comes back, flagged whether
-    //   it was locked; the caller retries without the ones that were not.
+    // The party's seats, chosen and locked by best_available_seats (migration 0031, where the
+    // algorithm and its tie-breaks are explained; decision 0025), with their labels and prices.
     private const string PickSeatsSql = """
-        with free as (
-          select ss.seat_id, ss.rank, se.section, se.y, se.x, se.access = 'wheelchair' as wheelchair
-          from show_seat ss
-          join seat se on se.seat_id = ss.seat_id
-          where ss.show_id = @show_id and ss.category = @category and ss.state = 'available'
-            and (se.access is not null) = @accessible
-            and ss.seat_id <> all(@skip)
-        ), runs as (
-          select i.seat_id, i.rank, i.section, i.y, i.x, i.island, i.wheelchair,
-                 count(*) over run as run_length,
-                 (row_number() over (run order by i.x) - 1)::int as position,
-                 min(i.rank) over run as run_rank,
-                 bool_or(i.wheelchair) over run as run_wheelchair
-          from (select f.*, f.x - row_number() over (partition by f.section, f.y order by f.x) as island from free f) i
-          window run as (partition by i.section, i.y, i.island)
-        ), windows as (
-          select r.section, r.y, r.island, r.position, r.run_length,
-                 sum(r.rank) over ahead as rank_sum,
-                 count(*) filter (where r.wheelchair) over ahead as wheelchairs
-          from runs r
-          window ahead as (partition by r.section, r.y, r.island order by r.x rows between current row and @quantity - 1 following)
-        ), together as (
-          select w.section, w.y, w.island, w.position
-          from windows w
-          where w.run_length - w.position >= @quantity and (not @accessible or w.wheelchairs > 0)
-          order by (w.position = 1)::int + (w.run_length - w.position - @quantity = 1)::int, w.rank_sum, w.section, w.y, w.position
-          limit 1
-        ), row_free as (
-          select r.section, r.y, count(*) as free, min(r.rank) as row_rank from runs r group by r.section, r.y
-        ), area as (
-          select a.section, a.y as first_y, coalesce(b.y, a.y) as last_y
-          from row_free a
-          left join row_free b on b.section = a.section and b.y = a.y + 1 and a.free < @quantity
-          where not @accessible and a.free + coalesce(b.free, 0) >= @quantity
-          order by (b.y is not null)::int, a.row_rank
-          limit 1
-        ), pieces as (
-          select distinct r.section, r.y, r.island, r.run_length, r.run_rank, r.run_wheelchair
-          from runs r
-          where not exists (select 1 from area)
-             or exists (select 1 from area a where a.section = r.section and r.y between a.first_y and a.last_y)
-        ), stacked as (
-          select p.*, sum(p.run_length) over (order by (p.run_wheelchair and @accessible) desc, p.run_length desc, p.run_rank rows unbounded preceding) as seated
-          from pieces p
-        ), rest as (
-          select @quantity - coalesce((select sum(run_length) from stacked where seated <= @quantity), 0) as seats
-        ), last_piece as (
-          select s.section, s.y, s.island
-          from stacked s, rest
-          where rest.seats > 0 and s.seated > @quantity and s.run_length >= rest.seats
-          order by (s.run_length - rest.seats = 1)::int, s.run_rank
-          limit 1
-        ), chosen as (
-          select r.seat_id, true as together
-          from runs r join together t on t.section = r.section and t.y = r.y and t.island = r.island
-          where r.position >= t.position and r.position < t.position + @quantity
-          union all
-          select r.seat_id, false
-          from runs r join stacked s on s.section = r.section and s.y = r.y and s.island = r.island
-          where s.seated <= @quantity and not exists (select 1 from together)
-            and (not @accessible or exists (select 1 from pieces where run_wheelchair))
-          union all
-          select r.seat_id, false
-          from runs r join last_piece l on l.section = r.section and l.y = r.y and l.island = r.island, rest
-          where r.position < rest.seats and not exists (select 1 from together)
-            and (not @accessible or exists (select 1 from pieces where run_wheelchair))
-        ), locked as materialized (
-          select ss.seat_id, se.label, ss.category, p.amount_minor
-          from show_seat ss
-          join seat se on se.seat_id = ss.seat_id
-          join show_price p on p.show_id = ss.show_id and p.category = ss.category
-          where ss.show_id = @show_id and ss.seat_id in (select seat_id from chosen) and ss.state = 'available'
-          for update of ss skip locked
-        )
-        select c.seat_id, c.together, l.seat_id is not null as locked, l.label, l.category, l.amount_minor
-        from chosen c left join locked l on l.seat_id = c.seat_id
+        select b.seat_id, b.together, se.label, ss.category, p.amount_minor
+        from best_available_seats(@show_id, @category, @quantity, @accessible) b
+        join show_seat ss on ss.show_id = @show_id and ss.seat_id = b.seat_id
+        join seat se on se.seat_id = b.seat_id
+        join show_price p on p.show_id = ss.show_id and p.category = ss.category
+        """;
+
+    // Enough free seats for the party, with a wheelchair space if it asked for accessible seats.
+    private const string AnyFreeSql = """
+        select count(*) >= @quantity and (not @accessible or coalesce(bool_or(se.access = 'wheelchair'), false))
+        from show_seat ss join seat se on se.seat_id = ss.seat_id
+        where ss.show_id = @show_id and ss.category = @category and ss.state = 'available'
+          and (se.access is not null) = @accessible
         """;
 
     private const string TakenAlreadySql = """
