@@ -163,7 +163,10 @@ public sealed class SeatBlockTests(AppFixture fixture) : IClassFixture<AppFixtur
     {
         var show = await organizer.PostAsJsonAsync("/shows", new
         {
-            event_id = eventId, venue_id = venueId, starts_at = DateTimeOffset.UtcNow.AddDays(days), currency = "GBP",
+            event_id = eventId,
+            venue_id = venueId,
+            starts_at = DateTimeOffset.UtcNow.AddDays(days),
+            currency = "GBP",
             prices = new Dictionary<string, long> { ["standard"] = 1000 },
         }).ExpectAsync(HttpStatusCode.Created);
         return show["show_id"]!.GetValue<long>();
