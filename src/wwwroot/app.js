@@ -371,9 +371,10 @@ $('clear-btn').addEventListener('click', () => { selected.clear(); repaintAll();
 $('together-btn').addEventListener('click', () => guarded(async () => {
   const quantity = Number($('together-qty').value);
   const category = $('together-cat').value;
-  hold = await api('POST', `/shows/${view.id}/holds`, { category, quantity });
+  hold = await api('POST', `/shows/${view.id}/holds`, { category, quantity, accessible: $('together-access').checked || undefined });
   selected.clear();
   startHold();
+  if (hold.together === false) note('We could not seat you all together: these are the closest seats left.');
 }));
 
 function startHold() {

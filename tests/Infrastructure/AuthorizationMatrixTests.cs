@@ -185,6 +185,38 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
                 Actor.OtherOrganizer => HttpStatusCode.NotFound,
                 _ => HttpStatusCode.NoContent,
             }),
+        new("POST", "/venues/{venueId:long}/blocks", async (w, a) => Json(HttpMethod.Post, $"/venues/{await w.OwnedVenueAsync()}/blocks", new { seats = new[] { "1A" }, reason = "broken" }),
+            a => a switch
+            {
+                Actor.Anonymous => HttpStatusCode.Unauthorized,
+                Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden,
+                Actor.OtherOrganizer => HttpStatusCode.NotFound,
+                _ => HttpStatusCode.OK,
+            }),
+        new("DELETE", "/venues/{venueId:long}/blocks", async (w, a) => Json(HttpMethod.Delete, $"/venues/{await w.OwnedVenueAsync()}/blocks?seats=1A"),
+            a => a switch
+            {
+                Actor.Anonymous => HttpStatusCode.Unauthorized,
+                Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden,
+                Actor.OtherOrganizer => HttpStatusCode.NotFound,
+                _ => HttpStatusCode.OK,
+            }),
+        new("POST", "/shows/{showId:long}/blocks", async (w, a) => Json(HttpMethod.Post, $"/shows/{await w.OwnedShowAsync()}/blocks", new { seats = new[] { "1A" }, reason = "house seats" }),
+            a => a switch
+            {
+                Actor.Anonymous => HttpStatusCode.Unauthorized,
+                Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden,
+                Actor.OtherOrganizer => HttpStatusCode.NotFound,
+                _ => HttpStatusCode.OK,
+            }),
+        new("DELETE", "/shows/{showId:long}/blocks", async (w, a) => Json(HttpMethod.Delete, $"/shows/{await w.OwnedShowAsync()}/blocks?seats=1A"),
+            a => a switch
+            {
+                Actor.Anonymous => HttpStatusCode.Unauthorized,
+                Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden,
+                Actor.OtherOrganizer => HttpStatusCode.NotFound,
+                _ => HttpStatusCode.OK,
+            }),
         new("POST", "/events", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/events", new { kind = "film", title = "Matrix film", duration_minutes = 90 })),
             a => a switch { Actor.Anonymous => HttpStatusCode.Unauthorized, Actor.Customer or Actor.Owner => HttpStatusCode.Forbidden, _ => HttpStatusCode.Created }),
         new("PATCH", "/events/{eventId:long}", (w, a) => Task.FromResult(Json(HttpMethod.Patch, $"/events/{w.OwnedEventId}", new { title = "Renamed film" })),

@@ -146,10 +146,10 @@ public sealed class OpenApiContractTests(CorsFixture fixture) : IClassFixture<Co
         var problem = new System.Net.Http.Headers.MediaTypeHeaderValue("application/problem+json");
 
         Assert.Null(validator.Check("GET", "/shows/1/seats", 200, json,
-            """{"show_id":1,"seq":3,"currency":"EUR","currency_exponent":2,"prices":{"economy":1500},"seats":[{"seat_id":9,"label":"1A","section":"main","row":"1","number":1,"category":"economy","x":0,"y":0,"state":"held"}]}"""));
+            """{"show_id":1,"seq":3,"currency":"EUR","currency_exponent":2,"prices":{"economy":1500},"seats":[{"seat_id":9,"label":"1A","section":"main","row":"1","number":1,"category":"economy","x":0,"y":0,"state":"held","access":null}]}"""));
         Assert.Contains("status not declared", validator.Check("GET", "/shows/1/seats", 418, problem, """{"title":"teapot"}"""), StringComparison.Ordinal);
         Assert.Contains("/seats/0/x", validator.Check("GET", "/shows/1/seats", 200, json,
-            """{"show_id":1,"seq":3,"currency":"EUR","currency_exponent":2,"prices":{},"seats":[{"seat_id":9,"label":"1A","section":"main","row":"1","number":1,"category":"economy","x":"left","y":0,"state":"held"}]}"""), StringComparison.Ordinal);
+            """{"show_id":1,"seq":3,"currency":"EUR","currency_exponent":2,"prices":{},"seats":[{"seat_id":9,"label":"1A","section":"main","row":"1","number":1,"category":"economy","x":"left","y":0,"state":"held","access":null}]}"""), StringComparison.Ordinal);
         Assert.Contains("Required properties", validator.Check("POST", "/auth/login", 200, json, """{"access_token":"a"}"""), StringComparison.Ordinal);
         Assert.Contains("content type application/xml not declared", validator.Check("GET", "/newsletter/unsubscribe", 200,
             new System.Net.Http.Headers.MediaTypeHeaderValue("application/xml"), "<x/>"), StringComparison.Ordinal);

@@ -16,14 +16,23 @@ namespace Holdfast.Features.Holds;
 /// <summary>
 /// <c>POST /shows/{id}/holds</c>: holds named seats, or the best N available seats of a category,
 /// all or nothing, with prices locked in. See GUIDE §4 for why this cannot sell a seat twice.
+/// Best-available keeps a party together (decision 0025): adjacent seats of one row when such a run
+/// is free, else the fewest pieces; it avoids leaving a single seat stranded; it offers accessible
+/// seats only to a party that asks for them, and never a blocked seat.
 /// </summary>
 public sealed partial class HoldSeats : ICarterModule
 {
     /// <summary>
     /// Either <see cref="Seats"/> (labels from the seat map, e.g. <c>["12A","12B"]</c>) or
-    /// <see cref="Category"/> with <see cref="Quantity"/> (the best N available seats of it).
+    /// <see cref="Category"/> with <see cref="Quantity"/> (the best N available seats of it, together
+    /// when possible), optionally <see cref="Accessible"/>.
     /// </summary>
-    public sealed record Request(string[]? Seats, string? Category, int? Quantity);
+    /// <param name="Seats">Labels from the seat map; held exactly, all or nothing.</param>
+    /// <param name="Category">With <c>quantity</c>: the seat category to choose from, e.g. <c>economy</c>.</param>
+    /// <param name="Quantity">With <c>category</c>: how many seats, 1 to the per-customer limit.</param>
+    /// <param name="Accessible">With <c>category</c>: true to be offered only accessible seats (at least one wheelchair space, the
+    /// rest wheelchair spaces or companion seats). Accessible seats are never offered to a party that does not ask for them.</param>
+    public sealed record Request(string[]? Seats, string? Category, int? Quantity, bool? Accessible = null);
 
     /// <summary>A held seat and its locked price.</summary>
     /// <param name="SeatId">The seat id.</param>
@@ -40,7 +49,8 @@ public sealed partial class HoldSeats : ICarterModule
     /// <param name="Currency">ISO 4217 code.</param>
     /// <param name="TotalMinor">Sum of the seats' prices, in minor units.</param>
     /// <param name="Seats">The seats, in seat-id order.</param>
-    public sealed record Response(long HoldId, long ShowId, string Status, DateTimeOffset ExpiresAt, string Currency, long TotalMinor, IReadOnlyList<HeldSeat> Seats);
+    /// <param name="Together">Best-available only: true when the seats are adjacent in one row, false when the party had to be split; null for named seats.</param>
+    public sealed record Response(long HoldId, long ShowId, string Status, DateTimeOffset ExpiresAt, string Currency, long TotalMinor, IReadOnlyList<HeldSeat> Seats, bool? Together = null);
 
     private sealed record ShowState(string Status, DateTime StartsAt, string Currency, long VenueId, long SeatsTaken, DateTime SalesOpensAt, DateTime SalesClosesAt);
 
@@ -111,16 +121,24 @@ public sealed partial class HoldSeats : ICarterModule
                 new Dictionary<string, object?> { ["limit"] = settings.MaxSeatsPerCustomerPerShow, ["seats_taken"] = show.SeatsTaken });
         }
 
-        var seats = request.Seats is { } labels
-            ? await LockNamedSeatsAsync(connection, showId, show.VenueId, labels, cancellationToken)
-            : await LockBestSeatsAsync(connection, showId, request.Category!, requested, cancellationToken);
+        bool? together = null;
+        List<HeldSeat> seats;
+        if (request.Seats is { } labels)
+        {
+            seats = await LockNamedSeatsAsync(connection, showId, show.VenueId, labels, cancellationToken);
+        }
+        else
+        {
+            (seats, var inOneRun) = await LockBestSeatsAsync(connection, showId, request.Category!, requested, request.Accessible ?? false, cancellationToken);
+            together = inOneRun;
+        }
 
         if (seats.Count < requested)
         {
             await transaction.RollbackAsync(cancellationToken);
             var problem = request.Seats is { } wanted
                 ? await NamedSeatsProblemAsync(connection, showId, show.VenueId, wanted, seats, cancellationToken)
-                : await BestSeatsProblemAsync(connection, showId, request.Category!, requested, cancellationToken);
+                : await BestSeatsProblemAsync(connection, showId, request.Category!, requested, request.Accessible ?? false, cancellationToken);
             metrics.HoldConflictIf(problem.StatusCode);
             return problem;
         }
@@ -133,14 +151,14 @@ public sealed partial class HoldSeats : ICarterModule
 
         var ordered = seats.OrderBy(s => s.SeatId).ToList();
         return TypedResults.Created($"/holds/{holdId}",
-            new Response(holdId, showId, "active", expiresAt, show.Currency, ordered.Sum(s => s.PriceMinor), ordered));
+            new Response(holdId, showId, "active", expiresAt, show.Currency, ordered.Sum(s => s.PriceMinor), ordered, together));
     }
 
     private static Validation Validate(Request request, HoldOptions settings)
     {
         var validation = new Validation();
         var byLabel = request.Seats is not null;
-        var byCategory = request.Category is not null || request.Quantity is not null;
+        var byCategory = request.Category is not null || request.Quantity is not null || request.Accessible is not null;
         if (byLabel == byCategory)
         {
             return validation.Add("seats", "Give either seats (labels such as \"12A\") or category with quantity, not both and not neither.");
@@ -204,13 +222,49 @@ public sealed partial class HoldSeats : ICarterModule
         return await ReadSeatsAsync(command, cancellationToken);
     }
 
-    private static async Task<List<HeldSeat>> LockBestSeatsAsync(NpgsqlConnection connection, long showId, string category, int quantity, CancellationToken cancellationToken)
+    /// <summary>How many times a party's choice is made again, on a newer snapshot, when every candidate was being taken.</summary>
+    internal const int PickAttempts = 3;
+
+    // best_available_seats tries the party's candidates in order and locks the first it can lock
+    // whole, SKIP LOCKED, so a rush serves rather than queues. When every candidate it saw was being
+    // taken by others it returns nothing; it is asked again on a newer snapshot, and after
+    // PickAttempts the party is served from whatever can be locked, in rank order, rather than
+    // refused while seats remain (decision 0025).
+    private static async Task<(List<HeldSeat> Seats, bool Together)> LockBestSeatsAsync(
+        NpgsqlConnection connection, long showId, string category, int quantity, bool accessible, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand(LockBestSeatsSql, connection);
-        command.With("show_id", showId);
-        command.With("category", category);
-        command.With("quantity", quantity);
-        return await ReadSeatsAsync(command, cancellationToken);
+        for (var attempt = 0; attempt < PickAttempts; attempt++)
+        {
+            await using var pick = new NpgsqlCommand(PickSeatsSql, connection)
+                .With("show_id", showId).With("category", category).With("quantity", quantity).With("accessible", accessible);
+            var seats = new List<HeldSeat>();
+            var together = false;
+            await using (var reader = await pick.ExecuteReaderAsync(cancellationToken))
+            {
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    together = reader.Get<bool>("together");
+                    seats.Add(new HeldSeat(reader.Get<long>("seat_id"), reader.Get<string>("label"), reader.Get<string>("category"), reader.Get<long>("amount_minor")));
+                }
+            }
+
+            if (seats.Count > 0 || !await EnoughFreeAsync(connection, showId, category, quantity, accessible, cancellationToken))
+            {
+                return (seats, together);
+            }
+        }
+
+        await using var fallback = new NpgsqlCommand(LockBestSeatsSql, connection)
+            .With("show_id", showId).With("category", category).With("quantity", quantity).With("accessible", accessible);
+        return (await ReadSeatsAsync(fallback, cancellationToken), false);
+    }
+
+    // Whether the party could be served at all, as committed: if not, asking again will not help.
+    private static async Task<bool> EnoughFreeAsync(NpgsqlConnection connection, long showId, string category, int quantity, bool accessible, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(AnyFreeSql, connection)
+            .With("show_id", showId).With("category", category).With("quantity", quantity).With("accessible", accessible);
+        return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
     private static async Task<List<HeldSeat>> ReadSeatsAsync(NpgsqlCommand command, CancellationToken cancellationToken)
@@ -255,7 +309,7 @@ public sealed partial class HoldSeats : ICarterModule
     private static ProblemHttpResult SeatsGone(string[] labels)
     {
         var gone = labels.Order(StringComparer.Ordinal).ToArray();
-        return Problems.Conflict("Seats not available.", $"These seats are held or sold: {string.Join(", ", gone)}. Nothing was held.",
+        return Problems.Conflict("Seats not available.", $"These seats are held, sold or blocked: {string.Join(", ", gone)}. Nothing was held.",
             new Dictionary<string, object?> { ["unavailable_seats"] = gone });
     }
 
@@ -278,7 +332,7 @@ public sealed partial class HoldSeats : ICarterModule
     }
 
     private static async Task<ProblemHttpResult> BestSeatsProblemAsync(
-        NpgsqlConnection connection, long showId, string category, int requested, CancellationToken cancellationToken)
+        NpgsqlConnection connection, long showId, string category, int requested, bool accessible, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(CategoriesSql, connection);
         command.With("show_id", showId);
@@ -298,7 +352,8 @@ public sealed partial class HoldSeats : ICarterModule
                 extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["category"] = [$"Not sold on this show; choose one of {string.Join(", ", categories)}."] } });
         }
 
-        return Problems.Conflict("Seats not available.", $"Fewer than {requested} {category} seats are available. Nothing was held.",
+        var what = accessible ? $"accessible {category} seats (with at least one wheelchair space)" : $"{category} seats";
+        return Problems.Conflict("Seats not available.", $"Fewer than {requested} {what} are available. Nothing was held.",
             new Dictionary<string, object?> { ["unavailable_seats"] = Array.Empty<string>() });
     }
 
@@ -347,15 +402,36 @@ public sealed partial class HoldSeats : ICarterModule
         for update of ss skip locked
         """;
 
+    // The last resort under a rush (see LockBestSeatsAsync): any free seats the party may have, best
+    // rank first, skipping those other requests are taking. Blocked seats are not 'available'.
     private const string LockBestSeatsSql = """
         select ss.seat_id, se.label, ss.category, p.amount_minor
         from show_seat ss
         join seat se on se.seat_id = ss.seat_id
         join show_price p on p.show_id = ss.show_id and p.category = ss.category
         where ss.show_id = @show_id and ss.category = @category and ss.state = 'available'
-        order by ss.rank
+          and (se.access is not null) = @accessible
+        order by se.access = 'wheelchair' desc nulls last, ss.rank
         limit @quantity
         for update of ss skip locked
+        """;
+
+    // The party's seats, chosen and locked by best_available_seats (migration 0031, where the
+    // algorithm and its tie-breaks are explained; decision 0025), with their labels and prices.
+    private const string PickSeatsSql = """
+        select b.seat_id, b.together, se.label, ss.category, p.amount_minor
+        from best_available_seats(@show_id, @category, @quantity, @accessible) b
+        join show_seat ss on ss.show_id = @show_id and ss.seat_id = b.seat_id
+        join seat se on se.seat_id = b.seat_id
+        join show_price p on p.show_id = ss.show_id and p.category = ss.category
+        """;
+
+    // Enough free seats for the party, with a wheelchair space if it asked for accessible seats.
+    private const string AnyFreeSql = """
+        select count(*) >= @quantity and (not @accessible or coalesce(bool_or(se.access = 'wheelchair'), false))
+        from show_seat ss join seat se on se.seat_id = ss.seat_id
+        where ss.show_id = @show_id and ss.category = @category and ss.state = 'available'
+          and (se.access is not null) = @accessible
         """;
 
     private const string TakenAlreadySql = """

@@ -14,7 +14,16 @@ namespace Holdfast.Features.Inventory;
 /// <param name="X">Drawing column (seat widths from the left; aisles are empty columns).</param>
 /// <param name="Y">Drawing row (from the front).</param>
 /// <param name="Rank">Best-available order, lower first.</param>
-public sealed record SeatSpec(string Section, string Row, int Number, string Label, string Category, int X, int Y, int Rank);
+/// <param name="Access"><c>wheelchair</c> (a wheelchair space), <c>companion</c> (a seat beside one), or null.</param>
+/// <param name="Blocked">New shows on the venue start with this seat blocked (a broken, house or crew seat).</param>
+public sealed record SeatSpec(string Section, string Row, int Number, string Label, string Category, int X, int Y, int Rank, string? Access = null, bool Blocked = false);
+
+/// <summary>What a block or unblock of seats did (<see cref="SeatInventory.BlockAsync"/>, <see cref="SeatInventory.UnblockAsync"/>).</summary>
+/// <param name="Known">The requested labels the seat map has; the others are unknown.</param>
+/// <param name="Refused">Seats held or booked, so nothing was blocked (blocking only); empty otherwise.</param>
+/// <param name="Changed">Seats whose state this call changed.</param>
+/// <param name="Seq">The seat event appended for the change; null when nothing changed.</param>
+public sealed record SeatBlockResult(string[] Known, string[] Refused, string[] Changed, long? Seq);
 
 /// <summary>Why a release did what it did (<see cref="SeatInventory.ReleaseAsync"/>).</summary>
 /// <param name="HoldStatus">The hold's status before the release; null when no such hold is the caller's.</param>
@@ -229,6 +238,63 @@ public static partial class SeatInventory
     }
 
     /// <summary>
+    /// Blocks seats of a show (house, broken or crew seats; decision 0025), all or nothing: each
+    /// named seat is locked (waiting for a hold in flight to commit or roll back), and if any is held
+    /// or booked nothing changes and they come back as <see cref="SeatBlockResult.Refused"/>.
+    /// Otherwise the available ones become <c>blocked</c> with <paramref name="reason"/>, in one
+    /// seat event (<c>blocked</c>); seats already blocked stay as they are (so a repeat is harmless).
+    /// </summary>
+    public static async Task<SeatBlockResult> BlockAsync(
+        SeatTransaction seats, long showId, string[] labels, string reason, long actorUserId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(BlockSql, seats.Connection)
+            .With("show_id", showId).With("labels", labels).With("reason", reason).With("actor", actorUserId).With("now", now);
+        return await ReadBlockResultAsync(seats, showId, command, cancellationToken);
+    }
+
+    /// <summary>
+    /// Puts blocked seats of a show back on sale, in one seat event (<c>unblocked</c>, state
+    /// <c>available</c>). Seats not blocked are left as they are, so a repeat is harmless.
+    /// </summary>
+    public static async Task<SeatBlockResult> UnblockAsync(SeatTransaction seats, long showId, string[] labels, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(UnblockSql, seats.Connection).With("show_id", showId).With("labels", labels).With("now", now);
+        return await ReadBlockResultAsync(seats, showId, command, cancellationToken);
+    }
+
+    /// <summary>
+    /// Marks seats of a venue's layout blocked (or not): shows stocked from now on start with them
+    /// blocked. Shows already on the venue keep their own seat states (decision 0025). Returns the
+    /// known labels and those changed.
+    /// </summary>
+    public static async Task<SeatBlockResult> SetLayoutBlockedAsync(
+        NpgsqlConnection connection, long venueId, string[] labels, bool blocked, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(LayoutBlockedSql, connection)
+            .With("venue_id", venueId).With("labels", labels).With("blocked", blocked);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new SeatBlockResult(reader.Get<string[]>("known"), [], reader.Get<string[]>("changed"), null);
+    }
+
+    private static async Task<SeatBlockResult> ReadBlockResultAsync(SeatTransaction seats, long showId, NpgsqlCommand command, CancellationToken cancellationToken)
+    {
+        SeatBlockResult result;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            await reader.ReadAsync(cancellationToken);
+            result = new SeatBlockResult(reader.Get<string[]>("known"), reader.Get<string[]>("refused"), reader.Get<string[]>("changed"), reader.Get<long?>("seq"));
+        }
+
+        if (result.Seq is not null)
+        {
+            seats.Changed(showId);
+        }
+
+        return result;
+    }
+
+    /// <summary>
     /// Creates the inventory of new shows: a <c>show_seat</c> per seat of each show's venue and the
     /// show's <c>seat_feed</c> row (its event numbers start there). Call it in the transaction that
     /// inserted the shows. Returns the number of seats stocked.
@@ -266,6 +332,8 @@ public static partial class SeatInventory
         .With("categories", seats.Select(s => s.Category).ToArray())
         .With("xs", seats.Select(s => s.X).ToArray())
         .With("ys", seats.Select(s => s.Y).ToArray())
+        .With("accesses", seats.Select(s => s.Access).ToArray())
+        .With("blocked", seats.Select(s => s.Blocked).ToArray())
         .With("ranks", seats.Select(s => s.Rank).ToArray());
 
     private static NpgsqlBatchCommand EndHoldCommand(long holdId, long? ownerId, string endStatus, DateTimeOffset now) =>
@@ -401,6 +469,64 @@ public static partial class SeatInventory
         from ok
         """;
 
+    // FOR UPDATE (not SKIP LOCKED): an organizer's block waits for a hold in flight and then sees
+    // its outcome, so a seat being held right now is refused rather than skipped. The flip is still
+    // conditional on 'available', and nothing flips when any named seat is held or booked.
+    private const string BlockSql = """
+        with wanted as (
+          select ss.seat_id, se.label, ss.state
+          from show_seat ss join seat se on se.seat_id = ss.seat_id
+          where ss.show_id = @show_id and se.label = any(@labels)
+          for update of ss
+        ), refused as (
+          select label from wanted where state in ('held', 'booked')
+        ), marked as (
+          update show_seat ss set state = 'blocked'
+          from wanted w
+          where not exists (select 1 from refused)
+            and ss.show_id = @show_id and ss.seat_id = w.seat_id and ss.state = 'available'
+          returning ss.seat_id, w.label
+        ), explained as (
+          insert into show_seat_block (show_id, seat_id, reason, blocked_by_app_user_id, blocked_at)
+          select @show_id, seat_id, @reason, @actor, @now from marked
+          on conflict on constraint show_seat_block_pk do update
+            set reason = excluded.reason, blocked_by_app_user_id = excluded.blocked_by_app_user_id, blocked_at = excluded.blocked_at
+        )
+        select coalesce((select array_agg(label order by label) from wanted), '{}') as known,
+               coalesce((select array_agg(label order by label) from refused), '{}') as refused,
+               coalesce((select array_agg(label order by label) from marked), '{}') as changed,
+               seat_feed_append(@show_id, 'blocked', 'blocked', (select array_agg(seat_id order by seat_id) from marked), @now) as seq
+        """;
+
+    // Only a blocked seat is freed; its explanation goes with it.
+    private const string UnblockSql = """
+        with freed as (
+          update show_seat ss set state = 'available'
+          from seat se
+          where ss.show_id = @show_id and se.seat_id = ss.seat_id and se.label = any(@labels) and ss.state = 'blocked'
+          returning ss.seat_id, se.label
+        ), explained as (
+          delete from show_seat_block b using freed f where b.show_id = @show_id and b.seat_id = f.seat_id
+        )
+        select coalesce((select array_agg(se.label order by se.label)
+                         from show_seat ss join seat se on se.seat_id = ss.seat_id
+                         where ss.show_id = @show_id and se.label = any(@labels)), '{}') as known,
+               '{}'::text[] as refused,
+               coalesce((select array_agg(label order by label) from freed), '{}') as changed,
+               seat_feed_append(@show_id, 'unblocked', 'available', (select array_agg(seat_id order by seat_id) from freed), @now) as seq
+        """;
+
+    // The layout's flag only; shows already stocked are not touched (decision 0025).
+    private const string LayoutBlockedSql = """
+        with changed as (
+          update seat set blocked = @blocked
+          where venue_id = @venue_id and label = any(@labels) and blocked <> @blocked
+          returning label
+        )
+        select coalesce((select array_agg(label order by label) from seat where venue_id = @venue_id and label = any(@labels)), '{}') as known,
+               coalesce((select array_agg(label order by label) from changed), '{}') as changed
+        """;
+
     // Seats back on sale: the booking's seats inactive, the show's seats available again.
     private const string ReturnSql = """
         with released_seats as (
@@ -439,10 +565,11 @@ public static partial class SeatInventory
         """;
 
     // Every seat of each show's venue, in its category and best-available rank, and the feed row.
+    // Seats blocked in the layout start blocked (decision 0025); a show's feed starts after them.
     private const string StockSql = """
         with stocked as (
-          insert into show_seat (show_id, seat_id, category, rank)
-          select sh.show_id, se.seat_id, se.category, se.rank
+          insert into show_seat (show_id, seat_id, category, rank, state)
+          select sh.show_id, se.seat_id, se.category, se.rank, case when se.blocked then 'blocked' else 'available' end
           from show sh join seat se on se.venue_id = sh.venue_id
           where sh.show_id = any(@show_ids)
           returning 1
@@ -453,22 +580,22 @@ public static partial class SeatInventory
         """;
 
     private const string WriteVenueSeatsSql = """
-        insert into seat (venue_id, section, row_label, seat_number, label, category, x, y, rank)
-        select @venue_id, s.section, s.row_label, s.seat_number, s.label, s.category, s.x, s.y, s.rank
-        from unnest(@sections, @rows, @numbers, @labels, @categories, @xs, @ys, @ranks)
-               as s (section, row_label, seat_number, label, category, x, y, rank)
+        insert into seat (venue_id, section, row_label, seat_number, label, category, x, y, rank, access, blocked)
+        select @venue_id, s.section, s.row_label, s.seat_number, s.label, s.category, s.x, s.y, s.rank, s.access, s.blocked
+        from unnest(@sections, @rows, @numbers, @labels, @categories, @xs, @ys, @ranks, @accesses, @blocked)
+               as s (section, row_label, seat_number, label, category, x, y, rank, access, blocked)
         """;
 
     // Every show of the venue loses its old inventory (none has holds); those still to run get the new seats.
     private const string ReplaceVenueSeatsSql = """
         delete from show_seat where show_id in (select show_id from show where venue_id = @venue_id);
         delete from seat where venue_id = @venue_id;
-        insert into seat (venue_id, section, row_label, seat_number, label, category, x, y, rank)
-        select @venue_id, s.section, s.row_label, s.seat_number, s.label, s.category, s.x, s.y, s.rank
-        from unnest(@sections, @rows, @numbers, @labels, @categories, @xs, @ys, @ranks)
-               as s (section, row_label, seat_number, label, category, x, y, rank);
-        insert into show_seat (show_id, seat_id, category, rank)
-        select sh.show_id, se.seat_id, se.category, se.rank
+        insert into seat (venue_id, section, row_label, seat_number, label, category, x, y, rank, access, blocked)
+        select @venue_id, s.section, s.row_label, s.seat_number, s.label, s.category, s.x, s.y, s.rank, s.access, s.blocked
+        from unnest(@sections, @rows, @numbers, @labels, @categories, @xs, @ys, @ranks, @accesses, @blocked)
+               as s (section, row_label, seat_number, label, category, x, y, rank, access, blocked);
+        insert into show_seat (show_id, seat_id, category, rank, state)
+        select sh.show_id, se.seat_id, se.category, se.rank, case when se.blocked then 'blocked' else 'available' end
         from show sh join seat se on se.venue_id = sh.venue_id
         where sh.venue_id = @venue_id and sh.status not in ('cancelled', 'completed');
         """;

@@ -32,7 +32,9 @@ public sealed class GetSeatMap : ICarterModule
     /// <param name="X">Drawing column, in seat widths.</param>
     /// <param name="Y">Drawing row, in seat widths.</param>
     /// <param name="State"><c>available</c>, <c>held</c>, <c>booked</c> or <c>blocked</c>.</param>
-    public sealed record Seat(long SeatId, string Label, string Section, string Row, int Number, string Category, int X, int Y, string State);
+    /// <param name="Access"><c>wheelchair</c> (a wheelchair space), <c>companion</c> (a seat beside one), or null. Best-available offers
+    /// these only to a party asking for accessible seats (<c>accessible: true</c>).</param>
+    public sealed record Seat(long SeatId, string Label, string Section, string Row, int Number, string Category, int X, int Y, string State, string? Access);
 
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
@@ -84,7 +86,8 @@ public sealed class GetSeatMap : ICarterModule
                  'prices', (select json_object_agg(p.category, p.amount_minor) from show_price p where p.show_id = s.show_id),
                  'seats', coalesce((select json_agg(json_build_object(
                               'seat_id', ss.seat_id, 'label', se.label, 'section', se.section, 'row', se.row_label,
-                              'number', se.seat_number, 'category', ss.category, 'x', se.x, 'y', se.y, 'state', ss.state)
+                              'number', se.seat_number, 'category', ss.category, 'x', se.x, 'y', se.y, 'state', ss.state,
+                              'access', se.access)
                             order by se.y, se.x)
                            from show_seat ss join seat se on se.seat_id = ss.seat_id
                            where ss.show_id = s.show_id), '[]'))::text

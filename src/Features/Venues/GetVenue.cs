@@ -29,7 +29,9 @@ public sealed class GetVenue : ICarterModule
     /// <param name="Category">Seat category, e.g. <c>economy</c>.</param>
     /// <param name="X">Drawing column, in seat widths.</param>
     /// <param name="Y">Drawing row, in seat widths.</param>
-    public sealed record Seat(long SeatId, string Label, string Section, string Row, int Number, string Category, int X, int Y);
+    /// <param name="Access"><c>wheelchair</c>, <c>companion</c>, or null.</param>
+    /// <param name="Blocked">New shows on this venue start with the seat blocked.</param>
+    public sealed record Seat(long SeatId, string Label, string Section, string Row, int Number, string Category, int X, int Y, string? Access, bool Blocked);
 
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
@@ -54,7 +56,8 @@ public sealed class GetVenue : ICarterModule
                  'venue_group_id', v.venue_group_id, 'archived_at', v.archived_at,
                  'seats', coalesce((select json_agg(json_build_object(
                               'seat_id', s.seat_id, 'label', s.label, 'section', s.section, 'row', s.row_label,
-                              'number', s.seat_number, 'category', s.category, 'x', s.x, 'y', s.y) order by s.y, s.x)
+                              'number', s.seat_number, 'category', s.category, 'x', s.x, 'y', s.y,
+                              'access', s.access, 'blocked', s.blocked) order by s.y, s.x)
                             from seat s where s.venue_id = v.venue_id), '[]'))::text
         from venue v
         where v.venue_id = @venue_id

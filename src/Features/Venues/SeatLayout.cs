@@ -19,7 +19,11 @@ namespace Holdfast.Features.Venues;
 /// Rows are a range (<c>"1-3"</c>, <c>"A-M"</c>) or a list with their own seats; seats are letters
 /// (<c>"ACDF"</c>, label row+letter) or a number range (<c>"1-14"</c>, label row+number). Aisles add an
 /// empty drawing column after the named seats. Narrower rows are centred. Sections stack front to
-/// back; best-available rank is front to back, left to right.
+/// back; best-available rank is front to back, left to right. Best-available keeps a party to seats
+/// of one section and row whose drawing columns follow each other, so an aisle separates a party.
+/// A section may mark seats <c>accessible</c> (<c>{ "access": "wheelchair", "rows": "A", "seats": "1-2" }</c>,
+/// or <c>companion</c>) and <c>blocked</c> (<c>{ "rows": "B", "seats": "7-8" }</c>: new shows start with
+/// them blocked). Decision 0025.
 /// </summary>
 public static partial class SeatLayout
 {
@@ -30,13 +34,26 @@ public static partial class SeatLayout
     public sealed record Layout(IReadOnlyList<Section>? Sections);
 
     /// <summary>A block of rows sharing a category.</summary>
-    public sealed record Section(string? Name, string? Category, System.Text.Json.JsonElement Rows, string? Seats, string[]? SkipRows, string[]? AislesAfter, IReadOnlyList<Override>? Categories);
+    public sealed record Section(
+        string? Name, string? Category, System.Text.Json.JsonElement Rows, string? Seats, string[]? SkipRows, string[]? AislesAfter, IReadOnlyList<Override>? Categories,
+        IReadOnlyList<AccessArea>? Accessible = null, IReadOnlyList<SeatArea>? Blocked = null);
 
     /// <summary>A row with its own seats (for rows of different widths).</summary>
     public sealed record Row(string? Label, string? Seats);
 
     /// <summary>Gives some seats of some rows another category.</summary>
     public sealed record Override(string? Category, string? Rows, string? Seats);
+
+    /// <summary>Marks some seats of some rows as accessible.</summary>
+    /// <param name="Access"><c>wheelchair</c> (a wheelchair space) or <c>companion</c> (a seat for a wheelchair user's companion).</param>
+    /// <param name="Rows">Rows, as a range (<c>"A"</c>, <c>"1-3"</c>).</param>
+    /// <param name="Seats">Seats of those rows, as letters or a number range.</param>
+    public sealed record AccessArea(string? Access, string? Rows, string? Seats);
+
+    /// <summary>Some seats of some rows, e.g. those blocked in the layout.</summary>
+    /// <param name="Rows">Rows, as a range.</param>
+    /// <param name="Seats">Seats of those rows, as letters or a number range.</param>
+    public sealed record SeatArea(string? Rows, string? Seats);
 
     /// <summary>Expands <paramref name="layout"/>; errors go to <paramref name="validation"/> with paths like <c>layout.sections[0].rows</c>.</summary>
     public static List<SeatSpec> Expand(Layout? layout, Validation validation)
@@ -48,7 +65,7 @@ public static partial class SeatLayout
             return seats;
         }
 
-        var rows = new List<(string Section, string Category, string Label, List<string> Seats, HashSet<string> Aisles, List<CategoryArea> Overrides, string Path)>();
+        var rows = new List<(string Section, string Category, string Label, List<string> Seats, HashSet<string> Aisles, List<CategoryArea> Overrides, List<CategoryArea> Access, List<CategoryArea> Blocked, string Path)>();
         for (var i = 0; i < sections.Count; i++)
         {
             var section = sections[i];
@@ -64,10 +81,13 @@ public static partial class SeatLayout
             }
 
             var overrides = Areas(section.Categories ?? [], $"{path}.categories", validation);
+            var access = Areas([.. (section.Accessible ?? []).Select(a => new Override(a.Access, a.Rows, a.Seats))], $"{path}.accessible", validation);
+            validation.Require(access.All(a => a.Category is "wheelchair" or "companion"), $"{path}.accessible", "access is wheelchair or companion.");
+            var blocked = Areas([.. (section.Blocked ?? []).Select(b => new Override("blocked", b.Rows, b.Seats))], $"{path}.blocked", validation);
             foreach (var (label, seatText) in SectionRows(section, $"{path}.rows", validation))
             {
                 var seatNames = Seats(seatText, $"{path}.seats", validation);
-                rows.Add((section.Name ?? "", section.Category ?? "", label, seatNames, [.. section.AislesAfter ?? []], overrides, path));
+                rows.Add((section.Name ?? "", section.Category ?? "", label, seatNames, [.. section.AislesAfter ?? []], overrides, access, blocked, path));
             }
         }
 
@@ -94,7 +114,9 @@ public static partial class SeatLayout
                 }
 
                 var category = row.Overrides.LastOrDefault(o => o.Rows.Contains(row.Label) && o.Seats.Contains(seatName))?.Category ?? row.Category;
-                seats.Add(new SeatSpec(row.Section, row.Label, n + 1, label, category, x, y, (y * 1000) + x));
+                var access = row.Access.LastOrDefault(o => o.Rows.Contains(row.Label) && o.Seats.Contains(seatName))?.Category;
+                var blocked = row.Blocked.Any(o => o.Rows.Contains(row.Label) && o.Seats.Contains(seatName));
+                seats.Add(new SeatSpec(row.Section, row.Label, n + 1, label, category, x, y, (y * 1000) + x, access, blocked));
                 x += row.Aisles.Contains(seatName) ? 2 : 1;
             }
         }

@@ -13,6 +13,14 @@ namespace Holdfast.Client.Models
     [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
     public partial class GetSeatMapSeat : IAdditionalDataHolder, IParsable
     {
+        /// <summary>`wheelchair` (a wheelchair space), `companion` (a seat beside one), or null. Best-available offers    these only to a party asking for accessible seats (`accessible: true`).</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public string? Access { get; set; }
+#nullable restore
+#else
+        public string Access { get; set; }
+#endif
         /// <summary>Stores additional data not described in the OpenAPI description found when deserializing. Can be used for serialization as well.</summary>
         public IDictionary<string, object> AdditionalData { get; set; }
         /// <summary>Seat category, e.g. `economy`; its price is in `prices`.</summary>
@@ -88,6 +96,7 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
+                { "access", n => { Access = n.GetStringValue(); } },
                 { "category", n => { Category = n.GetStringValue(); } },
                 { "label", n => { Label = n.GetStringValue(); } },
                 { "number", n => { Number = n.GetIntValue(); } },
@@ -106,6 +115,7 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
+            writer.WriteStringValue("access", Access);
             writer.WriteStringValue("category", Category);
             writer.WriteStringValue("label", Label);
             writer.WriteIntValue("number", Number);

@@ -13,8 +13,18 @@ namespace Holdfast.Client.Models
     [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
     public partial class GetVenueSeat : IAdditionalDataHolder, IParsable
     {
+        /// <summary>`wheelchair`, `companion`, or null.</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public string? Access { get; set; }
+#nullable restore
+#else
+        public string Access { get; set; }
+#endif
         /// <summary>Stores additional data not described in the OpenAPI description found when deserializing. Can be used for serialization as well.</summary>
         public IDictionary<string, object> AdditionalData { get; set; }
+        /// <summary>New shows on this venue start with the seat blocked.</summary>
+        public bool? Blocked { get; set; }
         /// <summary>Seat category, e.g. `economy`.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -80,6 +90,8 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
+                { "access", n => { Access = n.GetStringValue(); } },
+                { "blocked", n => { Blocked = n.GetBoolValue(); } },
                 { "category", n => { Category = n.GetStringValue(); } },
                 { "label", n => { Label = n.GetStringValue(); } },
                 { "number", n => { Number = n.GetIntValue(); } },
@@ -97,6 +109,8 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
+            writer.WriteStringValue("access", Access);
+            writer.WriteBoolValue("blocked", Blocked);
             writer.WriteStringValue("category", Category);
             writer.WriteStringValue("label", Label);
             writer.WriteIntValue("number", Number);

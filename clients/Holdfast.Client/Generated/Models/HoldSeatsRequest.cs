@@ -8,14 +8,16 @@ using System;
 namespace Holdfast.Client.Models
 {
     /// <summary>
-    /// Either string[]? Request.Seats (labels from the seat map, e.g. `[&quot;12A&quot;,&quot;12B&quot;]`) orstring? Request.Category with int? Request.Quantity (the best N available seats of it).
+    /// Either string[]? Request.Seats (labels from the seat map, e.g. `[&quot;12A&quot;,&quot;12B&quot;]`) orstring? Request.Category with int? Request.Quantity (the best N available seats of it, togetherwhen possible), optionally bool? Request.Accessible.
     /// </summary>
     [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
     public partial class HoldSeatsRequest : IAdditionalDataHolder, IParsable
     {
+        /// <summary>With `category`: true to be offered only accessible seats (at least one wheelchair space, the    rest wheelchair spaces or companion seats). Accessible seats are never offered to a party that does not ask for them.</summary>
+        public bool? Accessible { get; set; }
         /// <summary>Stores additional data not described in the OpenAPI description found when deserializing. Can be used for serialization as well.</summary>
         public IDictionary<string, object> AdditionalData { get; set; }
-        /// <summary>The category property</summary>
+        /// <summary>With `quantity`: the seat category to choose from, e.g. `economy`.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public string? Category { get; set; }
@@ -23,9 +25,9 @@ namespace Holdfast.Client.Models
 #else
         public string Category { get; set; }
 #endif
-        /// <summary>The quantity property</summary>
+        /// <summary>With `category`: how many seats, 1 to the per-customer limit.</summary>
         public int? Quantity { get; set; }
-        /// <summary>The seats property</summary>
+        /// <summary>Labels from the seat map; held exactly, all or nothing.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public UntypedNode? Seats { get; set; }
@@ -58,6 +60,7 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
+                { "accessible", n => { Accessible = n.GetBoolValue(); } },
                 { "category", n => { Category = n.GetStringValue(); } },
                 { "quantity", n => { Quantity = n.GetIntValue(); } },
                 { "seats", n => { Seats = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
@@ -70,6 +73,7 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
+            writer.WriteBoolValue("accessible", Accessible);
             writer.WriteStringValue("category", Category);
             writer.WriteIntValue("quantity", Quantity);
             writer.WriteObjectValue<UntypedNode>("seats", Seats);

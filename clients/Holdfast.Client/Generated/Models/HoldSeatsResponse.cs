@@ -45,6 +45,8 @@ namespace Holdfast.Client.Models
 #else
         public string Status { get; set; }
 #endif
+        /// <summary>Best-available only: true when the seats are adjacent in one row, false when the party had to be split; null for named seats.</summary>
+        public bool? Together { get; set; }
         /// <summary>Sum of the seats&apos; prices, in minor units.</summary>
         public long? TotalMinor { get; set; }
         /// <summary>
@@ -78,6 +80,7 @@ namespace Holdfast.Client.Models
                 { "seats", n => { Seats = n.GetCollectionOfObjectValues<global::Holdfast.Client.Models.HoldSeatsHeldSeat>(global::Holdfast.Client.Models.HoldSeatsHeldSeat.CreateFromDiscriminatorValue)?.AsList(); } },
                 { "show_id", n => { ShowId = n.GetLongValue(); } },
                 { "status", n => { Status = n.GetStringValue(); } },
+                { "together", n => { Together = n.GetBoolValue(); } },
                 { "total_minor", n => { TotalMinor = n.GetLongValue(); } },
             };
         }
@@ -94,6 +97,7 @@ namespace Holdfast.Client.Models
             writer.WriteCollectionOfObjectValues<global::Holdfast.Client.Models.HoldSeatsHeldSeat>("seats", Seats);
             writer.WriteLongValue("show_id", ShowId);
             writer.WriteStringValue("status", Status);
+            writer.WriteBoolValue("together", Together);
             writer.WriteLongValue("total_minor", TotalMinor);
             writer.WriteAdditionalData(AdditionalData);
         }

@@ -13,6 +13,14 @@ namespace Holdfast.Client.Models
     [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
     public partial class SeatLayoutSection : IAdditionalDataHolder, IParsable
     {
+        /// <summary>The accessible property</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public List<global::Holdfast.Client.Models.SeatLayoutAccessArea>? Accessible { get; set; }
+#nullable restore
+#else
+        public List<global::Holdfast.Client.Models.SeatLayoutAccessArea> Accessible { get; set; }
+#endif
         /// <summary>Stores additional data not described in the OpenAPI description found when deserializing. Can be used for serialization as well.</summary>
         public IDictionary<string, object> AdditionalData { get; set; }
         /// <summary>The aisles_after property</summary>
@@ -22,6 +30,14 @@ namespace Holdfast.Client.Models
 #nullable restore
 #else
         public UntypedNode AislesAfter { get; set; }
+#endif
+        /// <summary>The blocked property</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public List<global::Holdfast.Client.Models.SeatLayoutSeatArea>? Blocked { get; set; }
+#nullable restore
+#else
+        public List<global::Holdfast.Client.Models.SeatLayoutSeatArea> Blocked { get; set; }
 #endif
         /// <summary>The categories property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
@@ -96,7 +112,9 @@ namespace Holdfast.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
+                { "accessible", n => { Accessible = n.GetCollectionOfObjectValues<global::Holdfast.Client.Models.SeatLayoutAccessArea>(global::Holdfast.Client.Models.SeatLayoutAccessArea.CreateFromDiscriminatorValue)?.AsList(); } },
                 { "aisles_after", n => { AislesAfter = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "blocked", n => { Blocked = n.GetCollectionOfObjectValues<global::Holdfast.Client.Models.SeatLayoutSeatArea>(global::Holdfast.Client.Models.SeatLayoutSeatArea.CreateFromDiscriminatorValue)?.AsList(); } },
                 { "categories", n => { Categories = n.GetCollectionOfObjectValues<global::Holdfast.Client.Models.SeatLayoutOverride>(global::Holdfast.Client.Models.SeatLayoutOverride.CreateFromDiscriminatorValue)?.AsList(); } },
                 { "category", n => { Category = n.GetStringValue(); } },
                 { "name", n => { Name = n.GetStringValue(); } },
@@ -112,7 +130,9 @@ namespace Holdfast.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
+            writer.WriteCollectionOfObjectValues<global::Holdfast.Client.Models.SeatLayoutAccessArea>("accessible", Accessible);
             writer.WriteObjectValue<UntypedNode>("aisles_after", AislesAfter);
+            writer.WriteCollectionOfObjectValues<global::Holdfast.Client.Models.SeatLayoutSeatArea>("blocked", Blocked);
             writer.WriteCollectionOfObjectValues<global::Holdfast.Client.Models.SeatLayoutOverride>("categories", Categories);
             writer.WriteStringValue("category", Category);
             writer.WriteStringValue("name", Name);

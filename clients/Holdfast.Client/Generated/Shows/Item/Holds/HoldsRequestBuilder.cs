@@ -37,7 +37,7 @@ namespace Holdfast.Client.Shows.Item.Holds
         /// All or nothing. 409 names the seats that are gone (unavailable_seats), or says the show is not on sale, or that the per-customer seat limit would be exceeded. 400 names unknown seats or an unknown category.
         /// </summary>
         /// <returns>A <see cref="global::Holdfast.Client.Models.HoldSeatsResponse"/></returns>
-        /// <param name="body">Either string[]? Request.Seats (labels from the seat map, e.g. `[&quot;12A&quot;,&quot;12B&quot;]`) orstring? Request.Category with int? Request.Quantity (the best N available seats of it).</param>
+        /// <param name="body">Either string[]? Request.Seats (labels from the seat map, e.g. `[&quot;12A&quot;,&quot;12B&quot;]`) orstring? Request.Category with int? Request.Quantity (the best N available seats of it, togetherwhen possible), optionally bool? Request.Accessible.</param>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
@@ -76,7 +76,7 @@ namespace Holdfast.Client.Shows.Item.Holds
         /// All or nothing. 409 names the seats that are gone (unavailable_seats), or says the show is not on sale, or that the per-customer seat limit would be exceeded. 400 names unknown seats or an unknown category.
         /// </summary>
         /// <returns>A <see cref="RequestInformation"/></returns>
-        /// <param name="body">Either string[]? Request.Seats (labels from the seat map, e.g. `[&quot;12A&quot;,&quot;12B&quot;]`) orstring? Request.Category with int? Request.Quantity (the best N available seats of it).</param>
+        /// <param name="body">Either string[]? Request.Seats (labels from the seat map, e.g. `[&quot;12A&quot;,&quot;12B&quot;]`) orstring? Request.Category with int? Request.Quantity (the best N available seats of it, togetherwhen possible), optionally bool? Request.Accessible.</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
