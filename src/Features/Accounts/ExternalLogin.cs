@@ -42,10 +42,12 @@ public sealed class ExternalLogin : ICarterModule
         var external = app.MapGroup("/auth/external").WithTags("Accounts").RequireRateLimiting(RateLimiting.Auth);
         external.MapGet("/{provider}", StartAsync)
             .Produces(StatusCodes.Status302Found)
+            .DeclaresProblem(StatusCodes.Status502BadGateway, "The provider's discovery document could not be read.")
             .WithSummary("Sign in with an identity provider")
             .WithDescription("A browser navigation, not an API call: 302 to the provider's authorization endpoint (code flow with PKCE, state and nonce). " +
                              "When the provider sends the browser back, Holdfast answers 302 to redirect_uri with ?code=… (one-time, short-lived): " +
-                             "exchange it at POST /auth/external/token. 400 when redirect_uri is not allowed or the link ticket is not valid; 404 for an unknown provider.");
+                             "exchange it at POST /auth/external/token. 400 when redirect_uri is not allowed or the link ticket is not valid; 404 for an unknown provider; " +
+                             "502 when the provider cannot be reached.");
         external.MapGet("/{provider}/callback", CallbackAsync)
             .Produces(StatusCodes.Status302Found)
             .DeclaresProblem(StatusCodes.Status403Forbidden, "The provider did not verify the email, or the account is disabled.")
@@ -63,13 +65,15 @@ public sealed class ExternalLogin : ICarterModule
                              "401 when the code is unknown, expired or already used.");
     }
 
-    internal static async Task<Results<ChallengeHttpResult, ProblemHttpResult>> StartAsync(
+    internal static async Task<Results<EmptyHttpResult, ProblemHttpResult>> StartAsync(
         string provider,
         [FromQuery(Name = "redirect_uri"), Description("Where to send the browser back with the one-time code; one of ExternalLogin:RedirectUris, exactly.")] string? redirectUri,
         [FromQuery(Name = "link_ticket"), Description("From POST /auth/external/{provider}/link: link the identity to the signed-in account instead of signing in.")] string? linkTicket,
+        HttpContext http,
         NpgsqlDataSource db,
         IOptions<ExternalLoginOptions> options,
         TimeProvider time,
+        ILogger<ExternalLogin> logger,
         CancellationToken cancellationToken)
     {
         if (options.Value.Find(provider) is null)
@@ -100,7 +104,19 @@ public sealed class ExternalLogin : ICarterModule
             properties.Items[LinkUserItem] = userId.Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
 
-        return TypedResults.Challenge(properties, [ExternalProviderServices.SchemeOf(provider)]);
+        try
+        {
+            // The handler reads the provider's discovery document (cached after the first success),
+            // then answers 302 with state, nonce and the PKCE challenge, setting their cookies.
+            await http.ChallengeAsync(ExternalProviderServices.SchemeOf(provider), properties);
+        }
+        catch (InvalidOperationException ex) when (!http.Response.HasStarted)
+        {
+            logger.LogWarning("External sign-in with {Provider} could not start: {Reason}", provider, ex.Message);
+            return Problems.BadGateway("Provider unreachable.", "The identity provider's configuration could not be read; try again later.");
+        }
+
+        return TypedResults.Empty;
     }
 
     // Reached only when no handler took the callback: the provider is not configured.

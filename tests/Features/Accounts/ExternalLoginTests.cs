@@ -22,8 +22,20 @@ public sealed class ExternalLoginFixture : AppFixture
         ["ExternalLogin:Providers:0:ClientId"] = FakeOidcProvider.ClientId,
         ["ExternalLogin:Providers:0:ClientSecret"] = FakeOidcProvider.ClientSecret,
         ["ExternalLogin:Providers:0:RequireHttpsMetadata"] = "false",
+        // A provider nobody answers for (a port just closed), to see a start that cannot reach it.
+        ["ExternalLogin:Providers:1:Name"] = "down",
+        ["ExternalLogin:Providers:1:Authority"] = $"http://127.0.0.1:{ClosedPort()}/",
+        ["ExternalLogin:Providers:1:ClientId"] = "whoever",
+        ["ExternalLogin:Providers:1:RequireHttpsMetadata"] = "false",
         ["ExternalLogin:RedirectUris:0"] = RedirectUri,
     };
+
+    private static int ClosedPort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
 
     public override async ValueTask InitializeAsync()
     {
@@ -388,5 +400,14 @@ public sealed class ExternalLoginTests(ExternalLoginFixture fixture) : IClassFix
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
         using var unknownCallback = await browser.GetAsync("/auth/external/nope/callback?code=x&state=y");
         Assert.Equal(HttpStatusCode.NotFound, unknownCallback.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_provider_that_cannot_be_reached_is_a_502_problem()
+    {
+        using var browser = new Browser(App);
+        using var response = await browser.GetAsync($"/auth/external/down?redirect_uri={Uri.EscapeDataString(ExternalLoginFixture.RedirectUri)}");
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
     }
 }
