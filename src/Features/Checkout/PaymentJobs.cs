@@ -85,6 +85,12 @@ public sealed class ProcessRefund(NpgsqlDataSource db, IPaymentGateway gateway, 
 /// </summary>
 public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway, PaymentProcessing payments, SeatFeedAnnouncer announcer, TimeProvider time, ILogger<PaymentDeadline> logger) : JobHandler<PaymentDeadlineArgs>
 {
+    // Who hears that the deadline passed, and how: an SMS when the customer wants booking messages
+    // by SMS (queued only if this run expired the booking).
+    private static readonly string ExpiredSmsSql = ";\n" + SmsArgs.ForBookings("payment_expired", """
+        select b.booking_id from booking b where b.booking_id = @booking_id and b.status = 'expired' and b.cancelled_at = @now
+        """);
+
     /// <inheritdoc />
     public override async Task HandleAsync(JobContext job, PaymentDeadlineArgs args, CancellationToken cancellationToken) =>
         await SettleAsync(args.BookingId, cancellationToken);
@@ -152,7 +158,7 @@ public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway
         await using (var expire = new NpgsqlCommand("""
             update booking set status = 'expired', cancelled_at = @now where booking_id = @booking_id and status = 'pending_payment';
             update payment_attempt set status = 'canceled', updated_at = @now where booking_id = @booking_id and status <> 'succeeded';
-            """, seats.Connection).With("booking_id", bookingId).With("now", now))
+            """ + ExpiredSmsSql, seats.Connection).With("booking_id", bookingId).With("now", now))
         {
             await expire.ExecuteNonQueryAsync(cancellationToken);
         }
