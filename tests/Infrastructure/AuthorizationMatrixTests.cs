@@ -71,6 +71,16 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
         new("POST", "/auth/external/{provider}/link", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/auth/external/google/link", new { redirect_uri = "https://spa.example/" })), SignedIn(HttpStatusCode.NotFound)),
         new("GET", "/auth/identities", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/auth/identities")), SignedIn(HttpStatusCode.OK)),
         new("DELETE", "/auth/identities/{identityId:long}", (w, a) => Task.FromResult(Json(HttpMethod.Delete, "/auth/identities/987654321")), SignedIn(HttpStatusCode.NotFound)),
+        // SMS (issue 16): nobody in the matrix has a number; no Twilio token is configured, so no webhook signature can check out.
+        new("GET", "/me/phone", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/me/phone")), SignedIn(HttpStatusCode.NotFound)),
+        new("PUT", "/me/phone", (w, a) => Task.FromResult(Json(HttpMethod.Put, "/me/phone", new { phone_number = "not a number" })), SignedIn(HttpStatusCode.BadRequest)),
+        new("POST", "/me/phone/verify", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/me/phone/verify", new { code = "123456" })), SignedIn(HttpStatusCode.BadRequest)),
+        new("PUT", "/me/phone/preferences", (w, a) => Task.FromResult(Json(HttpMethod.Put, "/me/phone/preferences", new { reminder = true })), SignedIn(HttpStatusCode.NotFound)),
+        new("DELETE", "/me/phone", (w, a) => Task.FromResult(Json(HttpMethod.Delete, "/me/phone")), SignedIn(HttpStatusCode.NotFound)),
+        new("POST", "/sms/twilio/inbound", (w, a) => Task.FromResult(new HttpRequestMessage(HttpMethod.Post, "/sms/twilio/inbound")
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["From"] = "+447700900123", ["Body"] = "STOP" }),
+        }), a => Public(a, HttpStatusCode.Forbidden)),
         new("POST", "/auth/password", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/auth/password", new { current_password = "not the password", new_password = "another password 2" })), SignedIn(HttpStatusCode.BadRequest)),
         new("POST", "/auth/2fa/enrol", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/auth/2fa/enrol")), SignedIn(HttpStatusCode.OK)),
         new("POST", "/auth/2fa/confirm", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/auth/2fa/confirm", new { code = "abcdef" })), SignedIn(HttpStatusCode.BadRequest)),

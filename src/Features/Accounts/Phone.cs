@@ -52,26 +52,26 @@ public sealed partial class Phone : ICarterModule
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app)
     {
-        var me = app.MapGroup("/me/phone").RequireAuthorization().WithTags("Accounts");
-        me.MapGet("", GetAsync).DeclaresProblem(StatusCodes.Status404NotFound, "No number is set.").WithSummary("My phone number for SMS").WithDescription("404 when none is set.");
-        me.MapPut("", SetAsync)
+        var me = app.MapGroup("/me").RequireAuthorization().WithTags("Accounts");
+        me.MapGet("/phone", GetAsync).DeclaresProblem(StatusCodes.Status404NotFound, "No number is set.").WithSummary("My phone number for SMS").WithDescription("404 when none is set.");
+        me.MapPut("/phone", SetAsync)
             .WithRequestExample(new { phone_number = "+447700900123" })
             .DeclaresProblem(StatusCodes.Status429TooManyRequests, "A code was sent less than 30 s ago.")
             .WithSummary("Set my phone number and text it a code")
             .WithDescription($"202: a {CodeMinutes}-minute six-digit code goes out by SMS; confirm at POST /me/phone/verify. A new number starts unverified with every kind off. " +
                              "400 when it is not E.164; 429 when asked again within 30 s.");
-        me.MapPost("/verify", VerifyAsync)
+        me.MapPost("/phone/verify", VerifyAsync)
             .DeclaresProblem(StatusCodes.Status404NotFound, "The number was removed meanwhile.")
             .WithRequestExample(new { code = "123456" })
             .WithSummary("Confirm my phone number with the code")
             .WithDescription($"200 when the code is right. 400 when it is wrong (at most {MaxAttempts} tries per code), expired, or none is pending.");
-        me.MapPut("/preferences", SetPreferencesAsync)
+        me.MapPut("/phone/preferences", SetPreferencesAsync)
             .WithRequestExample(new { confirmation = true, reminder = true, show_changes = false })
             .DeclaresProblem(StatusCodes.Status409Conflict, "The number is not verified yet.")
             .DeclaresProblem(StatusCodes.Status404NotFound, "No number is set.")
             .WithSummary("Choose which messages come by SMS")
             .WithDescription("200. Omitted fields keep their value. 404 without a number; 409 before it is verified. A STOP reply turns them all off.");
-        me.MapDelete("", DeleteAsync).DeclaresProblem(StatusCodes.Status404NotFound, "No number is set.").WithSummary("Remove my phone number").WithDescription("204; 404 when none is set.");
+        me.MapDelete("/phone", DeleteAsync).DeclaresProblem(StatusCodes.Status404NotFound, "No number is set.").WithSummary("Remove my phone number").WithDescription("204; 404 when none is set.");
     }
 
     internal static async Task<Results<Ok<State>, ProblemHttpResult>> GetAsync(HttpContext http, NpgsqlDataSource db, TimeProvider time, CancellationToken cancellationToken)
