@@ -30,6 +30,8 @@ export ASPNETCORE_ENVIRONMENT=Development
 export ConnectionStrings__Holdfast="$CONNECTION"
 # Emails become .eml files here; the VAPID key pair for web push is generated here once.
 export Email__PickupDirectory="$PWD/.data/mail"
+# Text messages become .txt files here unless Sms__Mode=twilio (README: SMS).
+export Sms__PickupDirectory="${Sms__PickupDirectory:-$PWD/.data/sms}"
 export WebPush__KeyFile="$PWD/.data/vapid-keys.json"
 # One node and no balancer: nobody to drain to, so Ctrl-C stops at once (deploy/run-nodes.sh drains).
 export Server__DrainSeconds="${Server__DrainSeconds:-0}"

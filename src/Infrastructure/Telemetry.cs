@@ -44,6 +44,7 @@ public sealed class HoldfastMetrics
     private readonly Histogram<double> expiryLateness;
     private readonly Counter<long> jobsFinished;
     private readonly Counter<long> jobLeasesLost;
+    private readonly Counter<long> smsSegments;
 
     /// <summary>Creates the instruments; the SSE subscriber gauge reads <paramref name="hub"/> (none without one).</summary>
     public HoldfastMetrics(IMeterFactory meterFactory, SeatFeedHub? hub = null)
@@ -56,6 +57,7 @@ public sealed class HoldfastMetrics
         jobsFinished = meter.CreateCounter<long>("holdfast.jobs.finished", "{job}", "Job attempts by kind and outcome (completed, retried, discarded).");
         jobLeasesLost = meter.CreateCounter<long>("holdfast.jobs.leases_lost", "{job}",
             "Jobs whose lease was taken from a run still going on this node (rescued): another node may run them at the same time. Should stay 0.");
+        smsSegments = meter.CreateCounter<long>("holdfast.sms.segments", "{segment}", "SMS segments sent (billed), by template and encoding.");
         if (hub is not null)
         {
             meter.CreateObservableUpDownCounter("holdfast.seat_feed.subscribers", () => hub.SubscriberCount, "{subscriber}",
@@ -85,6 +87,10 @@ public sealed class HoldfastMetrics
     /// <summary>Counts a job attempt of <paramref name="kind"/> that ended <paramref name="outcome"/> (completed, retried, discarded).</summary>
     public void JobFinished(string kind, string outcome) =>
         jobsFinished.Add(1, new KeyValuePair<string, object?>("kind", kind), new KeyValuePair<string, object?>("outcome", outcome));
+
+    /// <summary>Counts the <paramref name="segments"/> an SMS of <paramref name="template"/> was sent as, in <paramref name="encoding"/> (GSM-7 or UCS-2).</summary>
+    public void SmsSent(string template, string encoding, int segments) =>
+        smsSegments.Add(segments, new KeyValuePair<string, object?>("template", template), new KeyValuePair<string, object?>("encoding", encoding));
 
     /// <summary>Counts a job of <paramref name="kind"/> whose lease was lost while this node still ran it or was recording its outcome.</summary>
     public void JobLeaseLost(string kind) =>

@@ -83,6 +83,23 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
         new("GET", "/auth/sessions", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/auth/sessions")), SignedIn(HttpStatusCode.OK)),
         new("DELETE", "/auth/sessions/{sessionId:guid}", async (w, a) => Json(HttpMethod.Delete, $"/auth/sessions/{await w.OwnerSessionAsync()}"),
             Table(HttpStatusCode.NotFound, HttpStatusCode.NoContent, HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NotFound)),
+        // External login (issue 16): this app has no provider configured, so every provider route answers 404.
+        new("GET", "/auth/external/{provider}", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/auth/external/google?redirect_uri=https%3A%2F%2Fspa.example%2F")), a => Public(a, HttpStatusCode.NotFound)),
+        new("GET", "/auth/external/{provider}/callback", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/auth/external/google/callback?code=x&state=y")), a => Public(a, HttpStatusCode.NotFound)),
+        new("POST", "/auth/external/token", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/auth/external/token", new { code = "not-a-code" })), a => Public(a, HttpStatusCode.Unauthorized)),
+        new("POST", "/auth/external/{provider}/link", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/auth/external/google/link", new { redirect_uri = "https://spa.example/" })), SignedIn(HttpStatusCode.NotFound)),
+        new("GET", "/auth/identities", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/auth/identities")), SignedIn(HttpStatusCode.OK)),
+        new("DELETE", "/auth/identities/{identityId:long}", (w, a) => Task.FromResult(Json(HttpMethod.Delete, "/auth/identities/987654321")), SignedIn(HttpStatusCode.NotFound)),
+        // SMS (issue 16): nobody in the matrix has a number; no Twilio token is configured, so no webhook signature can check out.
+        new("GET", "/me/phone", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/me/phone")), SignedIn(HttpStatusCode.NotFound)),
+        new("PUT", "/me/phone", (w, a) => Task.FromResult(Json(HttpMethod.Put, "/me/phone", new { phone_number = "not a number" })), SignedIn(HttpStatusCode.BadRequest)),
+        new("POST", "/me/phone/verify", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/me/phone/verify", new { code = "123456" })), SignedIn(HttpStatusCode.BadRequest)),
+        new("PUT", "/me/phone/preferences", (w, a) => Task.FromResult(Json(HttpMethod.Put, "/me/phone/preferences", new { reminder = true })), SignedIn(HttpStatusCode.NotFound)),
+        new("DELETE", "/me/phone", (w, a) => Task.FromResult(Json(HttpMethod.Delete, "/me/phone")), SignedIn(HttpStatusCode.NotFound)),
+        new("POST", "/sms/twilio/inbound", (w, a) => Task.FromResult(new HttpRequestMessage(HttpMethod.Post, "/sms/twilio/inbound")
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["From"] = "+447700900123", ["Body"] = "STOP" }),
+        }), a => Public(a, HttpStatusCode.Forbidden)),
         new("POST", "/auth/password", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/auth/password", new { current_password = "not the password", new_password = "another password 2" })), SignedIn(HttpStatusCode.BadRequest)),
         new("POST", "/auth/2fa/enrol", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/auth/2fa/enrol")), SignedIn(HttpStatusCode.OK)),
         new("POST", "/auth/2fa/confirm", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/auth/2fa/confirm", new { code = "abcdef" })), SignedIn(HttpStatusCode.BadRequest)),

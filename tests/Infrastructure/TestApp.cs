@@ -42,6 +42,14 @@ public sealed class TestApp : WebApplicationFactory<Program>
     public new HttpClient CreateClient() =>
         CreateDefaultClient(Address ?? new Uri("http://localhost"), new RedirectHandler(), new CookieContainerHandler(), new ContractValidatingHandler(() => contract.Value));
 
+    /// <summary>
+    /// A client of this app that acts as a browser does in a redirect dance: it keeps cookies in
+    /// <paramref name="cookies"/> (shared with a client of another site) and does not follow
+    /// redirects, so a test can follow each one itself. Responses are checked against the contract.
+    /// </summary>
+    public HttpClient CreateBrowserClient(System.Net.CookieContainer cookies) =>
+        CreateDefaultClient(new Uri("http://localhost"), new CookieContainerHandler(cookies), new ContractValidatingHandler(() => contract.Value));
+
     public string ConnectionString { get; }
 
     /// <summary>A data source on the same database, for arranging and asserting in SQL.</summary>

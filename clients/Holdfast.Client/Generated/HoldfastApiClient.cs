@@ -15,6 +15,7 @@ using Holdfast.Client.Posters;
 using Holdfast.Client.Push;
 using Holdfast.Client.Reports;
 using Holdfast.Client.Shows;
+using Holdfast.Client.Sms;
 using Holdfast.Client.Staff;
 using Holdfast.Client.Users;
 using Holdfast.Client.VenueGroups;
@@ -111,6 +112,11 @@ namespace Holdfast.Client
         public global::Holdfast.Client.Shows.ShowsRequestBuilder Shows
         {
             get => new global::Holdfast.Client.Shows.ShowsRequestBuilder(PathParameters, RequestAdapter);
+        }
+        /// <summary>The sms property</summary>
+        public global::Holdfast.Client.Sms.SmsRequestBuilder Sms
+        {
+            get => new global::Holdfast.Client.Sms.SmsRequestBuilder(PathParameters, RequestAdapter);
         }
         /// <summary>The staff property</summary>
         public global::Holdfast.Client.Staff.StaffRequestBuilder Staff

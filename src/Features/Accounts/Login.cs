@@ -21,7 +21,7 @@ public sealed class Login : ICarterModule
     /// <param name="ExpiresAt">UTC instant the MFA token expires.</param>
     public sealed record MfaChallenge(bool MfaRequired, string MfaToken, DateTimeOffset ExpiresAt);
 
-    private sealed record Account(long AppUserId, string Email, string? PasswordHash, string Role, bool TotpEnabled);
+    private sealed record Account(long AppUserId, string Email, string? PasswordHash, string Role, bool TotpEnabled, bool Disabled);
 
     /// <summary>Failed logins for one email before it is locked out.</summary>
     public const int FreeAttempts = 5;
@@ -81,6 +81,12 @@ public sealed class Login : ICarterModule
             return Problems.Unauthorized("Email or password is incorrect.");
         }
 
+        if (account.Disabled)
+        {
+            // Only after the password proved right, so the answer tells nothing to who lacks it.
+            return Problems.Unauthorized("This account is disabled.");
+        }
+
         if (throttle is not null)
         {
             await using var success = new NpgsqlCommand(SuccessSql, connection).With("email", email);
@@ -114,7 +120,7 @@ public sealed class Login : ICarterModule
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
             ? new Account(reader.Get<long>("app_user_id"), reader.Get<string>("email"), reader.Get<string?>("password_hash"), reader.Get<string>("role"),
-                reader.Get<bool>("totp_enabled"))
+                reader.Get<bool>("totp_enabled"), reader.Get<bool>("disabled"))
             : null;
     }
 
@@ -137,7 +143,7 @@ public sealed class Login : ICarterModule
     private const string SuccessSql = "delete from login_throttle where email_key = lower(@email)";
 
     private const string FindSql = """
-        select app_user_id, email, password_hash, role, totp_enabled_at is not null as totp_enabled
+        select app_user_id, email, password_hash, role, totp_enabled_at is not null as totp_enabled, disabled_at is not null as disabled
         from app_user
         where lower(email) = lower(@email)
         """;

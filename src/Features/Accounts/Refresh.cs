@@ -19,13 +19,13 @@ public sealed class Refresh : ICarterModule
     /// <summary>The refresh token from login, registration or the last refresh.</summary>
     public sealed record Request(string? RefreshToken);
 
-    private sealed record Presented(long RefreshTokenId, long AppUserId, Guid FamilyId, DateTime ExpiresAt, bool Used, bool Revoked, string Email, string Role);
+    private sealed record Presented(long RefreshTokenId, long AppUserId, Guid FamilyId, DateTime ExpiresAt, bool Used, bool Revoked, bool Disabled, string Email, string Role);
 
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app) =>
         app.MapPost("/auth/refresh", HandleAsync)
             .WithRequestExample(new { refresh_token = "the refresh_token from /auth/login" })
-            .DeclaresProblem(StatusCodes.Status401Unauthorized, "The refresh token is unknown, expired, already used (the session is then ended), or its session ended.")
+            .DeclaresProblem(StatusCodes.Status401Unauthorized, "The refresh token is unknown, expired, already used (the session is then ended), its session ended, or the account is disabled.")
             .RequireRateLimiting(RateLimiting.Auth)
             .WithTags("Accounts")
             .WithSummary("Rotate a refresh token")
@@ -51,7 +51,7 @@ public sealed class Refresh : ICarterModule
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var presented = await LockAsync(connection, hash, cancellationToken);
-        if (presented is null || presented.Revoked || presented.ExpiresAt <= now.UtcDateTime)
+        if (presented is null || presented.Revoked || presented.Disabled || presented.ExpiresAt <= now.UtcDateTime)
         {
             return Unauthorized("The refresh token is not valid.");
         }
@@ -93,12 +93,13 @@ public sealed class Refresh : ICarterModule
         }
 
         return new Presented(reader.Get<long>("refresh_token_id"), reader.Get<long>("app_user_id"), reader.Get<Guid>("family_id"),
-            reader.Get<DateTime>("expires_at"), reader.Get<bool>("used"), reader.Get<bool>("revoked"), reader.Get<string>("email"), reader.Get<string>("role"));
+            reader.Get<DateTime>("expires_at"), reader.Get<bool>("used"), reader.Get<bool>("revoked"), reader.Get<bool>("disabled"), reader.Get<string>("email"), reader.Get<string>("role"));
     }
 
     // The row lock makes two concurrent uses of one token a replay for the second, never two rotations.
     private const string LockSql = """
-        select t.refresh_token_id, t.app_user_id, t.family_id, t.expires_at, t.used_at is not null as used, t.revoked_at is not null as revoked, u.email, u.role
+        select t.refresh_token_id, t.app_user_id, t.family_id, t.expires_at, t.used_at is not null as used, t.revoked_at is not null as revoked,
+               u.disabled_at is not null as disabled, u.email, u.role
         from refresh_token t
         join app_user u on u.app_user_id = t.app_user_id
         where t.token_hash = @token_hash

@@ -85,6 +85,12 @@ public sealed class ProcessRefund(NpgsqlDataSource db, IPaymentGateway gateway, 
 /// </summary>
 public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway, PaymentProcessing payments, SeatFeedAnnouncer announcer, JobOutbox outbox, TimeProvider time, ILogger<PaymentDeadline> logger) : JobHandler<PaymentDeadlineArgs>
 {
+    // Who hears that the deadline passed, and how: an SMS when the customer wants booking messages
+    // by SMS (queued only if this run expired the booking).
+    private static readonly string ExpiredSmsSql = ";\n" + SmsArgs.ForBookings("payment_expired", """
+        select b.booking_id from booking b where b.booking_id = @booking_id and b.status = 'expired' and b.cancelled_at = @now
+        """);
+
     /// <inheritdoc />
     public override async Task HandleAsync(JobContext job, PaymentDeadlineArgs args, CancellationToken cancellationToken) =>
         await SettleAsync(args.BookingId, cancellationToken);
@@ -156,7 +162,7 @@ public sealed class PaymentDeadline(NpgsqlDataSource db, IPaymentGateway gateway
               update payment_attempt set status = 'canceled', updated_at = @now where booking_id = @booking_id and status <> 'succeeded'
             )
             select count(*) from expired
-            """, seats.Connection).With("booking_id", bookingId).With("now", now))
+            """ + ExpiredSmsSql, seats.Connection).With("booking_id", bookingId).With("now", now))
         {
             // The customer is told the seats went back, in the same transaction (never told twice:
             // the email's unique key is the booking).

@@ -117,9 +117,9 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
             outcome = PaymentOutcome.RefundedDuplicate;
         }
         else if (await SeatInventory.BookAsync(transaction, row.BookingId, row.HoldId, row.ShowId, now, cancellationToken,
-                     [.. marks, ConfirmationEmail(row.BookingId, now), ReminderSchedule.ScheduleCommand(row.BookingId, reminders.Value, now)]))
+                     [.. marks, .. ConfirmationMessages(row.BookingId, now), ReminderSchedule.ScheduleCommand(row.BookingId, reminders.Value, now)]))
         {
-            // The email and the reminders went in with the booking, set-based and in its round trip.
+            // The email, the SMS and the reminders went in with the booking, set-based and in its round trip.
             await outbox.WakeAsync(connection, EmailArgs.Options.Queue, cancellationToken);
             outcome = PaymentOutcome.Confirmed;
         }
@@ -261,8 +261,12 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
         new NpgsqlBatchCommand(MarkBookingPaidSql).With("booking_id", bookingId).With("paid", paid),
     ];
 
-    private static NpgsqlBatchCommand ConfirmationEmail(long bookingId, DateTimeOffset now) =>
-        new NpgsqlBatchCommand(ConfirmationEmailSql).With("booking_id", bookingId).With("now", now);
+    // The one place that decides who hears of a confirmation, and how: an email always, an SMS when the customer wants one.
+    private static NpgsqlBatchCommand[] ConfirmationMessages(long bookingId, DateTimeOffset now) =>
+    [
+        new NpgsqlBatchCommand(ConfirmationEmailSql).With("booking_id", bookingId).With("now", now),
+        new NpgsqlBatchCommand(ConfirmationSmsSql).With("booking_id", bookingId).With("now", now),
+    ];
 
     private async Task RefundAsync(NpgsqlConnection connection, Locked row, long amount, string reason, DateTimeOffset now, CancellationToken cancellationToken)
     {
@@ -303,6 +307,10 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
         from booking b
         where b.booking_id = @booking_id and b.status = 'confirmed'
         """, skipDuplicates: true, "template", "booking_id");
+
+    private static readonly string ConfirmationSmsSql = SmsArgs.ForBookings("booking_confirmed", """
+        select b.booking_id from booking b where b.booking_id = @booking_id and b.status = 'confirmed'
+        """);
 
     private const string MarkFailedSql = """
         update payment_attempt set status = @status, last_error = @error, updated_at = @now where payment_attempt_id = @attempt_id

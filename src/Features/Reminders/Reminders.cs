@@ -75,7 +75,7 @@ public static class ReminderSchedule
 
 /// <summary>
 /// The <c>reminder.send</c> job: if the booking is still confirmed and the show still on, sends the
-/// reminder by email and by web push to each of the customer's browsers, each as its own job, so a
+/// reminder by email, by SMS where the customer wants it, and by web push to each of the customer's browsers, each as its own job, so a
 /// mail outage or a dead browser retries only itself.
 /// </summary>
 public sealed class SendReminder(NpgsqlDataSource db, JobOutbox outbox, TimeProvider time) : JobHandler<ReminderArgs>
@@ -96,6 +96,10 @@ public sealed class SendReminder(NpgsqlDataSource db, JobOutbox outbox, TimeProv
         var booking = await SendEmail.LoadBookingAsync(db, bookingId, cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await outbox.EnqueueAsync(connection, EmailArgs.Reminder(bookingId, offset), cancellationToken);
+        await using (var sms = new NpgsqlCommand(ReminderSmsSql, connection).With("booking_id", bookingId).With("offset_hours", offset).With("now", time.GetUtcNow()))
+        {
+            await sms.ExecuteNonQueryAsync(cancellationToken);
+        }
         if (booking is not null)
         {
             await using var push = new NpgsqlCommand(SendPush.EnqueueForUserSql, connection);
@@ -109,6 +113,13 @@ public sealed class SendReminder(NpgsqlDataSource db, JobOutbox outbox, TimeProv
 
         await transaction.CommitAsync(cancellationToken);
     }
+
+    // By SMS too where the customer wants reminders by SMS.
+    private static readonly string ReminderSmsSql = JobSql.Insert<SmsArgs>($"""
+        select 'reminder'::text as template, b.booking_id, @offset_hours::int as offset_hours, @now as run_at, @now as created_at
+        from booking b join customer_phone p on p.app_user_id = b.app_user_id
+        where b.booking_id = @booking_id and p.verified_at is not null and p.{SmsArgs.OptInColumn("reminder")}
+        """, true, "template", "booking_id", "offset_hours");
 
     // The booking's owner when it is still worth reminding: confirmed, on a show still to come.
     private const string LiveSql = """

@@ -84,7 +84,7 @@ public sealed class CancelShow : ICarterModule
         """;
 
     // Every confirmed booking cancelled and refunded in full (a refund job each) with a cancellation
-    // email; waiting reminders dropped. The booked seats left their bookings in the inventory's
+    // email, and an SMS where the customer wants show changes by SMS; waiting reminders dropped. The booked seats left their bookings in the inventory's
     // statement just before this one.
     private static readonly string CancelSql = $$"""
         with cancelled as (
@@ -108,6 +108,8 @@ public sealed class CancelShow : ICarterModule
           {{ProcessRefund.EnqueueSql("refunds")}}
         ), notices as (
           {{JobSql.Insert<EmailArgs>("select 'show_cancelled' as template, booking_id, @now as run_at, @now as created_at from targets", true, "template", "booking_id")}}
+        ), texts as (
+          {{SmsArgs.ForBookings("show_cancelled", "select booking_id from targets")}}
         )
         select 1
         """;

@@ -1,5 +1,6 @@
 using Carter;
 using Holdfast.Features.Catalogue;
+using Holdfast.Features.Jobs;
 using Holdfast.Features.Reminders;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
@@ -95,6 +96,13 @@ public sealed class UpdateShow : ICarterModule
         if (request.StartsAt is not null)
         {
             await ReminderSchedule.MoveAsync(connection, showId, new DateTimeOffset(startsAt, TimeSpan.Zero), cancellationToken);
+            if (startsAt != current.StartsAt)
+            {
+                // Who hears of a move, and how: an SMS where the customer wants show changes by SMS.
+                await using var texts = new NpgsqlCommand(MovedSmsSql, connection).With("show_id", showId).With("now", now)
+                    .With("revision", new DateTimeOffset(startsAt, TimeSpan.Zero).ToUnixTimeSeconds());
+                await texts.ExecuteNonQueryAsync(cancellationToken);
+            }
         }
 
         await AuditLog.RecordAsync(connection, http.User.UserId(), "show.updated", "show", showId,
@@ -127,6 +135,10 @@ public sealed class UpdateShow : ICarterModule
         where s.show_id = @show_id and {{ShowOwnership.Condition}}
         for update of s
         """;
+
+    private static readonly string MovedSmsSql = SmsArgs.ForBookings("show_moved", """
+        select booking_id, @revision::bigint as revision from booking where show_id = @show_id and status = 'confirmed'
+        """);
 
     // Returns the first priced category the venue lacks (then nothing changes: the caller rolls back).
     private const string UpdateSql = """

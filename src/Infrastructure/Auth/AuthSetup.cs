@@ -86,6 +86,7 @@ public static class AuthSetup
         services.AddSingleton<SessionGate>();
         services.AddHostedService(sp => sp.GetRequiredService<SessionGate>());
         services.AddSingleton<LinkTokens>();
+        services.AddSingleton<OneTimeCodes>();
         services.AddSingleton<IPasswordHasher<PasswordOwner>, PasswordHasher<PasswordOwner>>();
 
         services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();

@@ -203,16 +203,17 @@ public sealed class SessionGate(NpgsqlDataSource dataSource, TimeProvider time, 
     }
 
     // One row while the account exists (app_user_pk): its role, and whether the session may still
-    // be used. A session is a refresh-token family (refresh_token_family_idx); it is live while it
+    // be used. Nothing of a disabled account may be used (migration 0035). A session is a refresh-token family (refresh_token_family_idx); it is live while it
     // belongs to the account and none of its tokens is revoked. Expiry of its refresh token does not
     // end it: access tokens issued before then expire on their own. A token without a session
     // (none is issued outside tests) has only its role checked.
     private const string CheckSql = """
         select u.role,
-               @session_id::uuid is null
+               u.disabled_at is null
+               and (@session_id::uuid is null
                or coalesce((select bool_and(t.revoked_at is null)
                             from refresh_token t
-                            where t.family_id = @session_id and t.app_user_id = u.app_user_id), false) as live
+                            where t.family_id = @session_id and t.app_user_id = u.app_user_id), false)) as live
         from app_user u
         where u.app_user_id = @user_id
         """;

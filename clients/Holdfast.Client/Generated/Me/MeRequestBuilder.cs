@@ -2,6 +2,7 @@
 #pragma warning disable CS0618
 using Holdfast.Client.Me.Bookings;
 using Holdfast.Client.Me.Holds;
+using Holdfast.Client.Me.Phone;
 using Holdfast.Client.Me.StreamNamespace;
 using Microsoft.Kiota.Abstractions.Extensions;
 using Microsoft.Kiota.Abstractions;
@@ -26,6 +27,11 @@ namespace Holdfast.Client.Me
         public global::Holdfast.Client.Me.Holds.HoldsRequestBuilder Holds
         {
             get => new global::Holdfast.Client.Me.Holds.HoldsRequestBuilder(PathParameters, RequestAdapter);
+        }
+        /// <summary>The phone property</summary>
+        public global::Holdfast.Client.Me.Phone.PhoneRequestBuilder Phone
+        {
+            get => new global::Holdfast.Client.Me.Phone.PhoneRequestBuilder(PathParameters, RequestAdapter);
         }
         /// <summary>The stream property</summary>
         public global::Holdfast.Client.Me.StreamNamespace.StreamRequestBuilder Stream
