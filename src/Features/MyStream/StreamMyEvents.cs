@@ -239,16 +239,9 @@ public sealed class StreamMyEvents : ICarterModule
         IHostApplicationLifetime lifetime,
         CancellationToken cancellationToken)
     {
-        var lastEventIdText = http.Request.Headers["Last-Event-ID"].FirstOrDefault() ?? http.Request.Query["last_event_id"].FirstOrDefault();
-        long? lastEventId = null;
-        if (!string.IsNullOrEmpty(lastEventIdText))
+        if (!LastEventId.TryRead(http.Request, out var lastEventId, out var problem))
         {
-            if (!long.TryParse(lastEventIdText, CultureInfo.InvariantCulture, out var parsed) || parsed < 0)
-            {
-                return new Validation().Add("last_event_id", "Must be a non-negative integer: the id of the last event received.").Problem();
-            }
-
-            lastEventId = parsed;
+            return problem!;
         }
 
         var userId = http.User.UserId();

@@ -66,16 +66,9 @@ public sealed class StreamSeatMap : ICarterModule
         IHostApplicationLifetime lifetime,
         CancellationToken cancellationToken)
     {
-        var lastEventIdText = http.Request.Headers["Last-Event-ID"].FirstOrDefault() ?? http.Request.Query["last_event_id"].FirstOrDefault();
-        long? lastEventId = null;
-        if (!string.IsNullOrEmpty(lastEventIdText))
+        if (!LastEventId.TryRead(http.Request, out var lastEventId, out var problem))
         {
-            if (!long.TryParse(lastEventIdText, System.Globalization.CultureInfo.InvariantCulture, out var parsed) || parsed < 0)
-            {
-                return new Validation().Add("last_event_id", "Must be a non-negative integer: the id of the last event received.").Problem();
-            }
-
-            lastEventId = parsed;
+            return problem!;
         }
 
         // Subscribe before reading the starting point, so nothing committed in between is missed;
