@@ -75,13 +75,7 @@ public sealed class MyBookings : ICarterModule
                 reader.Get<DateTimeOffset>("created_at")));
         }
 
-        var more = items.Count > size;
-        if (more)
-        {
-            items.RemoveAt(size);
-        }
-
-        return TypedResults.Ok(new Page(items, more ? items[^1].BookingId : null));
+        return TypedResults.Ok(items.Count > size ? new Page(items[..size], items[size - 1].BookingId) : new Page(items, null));
     }
 
     // Newest first by id (booking_user_idx serves the owner's rows). Seats: sold ones still active

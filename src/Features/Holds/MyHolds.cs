@@ -75,13 +75,7 @@ public sealed class MyHolds : ICarterModule
                 reader.Get<int>("seat_count"), reader.Get<DateTimeOffset>("created_at")));
         }
 
-        var more = items.Count > size;
-        if (more)
-        {
-            items.RemoveAt(size);
-        }
-
-        return TypedResults.Ok(new Page(items, more ? items[^1].HoldId : null));
+        return TypedResults.Ok(items.Count > size ? new Page(items[..size], items[size - 1].HoldId) : new Page(items, null));
     }
 
     // Newest first by id. The status is derived as GET /holds/{id} derives it: an active hold past
