@@ -410,8 +410,8 @@ public sealed partial class HoldSeats : ICarterModule
         join seat se on se.seat_id = ss.seat_id
         join show_price p on p.show_id = ss.show_id and p.category = ss.category
         where ss.show_id = @show_id and ss.category = @category and ss.state = 'available'
-          and (se.access is not null) = @accessible
-        order by se.access = 'wheelchair' desc nulls last, ss.rank
+          and (ss.access is not null) = @accessible
+        order by ss.access = 'wheelchair' desc nulls last, ss.rank
         limit @quantity
         for update of ss skip locked
         """;
@@ -428,10 +428,10 @@ public sealed partial class HoldSeats : ICarterModule
 
     // Enough free seats for the party, with a wheelchair space if it asked for accessible seats.
     private const string AnyFreeSql = """
-        select count(*) >= @quantity and (not @accessible or coalesce(bool_or(se.access = 'wheelchair'), false))
-        from show_seat ss join seat se on se.seat_id = ss.seat_id
+        select count(*) >= @quantity and (not @accessible or coalesce(bool_or(ss.access = 'wheelchair'), false))
+        from show_seat ss
         where ss.show_id = @show_id and ss.category = @category and ss.state = 'available'
-          and (se.access is not null) = @accessible
+          and (ss.access is not null) = @accessible
         """;
 
     private const string TakenAlreadySql = """

@@ -564,12 +564,14 @@ public static partial class SeatInventory
                seat_feed_append(@show_id, 'released', 'available', (select array_agg(seat_id order by seat_id) from freed), @now)
         """;
 
-    // Every seat of each show's venue, in its category and best-available rank, and the feed row.
+    // Every seat of each show's venue, with its category, best-available rank, section, drawing position
+    // and access copied for the pick (migration 0039), and the feed row.
     // Seats blocked in the layout start blocked (decision 0025); a show's feed starts after them.
     private const string StockSql = """
         with stocked as (
-          insert into show_seat (show_id, seat_id, category, rank, state)
-          select sh.show_id, se.seat_id, se.category, se.rank, case when se.blocked then 'blocked' else 'available' end
+          insert into show_seat (show_id, seat_id, category, rank, section, y, x, access, state)
+          select sh.show_id, se.seat_id, se.category, se.rank, se.section, se.y, se.x, se.access,
+                 case when se.blocked then 'blocked' else 'available' end
           from show sh join seat se on se.venue_id = sh.venue_id
           where sh.show_id = any(@show_ids)
           returning 1
@@ -594,8 +596,9 @@ public static partial class SeatInventory
         select @venue_id, s.section, s.row_label, s.seat_number, s.label, s.category, s.x, s.y, s.rank, s.access, s.blocked
         from unnest(@sections, @rows, @numbers, @labels, @categories, @xs, @ys, @ranks, @accesses, @blocked)
                as s (section, row_label, seat_number, label, category, x, y, rank, access, blocked);
-        insert into show_seat (show_id, seat_id, category, rank, state)
-        select sh.show_id, se.seat_id, se.category, se.rank, case when se.blocked then 'blocked' else 'available' end
+        insert into show_seat (show_id, seat_id, category, rank, section, y, x, access, state)
+        select sh.show_id, se.seat_id, se.category, se.rank, se.section, se.y, se.x, se.access,
+               case when se.blocked then 'blocked' else 'available' end
         from show sh join seat se on se.venue_id = sh.venue_id
         where sh.venue_id = @venue_id and sh.status not in ('cancelled', 'completed');
         """;

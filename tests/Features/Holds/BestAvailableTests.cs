@@ -111,8 +111,8 @@ public sealed class BestAvailableTests(AppFixture fixture) : IClassFixture<AppFi
     public async Task Accessible_seats_go_only_to_a_party_that_asks_for_them()
     {
         var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 3, seatsPerRow: 4, premiumRows: 0);
-        await App.DataSource.ExecuteAsync($"update seat set access = 'wheelchair' where venue_id = {show.VenueId} and label in ('1A', '3A')");
-        await App.DataSource.ExecuteAsync($"update seat set access = 'companion' where venue_id = {show.VenueId} and label in ('1B', '3B')");
+        await App.DataSource.ChangeLayoutAsync(show.VenueId, "access = 'wheelchair'", "label in ('1A', '3A')");
+        await App.DataSource.ChangeLayoutAsync(show.VenueId, "access = 'companion'", "label in ('1B', '3B')");
 
         // An ordinary party of two skips row 1's front-left pair although it ranks best.
         var (ordinary, _) = await HoldBestAsync(show, 2);
@@ -180,7 +180,7 @@ public sealed class BestAvailableTests(AppFixture fixture) : IClassFixture<AppFi
 
     // Draws an aisle after seat number afterNumber of every row.
     private Task AisleAfterAsync(TestShow show, int afterNumber) =>
-        App.DataSource.ExecuteAsync($"update seat set x = x + 1 where venue_id = {show.VenueId} and seat_number > {afterNumber}");
+        App.DataSource.ChangeLayoutAsync(show.VenueId, "x = x + 1", $"seat_number > {afterNumber}");
 }
 
 /// <summary>Statements run for their effect in arrangement steps.</summary>
@@ -191,4 +191,17 @@ internal static class SqlSteps
         await using var command = db.CreateCommand(sql);
         await command.ExecuteNonQueryAsync();
     }
+
+    /// <summary>
+    /// Changes the venue's layout in place (<paramref name="setClause"/> on its <c>seat</c> rows that
+    /// match <paramref name="where"/>) and copies the drawing positions and access into its shows'
+    /// seats, as stocking a show does (migration 0039): an arrangement shortcut for a layout replaced
+    /// before the show went on sale.
+    /// </summary>
+    public static Task ChangeLayoutAsync(this Npgsql.NpgsqlDataSource db, long venueId, string setClause, string where) =>
+        db.ExecuteAsync($"""
+            update seat set {setClause} where venue_id = {venueId} and {where};
+            update show_seat ss set section = se.section, y = se.y, x = se.x, access = se.access
+            from seat se where se.seat_id = ss.seat_id and se.venue_id = {venueId};
+            """);
 }

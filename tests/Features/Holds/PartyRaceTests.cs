@@ -23,7 +23,7 @@ public sealed class PartyRaceTests(AppFixture fixture) : IClassFixture<AppFixtur
             // 50 parties of 2 to 4 ask for at most 200 of the 236 seats, so every party can be served,
             // and a half-row of 10 always fits a party somewhere until the very end.
             var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 12, seatsPerRow: 20, premiumRows: 0);
-            await App.DataSource.ExecuteAsync($"update seat set x = x + 1 where venue_id = {show.VenueId} and seat_number > 10");
+            await App.DataSource.ChangeLayoutAsync(show.VenueId, "x = x + 1", "seat_number > 10");
             await App.DataSource.ExecuteAsync($"""
                 update show_seat set state = 'blocked'
                 where show_id = {show.ShowId} and seat_id in (select seat_id from seat where venue_id = {show.VenueId} and label in ('1E', '3K', '6A', '9T'))
