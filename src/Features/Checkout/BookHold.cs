@@ -143,7 +143,7 @@ public sealed class BookHold : ICarterModule
           from locked
           where status = 'active' and expires_at > @now and existing_booking_id is null
           returning booking_id, hold_id, currency, total_minor
-        ), {{SeatInventory.HandOverToCheckoutCtes("select hold_id from new_booking")}}, audited as (
+        ), {{SeatInventory.HandOverToCheckoutCtes<PaymentDeadlineArgs>("select hold_id, booking_id from new_booking")}}, audited as (
           insert into audit_log (occurred_at, actor_user_id, action, entity, entity_id, before, after)
           select @now, @user_id, 'booking.created', 'booking', booking_id, jsonb_build_object('hold_id', hold_id),
                  jsonb_build_object('status', 'pending_payment', 'total_minor', total_minor, 'currency', currency, 'payment_deadline', @deadline)
@@ -153,8 +153,6 @@ public sealed class BookHold : ICarterModule
           select booking_id, @provider, 'booking-' || booking_id || '-' || @nonce, total_minor, currency, @payment_method, @now, @now
           from new_booking
           returning payment_attempt_id, idempotency_key
-        ), deadline_job as (
-          {{JobSql.Insert<PaymentDeadlineArgs>("select booking_id, @deadline as run_at, @now as created_at from new_booking")}}
         )
         select l.status, l.currency, l.total_minor, l.existing_booking_id, l.existing_status,
                (select booking_id from new_booking) as booking_id,

@@ -159,17 +159,23 @@ public static partial class SeatInventory
 
     /// <summary>
     /// SQL (CTEs, no leading <c>with</c>) that hands a hold over to a checkout, for the checkout's own
-    /// single statement: the hold now lasts until <c>@deadline</c> and its <see cref="HoldExpiry"/>
-    /// job is cancelled, since from then on the payment deadline alone ends it (it may wait on a
-    /// payment still processing, and an expiry at the same instant would free the seats under it).
-    /// <paramref name="holds"/> is a query with a <c>hold_id</c> column: the holds checked out by
-    /// this statement (none: nothing changes). Parameters: <c>@deadline</c>, <c>@now</c>.
+    /// single statement: the hold now lasts until <c>@deadline</c>, and its <see cref="HoldExpiry"/>
+    /// job becomes the checkout's <typeparamref name="TDeadline"/> job, due at <c>@deadline</c> (one
+    /// row rewritten, not a cancelled one and a new one), since from then on the payment deadline
+    /// alone ends it (it may wait on a payment still processing, and an expiry at the same instant
+    /// would free the seats under it). An expiry job already running cannot be rewritten: it finds the
+    /// hold extended and does nothing, and a new <typeparamref name="TDeadline"/> job is inserted.
+    /// <paramref name="checkouts"/> is a query with a <c>hold_id</c> column and
+    /// <typeparamref name="TDeadline"/>'s payload fields: the holds checked out by this statement
+    /// (none: nothing changes). Parameters: <c>@deadline</c>, <c>@now</c>.
     /// </summary>
-    public static string HandOverToCheckoutCtes(string holds) => $"""
+    public static string HandOverToCheckoutCtes<TDeadline>(string checkouts) where TDeadline : IJobArgs => $"""
         hold_extended as (
-          update hold set expires_at = greatest(expires_at, @deadline) where hold_id in (select hold_id from ({holds}) h)
-        ), hold_expiry_handed_over as (
-          {JobSql.CancelByKey<HoldExpiry>(holds)}
+          update hold set expires_at = greatest(expires_at, @deadline) where hold_id in (select hold_id from ({checkouts}) h)
+        ), expiry_became_deadline as (
+          {JobSql.Replace<HoldExpiry, TDeadline>($"select c.*, @deadline as run_at from ({checkouts}) c")}
+        ), deadline_inserted as (
+          {JobSql.Insert<TDeadline>($"select c.*, @deadline as run_at, @now as created_at from ({checkouts}) c where c.hold_id not in (select e.hold_id from expiry_became_deadline e)")}
         )
         """;
 

@@ -189,6 +189,34 @@ public static class JobSql
           and job.{Waiting}
         """;
 
+    /// <summary>
+    /// <c>update job … returning …</c> that turns the waiting <typeparamref name="TFrom"/> job of each
+    /// row of <paramref name="rows"/> into a <typeparamref name="TTo"/> job, in place: its kind, queue,
+    /// priority, payload, unique key and attempts become those of a new <typeparamref name="TTo"/>
+    /// job due at <c>run_at</c>. One row written instead of a cancelled row plus a new one, where a
+    /// job hands its duty over to another (a hold's expiry becoming its checkout's payment deadline).
+    /// <paramref name="rows"/> is a query with <typeparamref name="TFrom"/>'s key fields,
+    /// <typeparamref name="TTo"/>'s payload fields and <c>run_at</c>, by name. It returns the
+    /// replaced jobs' <c>job_id</c> with their row of <paramref name="rows"/>; a row whose <typeparamref name="TFrom"/> job is not waiting (it is
+    /// running, or gone) replaces nothing, and the caller inserts a <typeparamref name="TTo"/> for it.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Either kind has no unique key.</exception>
+    public static string Replace<TFrom, TTo>(string rows) where TFrom : IJobArgs where TTo : IJobArgs
+    {
+        var options = TTo.Options;
+        var payload = "jsonb_strip_nulls(jsonb_build_object(" + string.Join(", ", JobArgs.Fields<TTo>().Select(f => $"'{f}', a.{f}")) + "))";
+        return $"""
+            update job
+            set kind = '{TTo.Kind}', queue = '{options.Queue}', priority = {options.Priority}, payload = {payload}, run_at = a.run_at,
+                unique_key = {TTo.UniqueKeySql ?? throw new InvalidOperationException($"{typeof(TTo).Name} has no unique key.")},
+                max_attempts = {options.MaxAttempts}, attempt = 0, errors = '[]'
+            from ({rows}) a
+            where job.kind = '{TFrom.Kind}' and job.unique_key = {TFrom.UniqueKeySql ?? throw new InvalidOperationException($"{typeof(TFrom).Name} has no unique key.")}
+              and job.{Waiting}
+            returning job.job_id, a.*
+            """;
+    }
+
     /// <summary><c>job.kind = '…'</c> for <typeparamref name="TArgs"/>'s kind.</summary>
     public static string IsKind<TArgs>() where TArgs : IJobArgs => $"job.kind = '{TArgs.Kind}'";
 

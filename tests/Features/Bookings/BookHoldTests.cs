@@ -30,13 +30,16 @@ public sealed class BookHoldTests(AppFixture fixture) : IClassFixture<AppFixture
         await using var command = App.DataSource.CreateCommand($"""
             select (select count(*) from show_seat where show_id = {show.ShowId} and state = 'booked' and booking_id = {bookingId}),
                    (select status from hold where hold_id = {holdId}),
-                   (select state from job where unique_key = 'hold:{holdId}')
+                   (select count(*) from job where unique_key = 'hold:{holdId}'),
+                   (select count(*) from job where kind = 'payments.deadline' and unique_key = 'deadline:{bookingId}')
             """);
         await using var reader = await command.ExecuteReaderAsync();
         await reader.ReadAsync();
         Assert.Equal(2, reader.GetInt64(0));
         Assert.Equal("booked", reader.GetString(1));
-        Assert.Equal("cancelled", reader.GetString(2));
+        // The hold's expiry job became the booking's payment-deadline job at checkout (one row).
+        Assert.Equal(0, reader.GetInt64(2));
+        Assert.Equal(1, reader.GetInt64(3));
     }
 
     [Fact]
@@ -69,6 +72,29 @@ public sealed class BookHoldTests(AppFixture fixture) : IClassFixture<AppFixture
         var released = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "3B" } }).ExpectAsync(HttpStatusCode.Created);
         await client.DeleteAsync($"/holds/{released["hold_id"]}").ExpectAsync(HttpStatusCode.NoContent);
         await client.PostAsync($"/holds/{released["hold_id"]}/booking", null).ExpectAsync(HttpStatusCode.Conflict);
+    }
+
+    [Fact]
+    public async Task A_checkout_while_the_holds_expiry_job_runs_still_gets_a_payment_deadline()
+    {
+        var show = await TestCatalogue.ShowAsync(App.DataSource);
+        var (client, _) = await App.CustomerAsync();
+        var hold = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "3A" } }).ExpectAsync(HttpStatusCode.Created);
+        var holdId = hold["hold_id"]!.GetValue<long>();
+        // A worker holds the expiry job's lease (it came due early and is running): it cannot be rewritten.
+        await App.DataSource.ScalarAsync<long>($"""
+            with claimed as (
+              update job set state = 'running', attempt = 1, leased_by = 'another-node', lease_expires_at = now() + interval '1 minute', attempted_at = now()
+              where unique_key = 'hold:{holdId}' returning 1)
+            select count(*) from claimed
+            """);
+
+        var declined = await client.PostAsJsonAsync($"/holds/{holdId}/booking", new { payment_method = "pm_card_chargeDeclined" }).ExpectAsync(HttpStatusCode.PaymentRequired);
+        var bookingId = declined["booking_id"]!.GetValue<long>();
+
+        // The running expiry stays as it is (it will find the hold extended), and the deadline job is a new row.
+        Assert.Equal("running", await App.DataSource.ScalarAsync<string>($"select state from job where kind = 'hold.expire' and unique_key = 'hold:{holdId}'"));
+        Assert.Equal(1L, await App.DataSource.ScalarAsync<long>($"select count(*) from job where kind = 'payments.deadline' and unique_key = 'deadline:{bookingId}' and state = 'available'"));
     }
 
     [Fact]
