@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Holdfast.FakeIdentityProvider;
 using Holdfast.Tests.Infrastructure;
 using Microsoft.AspNetCore.WebUtilities;
 
@@ -19,8 +20,8 @@ public sealed class ExternalLoginFixture : AppFixture
     {
         ["ExternalLogin:Providers:0:Name"] = "test",
         ["ExternalLogin:Providers:0:Authority"] = Provider.Issuer.ToString(),
-        ["ExternalLogin:Providers:0:ClientId"] = FakeOidcProvider.ClientId,
-        ["ExternalLogin:Providers:0:ClientSecret"] = FakeOidcProvider.ClientSecret,
+        ["ExternalLogin:Providers:0:ClientId"] = FakeOidcProvider.TestClientId,
+        ["ExternalLogin:Providers:0:ClientSecret"] = FakeOidcProvider.TestClientSecret,
         ["ExternalLogin:Providers:0:RequireHttpsMetadata"] = "false",
         // A provider nobody answers for (a port just closed), to see a start that cannot reach it.
         ["ExternalLogin:Providers:1:Name"] = "down",
@@ -158,7 +159,7 @@ public sealed class ExternalLoginTests(ExternalLoginFixture fixture) : IClassFix
         var request = Provider.TokenRequests.Last();
         Assert.Equal("authorization_code", request["grant_type"]);
         Assert.False(string.IsNullOrEmpty(request["code_verifier"]));
-        Assert.Equal(FakeOidcProvider.ClientSecret, request["client_secret"]);
+        Assert.Equal(FakeOidcProvider.TestClientSecret, request["client_secret"]);
 
         var tokens = await ExchangeAsync(dance.Code);
         var userId = tokens["user_id"]!.GetValue<long>();
