@@ -84,6 +84,7 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
         new("DELETE", "/auth/sessions/{sessionId:guid}", async (w, a) => Json(HttpMethod.Delete, $"/auth/sessions/{await w.OwnerSessionAsync()}"),
             Table(HttpStatusCode.NotFound, HttpStatusCode.NoContent, HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NotFound)),
         // External login (issue 16): this app has no provider configured, so every provider route answers 404.
+        new("GET", "/auth/external", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/auth/external")), a => Public(a, HttpStatusCode.OK)),
         new("GET", "/auth/external/{provider}", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/auth/external/google?redirect_uri=https%3A%2F%2Fspa.example%2F")), a => Public(a, HttpStatusCode.NotFound)),
         new("GET", "/auth/external/{provider}/callback", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/auth/external/google/callback?code=x&state=y")), a => Public(a, HttpStatusCode.NotFound)),
         new("POST", "/auth/external/token", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/auth/external/token", new { code = "not-a-code" })), a => Public(a, HttpStatusCode.Unauthorized)),
