@@ -21,6 +21,22 @@ function renderAccount() {
 onAuthChange(renderAccount);
 mountSignIn({ form: $('auth-form'), mfaForm: $('mfa-form'), error: $('auth-error'), register: $('register') });
 
+/**
+ * "Sign in with …" buttons for the configured identity providers (GET /auth/external). A button is a
+ * navigation: the provider's page, then signed-in.html with a one-time code (never a token in a URL).
+ */
+async function loadProviders() {
+  let providers = [];
+  try { providers = await api('GET', '/auth/external'); } catch { /* the password form still works */ }
+  const back = new URL('signed-in.html', location.href).href;
+  $('external-signin').replaceChildren(...providers.map((p) => el('button', {
+    type: 'button', class: 'secondary', 'data-provider': p.name, text: `Sign in with ${p.display_name}`,
+    onclick: () => location.assign(`${p.start_path}?redirect_uri=${encodeURIComponent(back)}`),
+  })));
+  $('external-signin').hidden = !providers.length;
+}
+loadProviders();
+
 // ---------- search ----------
 
 const showInfo = new Map(); // show_id -> search result, reused for the seat map's header
