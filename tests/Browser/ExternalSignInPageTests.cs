@@ -17,6 +17,9 @@ public sealed class ExternalSignInFixture : BrowserFixture
 
     public FakeOidcProvider Provider => provider ?? throw new InvalidOperationException("Fixture not started.");
 
+    /// <summary>Where this app's texts go (<c>Sms:Mode=pickup</c>, the default): one <c>.txt</c> per message.</summary>
+    public string SmsFolder { get; } = Path.Combine(Path.GetTempPath(), $"holdfast-test-sms-{Guid.NewGuid():N}");
+
     protected override int LoopbackPort => port;
 
     protected override IDictionary<string, string?> Settings
@@ -30,6 +33,7 @@ public sealed class ExternalSignInFixture : BrowserFixture
             settings["ExternalLogin:Providers:0:ClientSecret"] = FakeOidcProvider.TestClientSecret;
             settings["ExternalLogin:Providers:0:RequireHttpsMetadata"] = "false";
             settings["ExternalLogin:RedirectUris:0"] = $"http://127.0.0.1:{port}/signed-in.html";
+            settings["Sms:PickupDirectory"] = SmsFolder;
             return settings;
         }
     }
@@ -102,6 +106,51 @@ public sealed class ExternalSignInPageTests(ExternalSignInFixture fixture) : ICl
         Assert.DoesNotContain("token", new Uri(landing.Url).Query, StringComparison.OrdinalIgnoreCase);
         Assert.Equal("Grace External", await App.DataSource.ScalarAsync<string>(
             "select u.display_name from app_user u join external_identity i using (app_user_id) where i.provider = 'local' and u.email = $1 and u.password_hash is null", email));
+    }
+
+    [Fact]
+    public async Task The_account_area_lists_linked_sign_ins_and_verifies_a_phone_for_texts()
+    {
+        var email = $"linus-{Guid.NewGuid():N}@example.com";
+        await using var visitor = await fixture.NewPageAsync();
+        var page = visitor.Page;
+        await page.GotoAsync(Page(""));
+        await SignInAtTheProviderAsync(page, email, "Linus External");
+        await page.Locator("#me:not([hidden])").WaitForAsync();
+
+        // The provider is listed; it is this account's only way in, so unlinking it is refused.
+        var identity = page.Locator(".identity[data-provider='local']", new() { HasText = email });
+        await identity.WaitForAsync();
+        await identity.GetByRole(AriaRole.Button, new() { Name = "Unlink" }).ClickAsync();
+        await page.Locator("#identities-error .problem", new() { HasText = "Last way to sign in." }).WaitForAsync();
+        Assert.Equal(1, await page.Locator(".identity").CountAsync());
+
+        // A number, verified with the code from the text, then one kind of text chosen.
+        var number = "+4477009" + Random.Shared.Next(10000, 99999).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        await page.Locator("#phone-form input[name='phone_number']").FillAsync(number);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send a code" }).ClickAsync();
+        await page.Locator("#phone-verify-form:not([hidden])").WaitForAsync();
+        await Eventually.EqualAsync(true, () => Task.FromResult(CodeSentTo(number) is not null));
+        await page.Locator("#phone-verify-form input[name='code']").FillAsync(CodeSentTo(number)!);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Verify number" }).ClickAsync();
+        await page.Locator("#phone-state", new() { HasText = $"Texts go to {number}." }).WaitForAsync();
+        await page.GetByLabel("a show is coming up (reminder)").CheckAsync();
+        await Eventually.EqualAsync(true, () => App.DataSource.ScalarAsync<bool>(
+            "select p.notify_reminder and not p.notify_confirmation and not p.notify_show_changes and p.verified_at is not null " +
+            "from customer_phone p join app_user u using (app_user_id) where u.email = $1 and p.phone_number = $2", email, number));
+    }
+
+    /// <summary>The six digits of the verification text sent to <paramref name="number"/>, once it is in the pickup folder; else null.</summary>
+    private string? CodeSentTo(string number)
+    {
+        if (!Directory.Exists(fixture.SmsFolder))
+        {
+            return null;
+        }
+
+        var text = Directory.EnumerateFiles(fixture.SmsFolder, "*.txt").Select(File.ReadAllText)
+            .FirstOrDefault(t => t.Contains($"To: {number}", StringComparison.Ordinal) && t.Contains("Holdfast code", StringComparison.Ordinal));
+        return text is null ? null : System.Text.RegularExpressions.Regex.Match(text, @"\b[0-9]{6}\b").Value;
     }
 
     [Fact]
