@@ -140,6 +140,30 @@ public sealed class ExternalSignInPageTests(ExternalSignInFixture fixture) : ICl
             "from customer_phone p join app_user u using (app_user_id) where u.email = $1 and p.phone_number = $2", email, number));
     }
 
+    [Fact]
+    public async Task A_password_customer_links_the_provider_from_the_account_area()
+    {
+        await using var visitor = await fixture.NewPageAsync();
+        var page = visitor.Page;
+        await page.GotoAsync(Page(""));
+        await page.GetByRole(AriaRole.Button, new() { Name = "Register demo user" }).ClickAsync();
+        await page.Locator(".identities li.muted", new() { HasText = "None" }).WaitForAsync();
+        var account = await page.Locator("#account span").TextContentAsync();
+        var email = account!["Signed in as ".Length..];
+
+        // Linking goes through the provider (as somebody with another email: the person proved both).
+        await page.GetByRole(AriaRole.Button, new() { Name = "Link Local" }).ClickAsync();
+        await page.GetByLabel("Email", new() { Exact = true }).FillAsync($"other-{Guid.NewGuid():N}@example.com");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in", Exact = true }).ClickAsync();
+
+        // Back on the customer page as the same account, now with the provider linked.
+        await page.Locator(".identity[data-provider='local']").WaitForAsync();
+        Assert.Equal(account, await page.Locator("#account span").TextContentAsync());
+        Assert.Equal(0, await page.GetByRole(AriaRole.Button, new() { Name = "Link Local" }).CountAsync());
+        Assert.Equal(1L, await App.DataSource.ScalarAsync<long>(
+            "select count(*) from external_identity i join app_user u using (app_user_id) where u.email = $1 and i.provider = 'local'", email));
+    }
+
     /// <summary>The six digits of the verification text sent to <paramref name="number"/>, once it is in the pickup folder; else null.</summary>
     private string? CodeSentTo(string number)
     {
