@@ -106,6 +106,7 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
         new("POST", "/auth/2fa/confirm", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/auth/2fa/confirm", new { code = "abcdef" })), SignedIn(HttpStatusCode.BadRequest)),
         new("POST", "/auth/2fa/disable", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/auth/2fa/disable", new { code = "123456" })), SignedIn(HttpStatusCode.Conflict)),
         new("GET", "/admin/users", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/admin/users?limit=5")), AdminOnly(HttpStatusCode.OK)),
+        new("PUT", "/admin/users/{userId:long}/disabled", (w, a) => Task.FromResult(Json(HttpMethod.Put, $"/admin/users/{w.Ids[Actor.Customer]}/disabled", new { disabled = false })), AdminOnly(HttpStatusCode.OK)),
         new("PUT", "/admin/users/{userId:long}/role", (w, a) => Task.FromResult(Json(HttpMethod.Put, $"/admin/users/{w.Ids[Actor.Customer]}/role", new { role = "customer" })), AdminOnly(HttpStatusCode.OK)),
         new("GET", "/admin/jobs/stats", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/admin/jobs/stats")), AdminOnly(HttpStatusCode.OK)),
         new("GET", "/admin/jobs", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/admin/jobs?limit=5")), AdminOnly(HttpStatusCode.OK)),
