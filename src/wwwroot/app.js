@@ -12,14 +12,140 @@ function renderAccount() {
   if (auth) box.append(el('span', { text: `Signed in as ${auth.email}` }), ' ', el('button', { type: 'button', class: 'secondary', text: 'Sign out', onclick: () => signOut() }));
   $('signin').hidden = !!auth;
   $('mine').hidden = !auth;
+  $('me').hidden = !auth;
   if (!auth) { selected.clear(); hold = null; }
   repaintAll();
   updateBookingUi();
   followMine();
+  loadIdentities();
+  loadPhone();
 }
 
 onAuthChange(renderAccount);
 mountSignIn({ form: $('auth-form'), mfaForm: $('mfa-form'), error: $('auth-error'), register: $('register') });
+
+/**
+ * "Sign in with …" buttons for the configured identity providers (GET /auth/external). A button is a
+ * navigation: the provider's page, then signed-in.html with a one-time code (never a token in a URL).
+ */
+let providers = [];
+const signedInPage = new URL('signed-in.html', location.href).href;
+async function loadProviders() {
+  try { providers = await api('GET', '/auth/external'); } catch { /* the password form still works */ }
+  $('external-signin').replaceChildren(...providers.map((p) => el('button', {
+    type: 'button', class: 'secondary', 'data-provider': p.name, text: `Sign in with ${p.display_name}`,
+    onclick: () => location.assign(`${p.start_path}?redirect_uri=${encodeURIComponent(signedInPage)}`),
+  })));
+  $('external-signin').hidden = !providers.length;
+  loadIdentities();
+}
+loadProviders();
+
+// ---------- linked sign-ins ----------
+
+/**
+ * My identities at the providers (GET /auth/identities), each with Unlink, and Link buttons for the
+ * providers not linked yet: POST /auth/external/{provider}/link gives a URL with a one-time link
+ * ticket, and the browser goes there (and comes back through signed-in.html, signed in).
+ */
+async function loadIdentities() {
+  if (!auth) return;
+  showProblem($('identities-error'), null);
+  try {
+    const identities = await api('GET', '/auth/identities');
+    const shown = (name) => providers.find((p) => p.name === name)?.display_name ?? name;
+    $('identities').replaceChildren(...identities.map((i) => el('li', { class: 'identity', 'data-provider': i.provider },
+      el('span', { text: `${shown(i.provider)}${i.email ? ` (${i.email})` : ''}` }),
+      el('button', { type: 'button', class: 'secondary', text: 'Unlink', onclick: () => unlink(i.identity_id) }))));
+    if (!identities.length) $('identities').append(el('li', { class: 'muted', text: 'None: you sign in with your password.' }));
+    const linked = new Set(identities.map((i) => i.provider));
+    $('link-buttons').replaceChildren(...providers.filter((p) => !linked.has(p.name)).map((p) => el('button', {
+      type: 'button', class: 'secondary', text: `Link ${p.display_name}`, onclick: () => link(p.name),
+    })));
+  } catch (e) {
+    showProblem($('identities-error'), e);
+  }
+}
+
+async function link(provider) {
+  showProblem($('identities-error'), null);
+  try {
+    const start = await api('POST', `/auth/external/${encodeURIComponent(provider)}/link`, { redirect_uri: signedInPage });
+    location.assign(start.authorize_url);
+  } catch (e) {
+    showProblem($('identities-error'), e);
+  }
+}
+
+async function unlink(identityId) {
+  showProblem($('identities-error'), null);
+  try {
+    await api('DELETE', `/auth/identities/${identityId}`);
+    await loadIdentities();
+  } catch (e) {
+    showProblem($('identities-error'), e);
+  }
+}
+
+// ---------- text messages ----------
+
+/** My number (GET /me/phone): add it, verify it with the code sent by SMS, then choose which texts to get. */
+async function loadPhone() {
+  if (!auth) return;
+  let phone = null;
+  try {
+    phone = await api('GET', '/me/phone');
+  } catch (e) {
+    if (e.status !== 404) { showProblem($('phone-error'), e); return; }
+  }
+  renderPhone(phone);
+}
+
+function renderPhone(phone) {
+  $('phone-state').textContent = !phone ? 'No number: add one to get texts.'
+    : phone.verified ? `Texts go to ${phone.phone_number}.`
+    : `Enter the code sent to ${phone.phone_number}.`;
+  $('phone-form').hidden = !!phone?.verified;
+  $('phone-verify-form').hidden = !phone || phone.verified;
+  $('phone-prefs').hidden = !phone?.verified;
+  $('phone-remove').hidden = !phone;
+  if (phone?.verified) {
+    for (const kind of ['confirmation', 'reminder', 'show_changes']) $('phone-prefs').querySelector(`[name='${kind}']`).checked = phone[kind];
+  }
+}
+
+async function phoneCall(method, path, body) {
+  showProblem($('phone-error'), null);
+  try {
+    renderPhone(await api(method, path, body));
+    return true;
+  } catch (e) {
+    showProblem($('phone-error'), e);
+    return false;
+  }
+}
+
+$('phone-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  if (await phoneCall('PUT', '/me/phone', { phone_number: e.target.elements.phone_number.value.trim() })) $('phone-verify-form').elements.code.focus();
+});
+$('phone-verify-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  if (await phoneCall('POST', '/me/phone/verify', { code: e.target.elements.code.value.trim() })) e.target.reset();
+});
+$('phone-prefs').addEventListener('change', () => {
+  const chosen = (kind) => $('phone-prefs').querySelector(`[name='${kind}']`).checked;
+  phoneCall('PUT', '/me/phone/preferences', { confirmation: chosen('confirmation'), reminder: chosen('reminder'), show_changes: chosen('show_changes') });
+});
+$('phone-remove').addEventListener('click', async () => {
+  showProblem($('phone-error'), null);
+  try {
+    await api('DELETE', '/me/phone');
+    renderPhone(null);
+  } catch (e) {
+    showProblem($('phone-error'), e);
+  }
+});
 
 // ---------- search ----------
 

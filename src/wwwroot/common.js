@@ -69,7 +69,8 @@ export function setAuth(value) {
   for (const fn of listeners) fn(auth);
 }
 
-function fromTokens(res, email) {
+/** The stored form of a token pair (POST /auth/login, /auth/login/2fa, /auth/external/token, /auth/refresh). */
+export function fromTokens(res, email) {
   return {
     token: res.access_token, expires_at: res.expires_at, refresh_token: res.refresh_token, refresh_expires_at: res.refresh_expires_at,
     email, role: res.role, user_id: res.user_id,
@@ -172,12 +173,44 @@ export function randomHex(bytes) {
 }
 
 /**
+ * Wires a second-factor form (code) and an error box: ask(mfaToken, email) shows the form for a
+ * login that answered mfa_required; the authenticator code (or a recovery code) finishes it at
+ * POST /auth/login/2fa, and onDone(tokenPair, email) gets the answer. The password login and the
+ * identity-provider sign-in (signed-in.js) both end here.
+ */
+export function mountSecondFactor({ mfaForm, error, onDone }) {
+  let challenge = null;
+  mfaForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    showProblem(error, null);
+    const code = mfaForm.elements.code.value.trim();
+    const step = /^\d{6}$/.test(code) ? { code } : { recovery_code: code };
+    try {
+      const res = await api('POST', '/auth/login/2fa', { mfa_token: challenge?.token, ...step });
+      const email = challenge?.email;
+      challenge = null;
+      mfaForm.hidden = true;
+      onDone(res, email);
+    } catch (err) {
+      showProblem(error, err);
+    }
+  });
+  return {
+    ask(token, email) {
+      challenge = { token, email };
+      mfaForm.hidden = false;
+      mfaForm.elements.code.focus();
+    },
+  };
+}
+
+/**
  * Wires a sign-in form (email, password), its second-factor form (code) and an error box: a login
  * that answers mfa_required asks for the authenticator code (or a recovery code) and finishes with it.
  */
 export function mountSignIn({ form, mfaForm, error, register }) {
-  let challenge = null;
-  const done = (res, email) => { challenge = null; mfaForm.hidden = true; form.hidden = false; setAuth(fromTokens(res, email)); };
+  const done = (res, email) => { mfaForm.hidden = true; form.hidden = false; setAuth(fromTokens(res, email)); };
+  const secondFactor = mountSecondFactor({ mfaForm, error, onDone: done });
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     showProblem(error, null);
@@ -185,24 +218,11 @@ export function mountSignIn({ form, mfaForm, error, register }) {
     try {
       const res = await api('POST', '/auth/login', { email, password: form.elements.password.value });
       if (res.mfa_required) {
-        challenge = { token: res.mfa_token, email };
         form.hidden = true;
-        mfaForm.hidden = false;
-        mfaForm.elements.code.focus();
+        secondFactor.ask(res.mfa_token, email);
       } else {
         done(res, email);
       }
-    } catch (err) {
-      showProblem(error, err);
-    }
-  });
-  mfaForm.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    showProblem(error, null);
-    const code = mfaForm.elements.code.value.trim();
-    const step = /^\d{6}$/.test(code) ? { code } : { recovery_code: code };
-    try {
-      done(await api('POST', '/auth/login/2fa', { mfa_token: challenge?.token, ...step }), challenge?.email);
     } catch (err) {
       showProblem(error, err);
     }

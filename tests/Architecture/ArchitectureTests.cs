@@ -100,6 +100,15 @@ public sealed partial class ArchitectureTests
             .Because("rule 6 (decision 0019): job kinds are pure data, used by every slice and using none")
             .Check(App);
 
+    /// <summary>The service never depends on the fake identity provider, a development and test tool (decision 0029).</summary>
+    [Fact]
+    public void The_service_does_not_depend_on_the_fake_identity_provider()
+    {
+        Assert.DoesNotContain(typeof(SeatInventory).Assembly.GetReferencedAssemblies(), a => a.Name == "FakeIdentityProvider");
+        Assert.DoesNotContain("FakeIdentityProvider", File.ReadAllText(Path.Combine(Source, "src", "Holdfast.csproj")), StringComparison.Ordinal);
+        Assert.DoesNotContain("FakeIdentityProvider", File.ReadAllText(Path.Combine(Source, "Dockerfile")), StringComparison.Ordinal);
+    }
+
     [GeneratedRegex(@"announcer\.Changed\(|SeatFeedAnnouncer>\(\)\.Changed\(", RegexOptions.IgnoreCase)]
     private static partial Regex AnnouncerCall();
 

@@ -13,7 +13,10 @@ public class AppFixture : IAsyncLifetime
     /// <summary>True to run this fixture's app on a real loopback port (<see cref="TestApp.Address"/>), for a browser or another process.</summary>
     protected virtual bool OnLoopbackPort => false;
 
-    public virtual async ValueTask InitializeAsync() => app = await TestApp.StartAsync(PostgresServer.Instance, Settings, onLoopbackPort: OnLoopbackPort);
+    /// <summary>With <see cref="OnLoopbackPort"/>: the port, when the settings must name the app's address (0: any free port).</summary>
+    protected virtual int LoopbackPort => 0;
+
+    public virtual async ValueTask InitializeAsync() => app = await TestApp.StartAsync(PostgresServer.Instance, Settings, onLoopbackPort: OnLoopbackPort, port: LoopbackPort);
 
     public virtual async ValueTask DisposeAsync()
     {

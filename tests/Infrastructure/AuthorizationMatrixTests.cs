@@ -84,6 +84,7 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
         new("DELETE", "/auth/sessions/{sessionId:guid}", async (w, a) => Json(HttpMethod.Delete, $"/auth/sessions/{await w.OwnerSessionAsync()}"),
             Table(HttpStatusCode.NotFound, HttpStatusCode.NoContent, HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NotFound)),
         // External login (issue 16): this app has no provider configured, so every provider route answers 404.
+        new("GET", "/auth/external", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/auth/external")), a => Public(a, HttpStatusCode.OK)),
         new("GET", "/auth/external/{provider}", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/auth/external/google?redirect_uri=https%3A%2F%2Fspa.example%2F")), a => Public(a, HttpStatusCode.NotFound)),
         new("GET", "/auth/external/{provider}/callback", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/auth/external/google/callback?code=x&state=y")), a => Public(a, HttpStatusCode.NotFound)),
         new("POST", "/auth/external/token", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/auth/external/token", new { code = "not-a-code" })), a => Public(a, HttpStatusCode.Unauthorized)),
@@ -105,6 +106,7 @@ public sealed class AuthorizationMatrixTests(MatrixFixture fixture) : IClassFixt
         new("POST", "/auth/2fa/confirm", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/auth/2fa/confirm", new { code = "abcdef" })), SignedIn(HttpStatusCode.BadRequest)),
         new("POST", "/auth/2fa/disable", (w, a) => Task.FromResult(Json(HttpMethod.Post, "/auth/2fa/disable", new { code = "123456" })), SignedIn(HttpStatusCode.Conflict)),
         new("GET", "/admin/users", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/admin/users?limit=5")), AdminOnly(HttpStatusCode.OK)),
+        new("PUT", "/admin/users/{userId:long}/disabled", (w, a) => Task.FromResult(Json(HttpMethod.Put, $"/admin/users/{w.Ids[Actor.Customer]}/disabled", new { disabled = false })), AdminOnly(HttpStatusCode.OK)),
         new("PUT", "/admin/users/{userId:long}/role", (w, a) => Task.FromResult(Json(HttpMethod.Put, $"/admin/users/{w.Ids[Actor.Customer]}/role", new { role = "customer" })), AdminOnly(HttpStatusCode.OK)),
         new("GET", "/admin/jobs/stats", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/admin/jobs/stats")), AdminOnly(HttpStatusCode.OK)),
         new("GET", "/admin/jobs", (w, a) => Task.FromResult(Json(HttpMethod.Get, "/admin/jobs?limit=5")), AdminOnly(HttpStatusCode.OK)),

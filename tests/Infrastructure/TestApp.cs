@@ -64,10 +64,11 @@ public sealed class TestApp : WebApplicationFactory<Program>
     /// <summary>
     /// Starts an app on a fresh database, or, with <paramref name="connectionString"/>, as another node on an existing one.
     /// With <paramref name="onLoopbackPort"/> the app runs on Kestrel on a free port of 127.0.0.1
-    /// (<see cref="Address"/>), so a browser or another process can reach it.
+    /// (<see cref="Address"/>), so a browser or another process can reach it: on <paramref name="port"/>
+    /// when a test must name its address in the settings beforehand, else on a free one.
     /// </summary>
     public static async Task<TestApp> StartAsync(
-        PostgresServer server, IDictionary<string, string?>? overrides = null, string? connectionString = null, bool onLoopbackPort = false)
+        PostgresServer server, IDictionary<string, string?>? overrides = null, string? connectionString = null, bool onLoopbackPort = false, int port = 0)
     {
         var settings = DefaultSettings();
         foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
@@ -79,7 +80,7 @@ public sealed class TestApp : WebApplicationFactory<Program>
         settings["ConnectionStrings:Holdfast"] = app.ConnectionString;
         if (onLoopbackPort)
         {
-            app.UseKestrel(kestrel => kestrel.Listen(System.Net.IPAddress.Loopback, 0));
+            app.UseKestrel(kestrel => kestrel.Listen(System.Net.IPAddress.Loopback, port));
             app.StartServer();
             var addresses = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features
                 .Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses;

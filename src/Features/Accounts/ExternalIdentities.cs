@@ -122,7 +122,7 @@ public sealed class ExternalIdentities : ICarterModule
             await insert.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        var url = QueryHelpers.AddQueryString($"/auth/external/{Uri.EscapeDataString(provider)}", new Dictionary<string, string?>
+        var url = QueryHelpers.AddQueryString(ExternalProviderServices.StartPathOf(provider), new Dictionary<string, string?>
         {
             ["redirect_uri"] = request.RedirectUri,
             ["link_ticket"] = WebEncoders.Base64UrlEncode(ticket),

@@ -50,13 +50,14 @@ public sealed class ExternalLogin : ICarterModule
                              "502 when the provider cannot be reached.");
         external.MapGet("/{provider}/callback", CallbackAsync)
             .Produces(StatusCodes.Status302Found)
-            .DeclaresProblem(StatusCodes.Status403Forbidden, "The provider did not verify the email, or the account is disabled.")
-            .DeclaresProblem(StatusCodes.Status409Conflict, "An account with this email exists and this identity is not linked to it, or the identity is linked to another account.")
             .WithSummary("Where the identity provider sends the browser back")
-            .WithDescription("Register {public base URL}/auth/external/{provider}/callback at the provider. 302 to the redirect_uri given at the start with ?code=…. " +
-                             "400 when state, nonce, PKCE or the provider's answer do not check out (a replayed or forged callback); 403 when the provider did not verify " +
-                             "the email or the account is disabled; 409 when an account with this email exists but is not linked (sign in to it and link at " +
-                             "POST /auth/external/{provider}/link); 404 for an unknown provider.");
+            .WithDescription("Register {public base URL}/auth/external/{provider}/callback at the provider. 302 to the redirect_uri given at the start with ?code=…, " +
+                             "or, when the sign-in is refused, with ?error=…&error_description=… (RFC 6749 §4.1.2.1), error being one of: " +
+                             "account_exists (an account with this email exists but is not linked: sign in to it and link at POST /auth/external/{provider}/link), " +
+                             "email_not_verified (the provider did not verify the email), identity_linked_elsewhere, account_disabled, access_denied (the provider refused), " +
+                             "sign_in_failed (nonce, PKCE or the provider's tokens did not check out), sign_in_raced. " +
+                             "400 problem details when the state does not check out (unknown, forged or replayed callback: there is no trustworthy redirect_uri); " +
+                             "404 for an unknown provider.");
         external.MapPost("/token", ExchangeAsync)
             .WithRequestExample(new { code = "the code from the redirect" })
             .DeclaresProblem(StatusCodes.Status401Unauthorized, "The code is unknown, expired or already used, or the account is disabled.")
@@ -207,8 +208,9 @@ public sealed class ExternalLoginEvents(
 {
     /// <summary>
     /// Finds the account for the identity (or links, or creates it), stores a one-time code and
-    /// redirects to the client's redirect URI with it; or answers problem details. Never signs in
-    /// to a cookie: Holdfast's sessions are its token pairs.
+    /// redirects to the client's redirect URI with it; or, refused, redirects there with
+    /// <c>error</c> and <c>error_description</c> (decision 0029). Never signs in to a cookie:
+    /// Holdfast's sessions are its token pairs.
     /// </summary>
     public override async Task TicketReceived(TicketReceivedContext context)
     {
@@ -240,14 +242,16 @@ public sealed class ExternalLoginEvents(
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
         {
             // A concurrent first sign-in of the same identity or email got there first.
-            outcome = Outcome.Refuse(Problems.Conflict("Sign-in raced another.", "Another sign-in of this identity or email was completing at the same time; start again."));
+            outcome = Outcome.Refuse("sign_in_raced", "Another sign-in of this identity or email was completing at the same time; start again.");
         }
 
-        if (outcome.Problem is { } problem)
+        if (outcome.Error is { } error)
         {
+            // The state checked out (correlation cookie, nonce, PKCE), so this is the browser that
+            // started here: its client learns why at its own redirect URI (RFC 6749 §4.1.2.1's shape).
             await transaction.RollbackAsync(cancellationToken);
-            logger.LogInformation("External sign-in with {Provider} refused: {Title}", provider, problem.ProblemDetails.Title);
-            await problem.ExecuteAsync(http);
+            logger.LogInformation("External sign-in with {Provider} refused: {Error}", provider, error);
+            http.Response.Redirect(ErrorRedirect(redirectUri!, error, outcome.Description!));
             return;
         }
 
@@ -264,28 +268,46 @@ public sealed class ExternalLoginEvents(
     }
 
     /// <summary>
-    /// Wrong or missing state, a correlation cookie that is gone (a replayed callback), a nonce or
-    /// PKCE mismatch, a provider that refused, an unreachable provider: 400 problem details, never a
-    /// stack trace. The reason is logged (without tokens or secrets); the client gets a category.
+    /// Wrong or missing state, a correlation cookie that is gone (a replayed callback): 400 problem
+    /// details, never a stack trace. A nonce or PKCE mismatch, a provider that refused, an
+    /// unreachable token endpoint (the state checked out): back to the client's redirect URI with
+    /// <c>error</c>. The reason is logged (without tokens or secrets); the client gets a category.
     /// </summary>
     public override async Task RemoteFailure(RemoteFailureContext context)
     {
         context.HandleResponse();
         logger.LogWarning("External sign-in with {Provider} failed: {Reason}", context.Scheme.Name, context.Failure?.Message);
-        var detail = context.Failure?.Message switch
+        var (error, detail) = context.Failure?.Message switch
         {
             { } m when m.Contains("Correlation", StringComparison.Ordinal) || m.Contains("state", StringComparison.OrdinalIgnoreCase) =>
-                "This sign-in attempt is unknown, expired or already completed (state); start again.",
+                ((string?)null, "This sign-in attempt is unknown, expired or already completed (state); start again."),
             { } m when m.Contains("access_denied", StringComparison.Ordinal) || m.Contains("denied", StringComparison.OrdinalIgnoreCase) =>
-                "The provider refused the sign-in.",
-            _ => "The provider's answer could not be accepted; start again.",
+                ("access_denied", "The provider refused the sign-in."),
+            _ => ("sign_in_failed", "The provider's answer could not be accepted; start again."),
         };
+
+        // Past the state and correlation checks, the browser is the one that started here: back to its
+        // client with the error. A state that does not check out names no trustworthy redirect URI.
+        var redirectUri = context.Properties?.Items.TryGetValue(ExternalLogin.RedirectUriItem, out var r) == true ? r : null;
+        if (error is not null && options.Value.Allows(redirectUri))
+        {
+            context.Response.Redirect(ErrorRedirect(redirectUri!, error, detail));
+            return;
+        }
+
         await Problems.BadRequest("External sign-in failed.", detail).ExecuteAsync(context.HttpContext);
     }
 
-    private sealed record Outcome(long UserId, ProblemHttpResult? Problem)
+    /// <summary>
+    /// The client's redirect URI with <c>error</c> (a code from <see cref="ExternalLogin"/>'s description) and
+    /// <c>error_description</c> (for people), as an OAuth 2.0 authorization error response (RFC 6749 §4.1.2.1).
+    /// </summary>
+    private static string ErrorRedirect(string redirectUri, string error, string description) =>
+        QueryHelpers.AddQueryString(redirectUri, new Dictionary<string, string?> { ["error"] = error, ["error_description"] = description });
+
+    private sealed record Outcome(long UserId, string? Error, string? Description)
     {
-        public static Outcome Refuse(ProblemHttpResult problem) => new(0, problem);
+        public static Outcome Refuse(string error, string description) => new(0, error, description);
     }
 
     private async Task<Outcome> ResolveAsync(
@@ -301,10 +323,10 @@ public sealed class ExternalLoginEvents(
                 var (userId, disabled) = (reader.Get<long>("app_user_id"), reader.Get<bool>("disabled"));
                 if (linkUserId is { } other && other != userId)
                 {
-                    return Outcome.Refuse(Problems.Conflict("Identity linked elsewhere.", "This identity is already linked to another Holdfast account; unlink it there first."));
+                    return Outcome.Refuse("identity_linked_elsewhere", "This identity is already linked to another Holdfast account; unlink it there first.");
                 }
 
-                return disabled ? Outcome.Refuse(Disabled()) : new Outcome(userId, null);
+                return disabled ? Disabled() : new Outcome(userId, null, null);
             }
         }
 
@@ -313,18 +335,18 @@ public sealed class ExternalLoginEvents(
         {
             if (await IsDisabledAsync(connection, linking, cancellationToken) is not false)
             {
-                return Outcome.Refuse(Disabled());
+                return Disabled();
             }
 
             await LinkAsync(connection, linking, provider, subject, email, now, "user.external_identity_linked", cancellationToken);
-            return new Outcome(linking, null);
+            return new Outcome(linking, null, null);
         }
 
         // 3. A new identity: only a verified email may create or match an account.
         if (string.IsNullOrEmpty(email) || !verified || !Register.IsEmail(email))
         {
-            return Outcome.Refuse(TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Email not verified.",
-                detail: "The provider did not say this email is verified (email_verified), so it cannot create or reach a Holdfast account. Verify it at the provider, or sign up with a password."));
+            return Outcome.Refuse("email_not_verified",
+                "The provider did not say this email is verified (email_verified), so it cannot create or reach a Holdfast account. Verify it at the provider, or sign up with a password.");
         }
 
         await using (var existing = new NpgsqlCommand("select app_user_id from app_user where lower(email) = lower(@email)", connection).With("email", email))
@@ -332,8 +354,8 @@ public sealed class ExternalLoginEvents(
             if (await existing.ExecuteScalarAsync(cancellationToken) is long)
             {
                 // Never silently: whoever controls the provider account may not control this one.
-                return Outcome.Refuse(Problems.Conflict("Account exists; link it first.",
-                    "A Holdfast account with this email exists. Sign in to it (password) and link this provider at POST /auth/external/{provider}/link, then sign in with the provider."));
+                return Outcome.Refuse("account_exists",
+                    "A Holdfast account with this email exists. Sign in to it (password) and link this provider at POST /auth/external/{provider}/link, then sign in with the provider.");
             }
         }
 
@@ -347,11 +369,10 @@ public sealed class ExternalLoginEvents(
 
         await LinkAsync(connection, created, provider, subject, email, now, "user.registered_external", cancellationToken);
         await outbox.EnqueueAsync(connection, EmailArgs.Welcome(created), cancellationToken);
-        return new Outcome(created, null);
+        return new Outcome(created, null, null);
     }
 
-    private static ProblemHttpResult Disabled() =>
-        TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Account disabled.", detail: "This account is disabled and cannot sign in.");
+    private static Outcome Disabled() => Outcome.Refuse("account_disabled", "This account is disabled and cannot sign in.");
 
     private static async Task<bool?> IsDisabledAsync(NpgsqlConnection connection, long userId, CancellationToken cancellationToken)
     {

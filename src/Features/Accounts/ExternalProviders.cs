@@ -51,6 +51,11 @@ public sealed partial class ExternalLoginOptions : IValidatableObject
                 yield return new ValidationResult($"provider '{provider.Name}' needs an absolute Authority (its issuer URL).", [nameof(Providers)]);
             }
 
+            if (provider.DisplayName is { Length: > 50 })
+            {
+                yield return new ValidationResult($"provider '{provider.Name}' has a DisplayName longer than 50 characters.", [nameof(Providers)]);
+            }
+
             if (string.IsNullOrWhiteSpace(provider.ClientId))
             {
                 yield return new ValidationResult($"provider '{provider.Name}' needs a ClientId.", [nameof(Providers)]);
@@ -75,6 +80,17 @@ public sealed class ExternalProvider
 {
     /// <summary>The name in URLs and in <c>external_identity.provider</c>, e.g. <c>google</c>: 1–50 of a–z, 0–9 and hyphen. Never rename one that has identities.</summary>
     public string Name { get; set; } = "";
+
+    /// <summary>
+    /// What the sign-in button says after "Sign in with", e.g. <c>Google</c>; optional, default the
+    /// <see cref="Name"/> with its first letter capitalised (<see cref="ShownName"/>). At most 50 characters.
+    /// </summary>
+    public string? DisplayName { get; set; }
+
+    /// <summary><see cref="DisplayName"/>, or the <see cref="Name"/> capitalised (<c>local</c> → <c>Local</c>).</summary>
+    public string ShownName => string.IsNullOrWhiteSpace(DisplayName)
+        ? Name.Length == 0 ? Name : char.ToUpperInvariant(Name[0]) + Name[1..]
+        : DisplayName.Trim();
 
     /// <summary>The issuer URL; its <c>/.well-known/openid-configuration</c> is read (OpenID Connect Discovery 1.0), e.g. <c>https://accounts.google.com</c>.</summary>
     public string Authority { get; set; } = "";
@@ -101,6 +117,9 @@ public sealed class ExternalProviderServices : IConfigureServices
 {
     /// <summary>The authentication scheme of provider <paramref name="name"/>.</summary>
     public static string SchemeOf(string name) => "oidc-" + name;
+
+    /// <summary>Where a sign-in with provider <paramref name="name"/> starts: <c>/auth/external/{name}</c> (add <c>?redirect_uri=</c>).</summary>
+    public static string StartPathOf(string name) => $"/auth/external/{Uri.EscapeDataString(name)}";
 
     /// <summary>The callback path the provider redirects back to (register <c>{public base URL}{path}</c> at the provider).</summary>
     public static string CallbackPathOf(string name) => $"/auth/external/{name}/callback";

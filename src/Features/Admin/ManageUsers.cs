@@ -10,9 +10,11 @@ using Npgsql;
 namespace Holdfast.Features.Admin;
 
 /// <summary>
-/// <c>GET /admin/users</c> and <c>PUT /admin/users/{id}/role</c>: admins find accounts and set
-/// their role. A role change revokes the account's sessions, and its access tokens are refused at
-/// once (<see cref="SessionGate"/>): the account signs in again and gets a token with the new role.
+/// <c>GET /admin/users</c>, <c>PUT /admin/users/{id}/role</c> and <c>PUT /admin/users/{id}/disabled</c>:
+/// admins find accounts, set their role, and disable or enable them. A role change revokes the
+/// account's sessions, and its access tokens are refused at once (<see cref="SessionGate"/>): the
+/// account signs in again and gets a token with the new role. A disabled account cannot sign in by
+/// any means (password, refresh, identity provider; decision 0027) and its sessions are revoked.
 /// </summary>
 public sealed class ManageUsers : ICarterModule
 {
@@ -22,10 +24,15 @@ public sealed class ManageUsers : ICarterModule
     /// <param name="DisplayName">Shown name.</param>
     /// <param name="Role">admin, organizer or customer.</param>
     /// <param name="CreatedAt">UTC.</param>
-    public sealed record User(long UserId, string Email, string DisplayName, string Role, DateTimeOffset CreatedAt);
+    /// <param name="DisabledAt">UTC instant it was disabled; null while it may sign in.</param>
+    public sealed record User(long UserId, string Email, string DisplayName, string Role, DateTimeOffset CreatedAt, DateTimeOffset? DisabledAt);
 
     /// <summary>The new role.</summary>
     public sealed record RoleRequest(string? Role);
+
+    /// <summary>Whether the account is disabled.</summary>
+    /// <param name="Disabled">True: it cannot sign in and its sessions end; false: it may sign in again.</param>
+    public sealed record DisabledRequest(bool? Disabled);
 
     /// <inheritdoc />
     public void AddRoutes(IEndpointRouteBuilder app)
@@ -35,6 +42,14 @@ public sealed class ManageUsers : ICarterModule
             .WithDescription("Query: email (contains, case-insensitive), role, limit (1–100, default 50), after_id (keyset). Admins only.");
         admin.MapPut("/users/{userId:long}/role", SetRoleAsync).DeclaresProblem(StatusCodes.Status409Conflict, "An admin cannot demote themself.").WithSummary("Set an account's role")
             .WithDescription("200 with the account; 400 for an unknown role; 404 for an unknown account; 409 when an admin demotes themself. Admins only.");
+        admin.MapPut("/users/{userId:long}/disabled", SetDisabledAsync)
+            .WithRequestExample(new { disabled = true })
+            .DeclaresProblem(StatusCodes.Status409Conflict, "An admin cannot disable themself.")
+            .WithSummary("Disable or enable an account")
+            .WithDescription("disabled=true: the account cannot sign in by any means (password, refresh, identity provider), its sessions are revoked " +
+                             "and its access tokens are refused at once; false: it may sign in again (with a new login). Audited when it changes; " +
+                             "setting the state it already has changes nothing. 200 with the account; 400 without disabled; 404 for an unknown account; " +
+                             "409 when an admin disables themself. Admins only.");
     }
 
     internal static async Task<Results<Ok<List<User>>, ValidationProblem>> ListAsync(
@@ -94,12 +109,40 @@ public sealed class ManageUsers : ICarterModule
         return TypedResults.Ok(user);
     }
 
+    internal static async Task<Results<Ok<User>, ValidationProblem, ProblemHttpResult>> SetDisabledAsync(
+        long userId, DisabledRequest request, HttpContext http, NpgsqlDataSource db, SessionGate gate, TimeProvider time,
+        CancellationToken cancellationToken)
+    {
+        if (request.Disabled is not { } disabled)
+        {
+            return new Validation().Add("disabled", "Required: true or false.").Problem();
+        }
+
+        if (disabled && userId == http.User.UserId())
+        {
+            return Problems.Conflict("Cannot disable yourself.", "Ask another admin, so the system always keeps one who can sign in.");
+        }
+
+        await using var command = db.CreateCommand(SetDisabledSql);
+        command.With("user_id", userId).With("disabled", disabled).With("now", time.GetUtcNow()).With("actor_id", http.User.UserId());
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return Problems.NotFound("User");
+        }
+
+        var user = ReadUser(reader);
+        await reader.CloseAsync();
+        gate.Forget(userId);
+        return TypedResults.Ok(user);
+    }
+
     private static User ReadUser(NpgsqlDataReader reader) =>
         new(reader.Get<long>("app_user_id"), reader.Get<string>("email"), reader.Get<string>("display_name"), reader.Get<string>("role"),
-            reader.Get<DateTimeOffset>("created_at"));
+            reader.Get<DateTimeOffset>("created_at"), reader.Get<DateTimeOffset?>("disabled_at"));
 
     private const string ListSql = """
-        select app_user_id, email, display_name, role, created_at
+        select app_user_id, email, display_name, role, created_at, disabled_at
         from app_user
         where (@pattern::text is null or email ilike @pattern)
           and (@role::text is null or role = @role)
@@ -113,7 +156,7 @@ public sealed class ManageUsers : ICarterModule
           select app_user_id, role from app_user where app_user_id = @user_id for update
         ), changed as (
           update app_user u set role = @role from previous p where u.app_user_id = p.app_user_id
-          returning u.app_user_id, u.email, u.display_name, u.role, u.created_at
+          returning u.app_user_id, u.email, u.display_name, u.role, u.created_at, u.disabled_at
         ), audited as (
           insert into audit_log (occurred_at, actor_user_id, action, entity, entity_id, before, after)
           select @now, @actor_id, 'user.role_changed', 'app_user', p.app_user_id, jsonb_build_object('role', p.role), jsonb_build_object('role', @role)
@@ -122,6 +165,30 @@ public sealed class ManageUsers : ICarterModule
           update refresh_token set revoked_at = @now
           where app_user_id in (select app_user_id from changed) and revoked_at is null
         )
-        select app_user_id, email, display_name, role, created_at from changed
+        select app_user_id, email, display_name, role, created_at, disabled_at from changed
+        """;
+
+    // The row is locked first, so two admins' concurrent changes are audited one after the other.
+    // A repeated disable keeps the first instant; only a real change is audited. Disabling revokes
+    // the refresh tokens (an enabled account signs in afresh); the app_user trigger of migration
+    // 0035 tells every node's session gate, so access tokens stop at once.
+    private const string SetDisabledSql = """
+        with previous as (
+          select app_user_id, disabled_at from app_user where app_user_id = @user_id for update
+        ), changed as (
+          update app_user u set disabled_at = case when @disabled then coalesce(p.disabled_at, @now) end
+          from previous p where u.app_user_id = p.app_user_id
+          returning u.app_user_id, u.email, u.display_name, u.role, u.created_at, u.disabled_at
+        ), audited as (
+          insert into audit_log (occurred_at, actor_user_id, action, entity, entity_id, before, after)
+          select @now, @actor_id, case when @disabled then 'user.disabled' else 'user.enabled' end, 'app_user', p.app_user_id,
+                 jsonb_build_object('disabled_at', p.disabled_at), jsonb_build_object('disabled_at', case when @disabled then @now end)
+          from previous p
+          where (p.disabled_at is not null) <> @disabled
+        ), revoked as (
+          update refresh_token set revoked_at = @now
+          where @disabled and app_user_id in (select app_user_id from changed) and revoked_at is null
+        )
+        select app_user_id, email, display_name, role, created_at, disabled_at from changed
         """;
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Holdfast.FakeIdentityProvider;
 using Holdfast.Tests.Infrastructure;
 using Microsoft.AspNetCore.WebUtilities;
 
@@ -19,9 +20,10 @@ public sealed class ExternalLoginFixture : AppFixture
     {
         ["ExternalLogin:Providers:0:Name"] = "test",
         ["ExternalLogin:Providers:0:Authority"] = Provider.Issuer.ToString(),
-        ["ExternalLogin:Providers:0:ClientId"] = FakeOidcProvider.ClientId,
-        ["ExternalLogin:Providers:0:ClientSecret"] = FakeOidcProvider.ClientSecret,
+        ["ExternalLogin:Providers:0:ClientId"] = FakeOidcProvider.TestClientId,
+        ["ExternalLogin:Providers:0:ClientSecret"] = FakeOidcProvider.TestClientSecret,
         ["ExternalLogin:Providers:0:RequireHttpsMetadata"] = "false",
+        ["ExternalLogin:Providers:0:DisplayName"] = "Test provider",
         // A provider nobody answers for (a port just closed), to see a start that cannot reach it.
         ["ExternalLogin:Providers:1:Name"] = "down",
         ["ExternalLogin:Providers:1:Authority"] = $"http://127.0.0.1:{ClosedPort()}/",
@@ -123,6 +125,17 @@ public sealed class ExternalLoginTests(ExternalLoginFixture fixture) : IClassFix
     {
         public string Code => QueryHelpers.ParseQuery(Landing!.Query)["code"].ToString();
 
+        /// <summary>The sign-in was refused: back at the client's redirect URI with <c>error</c> (and no code); returns the error.</summary>
+        public string Refused()
+        {
+            Assert.True(Landing is not null, $"Expected a redirect to the client, got {(int)Status}: {Body}");
+            Assert.StartsWith(ExternalLoginFixture.RedirectUri + "?", Landing!.ToString(), StringComparison.Ordinal);
+            var query = QueryHelpers.ParseQuery(Landing.Query);
+            Assert.False(query.ContainsKey("code"));
+            Assert.False(string.IsNullOrEmpty(query["error_description"]));
+            return query["error"].ToString();
+        }
+
         public JsonObject Problem(HttpStatusCode status)
         {
             Assert.True(Status == status, $"Expected {(int)status}, got {(int)Status}: {Body}");
@@ -158,7 +171,7 @@ public sealed class ExternalLoginTests(ExternalLoginFixture fixture) : IClassFix
         var request = Provider.TokenRequests.Last();
         Assert.Equal("authorization_code", request["grant_type"]);
         Assert.False(string.IsNullOrEmpty(request["code_verifier"]));
-        Assert.Equal(FakeOidcProvider.ClientSecret, request["client_secret"]);
+        Assert.Equal(FakeOidcProvider.TestClientSecret, request["client_secret"]);
 
         var tokens = await ExchangeAsync(dance.Code);
         var userId = tokens["user_id"]!.GetValue<long>();
@@ -250,7 +263,7 @@ public sealed class ExternalLoginTests(ExternalLoginFixture fixture) : IClassFix
         Provider.NextUser = null;
         using var browser = new Browser(App);
         var dance = await browser.SignInAsync(Start, Provider.Issuer);
-        Assert.Equal("The provider refused the sign-in.", dance.Problem(HttpStatusCode.BadRequest)["detail"]!.GetValue<string>());
+        Assert.Equal("access_denied", dance.Refused());
     }
 
     [Fact]
@@ -259,8 +272,7 @@ public sealed class ExternalLoginTests(ExternalLoginFixture fixture) : IClassFix
         var user = NewUser(verified: false);
         Provider.NextUser = user;
         using var browser = new Browser(App);
-        var problem = (await browser.SignInAsync(Start, Provider.Issuer)).Problem(HttpStatusCode.Forbidden);
-        Assert.Equal("Email not verified.", problem["title"]!.GetValue<string>());
+        Assert.Equal("email_not_verified", (await browser.SignInAsync(Start, Provider.Issuer)).Refused());
         Assert.Equal(0L, await App.DataSource.ScalarAsync<long>("select count(*) from app_user where lower(email) = lower($1)", user.Email!));
     }
 
@@ -270,8 +282,7 @@ public sealed class ExternalLoginTests(ExternalLoginFixture fixture) : IClassFix
         var email = await App.RegisterAsync(Password);
         Provider.NextUser = NewUser(email: email.ToUpperInvariant());
         using var browser = new Browser(App);
-        var problem = (await browser.SignInAsync(Start, Provider.Issuer)).Problem(HttpStatusCode.Conflict);
-        Assert.Equal("Account exists; link it first.", problem["title"]!.GetValue<string>());
+        Assert.Equal("account_exists", (await browser.SignInAsync(Start, Provider.Issuer)).Refused());
         Assert.Equal(0L, await App.DataSource.ScalarAsync<long>(
             "select count(*) from external_identity i join app_user u using (app_user_id) where lower(u.email) = lower($1)", email));
         Assert.Equal(0L, await App.DataSource.ScalarAsync<long>("select count(*) from external_grant g join app_user u using (app_user_id) where lower(u.email) = lower($1)", email));
@@ -319,7 +330,7 @@ public sealed class ExternalLoginTests(ExternalLoginFixture fixture) : IClassFix
         var (other, _) = await App.LoginAsync(await App.RegisterAsync(Password), Password);
         var link = await other.PostAsJsonAsync("/auth/external/test/link", new { redirect_uri = ExternalLoginFixture.RedirectUri }).ExpectAsync(HttpStatusCode.OK);
         using var browser = new Browser(App);
-        Assert.Equal("Identity linked elsewhere.", (await browser.SignInAsync(link["authorize_url"]!.GetValue<string>(), Provider.Issuer)).Problem(HttpStatusCode.Conflict)["title"]!.GetValue<string>());
+        Assert.Equal("identity_linked_elsewhere", (await browser.SignInAsync(link["authorize_url"]!.GetValue<string>(), Provider.Issuer)).Refused());
     }
 
     [Fact]
@@ -338,7 +349,7 @@ public sealed class ExternalLoginTests(ExternalLoginFixture fixture) : IClassFix
         await App.DataSource.ScalarAsync<int?>("update app_user set disabled_at = now() where app_user_id = $1", tokens["user_id"]!.GetValue<long>());
 
         using var browser = new Browser(App);
-        Assert.Equal("Account disabled.", (await browser.SignInAsync(Start, Provider.Issuer)).Problem(HttpStatusCode.Forbidden)["title"]!.GetValue<string>());
+        Assert.Equal("account_disabled", (await browser.SignInAsync(Start, Provider.Issuer)).Refused());
         await ExchangeAsync(code, HttpStatusCode.Unauthorized); // issued before the account was disabled
         using var anonymous = App.CreateClient();
         await anonymous.PostAsJsonAsync("/auth/login", new { email, password = Password }).ExpectAsync(HttpStatusCode.Unauthorized);
@@ -400,6 +411,24 @@ public sealed class ExternalLoginTests(ExternalLoginFixture fixture) : IClassFix
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
         using var unknownCallback = await browser.GetAsync("/auth/external/nope/callback?code=x&state=y");
         Assert.Equal(HttpStatusCode.NotFound, unknownCallback.StatusCode);
+    }
+
+    [Fact]
+    public async Task The_configured_providers_are_listed_for_anybody_with_their_start_paths()
+    {
+        using var anonymous = App.CreateClient();
+        using var response = await anonymous.GetAsync("/auth/external");
+        var providers = JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsArray();
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(
+            [("test", "Test provider", "/auth/external/test"), ("down", "Down", "/auth/external/down")],
+            providers.Select(p => (p!["name"]!.GetValue<string>(), p["display_name"]!.GetValue<string>(), p["start_path"]!.GetValue<string>())));
+        Assert.NotNull(response.Headers.ETag);
+
+        using var again = new HttpRequestMessage(HttpMethod.Get, "/auth/external");
+        again.Headers.IfNoneMatch.Add(response.Headers.ETag!);
+        using var notModified = await anonymous.SendAsync(again);
+        Assert.Equal(HttpStatusCode.NotModified, notModified.StatusCode);
     }
 
     [Fact]

@@ -17,6 +17,8 @@ namespace Holdfast.Client.Models
         public IDictionary<string, object> AdditionalData { get; set; }
         /// <summary>UTC.</summary>
         public DateTimeOffset? CreatedAt { get; set; }
+        /// <summary>UTC instant it was disabled; null while it may sign in.</summary>
+        public DateTimeOffset? DisabledAt { get; set; }
         /// <summary>Shown name.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -69,6 +71,7 @@ namespace Holdfast.Client.Models
             return new Dictionary<string, Action<IParseNode>>
             {
                 { "created_at", n => { CreatedAt = n.GetDateTimeOffsetValue(); } },
+                { "disabled_at", n => { DisabledAt = n.GetDateTimeOffsetValue(); } },
                 { "display_name", n => { DisplayName = n.GetStringValue(); } },
                 { "email", n => { Email = n.GetStringValue(); } },
                 { "role", n => { Role = n.GetStringValue(); } },
@@ -83,6 +86,7 @@ namespace Holdfast.Client.Models
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteDateTimeOffsetValue("created_at", CreatedAt);
+            writer.WriteDateTimeOffsetValue("disabled_at", DisabledAt);
             writer.WriteStringValue("display_name", DisplayName);
             writer.WriteStringValue("email", Email);
             writer.WriteStringValue("role", Role);

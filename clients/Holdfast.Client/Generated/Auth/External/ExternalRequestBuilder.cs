@@ -2,11 +2,14 @@
 #pragma warning disable CS0618
 using Holdfast.Client.Auth.External.Item;
 using Holdfast.Client.Auth.External.Token;
+using Holdfast.Client.Models;
 using Microsoft.Kiota.Abstractions.Extensions;
+using Microsoft.Kiota.Abstractions.Serialization;
 using Microsoft.Kiota.Abstractions;
 using System.Collections.Generic;
 using System.IO;
 using System.Threading.Tasks;
+using System.Threading;
 using System;
 namespace Holdfast.Client.Auth.External
 {
@@ -48,6 +51,60 @@ namespace Holdfast.Client.Auth.External
         /// <param name="requestAdapter">The request adapter to use to execute the requests.</param>
         public ExternalRequestBuilder(string rawUrl, IRequestAdapter requestAdapter) : base(requestAdapter, "{+baseurl}/auth/external", rawUrl)
         {
+        }
+        /// <summary>
+        /// In configuration order; empty when none is configured. Not paged: a deployment configures a handful at most. To sign in, navigate the browser to start_path?redirect_uri=… (a URI the deployment allows).
+        /// </summary>
+        /// <returns>A List&lt;global::Holdfast.Client.Models.ListExternalProvidersProvider&gt;</returns>
+        /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
+        /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
+        /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
+        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public async Task<List<global::Holdfast.Client.Models.ListExternalProvidersProvider>?> GetAsync(Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
+        {
+#nullable restore
+#else
+        public async Task<List<global::Holdfast.Client.Models.ListExternalProvidersProvider>> GetAsync(Action<RequestConfiguration<DefaultQueryParameters>> requestConfiguration = default, CancellationToken cancellationToken = default)
+        {
+#endif
+            var requestInfo = ToGetRequestInformation(requestConfiguration);
+            var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
+            {
+                { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+            };
+            var collectionResult = await RequestAdapter.SendCollectionAsync<global::Holdfast.Client.Models.ListExternalProvidersProvider>(requestInfo, global::Holdfast.Client.Models.ListExternalProvidersProvider.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
+            return collectionResult?.AsList();
+        }
+        /// <summary>
+        /// In configuration order; empty when none is configured. Not paged: a deployment configures a handful at most. To sign in, navigate the browser to start_path?redirect_uri=… (a URI the deployment allows).
+        /// </summary>
+        /// <returns>A <see cref="RequestInformation"/></returns>
+        /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public RequestInformation ToGetRequestInformation(Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default)
+        {
+#nullable restore
+#else
+        public RequestInformation ToGetRequestInformation(Action<RequestConfiguration<DefaultQueryParameters>> requestConfiguration = default)
+        {
+#endif
+            var requestInfo = new RequestInformation(Method.GET, UrlTemplate, PathParameters);
+            requestInfo.Configure(requestConfiguration);
+            requestInfo.Headers.TryAdd("Accept", "application/json");
+            return requestInfo;
+        }
+        /// <summary>
+        /// Returns a request builder with the provided arbitrary URL. Using this method means any other path or query parameters are ignored.
+        /// </summary>
+        /// <returns>A <see cref="global::Holdfast.Client.Auth.External.ExternalRequestBuilder"/></returns>
+        /// <param name="rawUrl">The raw URL to use for the request builder.</param>
+        public global::Holdfast.Client.Auth.External.ExternalRequestBuilder WithUrl(string rawUrl)
+        {
+            return new global::Holdfast.Client.Auth.External.ExternalRequestBuilder(rawUrl, RequestAdapter);
         }
     }
 }

@@ -34,14 +34,12 @@ namespace Holdfast.Client.Auth.External.Item.Callback
         {
         }
         /// <summary>
-        /// Register {public base URL}/auth/external/{provider}/callback at the provider. 302 to the redirect_uri given at the start with ?code=…. 400 when state, nonce, PKCE or the provider&apos;s answer do not check out (a replayed or forged callback); 403 when the provider did not verify the email or the account is disabled; 409 when an account with this email exists but is not linked (sign in to it and link at POST /auth/external/{provider}/link); 404 for an unknown provider.
+        /// Register {public base URL}/auth/external/{provider}/callback at the provider. 302 to the redirect_uri given at the start with ?code=…, or, when the sign-in is refused, with ?error=…&amp;error_description=… (RFC 6749 §4.1.2.1), error being one of: account_exists (an account with this email exists but is not linked: sign in to it and link at POST /auth/external/{provider}/link), email_not_verified (the provider did not verify the email), identity_linked_elsewhere, account_disabled, access_denied (the provider refused), sign_in_failed (nonce, PKCE or the provider&apos;s tokens did not check out), sign_in_raced. 400 problem details when the state does not check out (unknown, forged or replayed callback: there is no trustworthy redirect_uri); 404 for an unknown provider.
         /// </summary>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Holdfast.Client.Models.HttpValidationProblemDetails">When receiving a 400 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
-        /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 409 status code</exception>
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 429 status code</exception>
         /// <exception cref="global::Holdfast.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
@@ -57,16 +55,14 @@ namespace Holdfast.Client.Auth.External.Item.Callback
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
                 { "400", global::Holdfast.Client.Models.HttpValidationProblemDetails.CreateFromDiscriminatorValue },
-                { "403", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
-                { "409", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "429", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "503", global::Holdfast.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             await RequestAdapter.SendNoContentAsync(requestInfo, errorMapping, cancellationToken).ConfigureAwait(false);
         }
         /// <summary>
-        /// Register {public base URL}/auth/external/{provider}/callback at the provider. 302 to the redirect_uri given at the start with ?code=…. 400 when state, nonce, PKCE or the provider&apos;s answer do not check out (a replayed or forged callback); 403 when the provider did not verify the email or the account is disabled; 409 when an account with this email exists but is not linked (sign in to it and link at POST /auth/external/{provider}/link); 404 for an unknown provider.
+        /// Register {public base URL}/auth/external/{provider}/callback at the provider. 302 to the redirect_uri given at the start with ?code=…, or, when the sign-in is refused, with ?error=…&amp;error_description=… (RFC 6749 §4.1.2.1), error being one of: account_exists (an account with this email exists but is not linked: sign in to it and link at POST /auth/external/{provider}/link), email_not_verified (the provider did not verify the email), identity_linked_elsewhere, account_disabled, access_denied (the provider refused), sign_in_failed (nonce, PKCE or the provider&apos;s tokens did not check out), sign_in_raced. 400 problem details when the state does not check out (unknown, forged or replayed callback: there is no trustworthy redirect_uri); 404 for an unknown provider.
         /// </summary>
         /// <returns>A <see cref="RequestInformation"/></returns>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
