@@ -53,7 +53,10 @@ ha_etcd_stop() {
   local dir=$1 n=$2 pid
   [ -f "$dir/etcd$n.pid" ] || return 0
   pid=$(cat "$dir/etcd$n.pid")
-  kill "$pid" 2>/dev/null && while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  local tries=0
+  kill "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null && [ $tries -lt 100 ]; do sleep 0.1; tries=$((tries + 1)); done
+  kill -KILL "$pid" 2>/dev/null || true
   rm -f "$dir/etcd$n.pid"
 }
 
