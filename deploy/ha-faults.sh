@@ -132,7 +132,8 @@ for _ in $(seq 1 240); do
   sleep 0.5
 done
 REWOUND=$(grep -c -i "rewind" "$DIR/patroni$OLD.log" || true)
-echo "   pg$OLD streaming from pg$NEW after ${REJOIN_SECONDS} s; Patroni log lines naming pg_rewind: $REWOUND"
+echo "   pg$OLD streaming from pg$NEW after ${REJOIN_SECONDS} s; what its Patroni did:"
+grep -i -E "rewind|demot|timeline|bootstrap|replica" "$DIR/patroni$OLD.log" | grep -v -i "no action" | tail -n 8 | sed 's/^/     /' || true
 "$PSQL" -h 127.0.0.1 -p "$(ha_pg_port "$NEW")" -U holdfast -d postgres -c "select application_name, state, sync_state from pg_stat_replication order by 1"
 
 # --- 3. Migrations and grant-role against the cluster (the new primary, through HAProxy).
@@ -178,7 +179,8 @@ echo "   etcd back: writes accepted again after ${HEAL_SECONDS} s (primary pg$(h
 COST_JSON="{}"
 if [ "$COST" = 1 ]; then
   ha_wait_streaming "$MEMBERS" 120 || true
-  BENCH="dotnet bench/Holdfast.Bench/bin/Release/net10.0/Holdfast.Bench.dll --base-url $URL --connection $PRIMARY_CS --app-pid ${NODE_PIDS[0]} --pgbench $(pg_bin_dir)/pgbench --quick --only bookings"
+  BENCH=(dotnet bench/Holdfast.Bench/bin/Release/net10.0/Holdfast.Bench.dll --base-url "$URL" --connection "$PRIMARY_CS"
+    --app-pid "${NODE_PIDS[0]}" --pgbench "$(pg_bin_dir)/pgbench" --quick --only bookings)
   set_sync() {
     curl -fs -o /dev/null -X PATCH "http://127.0.0.1:$(ha_rest_port "$(ha_leader "$MEMBERS")")/config" \
       -d "{\"postgresql\":{\"parameters\":{\"synchronous_commit\":\"$1\"}}}"
@@ -187,7 +189,7 @@ if [ "$COST" = 1 ]; then
   for mode in on local; do
     echo "== 5. bookings with synchronous_commit=$mode"
     set_sync "$mode"
-    $BENCH --label " (synchronous_commit=$mode)" --out "$DIR/cost-$mode.json" > "$DIR/cost-$mode.log" 2>&1 || true
+    "${BENCH[@]}" --label " (synchronous_commit=$mode)" --out "$DIR/cost-$mode.json" > "$DIR/cost-$mode.log" 2>&1 || true
     grep -E "bookings" "$DIR/cost-$mode.log" | head -12 || true
   done
   set_sync on

@@ -190,10 +190,14 @@ internal static class HaFaults
 
         // SSE: streams on the first four flights (the bookers' holds land there too). On a lost
         // stream, reconnect with Last-Event-ID; a delta whose seq is not the last one + 1 is a gap.
+        // Each stream is also dropped once by the client 2 s after the kill (mid-failover), so every
+        // stream resumes with Last-Event-ID at least once.
         long gaps = 0, resumes = 0, snapshotsAfterResume = 0, deltas = 0;
+        var dropAt = killAt + TimeSpan.FromSeconds(2);
         async Task StreamAsync(long show)
         {
             string? lastId = null;
+            var dropped = false;
             while (Loading())
             {
                 try
@@ -205,7 +209,10 @@ internal static class HaFaults
                         Interlocked.Increment(ref resumes);
                     }
 
-                    using var cancel = new CancellationTokenSource(duration - (clock.Elapsed - loadStart) + TimeSpan.FromSeconds(1));
+                    var elapsed = clock.Elapsed - loadStart;
+                    var until = !dropped && elapsed < dropAt ? dropAt : duration + TimeSpan.FromSeconds(1);
+                    dropped |= until == dropAt;
+                    using var cancel = new CancellationTokenSource(until - elapsed);
                     using var response = await streams.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancel.Token);
                     if (!response.IsSuccessStatusCode)
                     {
@@ -337,13 +344,16 @@ internal static class HaFaults
         var without503RetryAfter = failed.Count(c => c.Status == 503 && !c.RetryAfter);
         var fiveHundreds = failed.Count(c => c.Status >= 500 && c.Status != 503);
 
-        double[] lateness;
+        // ended_at − max(expires_at, notBefore): with notBefore the moment service came back, the
+        // lateness the job engine answers for (nothing can be released while no primary is there).
+        async Task<double[]> LatenessAsync(DateTime notBefore)
         {
             await using var command = db.CreateCommand("""
-                select extract(epoch from coalesce(ended_at, now()) - expires_at)::float8 from hold
+                select extract(epoch from coalesce(ended_at, now()) - greatest(expires_at, @not_before))::float8 from hold
                 where expires_at >= @from and (status = 'expired' or (status = 'active' and expires_at < now()))
                 """);
             command.Parameters.AddWithValue("from", killedWall);
+            command.Parameters.AddWithValue("not_before", notBefore);
             var values = new List<double>();
             await using var reader = await command.ExecuteReaderAsync();
             while (await reader.ReadAsync())
@@ -351,8 +361,11 @@ internal static class HaFaults
                 values.Add(reader.GetDouble(0));
             }
 
-            lateness = [.. values.Order()];
+            return [.. values.Order()];
         }
+
+        var lateness = await LatenessAsync(killedWall);
+        var latenessPastReturn = await LatenessAsync(killedWall.AddSeconds(double.IsNaN(back) ? 0 : back - killed));
 
         double P(IEnumerable<double> values, int p)
         {
@@ -376,6 +389,8 @@ internal static class HaFaults
             ["hold_expiry_lateness_after_kill_p50_s"] = Round(P(lateness, 50)),
             ["hold_expiry_lateness_after_kill_p99_s"] = Round(P(lateness, 99)),
             ["hold_expiry_lateness_after_kill_max_s"] = Round(lateness.Length == 0 ? double.NaN : lateness[^1]),
+            ["hold_expiry_lateness_past_service_return_p99_s"] = Round(P(latenessPastReturn, 99)),
+            ["hold_expiry_lateness_past_service_return_max_s"] = Round(latenessPastReturn.Length == 0 ? double.NaN : latenessPastReturn[^1]),
             ["holds_due_after_kill"] = lateness.Length,
             ["sse_deltas"] = deltas,
             ["sse_resumes_with_last_event_id"] = resumes,

@@ -77,7 +77,8 @@ scope: holdfast
 namespace: /holdfast/
 name: pg$n
 log:
-  level: WARNING
+  # INFO: the fault run reads what Patroni did (promotions, pg_rewind) from its log.
+  level: INFO
 restapi:
   listen: 127.0.0.1:$(ha_rest_port "$n")
   connect_address: 127.0.0.1:$(ha_rest_port "$n")
@@ -276,9 +277,10 @@ ha_haproxy_stop() {
 
 # ha_stop_all DIR MEMBERS: HAProxy, then Patroni members (each stops its PostgreSQL), then etcd.
 ha_stop_all() {
-  local dir=$1 members=$2 i
+  local dir=$1 members=$2 i stops=()
   ha_haproxy_stop "$dir"
-  for i in $(seq 1 "$members"); do ha_patroni_stop "$dir" "$i" & done
-  wait
+  # In parallel, and waited for by pid: a bare `wait` would also wait for etcd, started by this shell.
+  for i in $(seq 1 "$members"); do ha_patroni_stop "$dir" "$i" & stops+=($!); done
+  wait "${stops[@]}"
   for i in 1 2 3; do ha_etcd_stop "$dir" "$i"; done
 }
