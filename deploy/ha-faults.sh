@@ -201,7 +201,7 @@ for path, mode in zip(sys.argv[1:], ["on", "local"]):
         figures = json.load(open(path)).get("figures", [])
     except Exception:
         continue
-    out[mode] = [f for f in figures if f.get("scenario") == "bookings"]
+    out[mode] = [f for f in figures if f.get("scenario", "").startswith("bookings, ")]
 print(json.dumps(out))
 PY
 )
