@@ -77,6 +77,32 @@ public sealed class ReadReplicaTests
     }
 
     [Fact]
+    public async Task A_read_the_replica_cancels_for_a_conflict_with_recovery_is_answered_from_the_primary()
+    {
+        var (primary, reads, show) = await TwoDatabasesAsync();
+        await using (var readsDb = NpgsqlDataSource.Create(reads))
+        {
+            // What a standby does to a query whose rows replay must remove: SQLSTATE 40001.
+            await readsDb.ScalarAsync<object?>("""
+                create function recovery_conflict() returns boolean language plpgsql as
+                $$ begin raise exception 'canceling statement due to conflict with recovery' using errcode = '40001'; end $$;
+                alter table seat_feed rename to seat_feed_replayed;
+                create view seat_feed as select * from seat_feed_replayed where recovery_conflict();
+                """);
+        }
+
+        await using var app = await TestApp.StartAsync(PostgresServer.Instance, new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:HoldfastReads"] = reads,
+        }, connectionString: primary);
+
+        var map = await app.CreateClient().GetAsync($"/shows/{show.ShowId}/seats");
+        Assert.Equal(HttpStatusCode.OK, map.StatusCode);
+        Assert.Equal("1A", (await map.Content.ReadFromJsonAsync<JsonObject>())!["seats"]![0]!["label"]!.GetValue<string>());
+        Assert.Equal((0, 1), app.Services.GetRequiredService<ReadReplica>().Stats);
+    }
+
+    [Fact]
     public async Task When_the_reads_database_is_unreachable_reads_are_answered_from_the_primary()
     {
         var (primary, reads, show) = await TwoDatabasesAsync();

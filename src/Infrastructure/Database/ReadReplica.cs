@@ -24,9 +24,10 @@ public sealed class ReadReplicaOptions
 /// WAL position (<c>pg_current_wal_lsn()</c>, no table touched), then runs on a replica connection
 /// once that replica has replayed up to it — so it sees every commit that preceded the read,
 /// never an older state, and a cache entry built from it is as fresh as one built on the primary.
-/// A replica that is unreachable or does not catch up within
-/// <see cref="ReadReplicaOptions.MaxWaitMilliseconds"/> costs that wait and the read goes to the
-/// primary. Without the setting every read goes to the primary, as before.
+/// A replica that is unreachable, does not catch up within
+/// <see cref="ReadReplicaOptions.MaxWaitMilliseconds"/>, or cancels the read for a conflict with
+/// recovery (40001, 40P01) costs that wait and the read goes to the primary. Without the setting
+/// every read goes to the primary, as before.
 /// </summary>
 public sealed class ReadReplica : IAsyncDisposable
 {
@@ -86,6 +87,12 @@ public sealed class ReadReplica : IAsyncDisposable
             {
                 DatabaseOutage.ForgetPooledConnections(replicas);
                 logger.LogWarning(ex, "A replica read failed; reading from the primary");
+            }
+            catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected)
+            {
+                // A standby cancels a query that conflicts with the WAL it replays (a row version
+                // vacuumed on the primary, a lock): the primary has no such conflict.
+                logger.LogInformation(ex, "A replica read conflicted with recovery; reading from the primary");
             }
         }
 
