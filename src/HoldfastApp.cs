@@ -33,6 +33,7 @@ public static class HoldfastApp
         services.AddHoldfastHealth();
         services.AddHoldfastTelemetry(builder.Configuration);
         services.AddHoldfastDatabase(builder.Configuration);
+        services.AddHoldfastReadReplica();
         services.AddHoldfastAuth();
         services.AddHoldfastRateLimiting();
         services.AddSingleton(RecurringJob.Of<PruneIdempotencyKeysArgs>("idempotency.prune", "17 * * * *"));

@@ -11,10 +11,15 @@ using Npgsql;
 
 // The load generator: a separate process driving a running Holdfast over loopback HTTP (and its
 // database through pgbench and SQL checks). Every loop is bounded in time and count.
-// Usage: Holdfast.Bench faults ... (see Faults.cs) or Holdfast.Bench --base-url URL --connection CS --app-pid PID --pgbench PATH --out FILE [--quick]
+// Usage: Holdfast.Bench faults ... (see Faults.cs), Holdfast.Bench ha-faults ... (HaFaults.cs) or Holdfast.Bench --base-url URL --connection CS --app-pid PID --pgbench PATH --out FILE [--quick]
 if (args.Length > 0 && args[0] == "faults")
 {
     return await Faults.RunAsync(args);
+}
+
+if (args.Length > 0 && args[0] == "ha-faults")
+{
+    return await HaFaults.RunAsync(args);
 }
 
 var arguments = Args.Parse(args);

@@ -100,7 +100,7 @@ public sealed class SearchShows : ICarterModule
                 new("cursor", "`next_cursor` of the previous page, same sort.", MaxLength: 500));
 
     internal static async Task<IResult> HandleAsync(
-        HttpContext http, NpgsqlDataSource db, ReadCache cache, IOptions<JsonOptions> json, TimeProvider time, CancellationToken cancellationToken)
+        HttpContext http, ReadReplica reads, ReadCache cache, IOptions<JsonOptions> json, TimeProvider time, CancellationToken cancellationToken)
     {
         var validation = new Validation();
         var query = Parse(http.Request.Query, validation);
@@ -112,15 +112,16 @@ public sealed class SearchShows : ICarterModule
         // The parsed query (a record) is the cache key: equal searches share an entry however written.
         var cached = await cache.GetOrAddAsync("search:" + query, async ct =>
         {
-            var response = await RunAsync(db, query!, time.GetUtcNow(), ct);
+            // Search tolerates a replica, once it has caught up with the primary (ReadReplica).
+            var response = await reads.ReadAsync(true, (connection, token) => RunAsync(connection, query!, time.GetUtcNow(), token), ct);
             return (JsonSerializer.SerializeToUtf8Bytes(response, json.Value.SerializerOptions), response.Items.Select(i => i.ShowId));
         }, cancellationToken);
         return ReadCache.Write(http, cached);
     }
 
-    private static async Task<Response> RunAsync(NpgsqlDataSource db, Query query, DateTimeOffset now, CancellationToken cancellationToken)
+    private static async Task<Response> RunAsync(NpgsqlConnection connection, Query query, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand();
+        await using var command = connection.CreateCommand();
         Compose(command, query, now);
         var items = new List<Item>();
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))

@@ -5,6 +5,7 @@ using Carter;
 using Holdfast.Features.Shows;
 using Holdfast.Infrastructure;
 using Holdfast.Infrastructure.Caching;
+using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
 using Holdfast.Infrastructure.SeatFeed;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -60,6 +61,7 @@ public sealed class StreamSeatMap : ICarterModule
         long showId,
         HttpContext http,
         NpgsqlDataSource db,
+        ReadReplica reads,
         SeatFeedHub hub,
         ReadCache cache,
         IOptions<SeatStreamOptions> options,
@@ -84,11 +86,11 @@ public sealed class StreamSeatMap : ICarterModule
         // The stream starts from `current` (snapshot or replay), so the hub may too.
         subscription.StartFrom(current.Value);
 
-        return TypedResults.ServerSentEvents(StreamAsync(showId, lastEventId, current.Value, subscription, db, hub, cache, options.Value, lifetime.ApplicationStopping, cancellationToken));
+        return TypedResults.ServerSentEvents(StreamAsync(showId, lastEventId, current.Value, subscription, reads, GetSeatMap.IsAnonymous(http), hub, cache, options.Value, lifetime.ApplicationStopping, cancellationToken));
     }
 
     private static async IAsyncEnumerable<SseItem<string>> StreamAsync(
-        long showId, long? lastEventId, long current, SeatFeedSubscription subscription, NpgsqlDataSource db, SeatFeedHub hub, ReadCache cache,
+        long showId, long? lastEventId, long current, SeatFeedSubscription subscription, ReadReplica reads, bool anonymous, SeatFeedHub hub, ReadCache cache,
         SeatStreamOptions settings, CancellationToken stopping, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         using var _ = subscription;
@@ -104,7 +106,7 @@ public sealed class StreamSeatMap : ICarterModule
         }
         else
         {
-            var snapshot = await GetSeatMap.ReadSnapshotAsync(db, cache, showId, current, cancellationToken);
+            var snapshot = await GetSeatMap.ReadSnapshotAsync(reads, anonymous, cache, showId, current, cancellationToken);
             sent = SeqOf(snapshot.Body);
             yield return new SseItem<string>(System.Text.Encoding.UTF8.GetString(snapshot.Body), "snapshot") { EventId = sent.ToString(System.Globalization.CultureInfo.InvariantCulture) };
         }

@@ -46,11 +46,20 @@ public sealed class GetSeatMap : ICarterModule
             .Produces<Response>(StatusCodes.Status200OK)
             .AnswersWithETag();
 
-    internal static async Task<IResult> HandleAsync(long showId, HttpContext http, NpgsqlDataSource db, ReadCache cache, CancellationToken cancellationToken)
+    internal static async Task<IResult> HandleAsync(
+        long showId, HttpContext http, NpgsqlDataSource db, ReadReplica reads, ReadCache cache, CancellationToken cancellationToken)
     {
         var seq = await CurrentSeqAsync(db, showId, cancellationToken);
-        return seq is null ? Problems.NotFound("Show") : ReadCache.Write(http, await ReadSnapshotAsync(db, cache, showId, seq.Value, cancellationToken));
+        return seq is null
+            ? Problems.NotFound("Show")
+            : ReadCache.Write(http, await ReadSnapshotAsync(reads, IsAnonymous(http), cache, showId, seq.Value, cancellationToken));
     }
+
+    /// <summary>
+    /// True for a viewer without a token: their seat map may come from a caught-up replica
+    /// (<see cref="ReadReplica"/>); a signed-in viewer's is read on the primary.
+    /// </summary>
+    internal static bool IsAnonymous(HttpContext http) => http.User.Identity?.IsAuthenticated != true;
 
     /// <summary>The show's last seat event number (<c>seat_feed.last_seq</c>), or null when there is no such show.</summary>
     internal static async Task<long?> CurrentSeqAsync(NpgsqlDataSource db, long showId, CancellationToken cancellationToken)
@@ -65,16 +74,23 @@ public sealed class GetSeatMap : ICarterModule
     /// PostgreSQL (no per-seat objects in .NET) with its ETag; its <c>seq</c> is
     /// <paramref name="atLeastSeq"/> or later. Cached per seat event number, so a reader who just
     /// changed seats (and so knows a later number) never gets a map from before the change, however
-    /// late the cache hears of it. Also the SSE stream's <c>snapshot</c> event.
+    /// late the cache hears of it. Also the SSE stream's <c>snapshot</c> event. With
+    /// <paramref name="mayUseReplica"/> it is built on a replica that has replayed the primary's WAL
+    /// up to the moment of the read (<see cref="ReadReplica"/>), so its <c>seq</c> is still at least
+    /// <paramref name="atLeastSeq"/>.
     /// </summary>
-    internal static Task<CachedResponse> ReadSnapshotAsync(NpgsqlDataSource db, ReadCache cache, long showId, long atLeastSeq, CancellationToken cancellationToken) =>
+    internal static Task<CachedResponse> ReadSnapshotAsync(
+        ReadReplica reads, bool mayUseReplica, ReadCache cache, long showId, long atLeastSeq, CancellationToken cancellationToken) =>
         cache.GetOrAddAsync($"seats:{showId}:{atLeastSeq}", async ct =>
         {
-            await using var command = db.CreateCommand(SnapshotSql);
-            command.With("show_id", showId);
+            var json = await reads.ReadAsync(mayUseReplica, async (connection, token) =>
+            {
+                await using var command = new NpgsqlCommand(SnapshotSql, connection);
+                command.With("show_id", showId);
+                return (string?)await command.ExecuteScalarAsync(token);
+            }, ct);
             // The seat_feed row exists only with its show, and shows are never deleted.
-            var json = (string?)await command.ExecuteScalarAsync(ct) ?? throw new InvalidOperationException($"Show {showId} has a seat feed but no row.");
-            return (System.Text.Encoding.UTF8.GetBytes(json), [showId]);
+            return (System.Text.Encoding.UTF8.GetBytes(json ?? throw new InvalidOperationException($"Show {showId} has a seat feed but no row.")), [showId]);
         }, cancellationToken);
 
     private const string SnapshotSql = """

@@ -51,7 +51,7 @@ public sealed class GetShow : ICarterModule
             .AnswersWithETag();
 
     internal static async Task<IResult> HandleAsync(
-        long showId, HttpContext http, NpgsqlDataSource db, ReadCache cache, IOptions<JsonOptions> json, CancellationToken cancellationToken)
+        long showId, HttpContext http, NpgsqlDataSource db, ReadReplica reads, ReadCache cache, IOptions<JsonOptions> json, CancellationToken cancellationToken)
     {
         // Keyed by the show's seat event number, so a customer who just held seats never sees the
         // availability from before; catalogue edits reach the entry through the cache's notification.
@@ -64,15 +64,16 @@ public sealed class GetShow : ICarterModule
         var cached = await cache.GetOrAddAsync($"show:{showId}:{seq}", async ct =>
         {
             // The seat_feed row just read exists only with its show, and shows are never deleted.
-            var found = await LoadAsync(db, showId, ct) ?? throw new InvalidOperationException($"Show {showId} has a seat feed but no row.");
+            // Show details tolerate a replica, once it has caught up with the primary (ReadReplica).
+            var found = await reads.ReadAsync(true, (connection, token) => LoadAsync(connection, showId, token), ct) ?? throw new InvalidOperationException($"Show {showId} has a seat feed but no row.");
             return (JsonSerializer.SerializeToUtf8Bytes(found, json.Value.SerializerOptions), [showId]);
         }, cancellationToken);
         return ReadCache.Write(http, cached);
     }
 
-    private static async Task<Response?> LoadAsync(NpgsqlDataSource db, long showId, CancellationToken cancellationToken)
+    private static async Task<Response?> LoadAsync(NpgsqlConnection connection, long showId, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand(ShowSql);
+        await using var command = new NpgsqlCommand(ShowSql, connection);
         command.With("show_id", showId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         Response? show = null;

@@ -50,6 +50,15 @@ public static partial class DatabaseSetup
                 $"No connection string: set ConnectionStrings:{ConnectionStringName} (env ConnectionStrings__{ConnectionStringName}).");
         }
 
+        return CreateDataSource(connectionString, loggerFactory);
+    }
+
+    /// <summary>
+    /// Builds a data source on <paramref name="connectionString"/> with the project's settings
+    /// (auto-prepare, no reset on close); the primary's and the read replicas' alike.
+    /// </summary>
+    public static NpgsqlDataSource CreateDataSource(string connectionString, ILoggerFactory? loggerFactory)
+    {
         var builder = new NpgsqlDataSourceBuilder(connectionString);
         if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0)
         {

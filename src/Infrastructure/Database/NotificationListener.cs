@@ -7,7 +7,9 @@ namespace Holdfast.Infrastructure.Database;
 /// after a lost connection with backoff (200 ms, doubling to 10 s). The seat feed, the session
 /// cache and the job worker each keep one; what they do on a notification, once listening, and on
 /// a loss is theirs (a notification sent while nobody listened is gone, so each catches up in
-/// <c>onListening</c>).
+/// <c>onListening</c>). After a failover the reconnect reaches the new primary (NOTIFY is not
+/// replicated: a standby's LISTEN hears nothing), because the address leads there and the pool
+/// is emptied on the loss.
 /// </summary>
 public static class NotificationListener
 {
@@ -51,6 +53,13 @@ public static class NotificationListener
             }
             catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or IOException)
             {
+                if (Http.DatabaseOutage.IsUnavailable(ex))
+                {
+                    // The server went away (or is a standby now): reconnect through a fresh
+                    // connection, not a pooled one to the server that is gone.
+                    Http.DatabaseOutage.ForgetPooledConnections(dataSource);
+                }
+
                 onLost();
                 logger.LogWarning(ex, "{Listener} lost its connection; reconnecting in {Delay}", what, delay);
                 await Task.Delay(delay, time, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);

@@ -37,8 +37,10 @@ public sealed class DatabaseOutage(NpgsqlDataSource dataSource, TimeProvider tim
     /// <summary>
     /// True when <paramref name="exception"/> (or an inner one) means the database cannot be reached
     /// or will not take work now: a socket or timeout failure, the pool exhausted, or PostgreSQL's
-    /// connection-exception class 08, shutdown 57P01–57P03, or insufficient resources class 53.
-    /// Serialization failures and deadlocks are not outages. A socket failure counts only inside an
+    /// connection-exception class 08, shutdown 57P01–57P03, or insufficient resources class 53 — or
+    /// 25006 (read-only transaction): the server reached is a standby, as for a moment after a
+    /// failover when a connection still reaches the old primary, demoted, or a replica
+    /// (docs/decisions/0030-high-availability.md). Serialization failures and deadlocks are not outages. A socket failure counts only inside an
     /// <see cref="NpgsqlException"/> (Npgsql wraps its own): one from an SMTP or HTTP client is that
     /// server's failure, and the job engine retries an outage at once, without backoff, so an
     /// unreachable mail server taken for one burned an email job's attempts in seconds.
@@ -48,10 +50,21 @@ public sealed class DatabaseOutage(NpgsqlDataSource dataSource, TimeProvider tim
         null => false,
         PostgresException pg => pg.SqlState.StartsWith("08", StringComparison.Ordinal)
             || pg.SqlState.StartsWith("53", StringComparison.Ordinal)
-            || pg.SqlState is PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow,
+            || pg.SqlState is PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow
+                or PostgresErrorCodes.ReadOnlySqlTransaction,
         NpgsqlException npgsql => npgsql.IsTransient || npgsql.InnerException is SocketException or IOException or TimeoutException,
         _ => IsUnavailable(exception.InnerException),
     };
+
+    /// <summary>
+    /// Closes the pool's idle connections and keeps those in use from returning to it
+    /// (<see cref="NpgsqlDataSource.Clear"/>). After a failover every pooled connection leads to the
+    /// old primary — dead, or demoted to a standby that refuses writes with 25006 — and each would
+    /// fail one more request; cleared, the next open reaches whichever server the address leads to
+    /// now (the new primary behind HAProxy). Npgsql clears by itself on a broken connection, not on
+    /// 25006, nor for a data source the failure was not seen on.
+    /// </summary>
+    public static void ForgetPooledConnections(NpgsqlDataSource dataSource) => dataSource.Clear();
 
     /// <summary>One round trip (<c>select 1</c>): what the outage probe and readiness both ask.</summary>
     public static async Task PingAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken)
@@ -60,9 +73,13 @@ public sealed class DatabaseOutage(NpgsqlDataSource dataSource, TimeProvider tim
         await command.ExecuteScalarAsync(cancellationToken);
     }
 
-    /// <summary>Records a failure caused by the database being unavailable; logs and starts the probe on the first.</summary>
+    /// <summary>
+    /// Records a failure caused by the database being unavailable; logs and starts the probe on the
+    /// first. Every report also empties the connection pool (see <see cref="ForgetPooledConnections"/>).
+    /// </summary>
     public void Report(Exception exception)
     {
+        ForgetPooledConnections(dataSource);
         lock (gate)
         {
             if (since is not null)
