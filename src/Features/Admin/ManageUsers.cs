@@ -93,20 +93,8 @@ public sealed class ManageUsers : ICarterModule
         }
 
         await using var command = db.CreateCommand(SetRoleSql);
-        command.With("user_id", userId);
-        command.With("role", request.Role);
-        command.With("now", time.GetUtcNow());
-        command.With("actor_id", http.User.UserId());
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken))
-        {
-            return Problems.NotFound("User");
-        }
-
-        var user = ReadUser(reader);
-        await reader.CloseAsync();
-        gate.Forget(userId);
-        return TypedResults.Ok(user);
+        command.With("user_id", userId).With("role", request.Role).With("now", time.GetUtcNow()).With("actor_id", http.User.UserId());
+        return await ChangeAsync(command, userId, gate, cancellationToken);
     }
 
     internal static async Task<Results<Ok<User>, ValidationProblem, ProblemHttpResult>> SetDisabledAsync(
@@ -125,14 +113,26 @@ public sealed class ManageUsers : ICarterModule
 
         await using var command = db.CreateCommand(SetDisabledSql);
         command.With("user_id", userId).With("disabled", disabled).With("now", time.GetUtcNow()).With("actor_id", http.User.UserId());
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken))
+        return await ChangeAsync(command, userId, gate, cancellationToken);
+    }
+
+    // Runs a change of one account that returns its row (none: no such account), then drops the
+    // account from this node's session gate (other nodes hear of it through the database's
+    // notification), so the change applies to its tokens at once.
+    private static async Task<Results<Ok<User>, ValidationProblem, ProblemHttpResult>> ChangeAsync(
+        NpgsqlCommand command, long userId, SessionGate gate, CancellationToken cancellationToken)
+    {
+        User user;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
-            return Problems.NotFound("User");
+            if (!await reader.ReadAsync(cancellationToken))
+            {
+                return Problems.NotFound("User");
+            }
+
+            user = ReadUser(reader);
         }
 
-        var user = ReadUser(reader);
-        await reader.CloseAsync();
         gate.Forget(userId);
         return TypedResults.Ok(user);
     }
