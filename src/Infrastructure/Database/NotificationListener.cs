@@ -53,7 +53,7 @@ public static class NotificationListener
             }
             catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or IOException)
             {
-                if (Http.DatabaseOutage.IsUnavailable(ex))
+                if (Http.DatabaseOutage.LeadsToAnotherServer(ex))
                 {
                     // The server went away (or is a standby now): reconnect through a fresh
                     // connection, not a pooled one to the server that is gone.

@@ -85,7 +85,11 @@ public sealed class ReadReplica : IAsyncDisposable
             }
             catch (Exception ex) when (DatabaseOutage.IsUnavailable(ex) && !cancellationToken.IsCancellationRequested)
             {
-                DatabaseOutage.ForgetPooledConnections(replicas);
+                if (DatabaseOutage.LeadsToAnotherServer(ex))
+                {
+                    DatabaseOutage.ForgetPooledConnections(replicas);
+                }
+
                 logger.LogWarning(ex, "A replica read failed; reading from the primary");
             }
             catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected)

@@ -66,6 +66,23 @@ public sealed class DatabaseOutage(NpgsqlDataSource dataSource, TimeProvider tim
     /// </summary>
     public static void ForgetPooledConnections(NpgsqlDataSource dataSource) => dataSource.Clear();
 
+    /// <summary>
+    /// True when <paramref name="exception"/> says the pooled connections lead to a server that is
+    /// gone or no longer the primary: a socket or I/O failure inside Npgsql, connection-exception
+    /// class 08, shutdown 57P01–57P03, or 25006 (a standby). Not an exhausted pool, a timeout or
+    /// class 53 (too many connections): those mean the server is busy, and emptying the pool then
+    /// would make every busy connection reconnect just when the server is overloaded.
+    /// </summary>
+    public static bool LeadsToAnotherServer(Exception? exception) => exception switch
+    {
+        null => false,
+        PostgresException pg => pg.SqlState.StartsWith("08", StringComparison.Ordinal)
+            || pg.SqlState is PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow
+                or PostgresErrorCodes.ReadOnlySqlTransaction,
+        NpgsqlException npgsql => npgsql.InnerException is SocketException or IOException || LeadsToAnotherServer(npgsql.InnerException),
+        _ => LeadsToAnotherServer(exception.InnerException),
+    };
+
     /// <summary>One round trip (<c>select 1</c>): what the outage probe and readiness both ask.</summary>
     public static async Task PingAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken)
     {
@@ -75,11 +92,16 @@ public sealed class DatabaseOutage(NpgsqlDataSource dataSource, TimeProvider tim
 
     /// <summary>
     /// Records a failure caused by the database being unavailable; logs and starts the probe on the
-    /// first. Every report also empties the connection pool (see <see cref="ForgetPooledConnections"/>).
+    /// first. A failure that <see cref="LeadsToAnotherServer"/> also empties the connection pool
+    /// (see <see cref="ForgetPooledConnections"/>).
     /// </summary>
     public void Report(Exception exception)
     {
-        ForgetPooledConnections(dataSource);
+        if (LeadsToAnotherServer(exception))
+        {
+            ForgetPooledConnections(dataSource);
+        }
+
         lock (gate)
         {
             if (since is not null)

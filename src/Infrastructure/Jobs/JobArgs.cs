@@ -164,13 +164,16 @@ public static class JobSql
             ? rows
             : "select " + string.Join(", ", fields.Select(f => given.Contains(f) ? $"r.{f}" : $"null::{JobArgs.SqlType<TArgs>(f)} as {f}"))
               + $", r.run_at, r.created_at from ({rows}) r";
-        var payload = "jsonb_strip_nulls(jsonb_build_object(" + string.Join(", ", fields.Select(f => $"'{f}', a.{f}")) + "))";
         return $"""
             insert into job (kind, queue, priority, payload, run_at, unique_key, max_attempts, created_at)
-            select '{TArgs.Kind}', '{options.Queue}', {options.Priority}, {payload}, a.run_at, {TArgs.UniqueKeySql ?? "null"}, {options.MaxAttempts}, a.created_at
+            select '{TArgs.Kind}', '{options.Queue}', {options.Priority}, {Payload<TArgs>()}, a.run_at, {TArgs.UniqueKeySql ?? "null"}, {options.MaxAttempts}, a.created_at
             from ({source}) a
             """ + (skipDuplicates ? "\n" + OnLiveDuplicateSkip : "");
     }
+
+    // The payload of a TArgs job from row a's columns named after its fields (snake_case jsonb, nulls left out).
+    private static string Payload<TArgs>() where TArgs : IJobArgs =>
+        "jsonb_strip_nulls(jsonb_build_object(" + string.Join(", ", JobArgs.Fields<TArgs>().Select(f => $"'{f}', a.{f}")) + "))";
 
     /// <summary>The clause that skips an insert whose unique key a live job of its kind already has.</summary>
     public const string OnLiveDuplicateSkip =
@@ -204,10 +207,9 @@ public static class JobSql
     public static string Replace<TFrom, TTo>(string rows) where TFrom : IJobArgs where TTo : IJobArgs
     {
         var options = TTo.Options;
-        var payload = "jsonb_strip_nulls(jsonb_build_object(" + string.Join(", ", JobArgs.Fields<TTo>().Select(f => $"'{f}', a.{f}")) + "))";
         return $"""
             update job
-            set kind = '{TTo.Kind}', queue = '{options.Queue}', priority = {options.Priority}, payload = {payload}, run_at = a.run_at,
+            set kind = '{TTo.Kind}', queue = '{options.Queue}', priority = {options.Priority}, payload = {Payload<TTo>()}, run_at = a.run_at,
                 unique_key = {TTo.UniqueKeySql ?? throw new InvalidOperationException($"{typeof(TTo).Name} has no unique key.")},
                 max_attempts = {options.MaxAttempts}, attempt = 0, errors = '[]'
             from ({rows}) a
