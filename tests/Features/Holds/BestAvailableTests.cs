@@ -41,6 +41,74 @@ public sealed class BestAvailableTests(AppFixture fixture) : IClassFixture<AppFi
     }
 
     [Fact]
+    public async Task A_party_of_one_takes_the_best_seat_that_strands_no_neighbour()
+    {
+        var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 2, seatsPerRow: 6, premiumRows: 0);
+        await HoldNamedAsync(show, "1C");
+
+        // Row 1: A B | D E F. 1A (best rank) would strand 1B, 1B would strand 1A; 1D strands nothing.
+        var (labels, together) = await HoldBestAsync(show, 1);
+
+        Assert.Equal(["1D"], labels);
+        Assert.True(together);
+    }
+
+    [Fact]
+    public async Task A_party_of_one_gets_the_seat_the_party_algorithm_would_choose()
+    {
+        // Migration 0042 answers a party of one with its own query; over random rooms (aisles, seats of
+        // another category, accessible seats) with random seats taken, it must choose as the party's
+        // algorithm does for one, ordinary or accessible.
+        var shows = new List<TestShow>();
+        for (var i = 0; i < 6; i++)
+        {
+            var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 5, seatsPerRow: 9, premiumRows: 0);
+            await App.DataSource.ChangeLayoutAsync(show.VenueId, "x = x + 1", $"seat_number > {2 + i % 4}");
+            await App.DataSource.ChangeLayoutAsync(show.VenueId, "access = 'wheelchair'", $"(seat_id + {i}) % 11 = 0");
+            await App.DataSource.ChangeLayoutAsync(show.VenueId, "access = 'companion'", $"(seat_id + {i}) % 11 = 1");
+            shows.Add(show);
+        }
+
+        var differences = new List<string>();
+        var random = new Random(42);
+        for (var round = 0; round < 40; round++)
+        {
+            var show = shows[round % shows.Count];
+            // A random part of the room is taken: held, blocked or of another category.
+            await App.DataSource.ExecuteAsync($"""
+                update show_seat set state = 'available', category = 'standard' where show_id = {show.ShowId} and (state = 'blocked' or category = 'premium');
+                update show_seat set state = 'blocked' where show_id = {show.ShowId} and hashint8(seat_id + {random.Next(1_000_000)}) % 3 = 0;
+                update show_seat set category = 'premium' where show_id = {show.ShowId} and state = 'available' and hashint8(seat_id + {random.Next(1_000_000)}) % 7 = 0;
+                """);
+            foreach (var accessible in new[] { false, true })
+            {
+                var (fast, party) = await PicksAsync(show.ShowId, accessible);
+                if (fast != party)
+                {
+                    differences.Add($"show {show.ShowId} round {round} accessible {accessible}: {fast} against {party}");
+                }
+            }
+        }
+
+        Assert.Empty(differences);
+    }
+
+    // The single-seat query's pick and the party algorithm's pick for one, each in its own rolled-back
+    // transaction so neither sees the other's lock.
+    private async Task<(string Fast, string Party)> PicksAsync(long showId, bool accessible)
+    {
+        async Task<string> PickAsync(string function)
+        {
+            await using var connection = await App.DataSource.OpenConnectionAsync();
+            await using var transaction = await connection.BeginTransactionAsync();
+            await using var command = new Npgsql.NpgsqlCommand($"select coalesce(string_agg(seat_id::text || ':' || together, ','), 'none') from {function}({showId}, 'standard', 1, {accessible})", connection, transaction);
+            return (string)(await command.ExecuteScalarAsync())!;
+        }
+
+        return (await PickAsync("best_available_seats"), await PickAsync("best_available_party"));
+    }
+
+    [Fact]
     public async Task A_party_is_not_seated_across_an_aisle()
     {
         var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 3, seatsPerRow: 6, premiumRows: 0);
