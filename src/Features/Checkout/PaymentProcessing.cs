@@ -266,6 +266,7 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
     [
         new NpgsqlBatchCommand(ConfirmationEmailSql).With("booking_id", bookingId).With("now", now),
         new NpgsqlBatchCommand(ConfirmationSmsSql).With("booking_id", bookingId).With("now", now),
+        new NpgsqlBatchCommand(DeadlineNoLongerNeededSql).With("booking_id", bookingId).With("now", now),
     ];
 
     private async Task RefundAsync(NpgsqlConnection connection, Locked row, long amount, string reason, DateTimeOffset now, CancellationToken cancellationToken)
@@ -309,6 +310,14 @@ public sealed class PaymentProcessing(NpgsqlDataSource db, JobOutbox outbox, Sea
         """, skipDuplicates: true, "template", "booking_id");
 
     private static readonly string ConfirmationSmsSql = SmsArgs.ForBookings("booking_confirmed", """
+        select b.booking_id from booking b where b.booking_id = @booking_id and b.status = 'confirmed'
+        """);
+
+    // A confirmed booking has nothing left for its payment deadline to settle: the waiting deadline
+    // job is cancelled in the confirming transaction rather than left to be claimed, read the
+    // booking and do nothing (one per booking, each claim scanning past the others). A deadline job
+    // already running is left to finish: it finds the booking confirmed.
+    private static readonly string DeadlineNoLongerNeededSql = JobSql.CancelByKey<PaymentDeadlineArgs>("""
         select b.booking_id from booking b where b.booking_id = @booking_id and b.status = 'confirmed'
         """);
 

@@ -31,7 +31,8 @@ public sealed class BookHoldTests(AppFixture fixture) : IClassFixture<AppFixture
             select (select count(*) from show_seat where show_id = {show.ShowId} and state = 'booked' and booking_id = {bookingId}),
                    (select status from hold where hold_id = {holdId}),
                    (select count(*) from job where unique_key = 'hold:{holdId}'),
-                   (select count(*) from job where kind = 'payments.deadline' and unique_key = 'deadline:{bookingId}')
+                   (select count(*) from job where kind = 'payments.deadline' and unique_key = 'deadline:{bookingId}'),
+                   (select string_agg(state, ',') from job where kind = 'payments.deadline' and unique_key = 'deadline:{bookingId}')
             """);
         await using var reader = await command.ExecuteReaderAsync();
         await reader.ReadAsync();
@@ -40,6 +41,8 @@ public sealed class BookHoldTests(AppFixture fixture) : IClassFixture<AppFixture
         // The hold's expiry job became the booking's payment-deadline job at checkout (one row).
         Assert.Equal(0, reader.GetInt64(2));
         Assert.Equal(1, reader.GetInt64(3));
+        // Confirmed, the booking has nothing left for its deadline to settle: cancelled in the same commit.
+        Assert.Equal("cancelled", reader.GetString(4));
     }
 
     [Fact]
