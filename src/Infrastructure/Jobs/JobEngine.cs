@@ -633,16 +633,41 @@ public sealed class JobWorker(
 
     // Takes the next due jobs in priority order. SKIP LOCKED lets concurrent workers take disjoint
     // batches instead of queueing on each other's row locks.
-    private const string ClaimSql = """
-        with due as (
-          select job_id
-          from job
-          where state in ('available', 'retryable')
-            and queue = @queue
-            and run_at <= @now
-          order by priority, run_at, job_id
+    // The claim index is ordered (queue, priority, run_at, job_id), so one scan in priority order
+    // would walk every waiting job of a more urgent priority that is not due yet (a payment
+    // deadline 15 minutes out, a reminder two days out) before reaching a due one: 45 ms for an empty
+    // claim over 105,000 waiting jobs. Instead the queue's priorities are found by a skip scan (one
+    // index descent each), and each priority's due jobs are read from the front of its run_at range,
+    // which stops at the first job not yet due. A priority's scan may lock up to @limit rows that
+    // the outer limit then leaves; the statement is its own transaction, so they are free again at
+    // once. Internal for the test that reads the claim's plan.
+    internal const string ClaimSql = """
+        with recursive priorities as (
+          (select j.priority from job j
+           where j.state in ('available', 'retryable') and j.queue = @queue
+           order by j.priority limit 1)
+          union all
+          select (select j.priority from job j
+                  where j.state in ('available', 'retryable') and j.queue = @queue and j.priority > p.priority
+                  order by j.priority limit 1)
+          from priorities p
+          where p.priority is not null
+        ), due as (
+          select d.job_id
+          from priorities p
+          cross join lateral (
+            select j.job_id, j.run_at
+            from job j
+            where j.state in ('available', 'retryable')
+              and j.queue = @queue
+              and j.priority = p.priority
+              and j.run_at <= @now
+            order by j.run_at, j.job_id
+            limit @limit
+            for update skip locked
+          ) d
+          order by p.priority, d.run_at, d.job_id
           limit @limit
-          for update skip locked
         )
         update job j
         set state = 'running',
