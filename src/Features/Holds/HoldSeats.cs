@@ -100,7 +100,7 @@ public sealed partial class HoldSeats : ICarterModule
 
         await using var transaction = await SeatTransaction.BeginAsync(connection, announcer, cancellationToken);
 
-        var show = await LockLimitAndReadShowAsync(connection, showId, userId, cancellationToken);
+        var (show, firstPick) = await LockLimitAndReadShowAsync(connection, showId, userId, request, cancellationToken);
         if (show is null)
         {
             return Problems.NotFound("Show");
@@ -129,7 +129,7 @@ public sealed partial class HoldSeats : ICarterModule
         }
         else
         {
-            (seats, var inOneRun) = await LockBestSeatsAsync(connection, showId, request.Category!, requested, request.Accessible ?? false, cancellationToken);
+            (seats, var inOneRun) = await LockBestSeatsAsync(connection, showId, request.Category!, requested, request.Accessible ?? false, firstPick, cancellationToken);
             together = inOneRun;
         }
 
@@ -187,10 +187,16 @@ public sealed partial class HoldSeats : ICarterModule
         return validation;
     }
 
-    private static async Task<ShowState?> LockLimitAndReadShowAsync(NpgsqlConnection connection, long showId, long userId, CancellationToken cancellationToken)
+    private sealed record Pick(List<HeldSeat> Seats, bool Together);
+
+    private static async Task<(ShowState? Show, Pick? FirstPick)> LockLimitAndReadShowAsync(
+        NpgsqlConnection connection, long showId, long userId, Request request, CancellationToken cancellationToken)
     {
         // One round trip. The show state is read after the lock is granted, so it counts every seat
-        // a concurrent request of this customer committed before us.
+        // a concurrent request of this customer committed before us. A best-available party's first
+        // pick goes in the same round trip, after the show is read (one round trip fewer per hold,
+        // decision 0032): when the show turns out not on sale or the customer's limit reached, the
+        // caller answers without holding and the transaction's rollback gives the picked seats back.
         await using var batch = new NpgsqlBatch(connection)
         {
             BatchCommands = { new NpgsqlBatchCommand(GenericPlansSql), new NpgsqlBatchCommand(LimitLockSql), new NpgsqlBatchCommand(ShowStateSql) },
@@ -201,16 +207,38 @@ public sealed partial class HoldSeats : ICarterModule
             batch.BatchCommands[i].With("user_id", userId);
         }
 
+        if (request.Category is { } category)
+        {
+            batch.BatchCommands.Add(PickCommand(showId, category, request.Quantity!.Value, request.Accessible ?? false));
+        }
+
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
         // The SET returns no result set, so the reader starts on the lock's; the next is the show's.
         await reader.NextResultAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {
-            return null;
+            return (null, null);
         }
 
-        return new ShowState(reader.Get<string>("status"), reader.Get<DateTime>("starts_at"), reader.Get<string>("currency"), reader.Get<long>("venue_id"),
+        var show = new ShowState(reader.Get<string>("status"), reader.Get<DateTime>("starts_at"), reader.Get<string>("currency"), reader.Get<long>("venue_id"),
             reader.Get<long>("seats_taken"), reader.Get<DateTime>("sales_opens_at"), reader.Get<DateTime>("sales_closes_at"));
+        return (show, request.Category is null || !await reader.NextResultAsync(cancellationToken) ? null : await ReadPickAsync(reader, cancellationToken));
+    }
+
+    private static NpgsqlBatchCommand PickCommand(long showId, string category, int quantity, bool accessible) =>
+        new NpgsqlBatchCommand(PickSeatsSql).With("show_id", showId).With("category", category).With("quantity", quantity).With("accessible", accessible);
+
+    private static async Task<Pick> ReadPickAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
+    {
+        var seats = new List<HeldSeat>();
+        var together = false;
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            together = reader.Get<bool>("together");
+            seats.Add(new HeldSeat(reader.Get<long>("seat_id"), reader.Get<string>("label"), reader.Get<string>("category"), reader.Get<long>("amount_minor")));
+        }
+
+        return new Pick(seats, together);
     }
 
     private static async Task<List<HeldSeat>> LockNamedSeatsAsync(NpgsqlConnection connection, long showId, long venueId, string[] labels, CancellationToken cancellationToken)
@@ -231,32 +259,27 @@ public sealed partial class HoldSeats : ICarterModule
     // PickAttempts the party is served from whatever can be locked, in rank order, rather than
     // refused while seats remain (decision 0025).
     private static async Task<(List<HeldSeat> Seats, bool Together)> LockBestSeatsAsync(
-        NpgsqlConnection connection, long showId, string category, int quantity, bool accessible, CancellationToken cancellationToken)
+        NpgsqlConnection connection, long showId, string category, int quantity, bool accessible, Pick? firstPick, CancellationToken cancellationToken)
     {
         for (var attempt = 0; attempt < PickAttempts; attempt++)
         {
-            await using var pick = new NpgsqlCommand(PickSeatsSql, connection)
-                .With("show_id", showId).With("category", category).With("quantity", quantity).With("accessible", accessible);
-            var seats = new List<HeldSeat>();
-            var together = false;
-            await using (var reader = await pick.ExecuteReaderAsync(cancellationToken))
+            var pick = attempt == 0 && firstPick is not null ? firstPick : await PickAsync(connection, showId, category, quantity, accessible, cancellationToken);
+            if (pick.Seats.Count > 0 || !await EnoughFreeAsync(connection, showId, category, quantity, accessible, cancellationToken))
             {
-                while (await reader.ReadAsync(cancellationToken))
-                {
-                    together = reader.Get<bool>("together");
-                    seats.Add(new HeldSeat(reader.Get<long>("seat_id"), reader.Get<string>("label"), reader.Get<string>("category"), reader.Get<long>("amount_minor")));
-                }
-            }
-
-            if (seats.Count > 0 || !await EnoughFreeAsync(connection, showId, category, quantity, accessible, cancellationToken))
-            {
-                return (seats, together);
+                return (pick.Seats, pick.Together);
             }
         }
 
         await using var fallback = new NpgsqlCommand(LockBestSeatsSql, connection)
             .With("show_id", showId).With("category", category).With("quantity", quantity).With("accessible", accessible);
         return (await ReadSeatsAsync(fallback, cancellationToken), false);
+    }
+
+    private static async Task<Pick> PickAsync(NpgsqlConnection connection, long showId, string category, int quantity, bool accessible, CancellationToken cancellationToken)
+    {
+        await using var batch = new NpgsqlBatch(connection) { BatchCommands = { PickCommand(showId, category, quantity, accessible) } };
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        return await ReadPickAsync(reader, cancellationToken);
     }
 
     // Whether the party could be served at all, as committed: if not, asking again will not help.

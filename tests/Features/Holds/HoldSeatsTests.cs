@@ -175,6 +175,29 @@ public sealed class HoldSeatsTests(AppFixture fixture) : IClassFixture<AppFixtur
     }
 
     [Fact]
+    public async Task A_best_available_request_refused_after_its_pick_leaves_every_seat_free_and_unlocked()
+    {
+        // The party's first pick goes in the round trip that reads the show (decision 0032), so it is
+        // made before the show's status and the customer's limit are checked; a refusal must give
+        // the picked seats back.
+        var show = await TestCatalogue.ShowAsync(App.DataSource, rows: 4, seatsPerRow: 6);
+        var (client, _) = await App.CustomerAsync();
+        await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { category = "standard", quantity = 10 }).ExpectAsync(HttpStatusCode.Created);
+
+        var limit = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { category = "standard", quantity = 2 }).ExpectAsync(HttpStatusCode.Conflict);
+        Assert.Equal(10, limit["seats_taken"]!.GetValue<int>());
+        await Sql($"update show set status = 'cancelled' where show_id = {show.ShowId}");
+        var (other, _) = await App.CustomerAsync();
+        await other.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { category = "standard", quantity = 2 }).ExpectAsync(HttpStatusCode.Conflict);
+
+        Assert.Equal(10L, await App.DataSource.ScalarAsync<long>($"select count(*) from show_seat where show_id = {show.ShowId} and state <> 'available'"));
+        await using var connection = await App.DataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using var unlocked = new NpgsqlCommand($"select count(*) from (select 1 from show_seat where show_id = {show.ShowId} for update skip locked) s", connection, transaction);
+        Assert.Equal(await App.DataSource.ScalarAsync<long>($"select count(*) from show_seat where show_id = {show.ShowId}"), (long)(await unlocked.ExecuteScalarAsync())!);
+    }
+
+    [Fact]
     public async Task Releasing_a_hold_frees_its_seats_once()
     {
         var show = await TestCatalogue.ShowAsync(App.DataSource);
