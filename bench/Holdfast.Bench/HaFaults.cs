@@ -77,35 +77,8 @@ internal static class HaFaults
             }
         }
 
-        var run = Guid.NewGuid().ToString("N")[..8];
-        var tokens = new string[16];
-        await Parallel.ForEachAsync(Enumerable.Range(0, tokens.Length), async (i, _) =>
-        {
-            for (var attempt = 0; tokens[i] is null; attempt++)
-            {
-                var (status, body) = await SendAsync("register", HttpMethod.Post, "/auth/register",
-                    new { email = $"ha-{run}-{i}@holdfast.example", password = "fault run password 123" }, null);
-                if (status == 201)
-                {
-                    tokens[i] = body!["access_token"]!.GetValue<string>();
-                }
-                else if (attempt > 20)
-                {
-                    throw new InvalidOperationException($"register answered {status}");
-                }
-            }
-        });
-
-        var shows = new List<long>();
-        await using (var command = db.CreateCommand(
-                         "select s.show_id from show s join event e using (event_id) where e.kind = 'flight' and s.status = 'on_sale' and s.starts_at > now() + interval '3 hours' order by random() limit 40"))
-        await using (var reader = await command.ExecuteReaderAsync())
-        {
-            while (await reader.ReadAsync())
-            {
-                shows.Add(reader.GetInt64(0));
-            }
-        }
+        var tokens = await FaultLoad.RegisterAsync(16, "ha", (i, body) => SendAsync("register", HttpMethod.Post, "/auth/register", body, null));
+        var shows = await FaultLoad.FlightsAsync(db, 40);
 
         Console.WriteLine($"  {tokens.Length} customers, {shows.Count} flights; load for {duration.TotalSeconds:0} s; primary killed at {killAt.TotalSeconds:0} s");
         var loadStart = clock.Elapsed;
