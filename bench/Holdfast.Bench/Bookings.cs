@@ -387,7 +387,7 @@ internal sealed class ServerCpu(int appPid, int postmasterPid)
             foreach (var task in Directory.EnumerateDirectories($"/proc/{appPid}/task"))
             {
                 if (File.ReadAllText(Path.Combine(task, "comm")).StartsWith(".NET Tiered Com", StringComparison.Ordinal)
-                    && Stat(int.Parse(Path.GetFileName(task), CultureInfo.InvariantCulture), $"{task}/stat") is { } thread)
+                    && Stat($"{task}/stat") is { } thread)
                 {
                     seconds += (thread.Utime + thread.Stime) / Tick;
                 }
@@ -421,11 +421,14 @@ internal sealed class ServerCpu(int appPid, int postmasterPid)
         return (app, pg);
     }
 
-    private static (int Ppid, long Utime, long Stime, long Cutime, long Cstime)? Stat(int pid, string? path = null)
+    private static (int Ppid, long Utime, long Stime, long Cutime, long Cstime)? Stat(int pid) => Stat($"/proc/{pid}/stat");
+
+    // A process's or a thread's stat file (/proc/<pid>/stat, /proc/<pid>/task/<tid>/stat).
+    private static (int Ppid, long Utime, long Stime, long Cutime, long Cstime)? Stat(string path)
     {
         try
         {
-            var text = File.ReadAllText(path ?? $"/proc/{pid}/stat");
+            var text = File.ReadAllText(path);
             var f = text[(text.LastIndexOf(')') + 2)..].Split(' ');
             // Fields after the command: state(3) ppid(4) ... utime(14) stime(15) cutime(16) cstime(17).
             return (int.Parse(f[1], CultureInfo.InvariantCulture), long.Parse(f[11], CultureInfo.InvariantCulture), long.Parse(f[12], CultureInfo.InvariantCulture),
