@@ -14,6 +14,26 @@ public sealed class BoardingTests(AppFixture fixture) : IClassFixture<AppFixture
         TestCatalogue.ShowAsync(App.DataSource, rows: 3, seatsPerRow: 4, premiumRows: 0, startsAt: DateTimeOffset.UtcNow.AddMinutes(kind == "flight" ? 120 : 30),
             kind: kind, originIata: origin, destinationIata: destination, ownerId: ownerId);
 
+    // A ticket's QR code must read back for every code, not only for the few a flow happens to draw:
+    // 1,000 codes from the database's own generator, each rendered as the server serves it.
+    [Fact]
+    public async Task Every_ticket_code_reads_back_from_its_QR_code()
+    {
+        var codes = await App.DataSource.ScalarAsync<string[]>("select array_agg(ticket_code()) from generate_series(1, 1000)");
+        var unread = codes.Where(code =>
+        {
+            try
+            {
+                return Boarding.DecodeQr(Holdfast.Features.Boarding.Tickets.Png(code)) != code;
+            }
+            catch (Xunit.Sdk.NotNullException)
+            {
+                return true;
+            }
+        }).ToArray();
+        Assert.Empty(unread);
+    }
+
     [Fact]
     public async Task Search_hold_pay_tickets_QR_check_in_and_a_second_scan_is_refused()
     {
