@@ -104,11 +104,14 @@ WITH wanted AS (
   SELECT 'email.send', 'default', 2, jsonb_build_object('template', 'booking_confirmed', 'booking_id', :booking_id::bigint), now(), 'booking_confirmed:' || :booking_id, 10, now()
   FROM ok WHERE ok.all_free
 ), reminders AS (
+  -- The show's reminder rounds (ReminderSchedule, decision 0033): written by its first booking,
+  -- found through the live unique key by every later one.
   INSERT INTO job (kind, queue, priority, payload, run_at, unique_key, max_attempts, created_at)
-  SELECT 'reminder.send', 'default', 2, jsonb_build_object('booking_id', :booking_id::bigint, 'show_id', s.show_id, 'offset_hours', o.hours),
-         s.starts_at - make_interval(hours => o.hours), 'reminder:' || :booking_id || ':' || o.hours, 10, now()
+  SELECT 'reminder.show', 'default', 2, jsonb_build_object('show_id', s.show_id, 'offset_hours', o.hours),
+         s.starts_at - make_interval(hours => o.hours), 'reminder-show:' || s.show_id || ':' || o.hours, 10, now()
   FROM ok, show s CROSS JOIN unnest(array[48, 3]) AS o (hours)
   WHERE ok.all_free AND s.show_id = :show AND s.starts_at - make_interval(hours => o.hours) > now()
+  ON CONFLICT (kind, unique_key) WHERE unique_key IS NOT NULL AND state IN ('available', 'running', 'retryable') DO NOTHING
 )
 SELECT all_free AND seat_feed_append(:show, 'booked', 'booked', (SELECT array_agg(seat_id ORDER BY seat_id) FROM marked), now()) IS NOT NULL FROM ok;
 COMMIT;

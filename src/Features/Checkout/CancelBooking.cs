@@ -1,7 +1,6 @@
 using Carter;
 using Holdfast.Features.Inventory;
 using Holdfast.Features.Jobs;
-using Holdfast.Features.Reminders;
 using Holdfast.Infrastructure.Auth;
 using Holdfast.Infrastructure.Database;
 using Holdfast.Infrastructure.Http;
@@ -127,8 +126,8 @@ public sealed class CancelBooking : ICarterModule
         """;
 
     // The booking shrunk or cancelled, the refund reserved against what was paid and handed to a
-    // job, reminders dropped if nothing is left, all in one statement. (The seats went back to sale
-    // in the inventory's statement just before it.)
+    // job, in one statement. (The seats went back to sale in the inventory's statement just before
+    // it.) Reminders need nothing: each checks that its booking is still confirmed when it runs.
     private static readonly string CancelSql = $$"""
         with shrunk as (
           update booking set status = case when @all_gone then 'cancelled' else status end,
@@ -144,8 +143,6 @@ public sealed class CancelBooking : ICarterModule
           returning refund_id
         ), refund_job as (
           {{ProcessRefund.EnqueueSql("refunded")}}
-        ), reminders as (
-          {{ReminderSchedule.CancelForBookingSql("@all_gone")}}
         ), audited as (
           insert into audit_log (occurred_at, actor_user_id, action, entity, entity_id, before, after)
           values (@now, @actor, case when @all_gone then 'booking.cancelled' else 'booking.seats_cancelled' end, 'booking', @booking_id,

@@ -21,35 +21,35 @@ public sealed class ReminderOptions
 }
 
 /// <summary>
-/// Schedules, moves and drops reminder jobs. A reminder is a <see cref="ReminderArgs"/> job per
-/// booking and offset, with <c>run_at = starts_at − offset</c>. Whoever else changes a booking or a
-/// show uses the SQL here (<see cref="CancelForBookingSql"/>, <see cref="CancelForShowSql"/>) rather
-/// than spelling the kind and payload out.
+/// Schedules, moves and drops reminder jobs. A show's reminders are a <see cref="ShowReminderArgs"/>
+/// job per offset, with <c>run_at = starts_at − offset</c>, scheduled by its first confirmed booking
+/// (later bookings find them and write nothing); when one falls due, <see cref="SendShowReminders"/>
+/// queues a <see cref="ReminderArgs"/> job for each booking confirmed by then. Whoever else changes a
+/// show uses the SQL here (<see cref="CancelForShowSql"/>, <see cref="MoveAsync"/>) rather than
+/// spelling the kinds and payload out. A cancelled booking needs nothing: its reminder checks that
+/// the booking is still confirmed when it runs.
 /// </summary>
 public static class ReminderSchedule
 {
-    /// <summary>
-    /// SQL that cancels the waiting reminders of booking <c>@booking_id</c> (when <paramref name="condition"/>,
-    /// a SQL boolean, holds), at <c>@now</c>: usable as a data-modifying CTE.
-    /// </summary>
-    public static string CancelForBookingSql(string condition = "true") =>
-        $"update job set state = 'cancelled', finalized_at = @now where {condition} and {JobSql.IsKind<ReminderArgs>()} and job.{JobSql.Waiting} " +
-        $"and {JobSql.Field<ReminderArgs>(nameof(ReminderArgs.BookingId))} = @booking_id";
+    // Both kinds, waiting, by show: the predicate of migration 0043's index (job_reminders_by_show_idx).
+    private static readonly string OfShow =
+        $"job.kind in ('{ReminderArgs.Kind}', '{ShowReminderArgs.Kind}') and job.{JobSql.Waiting} " +
+        $"and {JobSql.Field<ShowReminderArgs>(nameof(ShowReminderArgs.ShowId))} = @show_id";
 
     /// <summary>SQL that cancels the waiting reminders of show <c>@show_id</c> at <c>@now</c>: usable as a data-modifying CTE.</summary>
-    public static readonly string CancelForShowSql =
-        $"update job set state = 'cancelled', finalized_at = @now where {JobSql.IsKind<ReminderArgs>()} and job.{JobSql.Waiting} " +
-        $"and {JobSql.Field<ReminderArgs>(nameof(ReminderArgs.ShowId))} = @show_id";
+    public static readonly string CancelForShowSql = $"update job set state = 'cancelled', finalized_at = @now where {OfShow}";
 
     /// <summary>
-    /// The statement that inserts the reminders of a confirmed booking, skipping any whose time has
-    /// passed, for the caller's batch (same transaction and round trip as the confirmation): it
-    /// schedules nothing unless the booking is confirmed by then.
+    /// The statement that schedules the reminders of a confirmed booking's show, skipping any whose
+    /// time has passed, for the caller's batch (same transaction and round trip as the
+    /// confirmation): it schedules nothing unless the booking is confirmed by then. Once the show
+    /// has its reminders (every booking after the first) it only probes their unique key: no row
+    /// written, no WAL.
     /// </summary>
     public static NpgsqlBatchCommand ScheduleCommand(long bookingId, ReminderOptions options, DateTimeOffset now) =>
         new NpgsqlBatchCommand(ScheduleSql).With("booking_id", bookingId).With("offsets", options.OffsetsHours).With("now", now);
 
-    /// <summary>Moves every waiting reminder of a show to its new start.</summary>
+    /// <summary>Moves every waiting reminder of a show (its rounds, and any booking's reminder not sent yet) to its new start.</summary>
     public static async Task MoveAsync(NpgsqlConnection connection, long showId, DateTimeOffset startsAt, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(MoveSql, connection);
@@ -58,8 +58,8 @@ public static class ReminderSchedule
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    private static readonly string ScheduleSql = JobSql.Insert<ReminderArgs>("""
-        select b.booking_id, b.show_id, o.hours as offset_hours, s.starts_at - make_interval(hours => o.hours) as run_at, @now as created_at
+    private static readonly string ScheduleSql = JobSql.Insert<ShowReminderArgs>("""
+        select b.show_id, o.hours as offset_hours, s.starts_at - make_interval(hours => o.hours) as run_at, @now as created_at
         from booking b
         join show s on s.show_id = b.show_id
         cross join unnest(@offsets) as o (hours)
@@ -68,9 +68,32 @@ public static class ReminderSchedule
 
     private static readonly string MoveSql = $"""
         update job
-        set run_at = @starts_at - make_interval(hours => {JobSql.Field<ReminderArgs>(nameof(ReminderArgs.OffsetHours))})
-        where {JobSql.IsKind<ReminderArgs>()} and job.{JobSql.Waiting} and {JobSql.Field<ReminderArgs>(nameof(ReminderArgs.ShowId))} = @show_id
+        set run_at = @starts_at - make_interval(hours => {JobSql.Field<ShowReminderArgs>(nameof(ShowReminderArgs.OffsetHours))})
+        where {OfShow}
         """;
+}
+
+/// <summary>
+/// The <c>reminder.show</c> job: if the show is still on, queues a <c>reminder.send</c> job, due
+/// now, for each of its bookings confirmed by now, in one statement. A booking whose reminder is
+/// still waiting is skipped (its unique key), so a retried round queues nothing twice that has not
+/// run yet; like every job it is run at least once.
+/// </summary>
+public sealed class SendShowReminders(NpgsqlDataSource db, TimeProvider time) : JobHandler<ShowReminderArgs>
+{
+    /// <inheritdoc />
+    public override async Task HandleAsync(JobContext job, ShowReminderArgs args, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand(FanOutSql);
+        command.With("show_id", args.ShowId).With("offset_hours", args.OffsetHours).With("now", time.GetUtcNow());
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static readonly string FanOutSql = JobSql.Insert<ReminderArgs>("""
+        select b.booking_id, b.show_id, @offset_hours::int as offset_hours, @now as run_at, @now as created_at
+        from booking b join show s on s.show_id = b.show_id
+        where b.show_id = @show_id and b.status = 'confirmed' and s.status not in ('cancelled', 'completed')
+        """);
 }
 
 /// <summary>

@@ -168,7 +168,7 @@ public sealed partial class PhoneTests(SmsFixture fixture) : IClassFixture<SmsFi
         await Twilio.WaitForAsync(number, $"booking {booking} confirmed");
 
         // A reminder, due now.
-        await App.DataSource.ScalarAsync<int?>("update job set run_at = now() where kind = 'reminder.send' and (payload->>'booking_id')::bigint = $1", booking);
+        await App.DataSource.ScalarAsync<int?>("update job set run_at = now() where kind = 'reminder.show' and (payload->>'show_id')::bigint = $1", show.ShowId);
         await Twilio.WaitForAsync(number, "Holdfast reminder");
 
         await admin.PatchAsJsonAsync($"/shows/{show.ShowId}", new { starts_at = DateTimeOffset.UtcNow.AddDays(6) }).ExpectAsync(HttpStatusCode.NoContent);

@@ -19,19 +19,52 @@ public sealed class ReminderTests(AppFixture fixture) : IClassFixture<AppFixture
         var startsAt = new DateTimeOffset(2027, 3, 29, 9, 0, 0, TimeSpan.FromHours(1));
         var (organizer, organizerId) = await App.OrganizerAsync();
         var show = await TestCatalogue.ShowAsync(App.DataSource, startsAt: startsAt, timeZone: "Europe/London", ownerId: organizerId);
-        var bookingId = await BookAsync(show.ShowId, "1A");
+        await BookAsync(show.ShowId, "1A");
 
         Assert.Equal(
             [new DateTime(2027, 3, 27, 8, 0, 0, DateTimeKind.Utc), new DateTime(2027, 3, 29, 5, 0, 0, DateTimeKind.Utc)],
-            await ReminderTimesAsync(bookingId));
+            await ReminderTimesAsync(show.ShowId));
 
         // Moving the show moves its reminders; cancelling it drops them.
         await organizer.PatchAsJsonAsync($"/shows/{show.ShowId}", new { starts_at = startsAt.AddHours(2) }).ExpectAsync(HttpStatusCode.NoContent);
         Assert.Equal(
             [new DateTime(2027, 3, 27, 10, 0, 0, DateTimeKind.Utc), new DateTime(2027, 3, 29, 7, 0, 0, DateTimeKind.Utc)],
-            await ReminderTimesAsync(bookingId));
+            await ReminderTimesAsync(show.ShowId));
         await organizer.PostAsync($"/shows/{show.ShowId}/cancel", null).ExpectAsync(HttpStatusCode.OK);
-        Assert.Empty(await ReminderTimesAsync(bookingId));
+        Assert.Empty(await ReminderTimesAsync(show.ShowId));
+    }
+
+    [Fact]
+    public async Task A_show_has_one_reminder_round_per_offset_and_it_reminds_each_booking_still_confirmed_when_it_falls_due()
+    {
+        var show = await TestCatalogue.ShowAsync(App.DataSource, startsAt: DateTimeOffset.UtcNow.AddDays(5));
+        var first = await BookAsync(show.ShowId, "1A");
+        var second = await BookAsync(show.ShowId, "1B");
+        var (customer, _) = await App.CustomerAsync();
+        var hold = await customer.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "1C" } }).ExpectAsync(HttpStatusCode.Created);
+        var cancelled = (await customer.PostAsync($"/holds/{hold["hold_id"]}/booking", null).ExpectAsync(HttpStatusCode.Created))["booking_id"]!.GetValue<long>();
+        await customer.PostAsJsonAsync($"/bookings/{cancelled}/cancellation", new { }).ExpectAsync(HttpStatusCode.OK);
+
+        // Three confirmations wrote two rounds between them, and no reminder of a booking yet.
+        Assert.Equal(2, (await ReminderTimesAsync(show.ShowId)).Length);
+        Assert.Equal(0, await App.DataSource.ScalarAsync<long>(
+            $"select count(*) from job where kind = '{ReminderArgs.Kind}' and (payload->>'show_id')::bigint = $1", show.ShowId));
+
+        await App.DataSource.ScalarAsync<int?>(
+            $"update job set run_at = now() where kind = '{ShowReminderArgs.Kind}' and unique_key = $1", new ShowReminderArgs(show.ShowId, 3).UniqueKey()!);
+        foreach (var booking in new[] { first, second })
+        {
+            await Eventually.EqualAsync("completed", () => App.DataSource.ScalarAsync<string>(
+                $"select coalesce((select state from job where kind = 'email.send' and unique_key = 'reminder:{booking}:3'), 'none')"), TimeSpan.FromSeconds(20));
+        }
+
+        Assert.Equal(["completed", "completed"], await App.DataSource.ScalarAsync<string[]>(
+            $"select array_agg(state order by (payload->>'booking_id')::bigint) from job where kind = '{ReminderArgs.Kind}' and (payload->>'show_id')::bigint = $1", show.ShowId));
+        Assert.Equal(0, await App.DataSource.ScalarAsync<long>(
+            $"select count(*) from job where kind = 'email.send' and unique_key = 'reminder:{cancelled}:3'"));
+        // The 48-hour round is still to come.
+        Assert.Equal("available", await App.DataSource.ScalarAsync<string>(
+            $"select state from job where kind = '{ShowReminderArgs.Kind}' and unique_key = $1", new ShowReminderArgs(show.ShowId, 48).UniqueKey()!));
     }
 
     [Fact]
@@ -42,8 +75,8 @@ public sealed class ReminderTests(AppFixture fixture) : IClassFixture<AppFixture
         // a loaded machine, whose booking took longer than the margin).
         var show = await TestCatalogue.ShowAsync(App.DataSource, startsAt: DateTimeOffset.UtcNow.AddHours(3).AddMinutes(1));
         var bookingId = await BookAsync(show.ShowId, "2B");
-        Assert.Single(await ReminderTimesAsync(bookingId));
-        await using (var due = App.DataSource.CreateCommand($"update job set run_at = now() where kind = 'reminder.send' and (payload->>'booking_id')::bigint = {bookingId}"))
+        Assert.Single(await ReminderTimesAsync(show.ShowId));
+        await using (var due = App.DataSource.CreateCommand($"update job set run_at = now() where kind = '{ShowReminderArgs.Kind}' and (payload->>'show_id')::bigint = {show.ShowId}"))
         {
             Assert.Equal(1, await due.ExecuteNonQueryAsync());
         }
@@ -85,10 +118,11 @@ public sealed class ReminderTests(AppFixture fixture) : IClassFixture<AppFixture
         return (await customer.PostAsync($"/holds/{hold["hold_id"]}/booking", null).ExpectAsync(HttpStatusCode.Created))["booking_id"]!.GetValue<long>();
     }
 
-    private async Task<DateTime[]> ReminderTimesAsync(long bookingId)
+    // When the show's reminder rounds go out (each one's run_at), earliest first.
+    private async Task<DateTime[]> ReminderTimesAsync(long showId)
     {
         await using var command = App.DataSource.CreateCommand(
-            $"select run_at from job where kind = 'reminder.send' and (payload->>'booking_id')::bigint = {bookingId} and state in ('available', 'retryable', 'running', 'completed') order by run_at");
+            $"select run_at from job where kind = '{ShowReminderArgs.Kind}' and (payload->>'show_id')::bigint = {showId} and state in ('available', 'retryable', 'running', 'completed') order by run_at");
         var times = new List<DateTime>();
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())
