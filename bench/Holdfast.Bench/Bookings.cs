@@ -34,6 +34,7 @@ internal sealed partial class Bench
             await DrainJobsAsync();
             var mailBefore = MailCount();
             var statements = await StatementsAsync(null);
+            var walBefore = await WalAsync();
             var before = cpu.Read();
             var (sorted, errors, conflicts, seconds) = await BookingCyclesAsync(shows, clients, Duration);
             statements = await StatementsAsync(statements);
@@ -44,6 +45,7 @@ internal sealed partial class Bench
 
             var drain = await DrainJobsAsync();
             var after = cpu.Read();
+            var wal = await WalAsync();
             var mails = MailCount() - mailBefore;
             var bookings = sorted.Length;
             var perSecond = bookings / seconds;
@@ -62,6 +64,12 @@ internal sealed partial class Bench
                 $"app {app * 1000 / Math.Max(1, bookings):0.00} ms + PostgreSQL {pg * 1000 / Math.Max(1, bookings):0.00} ms (utime+stime from /proc, the load generator excluded) " +
                 $"over the window and the {drain:0.0} s the job workers took afterwards to finish its due jobs; {mails} emails rendered to the pickup directory");
             Add(scenario, "job backlog drained after the window", drain, "s", "", null, "due jobs (the confirmation emails) still queued when the window closed, until none are left");
+            if (bookings > 0)
+            {
+                Add(scenario, "WAL per booking", (double)(wal - walBefore) / bookings, "B", "", null,
+                    "WAL inserted over the window and the drain after it (pg_current_wal_insert_lsn: app, job workers, autovacuum, and the full-page images of pages first written after the window's CHECKPOINT) / bookings");
+            }
+
             if (statements is { } counted && bookings > 0)
             {
                 Add(scenario, "statements per booking", counted.Statements / (double)bookings, "", "", null,
@@ -140,6 +148,13 @@ internal sealed partial class Bench
 
     // With pg_stat_statements loaded: resets it (given null) or returns the calls since, apart from
     // the bench's own queries, and Npgsql's pool resets (one per reuse of a pooled connection).
+    // The cluster's WAL insert position, in bytes from the start (exact, unlike pg_stat_wal, which backends report when idle).
+    private async Task<decimal> WalAsync()
+    {
+        await using var read = db.CreateCommand("select pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')");
+        return (decimal)(await read.ExecuteScalarAsync())!;
+    }
+
     private async Task<(long Statements, long Rents)?> StatementsAsync((long, long)? since)
     {
         try
