@@ -28,14 +28,16 @@ trap cleanup EXIT
 
 # HOLDFAST_BENCH_PROFILE=1: load pg_stat_statements (with planning) to see where a booking's time
 # goes; the bookings scenario then also counts statements and pool resets per booking,
-# and the top statements are written beside the results. It costs some throughput: compare like with like.
+# and the top statements and the WAL by record type (pg_walinspect) are written beside the results.
+# It costs some throughput: compare like with like.
 if [ "${HOLDFAST_BENCH_PROFILE:-0}" = 1 ]; then
   export HOLDFAST_PG_OPTIONS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_planning=on -c pg_stat_statements.max=5000"
 fi
 start_cluster "$DIR" "$PG_PORT"
 ensure_database "$PG_PORT" holdfast
 if [ "${HOLDFAST_BENCH_PROFILE:-0}" = 1 ]; then
-  "$(pg_bin_dir)/psql" -h 127.0.0.1 -p "$PG_PORT" -U holdfast -d holdfast -qc "create extension if not exists pg_stat_statements"
+  "$(pg_bin_dir)/psql" -h 127.0.0.1 -p "$PG_PORT" -U holdfast -d holdfast -qc "create extension if not exists pg_stat_statements" \
+    -c "create extension if not exists pg_walinspect"
 fi
 CONNECTION="Host=127.0.0.1;Port=$PG_PORT;Username=holdfast;Database=holdfast;Maximum Pool Size=16"
 
@@ -93,5 +95,9 @@ cp "$RESULT" "bench/results/$COMMIT.json"
 if [ -f "$DIR/one-box-statements.txt" ]; then
   cp "$DIR/one-box-statements.txt" "bench/results/$COMMIT-statements.txt"
   echo "Top statements of the 64-client bookings window: bench/results/$COMMIT-statements.txt"
+fi
+if [ -f "$DIR/one-box-wal.txt" ]; then
+  cp "$DIR/one-box-wal.txt" "bench/results/$COMMIT-wal.txt"
+  echo "WAL by record type per booking, 64 clients: bench/results/$COMMIT-wal.txt"
 fi
 echo "Results: bench/results/$COMMIT.json"

@@ -64,6 +64,11 @@ internal sealed partial class Bench
                 $"app {app * 1000 / Math.Max(1, bookings):0.00} ms + PostgreSQL {pg * 1000 / Math.Max(1, bookings):0.00} ms (utime+stime from /proc, the load generator excluded) " +
                 $"over the window and the {drain:0.0} s the job workers took afterwards to finish its due jobs; {mails} emails rendered to the pickup directory");
             Add(scenario, "job backlog drained after the window", drain, "s", "", null, "due jobs (the confirmation emails) still queued when the window closed, until none are left");
+            if (statements is not null && clients == 64 && bookings > 0)
+            {
+                await WriteWalRecordsAsync(Path.ChangeExtension(args.Out, null) + "-wal.txt", walBefore, wal, bookings);
+            }
+
             if (bookings > 0)
             {
                 Add(scenario, "WAL per booking", (double)(wal - walBefore) / bookings, "B", "", null,
@@ -153,6 +158,35 @@ internal sealed partial class Bench
     {
         await using var read = db.CreateCommand("select pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')");
         return (decimal)(await read.ExecuteScalarAsync())!;
+    }
+
+    // The WAL between two insert positions by record type, per booking (pg_walinspect), when the
+    // profile loaded it (HOLDFAST_BENCH_PROFILE=1): which writes a booking's WAL is made of.
+    private async Task WriteWalRecordsAsync(string path, decimal from, decimal to, int bookings)
+    {
+        try
+        {
+            await using var stats = db.CreateCommand("""
+                select "resource_manager/record_type", round(count::numeric / @bookings, 2), round(record_size::numeric / @bookings), round(fpi_size::numeric / @bookings)
+                from pg_get_wal_stats(('0/0'::pg_lsn + @from), ('0/0'::pg_lsn + @to), true)
+                where count > 0 order by count desc
+                """);
+            stats.Parameters.AddWithValue("from", from);
+            stats.Parameters.AddWithValue("to", to);
+            stats.Parameters.AddWithValue("bookings", (decimal)bookings);
+            var lines = new List<string> { $"WAL per booking by record type, over {bookings} bookings (the window and its drain)", "record_type	records	record_bytes	fpi_bytes" };
+            await using var reader = await stats.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                lines.Add(string.Join('\t', Enumerable.Range(0, 4).Select(i => Convert.ToString(reader.GetValue(i), CultureInfo.InvariantCulture))));
+            }
+
+            await File.WriteAllLinesAsync(path, lines);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedFunction)
+        {
+            // No pg_walinspect: not profiling.
+        }
     }
 
     private async Task<(long Statements, long Rents)?> StatementsAsync((long, long)? since)
