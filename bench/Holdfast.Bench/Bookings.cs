@@ -161,14 +161,15 @@ internal sealed partial class Bench
     }
 
     // The WAL between two insert positions by record type, per booking (pg_walinspect), when the
-    // profile loaded it (HOLDFAST_BENCH_PROFILE=1): which writes a booking's WAL is made of.
+    // profile loaded it (HOLDFAST_BENCH_PROFILE=1): which writes a booking's WAL is made of. It reads
+    // up to the flushed position at most (PostgreSQL 15 refuses an end past it).
     private async Task WriteWalRecordsAsync(string path, decimal from, decimal to, int bookings)
     {
         try
         {
             await using var stats = db.CreateCommand("""
                 select "resource_manager/record_type", round(count::numeric / @bookings, 2), round(record_size::numeric / @bookings), round(fpi_size::numeric / @bookings)
-                from pg_get_wal_stats(('0/0'::pg_lsn + @from), ('0/0'::pg_lsn + @to), true)
+                from pg_get_wal_stats(('0/0'::pg_lsn + @from), least('0/0'::pg_lsn + @to, pg_current_wal_flush_lsn()), true)
                 where count > 0 order by count desc
                 """);
             stats.Parameters.AddWithValue("from", from);
