@@ -25,8 +25,8 @@ WITH new_hold AS (
   INSERT INTO hold (show_id, app_user_id, currency, total_minor, seat_count, created_at, expires_at)
   VALUES (:show, :uid, 'GBP', :total, 2, now(), now() + interval '10 minutes') RETURNING hold_id
 ), priced AS (
-  INSERT INTO hold_seat (hold_id, seat_id, category, price_minor)
-  SELECT new_hold.hold_id, x.seat_id, x.category, x.price_minor FROM new_hold, unnest(:seat_ids::bigint[], :categories::text[], :prices::bigint[]) AS x (seat_id, category, price_minor)
+  INSERT INTO hold_seat (hold_id, show_id, seat_id, category, price_minor)
+  SELECT new_hold.hold_id, :show, x.seat_id, x.category, x.price_minor FROM new_hold, unnest(:seat_ids::bigint[], :categories::text[], :prices::bigint[]) AS x (seat_id, category, price_minor)
 ), marked AS (
   UPDATE show_seat ss SET state = 'held', hold_id = new_hold.hold_id FROM new_hold
   WHERE ss.show_id = :show AND ss.seat_id = any(:seat_ids::bigint[]) AND ss.state = 'available' RETURNING ss.seat_id

@@ -20,7 +20,7 @@ WITH new_hold AS (
   INSERT INTO hold (show_id, app_user_id, currency, total_minor, seat_count, created_at, expires_at)
   VALUES (:show, :uid, 'GBP', :amount_minor, 1, now(), now() + interval '10 minutes') RETURNING hold_id
 ), priced AS (
-  INSERT INTO hold_seat (hold_id, seat_id, category, price_minor) SELECT hold_id, :seat_id, 'economy', :amount_minor FROM new_hold
+  INSERT INTO hold_seat (hold_id, show_id, seat_id, category, price_minor) SELECT hold_id, :show, :seat_id, 'economy', :amount_minor FROM new_hold
 ), marked AS (
   UPDATE show_seat ss SET state = 'held', hold_id = new_hold.hold_id FROM new_hold
   WHERE ss.show_id = :show AND ss.seat_id = any(array[:seat_id]::bigint[]) AND ss.state = 'available' RETURNING ss.seat_id

@@ -375,8 +375,8 @@ public static partial class SeatInventory
           values (@show_id, @user_id, @currency, @total_minor, cardinality(@seat_ids), @now, @expires_at)
           returning hold_id
         ), priced as (
-          insert into hold_seat (hold_id, seat_id, category, price_minor)
-          select new_hold.hold_id, x.seat_id, x.category, x.price_minor
+          insert into hold_seat (hold_id, show_id, seat_id, category, price_minor)
+          select new_hold.hold_id, @show_id, x.seat_id, x.category, x.price_minor
           from new_hold, unnest(@seat_ids, @categories, @prices) as x (seat_id, category, price_minor)
         ), marked as (
           update show_seat ss

@@ -189,4 +189,47 @@ public sealed class BookHoldTests(AppFixture fixture) : IClassFixture<AppFixture
         var error = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => command.ExecuteNonQueryAsync());
         Assert.Equal("booking_seat_one_active_sale", error.ConstraintName);
     }
+
+    // A hold's and a booking's seats refer to the show's seats (migration 0044): the foreign-key
+    // checks lock the show_seat rows the same statements update, never the venue's seat rows, which
+    // every show of the venue shares (a MultiXact whenever two of them overlap).
+    [Fact]
+    public async Task A_hold_and_its_booking_lock_no_row_of_the_venue_s_seats()
+    {
+        var show = await TestCatalogue.ShowAsync(App.DataSource);
+        var (client, _) = await App.CustomerAsync();
+        var hold = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "3A", "3B" } }).ExpectAsync(HttpStatusCode.Created);
+        var booking = await client.PostAsync($"/holds/{hold["hold_id"]}/booking", null).ExpectAsync(HttpStatusCode.Created);
+
+        // A row's xmax is the last transaction that locked or updated it: neither the hold's nor the booking's.
+        Assert.Equal(0, await App.DataSource.ScalarAsync<long>($"""
+            select count(*) from seat se
+            where se.seat_id in (select seat_id from booking_seat where booking_id = {booking["booking_id"]})
+              and (se.xmax in (select xmin from hold_seat where hold_id = {hold["hold_id"]})
+                   or se.xmax in (select xmin from booking_seat where booking_id = {booking["booking_id"]}))
+            """));
+        Assert.Equal(2, await App.DataSource.ScalarAsync<long>($"select count(*) from hold_seat where hold_id = {hold["hold_id"]} and show_id = {show.ShowId}"));
+    }
+
+    [Fact]
+    public async Task The_schema_refuses_a_held_or_booked_seat_that_is_not_a_seat_of_the_show()
+    {
+        var show = await TestCatalogue.ShowAsync(App.DataSource);
+        var other = await TestCatalogue.ShowAsync(App.DataSource);
+        var (client, _) = await App.CustomerAsync();
+        var hold = await client.PostAsJsonAsync($"/shows/{show.ShowId}/holds", new { seats = new[] { "4A" } }).ExpectAsync(HttpStatusCode.Created);
+        var booking = await client.PostAsync($"/holds/{hold["hold_id"]}/booking", null).ExpectAsync(HttpStatusCode.Created);
+        var foreignSeat = await App.DataSource.ScalarAsync<long>($"select seat_id from show_seat where show_id = {other.ShowId} limit 1");
+
+        foreach (var (sql, constraint) in new[]
+        {
+            ($"insert into hold_seat (hold_id, show_id, seat_id, category, price_minor) values ({hold["hold_id"]}, {show.ShowId}, {foreignSeat}, 'standard', 1)", "hold_seat_show_seat_fk"),
+            ($"insert into booking_seat (booking_id, show_id, seat_id, category, price_minor) values ({booking["booking_id"]}, {show.ShowId}, {foreignSeat}, 'standard', 1)", "booking_seat_show_seat_fk"),
+        })
+        {
+            await using var command = App.DataSource.CreateCommand(sql);
+            var error = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => command.ExecuteNonQueryAsync());
+            Assert.Equal(constraint, error.ConstraintName);
+        }
+    }
 }
