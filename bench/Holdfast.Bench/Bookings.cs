@@ -165,24 +165,37 @@ internal sealed partial class Bench
     // up to the flushed position at most (PostgreSQL 15 refuses an end past it).
     private async Task WriteWalRecordsAsync(string path, decimal from, decimal to, int bookings)
     {
+        const string range = "('0/0'::pg_lsn + @from), least('0/0'::pg_lsn + @to, pg_current_wal_flush_lsn())";
         try
         {
-            await using var stats = db.CreateCommand("""
+            var lines = new List<string> { $"WAL per booking by record type, over {bookings} bookings (the window and its drain)", "record_type\trecords\trecord_bytes\tfpi_bytes" };
+            await ReadRowsAsync($"""
                 select "resource_manager/record_type", round(count::numeric / @bookings, 2), round(record_size::numeric / @bookings), round(fpi_size::numeric / @bookings)
-                from pg_get_wal_stats(('0/0'::pg_lsn + @from), least('0/0'::pg_lsn + @to, pg_current_wal_flush_lsn()), true)
+                from pg_get_wal_stats({range}, true)
                 where count > 0 order by count desc
                 """);
-            stats.Parameters.AddWithValue("from", from);
-            stats.Parameters.AddWithValue("to", to);
-            stats.Parameters.AddWithValue("bookings", (decimal)bookings);
-            var lines = new List<string> { $"WAL per booking by record type, over {bookings} bookings (the window and its drain)", "record_type	records	record_bytes	fpi_bytes" };
-            await using var reader = await stats.ExecuteReaderAsync();
-            while (await reader.ReadAsync())
-            {
-                lines.Add(string.Join('\t', Enumerable.Range(0, 4).Select(i => Convert.ToString(reader.GetValue(i), CultureInfo.InvariantCulture))));
-            }
-
+            lines.AddRange(["", "The same by record type and the relation of its first block (the top 40)", "record_type\trelation\trecords\tfpi_bytes"]);
+            await ReadRowsAsync($"""
+                select r.resource_manager || '/' || r.record_type, coalesce(c.relname, m[1]), round(count(*)::numeric / @bookings, 2), round(sum(r.fpi_length)::numeric / @bookings)
+                from pg_get_wal_records_info({range}) r
+                cross join lateral regexp_match(r.block_ref, 'rel \d+/\d+/(\d+)') m
+                left join pg_class c on c.relfilenode = m[1]::oid
+                group by 1, 2 order by 3 desc limit 40
+                """);
             await File.WriteAllLinesAsync(path, lines);
+
+            async Task ReadRowsAsync(string sql)
+            {
+                await using var command = db.CreateCommand(sql);
+                command.Parameters.AddWithValue("from", from);
+                command.Parameters.AddWithValue("to", to);
+                command.Parameters.AddWithValue("bookings", (decimal)bookings);
+                await using var reader = await command.ExecuteReaderAsync();
+                while (await reader.ReadAsync())
+                {
+                    lines.Add(string.Join('\t', Enumerable.Range(0, reader.FieldCount).Select(i => Convert.ToString(reader.GetValue(i), CultureInfo.InvariantCulture))));
+                }
+            }
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedFunction)
         {
