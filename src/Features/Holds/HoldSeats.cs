@@ -199,7 +199,7 @@ public sealed partial class HoldSeats : ICarterModule
         // caller answers without holding and the transaction's rollback gives the picked seats back.
         await using var batch = new NpgsqlBatch(connection)
         {
-            BatchCommands = { new NpgsqlBatchCommand(GenericPlansSql), new NpgsqlBatchCommand(LimitLockSql), new NpgsqlBatchCommand(ShowStateSql) },
+            BatchCommands = { new NpgsqlBatchCommand(Sql.GenericPlansSql), new NpgsqlBatchCommand(LimitLockSql), new NpgsqlBatchCommand(ShowStateSql) },
         };
         for (var i = 1; i < batch.BatchCommands.Count; i++)
         {
@@ -385,12 +385,6 @@ public sealed partial class HoldSeats : ICarterModule
 
     [GeneratedRegex("^[a-z][a-z_]{0,31}$")]
     private static partial Regex CategoryName();
-
-    // PostgreSQL re-plans a prepared statement on every call when its plan for the given values
-    // looks cheaper than the generic one, and for `limit @quantity` and the unnested seat arrays it
-    // always does: planning then cost more than running (0.2 ms against 0.05 ms for the seat pick).
-    // The generic plans are the same index paths (docs/decisions/0008-hot-paths.md).
-    private const string GenericPlansSql = "set local plan_cache_mode = force_generic_plan";
 
     private const string LimitLockSql = """
         select pg_advisory_xact_lock(hashtextextended('hold-limit:' || @show_id || ':' || @user_id, 0))

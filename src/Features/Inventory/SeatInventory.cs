@@ -191,8 +191,10 @@ public static partial class SeatInventory
         SeatTransaction seats, long bookingId, long holdId, long showId, DateTimeOffset now, CancellationToken cancellationToken,
         params IReadOnlyList<NpgsqlBatchCommand> alongside)
     {
-        await using var batch = new NpgsqlBatch(seats.Connection) { BatchCommands = { new NpgsqlBatchCommand(BookSql) } };
-        batch.BatchCommands[0].With("booking_id", bookingId).With("hold_id", holdId).With("show_id", showId).With("now", now);
+        // Planned once: a custom plan of this statement every call cost 0.85 ms of planning per
+        // booking (pg_stat_statements, bookings bench) for the same key lookups as the generic plan.
+        await using var batch = new NpgsqlBatch(seats.Connection) { BatchCommands = { new NpgsqlBatchCommand(Sql.GenericPlansSql), new NpgsqlBatchCommand(BookSql) } };
+        batch.BatchCommands[1].With("booking_id", bookingId).With("hold_id", holdId).With("show_id", showId).With("now", now);
         foreach (var command in alongside)
         {
             batch.BatchCommands.Add(command);

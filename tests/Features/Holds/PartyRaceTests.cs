@@ -50,7 +50,7 @@ public sealed class PartyRaceTests(AppFixture fixture) : IClassFixture<AppFixtur
             Assert.Equal(seatIds.Count, await App.DataSource.ScalarAsync<long>($"select count(*) from show_seat where show_id = {show.ShowId} and state = 'held'"));
             Assert.Equal(4L, await App.DataSource.ScalarAsync<long>($"select count(*) from show_seat where show_id = {show.ShowId} and state = 'blocked'"));
             Assert.Equal(0L, await App.DataSource.ScalarAsync<long>($"""
-                select count(*) from (select seat_id from hold_seat join hold using (hold_id) where show_id = {show.ShowId} and status = 'active'
+                select count(*) from (select seat_id from hold_seat join hold using (hold_id) where hold.show_id = {show.ShowId} and status = 'active'
                                       group by seat_id having count(*) > 1) twice
                 """));
 
