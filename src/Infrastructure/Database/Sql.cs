@@ -16,12 +16,14 @@ namespace Holdfast.Infrastructure.Database;
 public static class Sql
 {
     /// <summary>
-    /// <c>set local plan_cache_mode = force_generic_plan</c>, the first statement of a transaction
-    /// whose prepared statements PostgreSQL would otherwise plan again on every call. It chooses a
-    /// custom plan whenever one looks cheaper for the values given than the generic plan, and for
-    /// some statements (a limit or arrays as parameters, a data-modifying CTE of many parts) it
-    /// always does, though both are the same index paths: planning then costs more than running.
-    /// Only for statements whose every filter is on a key (docs/decisions/0008-hot-paths.md).
+    /// <c>set local plan_cache_mode = force_generic_plan</c>, sent in a transaction before prepared
+    /// statements that PostgreSQL would otherwise plan again on every call; it lasts to the end of
+    /// the transaction, so every later statement of it runs its generic plan too. PostgreSQL
+    /// chooses a custom plan whenever one looks cheaper for the values given than the generic
+    /// plan, and for some statements (a limit or arrays as parameters, a data-modifying CTE of many
+    /// parts) it always does, though both are the same index paths: planning then costs more than
+    /// running. Only for transactions whose statements filter on keys
+    /// (docs/decisions/0008-hot-paths.md).
     /// </summary>
     public const string GenericPlansSql = "set local plan_cache_mode = force_generic_plan";
 
