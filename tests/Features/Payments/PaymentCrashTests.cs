@@ -85,21 +85,34 @@ public sealed class PaymentCrashTests(AppFixture fixture) : IClassFixture<AppFix
     public async Task A_payment_of_a_booking_that_expired_without_it_is_found_by_reconciliation_and_refunded_when_the_seats_are_gone()
     {
         var (bookingId, holdId, showId) = await CrashedCheckoutAsync();
-        // As the deadline did before it looked for unrecorded attempts: expired, attempt cancelled, seats released…
-        await Sql($"""
-            update booking set status = 'expired', cancelled_at = now() where booking_id = {bookingId};
-            update payment_attempt set status = 'canceled' where booking_id = {bookingId};
-            update hold set expires_at = now() - interval '1 second', created_at = now() - interval '1 hour' where hold_id = {holdId};
-            """);
-        await using (var connection = await App.DataSource.OpenConnectionAsync())
+        // The app's own reconciliation (every 5 minutes) must not settle this payment while the
+        // seats are free, between the expiry and the other customer's hold below: it did once in CI,
+        // took the seats back, and the other's hold got 409. Every step of settling it writes the
+        // attempt row, so a lock on that row until the other's hold is in keeps it out.
+        await using var attemptLock = await App.DataSource.OpenConnectionAsync();
+        await using (var locking = await attemptLock.BeginTransactionAsync())
         {
-            await Holdfast.Features.Inventory.SeatInventory.ExpireAsync(Holdfast.Features.Inventory.SeatTransaction.Autocommit(connection, App.Services.GetRequiredService<Holdfast.Infrastructure.SeatFeed.SeatFeedAnnouncer>()),
-                holdId, DateTimeOffset.UtcNow, CancellationToken.None);
-        }
+            await using (var lockAttempt = new Npgsql.NpgsqlCommand($"update payment_attempt set status = 'canceled' where booking_id = {bookingId}", attemptLock))
+            {
+                await lockAttempt.ExecuteNonQueryAsync();
+            }
 
-        // …and someone else took them.
-        var (other, _) = await App.CustomerAsync();
-        await other.PostAsJsonAsync($"/shows/{showId}/holds", new { seats = new[] { "2A", "2B" } }).ExpectAsync(HttpStatusCode.Created);
+            // As the deadline did before it looked for unrecorded attempts: expired, attempt cancelled (above), seats released…
+            await Sql($"""
+                update booking set status = 'expired', cancelled_at = now() where booking_id = {bookingId};
+                update hold set expires_at = now() - interval '1 second', created_at = now() - interval '1 hour' where hold_id = {holdId};
+                """);
+            await using (var connection = await App.DataSource.OpenConnectionAsync())
+            {
+                await Holdfast.Features.Inventory.SeatInventory.ExpireAsync(Holdfast.Features.Inventory.SeatTransaction.Autocommit(connection, App.Services.GetRequiredService<Holdfast.Infrastructure.SeatFeed.SeatFeedAnnouncer>()),
+                    holdId, DateTimeOffset.UtcNow, CancellationToken.None);
+            }
+
+            // …and someone else took them.
+            var (other, _) = await App.CustomerAsync();
+            await other.PostAsJsonAsync($"/shows/{showId}/holds", new { seats = new[] { "2A", "2B" } }).ExpectAsync(HttpStatusCode.Created);
+            await locking.CommitAsync();
+        }
 
         await App.Services.GetServices<IJobHandler>().OfType<ReconcilePayments>().Single()
             .HandleAsync(new JobContext(0, ReconcilePaymentsArgs.Kind, default, 1, 1), CancellationToken.None);
