@@ -190,11 +190,7 @@ internal sealed partial class Bench
                 command.Parameters.AddWithValue("from", from);
                 command.Parameters.AddWithValue("to", to);
                 command.Parameters.AddWithValue("bookings", (decimal)bookings);
-                await using var reader = await command.ExecuteReaderAsync();
-                while (await reader.ReadAsync())
-                {
-                    lines.Add(string.Join('\t', Enumerable.Range(0, reader.FieldCount).Select(i => Convert.ToString(reader.GetValue(i), CultureInfo.InvariantCulture))));
-                }
+                lines.AddRange(await TabSeparatedRowsAsync(command));
             }
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedFunction)
@@ -238,14 +234,20 @@ internal sealed partial class Bench
                    rows, left(regexp_replace(query, '\s+', ' ', 'g'), 200)
             from pg_stat_statements order by total_exec_time + total_plan_time desc limit 40
             """);
-        var lines = new List<string> { "calls\tplans\texec_ms\tplan_ms\tmean_ms\trows\tquery" };
-        await using var reader = await top.ExecuteReaderAsync();
+        await File.WriteAllLinesAsync(path, ["calls\tplans\texec_ms\tplan_ms\tmean_ms\trows\tquery", .. await TabSeparatedRowsAsync(top)]);
+    }
+
+    // Each row of the command's result as one line, its columns separated by tabs (invariant culture).
+    private static async Task<List<string>> TabSeparatedRowsAsync(NpgsqlCommand command)
+    {
+        var lines = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())
         {
-            lines.Add(string.Join('\t', Enumerable.Range(0, 7).Select(i => Convert.ToString(reader.GetValue(i), CultureInfo.InvariantCulture))));
+            lines.Add(string.Join('\t', Enumerable.Range(0, reader.FieldCount).Select(i => Convert.ToString(reader.GetValue(i), CultureInfo.InvariantCulture))));
         }
 
-        await File.WriteAllLinesAsync(path, lines);
+        return lines;
     }
 
     // Waits (at most 120 s) until no job that is due is waiting or running; returns the seconds it took.
